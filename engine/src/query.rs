@@ -1,0 +1,168 @@
+//! Read-only views for the gateway and tests (never used by the matching path).
+
+use crate::engine::Engine;
+use crate::types::{
+    AccountId, ClientOrderId, Fen, InstrumentId, OrderId, Phase, Side, Symbol, TimeInForce,
+    Tonnes, TradingDate,
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BookLevel {
+    pub price_fen: Fen,
+    pub quantity_t: Tonnes,
+    pub orders: u32,
+}
+
+/// Level-2 depth of one instrument.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BookView {
+    pub instrument: InstrumentId,
+    pub bids: Vec<BookLevel>,
+    pub asks: Vec<BookLevel>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PositionView {
+    pub instrument: InstrumentId,
+    pub free_t: Tonnes,
+    pub locked_t: Tonnes,
+    pub pending_t: Tonnes,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AccountView {
+    pub account: AccountId,
+    pub free_fen: Fen,
+    pub locked_fen: Fen,
+    pub pending_fen: Fen,
+    pub restricted: bool,
+    pub live_orders: u32,
+    pub positions: Vec<PositionView>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct OrderView {
+    pub order: OrderId,
+    pub client_order_id: ClientOrderId,
+    pub account: AccountId,
+    pub instrument: InstrumentId,
+    pub side: Side,
+    pub time_in_force: TimeInForce,
+    pub price_fen: Fen,
+    pub quantity_t: Tonnes,
+    pub filled_t: Tonnes,
+    pub leaves_t: Tonnes,
+}
+
+impl Engine {
+    pub fn phase(&self) -> Phase {
+        self.state.phase
+    }
+
+    pub fn trading_date(&self) -> TradingDate {
+        self.state.date
+    }
+
+    pub fn instrument_by_symbol(&self, symbol: &str) -> Option<InstrumentId> {
+        let symbol = Symbol::new(symbol)?;
+        let index = self.state.instruments.iter().position(|i| i.spec.symbol == symbol)?;
+        Some(InstrumentId(u32::try_from(index).ok()?))
+    }
+
+    /// The reference price and today's band of an instrument.
+    pub fn reference(&self, instrument: InstrumentId) -> Option<(Fen, Option<(Fen, Fen)>)> {
+        let i = self.state.instruments.get(instrument.0 as usize)?;
+        Some((i.spec.reference_price_fen, i.band))
+    }
+
+    /// Top `depth` levels of each side.
+    pub fn book(&self, instrument: InstrumentId, depth: usize) -> Option<BookView> {
+        let i = self.state.instruments.get(instrument.0 as usize)?;
+        let levels = |side: Side| {
+            i.side(side)
+                .iter_from_best()
+                .take(depth)
+                .map(|(price_fen, l)| BookLevel { price_fen, quantity_t: l.quantity_t, orders: l.orders })
+                .collect()
+        };
+        Some(BookView { instrument, bids: levels(Side::Buy), asks: levels(Side::Sell) })
+    }
+
+    pub fn best_bid(&self, instrument: InstrumentId) -> Option<Fen> {
+        self.state.instruments.get(instrument.0 as usize)?.bids.best()
+    }
+
+    pub fn best_ask(&self, instrument: InstrumentId) -> Option<Fen> {
+        self.state.instruments.get(instrument.0 as usize)?.asks.best()
+    }
+
+    pub fn account_view(&self, account: AccountId) -> Option<AccountView> {
+        let slot = self.state.account_slot(account)?;
+        let a = &self.state.accounts[slot as usize];
+        let positions = a
+            .positions
+            .iter()
+            .enumerate()
+            .map(|(index, p)| PositionView {
+                instrument: InstrumentId(index as u32),
+                free_t: p.free_t,
+                locked_t: p.locked_t,
+                pending_t: p.pending_t,
+            })
+            .collect();
+        Some(AccountView {
+            account,
+            free_fen: a.free_fen,
+            locked_fen: a.locked_fen,
+            pending_fen: a.pending_fen,
+            restricted: a.restricted,
+            live_orders: a.orders,
+            positions,
+        })
+    }
+
+    /// A live (resting) order.
+    pub fn order(&self, order: OrderId) -> Option<OrderView> {
+        let slot = self.state.order_slot(order.0)?;
+        let o = &self.state.orders[slot as usize];
+        Some(OrderView {
+            order,
+            client_order_id: ClientOrderId(o.client_order_id),
+            account: self.state.accounts[o.account as usize].id,
+            instrument: InstrumentId(u32::from(o.instrument)),
+            side: o.side(),
+            time_in_force: o.time_in_force(),
+            price_fen: o.price_fen,
+            quantity_t: o.quantity_t,
+            filled_t: o.filled_t,
+            leaves_t: o.leaves_t(),
+        })
+    }
+
+    /// Live orders of an account, in order-id order.
+    pub fn orders_of(&self, account: AccountId) -> Vec<OrderView> {
+        let Some(slot) = self.state.account_slot(account) else { return Vec::new() };
+        let mut views = Vec::new();
+        let mut at = self.state.accounts[slot as usize].order_head;
+        while at != crate::levels::NIL {
+            let o = &self.state.orders[at as usize];
+            if let Some(view) = self.order(OrderId(o.id)) {
+                views.push(view);
+            }
+            at = o.account_next;
+        }
+        views.sort_by_key(|v| v.order);
+        views
+    }
+
+    pub fn live_orders(&self) -> usize {
+        self.state.live_orders()
+    }
+
+    /// Bytes held by the order arena and its two indexes (the per-order memory).
+    pub fn order_memory_bytes(&self) -> usize {
+        self.state.orders.capacity() * core::mem::size_of::<crate::state::Order>()
+            + self.state.order_index.bytes()
+            + self.state.client_index.bytes()
+    }
+}

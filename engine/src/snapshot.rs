@@ -1,0 +1,531 @@
+//! Snapshot and restore: the whole engine state as bytes at a sequence number.
+//!
+//! Format (little endian): magic `CBXSNAP1`, then config, counters, instruments, accounts,
+//! books (levels from the best, orders in FIFO order), transfer ids sorted, and a trailing
+//! FNV-1a 64 checksum of everything before it. The encoding is canonical: equal states give
+//! equal bytes, so [`Engine::state_hash`] is a hash of the snapshot.
+//! Restoring validates every reference and then runs `check_invariants()`: a corrupt or
+//! crafted snapshot is an error, never a panic.
+
+use crate::command::InstrumentSpec;
+use crate::engine::Engine;
+use crate::levels::SideLevels;
+use crate::state::{Account, DayStats, EngineConfig, Instrument, Limits, Order, Position, State, TransferRecord};
+use crate::types::{
+    AccountId, ClosingPriceMethod, Phase, Side, StpMode, Symbol, TimeInForce, TransferId,
+};
+
+const MAGIC: &[u8; 8] = b"CBXSNAP1";
+
+/// Why a snapshot could not be restored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SnapshotError {
+    BadMagic,
+    Truncated,
+    Checksum,
+    Invalid(&'static str),
+    Invariant(String),
+}
+
+impl core::fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            SnapshotError::BadMagic => f.write_str("not a carbonx engine snapshot"),
+            SnapshotError::Truncated => f.write_str("snapshot truncated"),
+            SnapshotError::Checksum => f.write_str("snapshot checksum mismatch"),
+            SnapshotError::Invalid(what) => write!(f, "invalid snapshot: {what}"),
+            SnapshotError::Invariant(what) => write!(f, "snapshot breaks an invariant: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {}
+
+/// FNV-1a 64: small, dependency-free, deterministic.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for &b in bytes {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+struct Writer(Vec<u8>);
+
+impl Writer {
+    fn u8(&mut self, v: u8) {
+        self.0.push(v);
+    }
+    fn u32(&mut self, v: u32) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn u64(&mut self, v: u64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn i64(&mut self, v: i64) {
+        self.0.extend_from_slice(&v.to_le_bytes());
+    }
+    fn bool(&mut self, v: bool) {
+        self.u8(u8::from(v));
+    }
+    fn opt_u64(&mut self, v: Option<u64>) {
+        self.bool(v.is_some());
+        self.u64(v.unwrap_or(0));
+    }
+    fn len(&mut self, n: usize) {
+        self.u64(n as u64);
+    }
+}
+
+struct Reader<'a> {
+    bytes: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take<const N: usize>(&mut self) -> Result<[u8; N], SnapshotError> {
+        let end = self.at.checked_add(N).ok_or(SnapshotError::Truncated)?;
+        let slice = self.bytes.get(self.at..end).ok_or(SnapshotError::Truncated)?;
+        self.at = end;
+        let mut out = [0u8; N];
+        out.copy_from_slice(slice);
+        Ok(out)
+    }
+    fn u8(&mut self) -> Result<u8, SnapshotError> {
+        Ok(self.take::<1>()?[0])
+    }
+    fn u32(&mut self) -> Result<u32, SnapshotError> {
+        Ok(u32::from_le_bytes(self.take()?))
+    }
+    fn u64(&mut self) -> Result<u64, SnapshotError> {
+        Ok(u64::from_le_bytes(self.take()?))
+    }
+    fn i64(&mut self) -> Result<i64, SnapshotError> {
+        Ok(i64::from_le_bytes(self.take()?))
+    }
+    fn bool(&mut self) -> Result<bool, SnapshotError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(SnapshotError::Invalid("bool")),
+        }
+    }
+    fn opt_u64(&mut self) -> Result<Option<u64>, SnapshotError> {
+        let some = self.bool()?;
+        let v = self.u64()?;
+        Ok(some.then_some(v))
+    }
+    /// A count, bounded by what the remaining bytes could hold.
+    fn len(&mut self, min_item_bytes: usize) -> Result<usize, SnapshotError> {
+        let n = usize::try_from(self.u64()?).map_err(|_| SnapshotError::Invalid("count"))?;
+        if n.saturating_mul(min_item_bytes.max(1)) > self.bytes.len() - self.at {
+            return Err(SnapshotError::Truncated);
+        }
+        Ok(n)
+    }
+}
+
+fn phase_code(phase: Phase) -> u8 {
+    match phase {
+        Phase::Closed => 0,
+        Phase::PreOpen => 1,
+        Phase::Continuous => 2,
+        Phase::Break => 3,
+        Phase::PostClose => 4,
+    }
+}
+
+fn phase_of(code: u8) -> Result<Phase, SnapshotError> {
+    Ok(match code {
+        0 => Phase::Closed,
+        1 => Phase::PreOpen,
+        2 => Phase::Continuous,
+        3 => Phase::Break,
+        4 => Phase::PostClose,
+        _ => return Err(SnapshotError::Invalid("phase")),
+    })
+}
+
+fn stp_code(stp: StpMode) -> u8 {
+    match stp {
+        StpMode::CancelIncoming => 0,
+        StpMode::CancelResting => 1,
+        StpMode::CancelBoth => 2,
+    }
+}
+
+fn stp_of(code: u8) -> Result<StpMode, SnapshotError> {
+    Ok(match code {
+        0 => StpMode::CancelIncoming,
+        1 => StpMode::CancelResting,
+        2 => StpMode::CancelBoth,
+        _ => return Err(SnapshotError::Invalid("stp mode")),
+    })
+}
+
+fn tif_code(tif: TimeInForce) -> u8 {
+    match tif {
+        TimeInForce::Day => 0,
+        TimeInForce::Gtc => 1,
+        TimeInForce::Ioc => 2,
+        TimeInForce::Fok => 3,
+    }
+}
+
+fn tif_of(code: u8) -> Result<TimeInForce, SnapshotError> {
+    Ok(match code {
+        0 => TimeInForce::Day,
+        1 => TimeInForce::Gtc,
+        _ => return Err(SnapshotError::Invalid("resting time in force")),
+    })
+}
+
+impl Engine {
+    /// The whole state as bytes (see the module docs for the format).
+    pub fn snapshot(&self) -> Vec<u8> {
+        let mut w = Writer(Vec::with_capacity(4096 + self.state.live_orders() * 48));
+        w.0.extend_from_slice(MAGIC);
+        self.write_body(&mut w);
+        let checksum = fnv1a64(&w.0);
+        w.u64(checksum);
+        w.0
+    }
+
+    /// A hash of the whole state: equal for equal states.
+    pub fn state_hash(&self) -> u64 {
+        let snapshot = self.snapshot();
+        fnv1a64(&snapshot[..snapshot.len() - 8])
+    }
+
+    /// A hash of the whole state except the last sequence number: a rejected command (which
+    /// consumes a sequence number and nothing else) leaves it unchanged.
+    pub fn state_hash_without_seq(&self) -> u64 {
+        let mut w = Writer(Vec::new());
+        self.write_body_with_seq(&mut w, 0);
+        fnv1a64(&w.0)
+    }
+
+    fn write_body(&self, w: &mut Writer) {
+        self.write_body_with_seq(w, self.state.last_seq);
+    }
+
+    fn write_body_with_seq(&self, w: &mut Writer, last_seq: u64) {
+        let s = &self.state;
+        let c = &s.config;
+        w.u64(c.fee_account.0);
+        w.bool(c.risk_checks);
+        w.bool(c.proceeds_same_day);
+        for limit in [c.limits.accounts_max, c.limits.instruments_max, c.limits.orders_max, c.limits.orders_per_account_max] {
+            w.u32(limit);
+        }
+        w.u64(last_seq);
+        w.u8(phase_code(s.phase));
+        w.u32(s.date);
+        w.u64(s.next_order_id);
+        w.u64(s.next_trade_id);
+        w.i64(s.net_funds_fen);
+        w.len(s.instruments.len());
+        for instrument in &s.instruments {
+            write_instrument(w, instrument);
+        }
+        w.len(s.accounts.len());
+        for account in &s.accounts {
+            write_account(w, account);
+        }
+        for instrument in &s.instruments {
+            for side in [Side::Buy, Side::Sell] {
+                self.write_side(w, instrument.side(side));
+            }
+        }
+        let mut transfers: Vec<_> = s.transfers.iter().collect();
+        transfers.sort_unstable_by_key(|(id, _)| **id);
+        w.len(transfers.len());
+        for (id, record) in transfers {
+            w.u64(id.0);
+            w.u8(record.kind);
+            w.u64(record.account.0);
+            w.u32(record.instrument);
+            w.u64(record.amount);
+        }
+    }
+
+    fn write_side(&self, w: &mut Writer, levels: &SideLevels) {
+        let range = levels.ladder_range();
+        w.bool(range.is_some());
+        let (low, high) = range.unwrap_or((0, 0));
+        w.i64(low);
+        w.i64(high);
+        w.len(levels.count_levels());
+        for (price, level) in levels.iter_from_best() {
+            w.i64(price);
+            w.u32(level.orders);
+            let mut slot = level.head;
+            while slot != crate::levels::NIL {
+                let o = &self.state.orders[slot as usize];
+                w.u64(o.id);
+                w.u64(o.client_order_id);
+                w.u32(o.account);
+                w.u64(o.quantity_t);
+                w.u64(o.filled_t);
+                w.u8(tif_code(o.time_in_force()));
+                w.bool(o.post_only());
+                slot = o.next;
+            }
+        }
+    }
+
+    /// Rebuilds an engine from [`Engine::snapshot`] bytes.
+    pub fn restore(bytes: &[u8]) -> Result<Engine, SnapshotError> {
+        if bytes.len() < MAGIC.len() + 8 || &bytes[..MAGIC.len()] != MAGIC {
+            return Err(SnapshotError::BadMagic);
+        }
+        let (body, tail) = bytes.split_at(bytes.len() - 8);
+        let mut checksum = [0u8; 8];
+        checksum.copy_from_slice(tail);
+        if fnv1a64(body) != u64::from_le_bytes(checksum) {
+            return Err(SnapshotError::Checksum);
+        }
+        let mut r = Reader { bytes: body, at: MAGIC.len() };
+        let engine = read_body(&mut r)?;
+        if r.at != body.len() {
+            return Err(SnapshotError::Invalid("trailing bytes"));
+        }
+        engine.check_invariants().map_err(|v| SnapshotError::Invariant(v.0))?;
+        Ok(engine)
+    }
+}
+
+fn write_instrument(w: &mut Writer, i: &Instrument) {
+    let s = &i.spec;
+    w.0.extend_from_slice(s.symbol.as_str().as_bytes());
+    w.0.extend(core::iter::repeat_n(0u8, Symbol::LEN_MAX - s.symbol.as_str().len()));
+    w.i64(s.tick_fen);
+    w.u64(s.lot_t);
+    w.i64(s.reference_price_fen);
+    w.opt_u64(s.band_bp.map(u64::from));
+    w.u64(s.max_order_t);
+    w.u32(s.maker_fee_bp);
+    w.u32(s.taker_fee_bp);
+    w.bool(s.t_plus_one);
+    w.u8(match s.closing_method { ClosingPriceMethod::Vwap => 0, ClosingPriceMethod::LastTrade => 1 });
+    w.u64(s.position_limit_t);
+    w.u64(s.large_holder_t);
+    w.bool(i.halted);
+    w.bool(i.band.is_some());
+    let (low, high) = i.band.unwrap_or((0, 0));
+    w.i64(low);
+    w.i64(high);
+    let d = &i.day;
+    for v in [d.open_fen, d.high_fen, d.low_fen, d.last_fen] {
+        w.i64(v);
+    }
+    w.u64(d.volume_t);
+    w.i64(d.turnover_fen);
+    w.u64(d.trades);
+    w.u64(i.net_deposited_t);
+}
+
+fn write_account(w: &mut Writer, a: &Account) {
+    w.u64(a.id.0);
+    w.u8(stp_code(a.stp));
+    w.bool(a.restricted);
+    w.i64(a.free_fen);
+    w.i64(a.locked_fen);
+    w.i64(a.pending_fen);
+    for p in &a.positions {
+        w.u64(p.free_t);
+        w.u64(p.locked_t);
+        w.u64(p.pending_t);
+        w.u64(p.open_buy_t);
+        w.opt_u64(p.limit_t);
+    }
+}
+
+fn read_body(r: &mut Reader<'_>) -> Result<Engine, SnapshotError> {
+    let fee_account = AccountId(r.u64()?);
+    let risk_checks = r.bool()?;
+    let proceeds_same_day = r.bool()?;
+    let limits = Limits {
+        accounts_max: r.u32()?,
+        instruments_max: r.u32()?,
+        orders_max: r.u32()?,
+        orders_per_account_max: r.u32()?,
+    };
+    let config = EngineConfig { fee_account, risk_checks, proceeds_same_day, limits };
+    let mut state = State::new(config);
+    state.accounts.clear();
+    state.account_index.clear();
+    state.last_seq = r.u64()?;
+    state.phase = phase_of(r.u8()?)?;
+    state.date = r.u32()?;
+    state.next_order_id = r.u64()?;
+    state.next_trade_id = r.u64()?;
+    state.net_funds_fen = r.i64()?;
+    let instruments = r.len(100)?;
+    if instruments > limits.instruments_max as usize || instruments > usize::from(u16::MAX) {
+        return Err(SnapshotError::Invalid("instrument count"));
+    }
+    for _ in 0..instruments {
+        state.instruments.push(read_instrument(r)?);
+    }
+    let accounts = r.len(44)?;
+    if accounts == 0 || accounts > limits.accounts_max as usize {
+        return Err(SnapshotError::Invalid("account count"));
+    }
+    for _ in 0..accounts {
+        let account = read_account(r, instruments)?;
+        if state.account_slot(account.id).is_some() {
+            return Err(SnapshotError::Invalid("duplicate account"));
+        }
+        state.insert_account(account);
+    }
+    if state.accounts[0].id != fee_account {
+        return Err(SnapshotError::Invalid("fee account not first"));
+    }
+    let mut engine = Engine::from_state(state);
+    for index in 0..instruments {
+        for side in [Side::Buy, Side::Sell] {
+            read_side(r, &mut engine, index, side)?;
+        }
+    }
+    let transfers = r.len(29)?;
+    for _ in 0..transfers {
+        let id = TransferId(r.u64()?);
+        let record = TransferRecord { kind: r.u8()?, account: AccountId(r.u64()?), instrument: r.u32()?, amount: r.u64()? };
+        engine.state.transfers.insert(id, record);
+    }
+    engine.seq = engine.state.last_seq;
+    Ok(engine)
+}
+
+fn read_instrument(r: &mut Reader<'_>) -> Result<Instrument, SnapshotError> {
+    let raw: [u8; Symbol::LEN_MAX] = r.take()?;
+    let len = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
+    let text = core::str::from_utf8(&raw[..len]).map_err(|_| SnapshotError::Invalid("symbol"))?;
+    let symbol = Symbol::new(text).ok_or(SnapshotError::Invalid("symbol"))?;
+    let tick_fen = r.i64()?;
+    let lot_t = r.u64()?;
+    let reference_price_fen = r.i64()?;
+    let band_bp = r.opt_u64()?.map(|bp| u32::try_from(bp).map_err(|_| SnapshotError::Invalid("band"))).transpose()?;
+    let spec = InstrumentSpec {
+        symbol,
+        tick_fen,
+        lot_t,
+        reference_price_fen,
+        band_bp,
+        max_order_t: r.u64()?,
+        maker_fee_bp: r.u32()?,
+        taker_fee_bp: r.u32()?,
+        t_plus_one: r.bool()?,
+        closing_method: match r.u8()? {
+            0 => ClosingPriceMethod::Vwap,
+            1 => ClosingPriceMethod::LastTrade,
+            _ => return Err(SnapshotError::Invalid("closing method")),
+        },
+        position_limit_t: r.u64()?,
+        large_holder_t: r.u64()?,
+    };
+    if tick_fen <= 0 || lot_t == 0 || reference_price_fen <= 0 {
+        return Err(SnapshotError::Invalid("instrument spec"));
+    }
+    let halted = r.bool()?;
+    let has_band = r.bool()?;
+    let (low, high) = (r.i64()?, r.i64()?);
+    let day = DayStats {
+        open_fen: r.i64()?,
+        high_fen: r.i64()?,
+        low_fen: r.i64()?,
+        last_fen: r.i64()?,
+        volume_t: r.u64()?,
+        turnover_fen: r.i64()?,
+        trades: r.u64()?,
+    };
+    Ok(Instrument {
+        spec,
+        halted,
+        band: has_band.then_some((low, high)),
+        bids: SideLevels::tree(Side::Buy),
+        asks: SideLevels::tree(Side::Sell),
+        day,
+        net_deposited_t: r.u64()?,
+    })
+}
+
+fn read_account(r: &mut Reader<'_>, instruments: usize) -> Result<Account, SnapshotError> {
+    let id = AccountId(r.u64()?);
+    let stp = stp_of(r.u8()?)?;
+    let mut account = Account::new(id, stp, 0);
+    account.restricted = r.bool()?;
+    account.free_fen = r.i64()?;
+    account.locked_fen = r.i64()?;
+    account.pending_fen = r.i64()?;
+    for _ in 0..instruments {
+        account.positions.push(Position {
+            free_t: r.u64()?,
+            locked_t: r.u64()?,
+            pending_t: r.u64()?,
+            open_buy_t: r.u64()?,
+            limit_t: r.opt_u64()?,
+            ..Position::default()
+        });
+    }
+    Ok(account)
+}
+
+fn read_side(r: &mut Reader<'_>, engine: &mut Engine, index: usize, side: Side) -> Result<(), SnapshotError> {
+    let is_ladder = r.bool()?;
+    let (low, high) = (r.i64()?, r.i64()?);
+    let tick = engine.state.instruments[index].spec.tick_fen;
+    if is_ladder {
+        let span = high.checked_sub(low).ok_or(SnapshotError::Invalid("ladder range"))?;
+        if low <= 0 || span < 0 || span / tick > 1 << 24 || span % tick != 0 {
+            return Err(SnapshotError::Invalid("ladder range"));
+        }
+        *engine.state.instruments[index].side_mut(side) = SideLevels::ladder(side, low, high, tick);
+    }
+    let levels = r.len(12)?;
+    for _ in 0..levels {
+        let price = r.i64()?;
+        let orders = r.u32()?;
+        if price <= 0 || !engine.state.instruments[index].side(side).can_hold(price) {
+            return Err(SnapshotError::Invalid("level price"));
+        }
+        for _ in 0..orders {
+            read_order(r, engine, index, side, price)?;
+        }
+    }
+    Ok(())
+}
+
+fn read_order(r: &mut Reader<'_>, engine: &mut Engine, index: usize, side: Side, price: i64) -> Result<(), SnapshotError> {
+    let (id, client_order_id, account) = (r.u64()?, r.u64()?, r.u32()?);
+    let (quantity_t, filled_t) = (r.u64()?, r.u64()?);
+    let tif = tif_of(r.u8()?)?;
+    let post_only = r.bool()?;
+    let state = &engine.state;
+    if account as usize >= state.accounts.len() || filled_t >= quantity_t {
+        return Err(SnapshotError::Invalid("order"));
+    }
+    if id == 0 || id >= state.next_order_id || state.order_slot(id).is_some() || state.client_slot(account, client_order_id).is_some() {
+        return Err(SnapshotError::Invalid("order id"));
+    }
+    let slot = state.free_order;
+    if slot == crate::levels::NIL {
+        return Err(SnapshotError::Invalid("more orders than the arena holds"));
+    }
+    let mut order = Order {
+        id,
+        client_order_id,
+        price_fen: price,
+        quantity_t,
+        filled_t,
+        account,
+        instrument: u16::try_from(index).map_err(|_| SnapshotError::Invalid("instrument"))?,
+        ..Order::FREE
+    };
+    order.set_flags(side, tif, post_only);
+    engine.state.free_order = engine.state.orders[slot as usize].next;
+    engine.link(slot, order);
+    Ok(())
+}

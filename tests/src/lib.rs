@@ -1,0 +1,1 @@
+//! Test helpers shared by the end-to-end tests under `tests/tests/`.
