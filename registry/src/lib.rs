@@ -3,8 +3,21 @@
 //! The book of record for every allowance, on RocksDB. This crate is the only one in the
 //! workspace that touches RocksDB: everything else reaches storage through its API.
 //!
-//! So far it holds the storage layer ([`store::Store`]): open a database, commit a batch of
-//! writes atomically with fsync, read back. The ledger (accounts, holdings, transfers,
-//! pledges, the hash-chained journal) is built on it.
+//! - [`model`]: accounts, units, holdings (available / trading / frozen by reason), pledges,
+//!   four-eyes proposals, and the declarative permission table.
+//! - [`tx`]: transactions ([`tx::Tx`], [`tx::Op`]) and their canonical encoding.
+//! - [`ledger`]: pure in-memory execution with check-before-mutate, and `check_invariants`.
+//! - [`registry`]: [`Registry`], which commits each transaction (or group) in one synced
+//!   RocksDB WriteBatch with its hash-chained journal entry and idempotency record.
+//! - [`store`]: the narrow RocksDB interface.
 
+pub mod codec;
+pub mod error;
+pub mod ledger;
+pub mod model;
+pub mod registry;
 pub mod store;
+pub mod tx;
+
+pub use error::RegistryError;
+pub use registry::{GROUP_TXS_MAX, JournalEntry, JournalReport, Registry, RegistryOptions};

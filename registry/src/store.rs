@@ -65,4 +65,22 @@ impl Store {
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
         Ok(self.db.get(key)?)
     }
+
+    /// Calls `visit` for each key starting with `prefix`, in key order, from `start` (a key
+    /// at or after the prefix); stops early when `visit` returns `Ok(false)`.
+    pub fn scan<E: From<StoreError>>(
+        &self,
+        prefix: &[u8],
+        start: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]) -> Result<bool, E>,
+    ) -> Result<(), E> {
+        let mode = rocksdb::IteratorMode::From(start, rocksdb::Direction::Forward);
+        for item in self.db.iterator(mode) {
+            let (key, value) = item.map_err(StoreError::from)?;
+            if !key.starts_with(prefix) || !visit(&key, &value)? {
+                break;
+            }
+        }
+        Ok(())
+    }
 }

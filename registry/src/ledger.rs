@@ -1,0 +1,463 @@
+//! The in-memory ledger: pure execution of transactions (no IO). Every operation checks
+//! everything first and mutates only after, so a rejection changes nothing. Mutations mark
+//! the records they touch so the storage layer writes exactly those.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use crate::error::RegistryError;
+use crate::model::{
+    Account, AccountId, AccountStatus, AccountType, FreezeReason, Holding, Leg, Pledge,
+    PledgeState, Proposal, ProposalState, TxKind, UnitDef, UnitId, UnitKind, permitted,
+};
+use crate::tx::{Enforcement, Op, Outcome, TEXT_BYTES_MAX, Tx};
+
+/// An allocation or transfer, kept so the authority can reverse it.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Movement {
+    pub from: AccountId,
+    pub to: AccountId,
+    pub unit: UnitId,
+    pub quantity_t: u64,
+    pub reversed: bool,
+}
+
+/// Records changed by the current transaction.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Dirty {
+    pub accounts: BTreeSet<AccountId>,
+    pub units: BTreeSet<UnitId>,
+    pub holdings: BTreeSet<(AccountId, UnitId)>,
+    pub pledges: BTreeSet<u64>,
+    pub proposals: BTreeSet<u64>,
+    pub movements: BTreeSet<u64>,
+}
+
+/// Everything the registry knows, in memory.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ledger {
+    pub accounts: BTreeMap<AccountId, Account>,
+    pub units: BTreeMap<UnitId, UnitDef>,
+    pub issued: BTreeMap<UnitId, u64>,
+    pub holdings: BTreeMap<(AccountId, UnitId), Holding>,
+    pub pledges: BTreeMap<u64, Pledge>,
+    pub proposals: BTreeMap<u64, Proposal>,
+    pub movements: BTreeMap<u64, Movement>,
+    pub next_pledge: u64,
+    pub next_proposal: u64,
+    pub four_eyes_t: u64,
+    #[doc(hidden)]
+    pub dirty: Dirty,
+}
+
+fn what(kind: TxKind) -> &'static str {
+    match kind {
+        TxKind::Issue => "issuance",
+        TxKind::Allocate => "allocation",
+        TxKind::Transfer => "transfer",
+        TxKind::MoveToTrading => "a move to trading",
+        TxKind::MoveFromTrading => "a move from trading",
+        TxKind::Freeze => "a freeze",
+        TxKind::Pledge => "a pledge",
+        TxKind::PledgeEnforce => "pledge enforcement",
+        TxKind::Surrender => "surrender",
+        TxKind::VoluntaryCancel => "voluntary cancellation",
+        TxKind::Reverse => "a reversal",
+    }
+}
+
+impl Ledger {
+    pub fn new() -> Ledger {
+        Ledger { next_pledge: 1, next_proposal: 1, four_eyes_t: u64::MAX, ..Ledger::default() }
+    }
+
+    pub fn holding(&self, account: AccountId, unit: UnitId) -> Holding {
+        self.holdings.get(&(account, unit)).cloned().unwrap_or_default()
+    }
+
+    fn account(&self, id: AccountId) -> Result<&Account, RegistryError> {
+        self.accounts.get(&id).ok_or(RegistryError::UnknownAccount(id.0))
+    }
+
+    fn unit(&self, id: UnitId) -> Result<&UnitDef, RegistryError> {
+        self.units.get(&id).ok_or(RegistryError::UnknownUnit(id.0))
+    }
+
+    /// The account may take `leg` of `kind` in `unit`, and its status allows it.
+    fn check_leg(&self, id: AccountId, unit: UnitId, kind: TxKind, leg: Leg) -> Result<(), RegistryError> {
+        let account = self.account(id)?;
+        let def = self.unit(unit)?;
+        if !permitted(kind, leg, account.kind, def.kind) {
+            return Err(RegistryError::UnitNotAllowed { account: id.0, what: what(kind) });
+        }
+        match (account.status, leg) {
+            (AccountStatus::Closed, _) => Err(RegistryError::AccountClosed(id.0)),
+            (AccountStatus::Frozen, _) => Err(RegistryError::AccountFrozen(id.0)),
+            (AccountStatus::Restricted, Leg::Debit) => Err(RegistryError::AccountRestricted(id.0)),
+            _ => Ok(()),
+        }
+    }
+
+    fn check_available(&self, id: AccountId, unit: UnitId, quantity_t: u64) -> Result<(), RegistryError> {
+        if quantity_t == 0 {
+            return Err(RegistryError::InvalidQuantity);
+        }
+        let available = self.holding(id, unit).registry_available_t;
+        if available < quantity_t {
+            return Err(RegistryError::InsufficientAvailable { available, wanted: quantity_t });
+        }
+        Ok(())
+    }
+
+    fn check_credit_room(&self, id: AccountId, unit: UnitId, quantity_t: u64) -> Result<(), RegistryError> {
+        let total = self.holding(id, unit).total_t();
+        total.checked_add(quantity_t).map(|_| ()).ok_or(RegistryError::Overflow)
+    }
+
+    fn holding_mut(&mut self, id: AccountId, unit: UnitId) -> &mut Holding {
+        self.dirty.holdings.insert((id, unit));
+        self.holdings.entry((id, unit)).or_default()
+    }
+
+    fn move_available(&mut self, from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64) {
+        self.holding_mut(from, unit).registry_available_t -= quantity_t;
+        self.holding_mut(to, unit).registry_available_t += quantity_t;
+    }
+
+    fn freeze(&mut self, id: AccountId, unit: UnitId, reason: FreezeReason, quantity_t: u64) {
+        let holding = self.holding_mut(id, unit);
+        holding.registry_available_t -= quantity_t;
+        *holding.frozen.entry(reason).or_default() += quantity_t;
+    }
+
+    /// Removes a freeze and returns its quantity (0 if there was none).
+    fn take_frozen(&mut self, id: AccountId, unit: UnitId, reason: FreezeReason) -> u64 {
+        self.holding_mut(id, unit).frozen.remove(&reason).unwrap_or(0)
+    }
+
+    /// Executes one transaction as journal entry `seq`.
+    pub fn execute(&mut self, seq: u64, tx: &Tx) -> Result<Outcome, RegistryError> {
+        self.dirty = Dirty::default();
+        match &tx.op {
+            Op::OpenAccount { account, kind, name } => self.open_account(*account, *kind, name),
+            Op::SetStatus { account, status } => {
+                let mut record = self.account(*account)?.clone();
+                record.status = *status;
+                self.accounts.insert(*account, record);
+                self.dirty.accounts.insert(*account);
+                Ok(Outcome::Done)
+            }
+            Op::CreateUnit { unit, def } => self.create_unit(*unit, *def),
+            Op::Issue { authority, unit, quantity_t } => self.issue(*authority, *unit, *quantity_t),
+            Op::Allocate { from, to, unit, quantity_t } => self.movement(seq, TxKind::Allocate, *from, *to, *unit, *quantity_t),
+            Op::Transfer { from, to, unit, quantity_t } => self.transfer(seq, tx.actor, *from, *to, *unit, *quantity_t),
+            Op::ApproveTransfer { proposal } => self.approve(seq, tx.actor, *proposal),
+            Op::CancelProposal { proposal } => self.cancel_proposal(*proposal),
+            Op::MoveToTrading { account, unit, quantity_t } => self.to_trading(*account, *unit, *quantity_t),
+            Op::MoveFromTrading { account, unit, quantity_t } => self.from_trading(*account, *unit, *quantity_t),
+            Op::Freeze { account, unit, quantity_t, order } => self.judicial_freeze(*account, *unit, *quantity_t, *order),
+            Op::Unfreeze { account, unit, order } => {
+                self.unit(*unit)?;
+                self.account(*account)?;
+                if !self.holding(*account, *unit).frozen.contains_key(&FreezeReason::Judicial(*order)) {
+                    return Err(RegistryError::FreezeNotFound(*order));
+                }
+                let quantity = self.take_frozen(*account, *unit, FreezeReason::Judicial(*order));
+                self.holding_mut(*account, *unit).registry_available_t += quantity;
+                Ok(Outcome::Done)
+            }
+            Op::PledgeRegister { pledgor, pledgee, unit, quantity_t } => self.pledge(*pledgor, *pledgee, *unit, *quantity_t),
+            Op::PledgeRelease { pledge } => self.release(*pledge),
+            Op::PledgeEnforce { pledge, how } => self.enforce(*pledge, *how),
+            Op::Surrender { account, retirement, unit, quantity_t, year } => {
+                let def = self.unit(*unit)?;
+                if def.vintage > *year {
+                    return Err(RegistryError::InvalidField { field: "year", why: "the unit's vintage is later than the compliance year" });
+                }
+                self.retire(TxKind::Surrender, *account, *retirement, *unit, *quantity_t)
+            }
+            Op::VoluntaryCancel { account, cancellation, unit, quantity_t } => {
+                self.retire(TxKind::VoluntaryCancel, *account, *cancellation, *unit, *quantity_t)
+            }
+            Op::Reverse { entry, reason } => self.reverse(*entry, reason),
+            Op::SetFourEyesThreshold { quantity_t } => {
+                if *quantity_t == 0 {
+                    return Err(RegistryError::InvalidQuantity);
+                }
+                self.four_eyes_t = *quantity_t;
+                Ok(Outcome::Done)
+            }
+        }
+    }
+
+    fn open_account(&mut self, id: AccountId, kind: AccountType, name: &str) -> Result<Outcome, RegistryError> {
+        if self.accounts.contains_key(&id) {
+            return Err(RegistryError::AccountExists(id.0));
+        }
+        if name.is_empty() || name.len() > TEXT_BYTES_MAX {
+            return Err(RegistryError::InvalidField { field: "name", why: "must be 1 to 256 bytes" });
+        }
+        self.accounts.insert(id, Account { id, kind, status: AccountStatus::Open, name: name.to_string() });
+        self.dirty.accounts.insert(id);
+        Ok(Outcome::Done)
+    }
+
+    fn create_unit(&mut self, id: UnitId, def: UnitDef) -> Result<Outcome, RegistryError> {
+        if self.units.contains_key(&id) {
+            return Err(RegistryError::UnitExists(id.0));
+        }
+        if !(2013..=2100).contains(&def.vintage) {
+            return Err(RegistryError::InvalidField { field: "vintage", why: "must be a year from 2013 to 2100" });
+        }
+        match def.kind {
+            UnitKind::Cea if def.project_id != 0 || def.registered != 0 => {
+                return Err(RegistryError::InvalidField { field: "project_id", why: "CEA units have no project" });
+            }
+            UnitKind::Ccer if def.project_id == 0 || def.registered < 2012_01_01 => {
+                return Err(RegistryError::InvalidField { field: "project_id", why: "CCER units need a project and a registration date" });
+            }
+            _ => {}
+        }
+        self.units.insert(id, def);
+        self.issued.insert(id, 0);
+        self.dirty.units.insert(id);
+        Ok(Outcome::Done)
+    }
+
+    fn issue(&mut self, authority: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+        self.check_leg(authority, unit, TxKind::Issue, Leg::Credit)?;
+        if quantity_t == 0 {
+            return Err(RegistryError::InvalidQuantity);
+        }
+        let issued = self.issued.get(&unit).copied().unwrap_or(0);
+        let total = issued.checked_add(quantity_t).ok_or(RegistryError::Overflow)?;
+        self.check_credit_room(authority, unit, quantity_t)?;
+        self.issued.insert(unit, total);
+        self.dirty.units.insert(unit);
+        self.holding_mut(authority, unit).registry_available_t += quantity_t;
+        Ok(Outcome::Done)
+    }
+
+    fn check_movement(&self, kind: TxKind, from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64) -> Result<(), RegistryError> {
+        if from == to {
+            return Err(RegistryError::InvalidField { field: "to", why: "must differ from the source account" });
+        }
+        self.check_leg(from, unit, kind, Leg::Debit)?;
+        self.check_leg(to, unit, kind, Leg::Credit)?;
+        self.check_available(from, unit, quantity_t)?;
+        self.check_credit_room(to, unit, quantity_t)
+    }
+
+    fn movement(&mut self, seq: u64, kind: TxKind, from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+        self.check_movement(kind, from, to, unit, quantity_t)?;
+        self.move_available(from, to, unit, quantity_t);
+        self.record_movement(seq, from, to, unit, quantity_t);
+        Ok(Outcome::Done)
+    }
+
+    fn record_movement(&mut self, seq: u64, from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64) {
+        self.movements.insert(seq, Movement { from, to, unit, quantity_t, reversed: false });
+        self.dirty.movements.insert(seq);
+    }
+
+    fn transfer(&mut self, seq: u64, actor: u64, from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+        if quantity_t < self.four_eyes_t {
+            return self.movement(seq, TxKind::Transfer, from, to, unit, quantity_t);
+        }
+        self.check_movement(TxKind::Transfer, from, to, unit, quantity_t)?;
+        let id = self.next_proposal;
+        self.next_proposal += 1;
+        self.freeze(from, unit, FreezeReason::Pending(id), quantity_t);
+        self.proposals.insert(id, Proposal { id, from, to, unit, quantity_t, proposer: actor, state: ProposalState::Pending });
+        self.dirty.proposals.insert(id);
+        Ok(Outcome::Proposed { proposal: id })
+    }
+
+    fn pending_proposal(&self, id: u64) -> Result<Proposal, RegistryError> {
+        let proposal = *self.proposals.get(&id).ok_or(RegistryError::ProposalNotFound(id))?;
+        if proposal.state != ProposalState::Pending {
+            return Err(RegistryError::ProposalNotPending(id));
+        }
+        Ok(proposal)
+    }
+
+    fn approve(&mut self, seq: u64, actor: u64, id: u64) -> Result<Outcome, RegistryError> {
+        let p = self.pending_proposal(id)?;
+        if actor == p.proposer {
+            return Err(RegistryError::SameApprover);
+        }
+        self.check_leg(p.to, p.unit, TxKind::Transfer, Leg::Credit)?;
+        self.check_credit_room(p.to, p.unit, p.quantity_t)?;
+        let quantity = self.take_frozen(p.from, p.unit, FreezeReason::Pending(id));
+        debug_assert_eq!(quantity, p.quantity_t);
+        self.holding_mut(p.to, p.unit).registry_available_t += quantity;
+        self.proposals.insert(id, Proposal { state: ProposalState::Approved, ..p });
+        self.dirty.proposals.insert(id);
+        self.record_movement(seq, p.from, p.to, p.unit, p.quantity_t);
+        Ok(Outcome::Done)
+    }
+
+    fn cancel_proposal(&mut self, id: u64) -> Result<Outcome, RegistryError> {
+        let p = self.pending_proposal(id)?;
+        let quantity = self.take_frozen(p.from, p.unit, FreezeReason::Pending(id));
+        self.holding_mut(p.from, p.unit).registry_available_t += quantity;
+        self.proposals.insert(id, Proposal { state: ProposalState::Cancelled, ..p });
+        self.dirty.proposals.insert(id);
+        Ok(Outcome::Done)
+    }
+
+    fn to_trading(&mut self, id: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+        self.check_leg(id, unit, TxKind::MoveToTrading, Leg::Debit)?;
+        self.check_available(id, unit, quantity_t)?;
+        let holding = self.holding_mut(id, unit);
+        holding.registry_available_t -= quantity_t;
+        holding.trading_t += quantity_t;
+        Ok(Outcome::Done)
+    }
+
+    fn from_trading(&mut self, id: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+        self.check_leg(id, unit, TxKind::MoveFromTrading, Leg::Credit)?;
+        if quantity_t == 0 {
+            return Err(RegistryError::InvalidQuantity);
+        }
+        let trading = self.holding(id, unit).trading_t;
+        if trading < quantity_t {
+            return Err(RegistryError::InsufficientTrading { available: trading, wanted: quantity_t });
+        }
+        let holding = self.holding_mut(id, unit);
+        holding.trading_t -= quantity_t;
+        holding.registry_available_t += quantity_t;
+        Ok(Outcome::Done)
+    }
+
+    fn judicial_freeze(&mut self, id: AccountId, unit: UnitId, quantity_t: u64, order: u64) -> Result<Outcome, RegistryError> {
+        let account = self.account(id)?;
+        let def = self.unit(unit)?;
+        if !permitted(TxKind::Freeze, Leg::Debit, account.kind, def.kind) {
+            return Err(RegistryError::UnitNotAllowed { account: id.0, what: what(TxKind::Freeze) });
+        }
+        if account.status == AccountStatus::Closed {
+            return Err(RegistryError::AccountClosed(id.0));
+        }
+        self.check_available(id, unit, quantity_t)?;
+        self.freeze(id, unit, FreezeReason::Judicial(order), quantity_t);
+        Ok(Outcome::Done)
+    }
+
+    fn pledge(&mut self, pledgor: AccountId, pledgee: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+        self.check_leg(pledgor, unit, TxKind::Pledge, Leg::Debit)?;
+        self.check_leg(pledgee, unit, TxKind::Pledge, Leg::Credit)?;
+        self.check_available(pledgor, unit, quantity_t)?;
+        let id = self.next_pledge;
+        self.next_pledge += 1;
+        self.freeze(pledgor, unit, FreezeReason::Pledge(id), quantity_t);
+        self.pledges.insert(id, Pledge { id, pledgor, pledgee, unit, quantity_t, state: PledgeState::Registered });
+        self.dirty.pledges.insert(id);
+        Ok(Outcome::Pledged { pledge: id })
+    }
+
+    fn active_pledge(&self, id: u64) -> Result<Pledge, RegistryError> {
+        let pledge = *self.pledges.get(&id).ok_or(RegistryError::PledgeNotFound(id))?;
+        if pledge.state != PledgeState::Registered {
+            return Err(RegistryError::PledgeNotActive(id));
+        }
+        Ok(pledge)
+    }
+
+    fn release(&mut self, id: u64) -> Result<Outcome, RegistryError> {
+        let p = self.active_pledge(id)?;
+        let quantity = self.take_frozen(p.pledgor, p.unit, FreezeReason::Pledge(id));
+        self.holding_mut(p.pledgor, p.unit).registry_available_t += quantity;
+        self.pledges.insert(id, Pledge { state: PledgeState::Released, ..p });
+        self.dirty.pledges.insert(id);
+        Ok(Outcome::Done)
+    }
+
+    fn enforce(&mut self, id: u64, how: Enforcement) -> Result<Outcome, RegistryError> {
+        let p = self.active_pledge(id)?;
+        let state = match how {
+            Enforcement::ToPledgee => {
+                self.check_leg(p.pledgee, p.unit, TxKind::PledgeEnforce, Leg::Credit)?;
+                self.check_credit_room(p.pledgee, p.unit, p.quantity_t)?;
+                let quantity = self.take_frozen(p.pledgor, p.unit, FreezeReason::Pledge(id));
+                self.holding_mut(p.pledgee, p.unit).registry_available_t += quantity;
+                PledgeState::EnforcedToPledgee
+            }
+            Enforcement::ForAuction => {
+                let quantity = self.take_frozen(p.pledgor, p.unit, FreezeReason::Pledge(id));
+                self.holding_mut(p.pledgor, p.unit).trading_t += quantity;
+                PledgeState::EnforcedForAuction
+            }
+        };
+        self.pledges.insert(id, Pledge { state, ..p });
+        self.dirty.pledges.insert(id);
+        Ok(Outcome::Done)
+    }
+
+    /// Surrender or voluntary cancellation: units leave for a retirement / cancellation account.
+    fn retire(&mut self, kind: TxKind, from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+        self.check_movement(kind, from, to, unit, quantity_t)?;
+        self.move_available(from, to, unit, quantity_t);
+        Ok(Outcome::Done)
+    }
+
+    fn reverse(&mut self, entry: u64, reason: &str) -> Result<Outcome, RegistryError> {
+        if reason.is_empty() || reason.len() > TEXT_BYTES_MAX {
+            return Err(RegistryError::InvalidField { field: "reason", why: "must be 1 to 256 bytes" });
+        }
+        let m = *self.movements.get(&entry).ok_or(RegistryError::NotReversible(entry))?;
+        if m.reversed {
+            return Err(RegistryError::NotReversible(entry));
+        }
+        self.check_leg(m.to, m.unit, TxKind::Reverse, Leg::Debit)?;
+        self.check_leg(m.from, m.unit, TxKind::Reverse, Leg::Credit)?;
+        self.check_available(m.to, m.unit, m.quantity_t)?;
+        self.move_available(m.to, m.from, m.unit, m.quantity_t);
+        self.movements.insert(entry, Movement { reversed: true, ..m });
+        self.dirty.movements.insert(entry);
+        Ok(Outcome::Done)
+    }
+
+    /// Per unit, issued equals the sum of every holding (retired and cancelled included);
+    /// every pledge and pending proposal is frozen exactly; no empty freeze entries.
+    pub fn check_invariants(&self) -> Result<(), String> {
+        let mut held: BTreeMap<UnitId, u64> = BTreeMap::new();
+        for ((account, unit), holding) in &self.holdings {
+            if !self.accounts.contains_key(account) || !self.units.contains_key(unit) {
+                return Err(format!("holding of unknown account {} or unit {}", account.0, unit.0));
+            }
+            if holding.frozen.values().any(|q| *q == 0) {
+                return Err(format!("account {} unit {}: empty freeze entry", account.0, unit.0));
+            }
+            *held.entry(*unit).or_default() += holding.total_t();
+            for (reason, quantity) in &holding.frozen {
+                let expected = match reason {
+                    FreezeReason::Pledge(id) => self.pledges.get(id).filter(|p| p.state == PledgeState::Registered && p.pledgor == *account && p.unit == *unit).map(|p| p.quantity_t),
+                    FreezeReason::Pending(id) => self.proposals.get(id).filter(|p| p.state == ProposalState::Pending && p.from == *account && p.unit == *unit).map(|p| p.quantity_t),
+                    FreezeReason::Judicial(_) => Some(*quantity),
+                };
+                if expected != Some(*quantity) {
+                    return Err(format!("account {} unit {}: freeze {reason:?} of {quantity} t has no matching record", account.0, unit.0));
+                }
+            }
+        }
+        for (unit, issued) in &self.issued {
+            let sum = held.get(unit).copied().unwrap_or(0);
+            if sum != *issued {
+                return Err(format!("unit {}: issued {issued} t but holdings add up to {sum} t", unit.0));
+            }
+        }
+        for pledge in self.pledges.values().filter(|p| p.state == PledgeState::Registered) {
+            let frozen = self.holding(pledge.pledgor, pledge.unit).frozen.get(&FreezeReason::Pledge(pledge.id)).copied();
+            if frozen != Some(pledge.quantity_t) {
+                return Err(format!("pledge {}: {} t pledged, {frozen:?} frozen", pledge.id, pledge.quantity_t));
+            }
+        }
+        for p in self.proposals.values().filter(|p| p.state == ProposalState::Pending) {
+            let frozen = self.holding(p.from, p.unit).frozen.get(&FreezeReason::Pending(p.id)).copied();
+            if frozen != Some(p.quantity_t) {
+                return Err(format!("proposal {}: {} t proposed, {frozen:?} frozen", p.id, p.quantity_t));
+            }
+        }
+        Ok(())
+    }
+}

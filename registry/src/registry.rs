@@ -1,0 +1,362 @@
+//! The registry on RocksDB: every transaction commits in one WriteBatch with its journal
+//! entry, the records it changed and its idempotency record, synced (one fsync per group).
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use sha2::{Digest, Sha256};
+
+use crate::codec::{Reader, Writer};
+use crate::error::RegistryError;
+use crate::ledger::{Ledger, Movement};
+use crate::model::{
+    Account, AccountId, FreezeReason, Holding, Pledge, PledgeState, Proposal, ProposalState,
+    UnitDef, UnitId, UnitKind,
+};
+use crate::store::{Batch, Store};
+use crate::tx::{
+    IDEMPOTENCY_KEY_BYTES_MAX, Outcome, Receipt, Tx, get_account_type, put_account_type,
+    status_code, status_of,
+};
+
+/// Most transactions committed in one group (one WriteBatch, one fsync).
+pub const GROUP_TXS_MAX: usize = 4_096;
+
+/// How the registry commits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RegistryOptions {
+    /// fsync every commit (the default; `false` only for tests and benchmarks of the CPU path).
+    pub sync: bool,
+}
+
+impl Default for RegistryOptions {
+    fn default() -> Self {
+        RegistryOptions { sync: true }
+    }
+}
+
+/// One journal entry as stored.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub seq: u64,
+    pub prev_hash: [u8; 32],
+    pub hash: [u8; 32],
+    pub tx: Tx,
+}
+
+/// What `verify_journal` found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalReport {
+    pub entries: u64,
+    pub head_hash: [u8; 32],
+}
+
+const META: &[u8] = b"M";
+
+fn key(prefix: u8, parts: &[&[u8]]) -> Vec<u8> {
+    let mut k = vec![prefix];
+    for part in parts {
+        k.extend_from_slice(part);
+    }
+    k
+}
+
+fn account_key(id: AccountId) -> Vec<u8> {
+    key(b'a', &[&id.0.to_be_bytes()])
+}
+fn unit_key(id: UnitId) -> Vec<u8> {
+    key(b'u', &[&id.0.to_be_bytes()])
+}
+fn holding_key(account: AccountId, unit: UnitId) -> Vec<u8> {
+    key(b'h', &[&account.0.to_be_bytes(), &unit.0.to_be_bytes()])
+}
+fn pledge_key(id: u64) -> Vec<u8> {
+    key(b'p', &[&id.to_be_bytes()])
+}
+fn proposal_key(id: u64) -> Vec<u8> {
+    key(b'x', &[&id.to_be_bytes()])
+}
+fn movement_key(seq: u64) -> Vec<u8> {
+    key(b'm', &[&seq.to_be_bytes()])
+}
+fn journal_key(seq: u64) -> Vec<u8> {
+    key(b'j', &[&seq.to_be_bytes()])
+}
+fn idempotency_key(k: &str) -> Vec<u8> {
+    key(b'i', &[k.as_bytes()])
+}
+
+/// The chained hash of entry `seq`.
+pub fn entry_hash(prev: &[u8; 32], seq: u64, payload: &[u8]) -> [u8; 32] {
+    let mut hasher = Sha256::new();
+    hasher.update(prev);
+    hasher.update(seq.to_le_bytes());
+    hasher.update(payload);
+    hasher.finalize().into()
+}
+
+fn digest(payload: &[u8]) -> [u8; 32] {
+    Sha256::digest(payload).into()
+}
+
+fn arr32(r: &mut Reader<'_>) -> Result<[u8; 32], RegistryError> {
+    let mut out = [0u8; 32];
+    for b in &mut out {
+        *b = r.u8()?;
+    }
+    Ok(out)
+}
+
+fn encode_outcome(w: &mut Writer, outcome: Outcome) {
+    match outcome {
+        Outcome::Done => w.u8(0).u64(0),
+        Outcome::Proposed { proposal } => w.u8(1).u64(proposal),
+        Outcome::Pledged { pledge } => w.u8(2).u64(pledge),
+    };
+}
+
+fn decode_outcome(r: &mut Reader<'_>) -> Result<Outcome, RegistryError> {
+    let (tag, id) = (r.u8()?, r.u64()?);
+    Ok(match tag {
+        0 => Outcome::Done,
+        1 => Outcome::Proposed { proposal: id },
+        2 => Outcome::Pledged { pledge: id },
+        _ => return Err(RegistryError::Corrupt("outcome".into())),
+    })
+}
+
+fn encode_holding(h: &Holding) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.u64(h.registry_available_t).u64(h.trading_t).u32(h.frozen.len() as u32);
+    for (reason, quantity) in &h.frozen {
+        let (tag, id) = match reason {
+            FreezeReason::Pledge(id) => (0, *id),
+            FreezeReason::Judicial(id) => (1, *id),
+            FreezeReason::Pending(id) => (2, *id),
+        };
+        w.u8(tag).u64(id).u64(*quantity);
+    }
+    w.0
+}
+
+fn decode_holding(bytes: &[u8]) -> Result<Holding, RegistryError> {
+    let mut r = Reader::new(bytes);
+    let mut h = Holding { registry_available_t: r.u64()?, trading_t: r.u64()?, ..Holding::default() };
+    for _ in 0..r.u32()? {
+        let (tag, id, quantity) = (r.u8()?, r.u64()?, r.u64()?);
+        let reason = match tag {
+            0 => FreezeReason::Pledge(id),
+            1 => FreezeReason::Judicial(id),
+            2 => FreezeReason::Pending(id),
+            _ => return Err(RegistryError::Corrupt("freeze reason".into())),
+        };
+        h.frozen.insert(reason, quantity);
+    }
+    r.done()?;
+    Ok(h)
+}
+
+fn pledge_state_code(s: PledgeState) -> u8 {
+    match s {
+        PledgeState::Registered => 0,
+        PledgeState::Released => 1,
+        PledgeState::EnforcedToPledgee => 2,
+        PledgeState::EnforcedForAuction => 3,
+    }
+}
+
+fn proposal_state_code(s: ProposalState) -> u8 {
+    match s {
+        ProposalState::Pending => 0,
+        ProposalState::Approved => 1,
+        ProposalState::Cancelled => 2,
+    }
+}
+
+/// The registry: the ledger in memory, RocksDB underneath, one writer.
+#[derive(Debug)]
+pub struct Registry {
+    store: Store,
+    ledger: Ledger,
+    seq: u64,
+    head: [u8; 32],
+    options: RegistryOptions,
+    poisoned: bool,
+}
+
+impl Registry {
+    /// Opens (creating if missing) the registry at `path` and loads it into memory.
+    pub fn open(path: &Path, options: RegistryOptions) -> Result<Registry, RegistryError> {
+        let store = Store::open(path)?;
+        let mut registry = Registry { store, ledger: Ledger::new(), seq: 0, head: [0; 32], options, poisoned: false };
+        registry.load()?;
+        registry.ledger.check_invariants().map_err(RegistryError::Corrupt)?;
+        Ok(registry)
+    }
+
+    pub fn ledger(&self) -> &Ledger {
+        &self.ledger
+    }
+
+    /// The last journal sequence committed.
+    pub fn seq(&self) -> u64 {
+        self.seq
+    }
+
+    pub fn head_hash(&self) -> [u8; 32] {
+        self.head
+    }
+
+    pub fn check_invariants(&self) -> Result<(), String> {
+        self.ledger.check_invariants()
+    }
+
+    /// Applies one transaction, synced on its own.
+    pub fn apply(&mut self, tx: &Tx) -> Result<Receipt, RegistryError> {
+        self.apply_group(std::slice::from_ref(tx)).pop().unwrap_or(Err(RegistryError::Poisoned))
+    }
+
+    /// Applies transactions in order and commits all that succeeded in one WriteBatch with one
+    /// fsync (group commit). Each result is as if applied alone, in this order.
+    pub fn apply_group(&mut self, txs: &[Tx]) -> Vec<Result<Receipt, RegistryError>> {
+        if self.poisoned {
+            return txs.iter().map(|_| Err(RegistryError::Poisoned)).collect();
+        }
+        if txs.len() > GROUP_TXS_MAX {
+            return txs.iter().map(|_| Err(RegistryError::InvalidField { field: "txs", why: "more than 4,096 transactions in one group" })).collect();
+        }
+        let mut batch = Batch::default();
+        let mut seen: HashMap<&str, ([u8; 32], Receipt)> = HashMap::new();
+        let mut results = Vec::with_capacity(txs.len());
+        for tx in txs {
+            let result = self.stage(tx, &mut batch, &mut seen);
+            results.push(result);
+        }
+        if batch.is_empty() {
+            return results;
+        }
+        self.put_meta(&mut batch);
+        if let Err(e) = self.store.commit(batch, self.options.sync) {
+            // Memory is ahead of disk now: refuse everything until a restart reloads.
+            self.poisoned = true;
+            let message = e.to_string();
+            return results
+                .into_iter()
+                .map(|r| r.and(Err(RegistryError::Corrupt(format!("commit failed: {message}")))))
+                .collect();
+        }
+        results
+    }
+
+    /// Executes `tx` in memory and adds its writes to `batch`.
+    fn stage<'a>(&mut self, tx: &'a Tx, batch: &mut Batch, seen: &mut HashMap<&'a str, ([u8; 32], Receipt)>) -> Result<Receipt, RegistryError> {
+        if tx.key.is_empty() || tx.key.len() > IDEMPOTENCY_KEY_BYTES_MAX {
+            return Err(RegistryError::InvalidField { field: "idempotency_key", why: "must be 1 to 128 bytes" });
+        }
+        let payload = tx.encode();
+        let payload_digest = digest(&payload);
+        if let Some(previous) = self.previous(&tx.key, seen)? {
+            return if previous.0 == payload_digest { Ok(previous.1) } else { Err(RegistryError::DuplicateKeyDifferentPayload) };
+        }
+        let seq = self.seq + 1;
+        let outcome = self.ledger.execute(seq, tx)?;
+        self.seq = seq;
+        let hash = entry_hash(&self.head, seq, &payload);
+        let mut entry = Writer::default();
+        for b in self.head.iter().chain(hash.iter()) {
+            entry.u8(*b);
+        }
+        entry.bytes(&payload);
+        batch.put(&journal_key(seq), &entry.0);
+        self.head = hash;
+        let receipt = Receipt { seq, outcome };
+        let mut record = Writer::default();
+        for b in payload_digest {
+            record.u8(b);
+        }
+        record.u64(seq);
+        encode_outcome(&mut record, outcome);
+        batch.put(&idempotency_key(&tx.key), &record.0);
+        seen.insert(&tx.key, (payload_digest, receipt));
+        self.put_dirty(batch);
+        Ok(receipt)
+    }
+
+    fn previous(&self, k: &str, seen: &HashMap<&str, ([u8; 32], Receipt)>) -> Result<Option<([u8; 32], Receipt)>, RegistryError> {
+        if let Some(found) = seen.get(k) {
+            return Ok(Some(*found));
+        }
+        let Some(bytes) = self.store.get(&idempotency_key(k))? else { return Ok(None) };
+        let mut r = Reader::new(&bytes);
+        let payload_digest = arr32(&mut r)?;
+        let seq = r.u64()?;
+        let outcome = decode_outcome(&mut r)?;
+        Ok(Some((payload_digest, Receipt { seq, outcome })))
+    }
+
+    /// Whether a transaction with this idempotency key was committed, and its receipt.
+    pub fn receipt(&self, k: &str) -> Result<Option<Receipt>, RegistryError> {
+        Ok(self.previous(k, &HashMap::new())?.map(|(_, receipt)| receipt))
+    }
+
+    fn put_dirty(&self, batch: &mut Batch) {
+        let l = &self.ledger;
+        for id in &l.dirty.accounts {
+            if let Some(a) = l.accounts.get(id) {
+                let mut w = Writer::default();
+                put_account_type(&mut w, a.kind);
+                w.u8(status_code(a.status)).str(&a.name);
+                batch.put(&account_key(*id), &w.0);
+            }
+        }
+        for id in &l.dirty.units {
+            if let Some(def) = l.units.get(id) {
+                let mut w = Writer::default();
+                w.u8(match def.kind { UnitKind::Cea => 0, UnitKind::Ccer => 1 }).u16(def.vintage).u64(def.project_id).u32(def.registered);
+                w.u64(l.issued.get(id).copied().unwrap_or(0));
+                batch.put(&unit_key(*id), &w.0);
+            }
+        }
+        for (account, unit) in &l.dirty.holdings {
+            match l.holdings.get(&(*account, *unit)) {
+                Some(h) => batch.put(&holding_key(*account, *unit), &encode_holding(h)),
+                None => batch.delete(&holding_key(*account, *unit)),
+            }
+        }
+        for id in &l.dirty.pledges {
+            if let Some(p) = l.pledges.get(id) {
+                let mut w = Writer::default();
+                w.u64(p.pledgor.0).u64(p.pledgee.0).u32(p.unit.0).u64(p.quantity_t).u8(pledge_state_code(p.state));
+                batch.put(&pledge_key(*id), &w.0);
+            }
+        }
+        for id in &l.dirty.proposals {
+            if let Some(p) = l.proposals.get(id) {
+                let mut w = Writer::default();
+                w.u64(p.from.0).u64(p.to.0).u32(p.unit.0).u64(p.quantity_t).u64(p.proposer).u8(proposal_state_code(p.state));
+                batch.put(&proposal_key(*id), &w.0);
+            }
+        }
+        for seq in &l.dirty.movements {
+            if let Some(m) = l.movements.get(seq) {
+                let mut w = Writer::default();
+                w.u64(m.from.0).u64(m.to.0).u32(m.unit.0).u64(m.quantity_t).u8(u8::from(m.reversed));
+                batch.put(&movement_key(*seq), &w.0);
+            }
+        }
+    }
+
+    fn put_meta(&self, batch: &mut Batch) {
+        let mut w = Writer::default();
+        w.u64(self.seq);
+        for b in self.head {
+            w.u8(b);
+        }
+        w.u64(self.ledger.next_pledge).u64(self.ledger.next_proposal).u64(self.ledger.four_eyes_t);
+        batch.put(META, &w.0);
+    }
+}
+
+mod load;
+
+pub use load::decode_entry;

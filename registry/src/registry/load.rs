@@ -1,0 +1,153 @@
+//! Loading the registry from RocksDB, reading the journal, and verifying it.
+
+use super::*;
+
+/// Decodes a stored journal entry.
+pub fn decode_entry(seq: u64, bytes: &[u8]) -> Result<JournalEntry, RegistryError> {
+    let mut r = Reader::new(bytes);
+    let prev_hash = arr32(&mut r)?;
+    let hash = arr32(&mut r)?;
+    let payload = r.bytes()?;
+    r.done()?;
+    Ok(JournalEntry { seq, prev_hash, hash, tx: Tx::decode(payload)? })
+}
+
+fn be_u64(bytes: &[u8]) -> Result<u64, RegistryError> {
+    let raw: [u8; 8] = bytes.try_into().map_err(|_| RegistryError::Corrupt("key".into()))?;
+    Ok(u64::from_be_bytes(raw))
+}
+
+fn be_u32(bytes: &[u8]) -> Result<u32, RegistryError> {
+    let raw: [u8; 4] = bytes.try_into().map_err(|_| RegistryError::Corrupt("key".into()))?;
+    Ok(u32::from_be_bytes(raw))
+}
+
+impl Registry {
+    pub(super) fn load(&mut self) -> Result<(), RegistryError> {
+        if let Some(meta) = self.store.get(META)? {
+            let mut r = Reader::new(&meta);
+            self.seq = r.u64()?;
+            self.head = arr32(&mut r)?;
+            self.ledger.next_pledge = r.u64()?;
+            self.ledger.next_proposal = r.u64()?;
+            self.ledger.four_eyes_t = r.u64()?;
+            r.done()?;
+        }
+        let ledger = &mut self.ledger;
+        self.store.scan(b"a", b"a", |k, v| {
+            let id = AccountId(be_u64(&k[1..])?);
+            let mut r = Reader::new(v);
+            let kind = get_account_type(&mut r)?;
+            let status = status_of(r.u8()?)?;
+            let name = r.str()?;
+            ledger.accounts.insert(id, Account { id, kind, status, name });
+            Ok::<_, RegistryError>(true)
+        })?;
+        self.store.scan(b"u", b"u", |k, v| {
+            let id = UnitId(be_u32(&k[1..])?);
+            let mut r = Reader::new(v);
+            let kind = if r.u8()? == 0 { UnitKind::Cea } else { UnitKind::Ccer };
+            let def = UnitDef { kind, vintage: r.u16()?, project_id: r.u64()?, registered: r.u32()? };
+            ledger.units.insert(id, def);
+            ledger.issued.insert(id, r.u64()?);
+            Ok::<_, RegistryError>(true)
+        })?;
+        self.store.scan(b"h", b"h", |k, v| {
+            if k.len() != 13 {
+                return Err(RegistryError::Corrupt("holding key".into()));
+            }
+            let id = (AccountId(be_u64(&k[1..9])?), UnitId(be_u32(&k[9..13])?));
+            ledger.holdings.insert(id, decode_holding(v)?);
+            Ok(true)
+        })?;
+        self.load_records()
+    }
+
+    fn load_records(&mut self) -> Result<(), RegistryError> {
+        let ledger = &mut self.ledger;
+        self.store.scan(b"p", b"p", |k, v| {
+            let id = be_u64(&k[1..])?;
+            let mut r = Reader::new(v);
+            let (pledgor, pledgee, unit, quantity_t) = (AccountId(r.u64()?), AccountId(r.u64()?), UnitId(r.u32()?), r.u64()?);
+            let state = match r.u8()? {
+                0 => PledgeState::Registered,
+                1 => PledgeState::Released,
+                2 => PledgeState::EnforcedToPledgee,
+                3 => PledgeState::EnforcedForAuction,
+                _ => return Err(RegistryError::Corrupt("pledge state".into())),
+            };
+            ledger.pledges.insert(id, Pledge { id, pledgor, pledgee, unit, quantity_t, state });
+            Ok(true)
+        })?;
+        self.store.scan(b"x", b"x", |k, v| {
+            let id = be_u64(&k[1..])?;
+            let mut r = Reader::new(v);
+            let (from, to, unit, quantity_t, proposer) = (AccountId(r.u64()?), AccountId(r.u64()?), UnitId(r.u32()?), r.u64()?, r.u64()?);
+            let state = match r.u8()? {
+                0 => ProposalState::Pending,
+                1 => ProposalState::Approved,
+                2 => ProposalState::Cancelled,
+                _ => return Err(RegistryError::Corrupt("proposal state".into())),
+            };
+            ledger.proposals.insert(id, Proposal { id, from, to, unit, quantity_t, proposer, state });
+            Ok(true)
+        })?;
+        self.store.scan(b"m", b"m", |k, v| {
+            let seq = be_u64(&k[1..])?;
+            let mut r = Reader::new(v);
+            let m = Movement { from: AccountId(r.u64()?), to: AccountId(r.u64()?), unit: UnitId(r.u32()?), quantity_t: r.u64()?, reversed: r.u8()? != 0 };
+            ledger.movements.insert(seq, m);
+            Ok::<_, RegistryError>(true)
+        })?;
+        Ok(())
+    }
+
+    /// Journal entries from `from` (inclusive), at most `limit`.
+    pub fn journal(&self, from: u64, limit: usize) -> Result<Vec<JournalEntry>, RegistryError> {
+        let mut entries = Vec::new();
+        if limit == 0 {
+            return Ok(entries);
+        }
+        self.store.scan(b"j", &journal_key(from.max(1)), |k, v| {
+            entries.push(decode_entry(be_u64(&k[1..])?, v)?);
+            Ok::<_, RegistryError>(entries.len() < limit)
+        })?;
+        Ok(entries)
+    }
+
+    /// Recomputes the hash chain from the first entry and every record from the journal
+    /// alone, and compares them with what is stored.
+    pub fn verify_journal(&self) -> Result<JournalReport, RegistryError> {
+        let mut replay = Ledger::new();
+        let mut prev = [0u8; 32];
+        let mut expected_seq = 1u64;
+        self.store.scan(b"j", &journal_key(1), |k, v| {
+            let seq = be_u64(&k[1..])?;
+            if seq != expected_seq {
+                return Err(RegistryError::Corrupt(format!("journal gap: expected entry {expected_seq}, found {seq}")));
+            }
+            let entry = decode_entry(seq, v)?;
+            if entry.prev_hash != prev {
+                return Err(RegistryError::Corrupt(format!("entry {seq}: previous hash does not chain")));
+            }
+            if entry.hash != entry_hash(&prev, seq, &entry.tx.encode()) {
+                return Err(RegistryError::Corrupt(format!("entry {seq}: hash mismatch")));
+            }
+            replay.execute(seq, &entry.tx).map_err(|e| RegistryError::Corrupt(format!("entry {seq} does not replay: {e}")))?;
+            prev = entry.hash;
+            expected_seq += 1;
+            Ok(true)
+        })?;
+        let entries = expected_seq - 1;
+        if entries != self.seq || prev != self.head {
+            return Err(RegistryError::Corrupt(format!("journal has {entries} entries, registry is at {}", self.seq)));
+        }
+        replay.dirty = Default::default();
+        let mut stored = self.ledger.clone();
+        stored.dirty = Default::default();
+        if replay != stored {
+            return Err(RegistryError::Corrupt("balances recomputed from the journal differ from the stored ones".into()));
+        }
+        Ok(JournalReport { entries, head_hash: prev })
+    }
+}
