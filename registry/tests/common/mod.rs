@@ -50,6 +50,15 @@ impl Fixture {
         f
     }
 
+    /// Closes the database and opens it again from disk.
+    pub fn reopen(&mut self) -> Result<(), RegistryError> {
+        let scratch = tempfile::tempdir().expect("temp dir");
+        let old = std::mem::replace(&mut self.registry, Registry::open(scratch.path(), RegistryOptions { sync: false })?);
+        drop(old);
+        self.registry = Registry::open(self.dir.path(), RegistryOptions { sync: false })?;
+        Ok(())
+    }
+
     pub fn tx(&mut self, op: Op) -> Tx {
         self.next_key += 1;
         Tx { key: format!("k{}", self.next_key), actor: 7, timestamp_ns: self.next_key, op }
