@@ -17,7 +17,10 @@ pub struct CountingAllocator {
 
 impl CountingAllocator {
     pub const fn new() -> CountingAllocator {
-        CountingAllocator { allocations: AtomicU64::new(0), live_bytes: AtomicUsize::new(0) }
+        CountingAllocator {
+            allocations: AtomicU64::new(0),
+            live_bytes: AtomicUsize::new(0),
+        }
     }
 
     /// Allocations (including reallocations) since the process started.

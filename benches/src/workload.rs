@@ -39,10 +39,20 @@ pub fn setup(accounts: u32, orders_max: u32, orders_per_account_max: u32) -> (En
 
 /// [`setup`] with the instrument's band: `Some(bp)` books use the tick ladder, `None` books
 /// use the tree of levels.
-pub fn setup_with_band(accounts: u32, orders_max: u32, orders_per_account_max: u32, band_bp: Option<u32>) -> (Engine, u64) {
+pub fn setup_with_band(
+    accounts: u32,
+    orders_max: u32,
+    orders_per_account_max: u32,
+    band_bp: Option<u32>,
+) -> (Engine, u64) {
     let config = EngineConfig {
         fee_account: AccountId(1),
-        limits: Limits { accounts_max: accounts + 1, instruments_max: 4, orders_max, orders_per_account_max },
+        limits: Limits {
+            accounts_max: accounts + 1,
+            instruments_max: 4,
+            orders_max,
+            orders_per_account_max,
+        },
         ..EngineConfig::default()
     };
     let mut engine = Engine::new(config);
@@ -51,24 +61,80 @@ pub fn setup_with_band(accounts: u32, orders_max: u32, orders_per_account_max: u
     let mut apply = |engine: &mut Engine, kind: CommandKind| {
         seq += 1;
         out.clear();
-        engine.apply(&Command { seq, timestamp_ns: seq, kind }, &mut out).expect("in sequence");
-        assert!(!matches!(out.first(), Some(Event { kind: EventKind::Rejected { .. }, .. })), "setup rejected {kind:?}");
+        engine
+            .apply(
+                &Command {
+                    seq,
+                    timestamp_ns: seq,
+                    kind,
+                },
+                &mut out,
+            )
+            .expect("in sequence");
+        assert!(
+            !matches!(
+                out.first(),
+                Some(Event {
+                    kind: EventKind::Rejected { .. },
+                    ..
+                })
+            ),
+            "setup rejected {kind:?}"
+        );
     };
-    let spec = InstrumentSpec { band_bp, maker_fee_bp: 1, taker_fee_bp: 2, ..InstrumentSpec::listed(Symbol::new("CEA2025").expect("symbol"), REFERENCE_FEN) };
+    let spec = InstrumentSpec {
+        band_bp,
+        maker_fee_bp: 1,
+        taker_fee_bp: 2,
+        ..InstrumentSpec::listed(Symbol::new("CEA2025").expect("symbol"), REFERENCE_FEN)
+    };
     apply(&mut engine, CommandKind::CreateInstrument(spec));
     for n in 0..u64::from(accounts) {
         let account = AccountId(1_000 + n);
-        apply(&mut engine, CommandKind::OpenAccount { account, stp: StpMode::CancelIncoming });
-        apply(&mut engine, CommandKind::CreditFunds { transfer: TransferId(2 * n + 1), account, amount_fen: 1 << 50 });
-        apply(&mut engine, CommandKind::DepositAllowances { transfer: TransferId(2 * n + 2), account, instrument: INSTRUMENT, quantity_t: 1 << 40 });
+        apply(
+            &mut engine,
+            CommandKind::OpenAccount {
+                account,
+                stp: StpMode::CancelIncoming,
+            },
+        );
+        apply(
+            &mut engine,
+            CommandKind::CreditFunds {
+                transfer: TransferId(2 * n + 1),
+                account,
+                amount_fen: 1 << 50,
+            },
+        );
+        apply(
+            &mut engine,
+            CommandKind::DepositAllowances {
+                transfer: TransferId(2 * n + 2),
+                account,
+                instrument: INSTRUMENT,
+                quantity_t: 1 << 40,
+            },
+        );
     }
     apply(&mut engine, CommandKind::OpenDay { date: 20250102 });
-    apply(&mut engine, CommandKind::SetPhase { phase: Phase::Continuous });
+    apply(
+        &mut engine,
+        CommandKind::SetPhase {
+            phase: Phase::Continuous,
+        },
+    );
     (engine, seq)
 }
 
 /// A passive limit order `offset` ticks away from the reference on `side`.
-pub fn passive(account: AccountId, client: u64, side: Side, offset: i64, quantity_t: u64, tif: TimeInForce) -> NewOrder {
+pub fn passive(
+    account: AccountId,
+    client: u64,
+    side: Side,
+    offset: i64,
+    quantity_t: u64,
+    tif: TimeInForce,
+) -> NewOrder {
     let price_fen = match side {
         Side::Buy => REFERENCE_FEN - 1 - offset,
         Side::Sell => REFERENCE_FEN + 1 + offset,
@@ -110,7 +176,16 @@ impl Workload {
     pub fn record(seed: u64, accounts: u32, resting: usize, count: usize) -> Workload {
         let orders_max = 1 << 16;
         let (mut generator, setup_seq) = setup(accounts, orders_max, 1_000);
-        let mut recorder = Recorder { rng: Rng(seed), seq: setup_seq, live: Vec::new(), position: Default::default(), commands: Vec::with_capacity(count + resting), out: Vec::with_capacity(1024), next_client: 1, accounts };
+        let mut recorder = Recorder {
+            rng: Rng(seed),
+            seq: setup_seq,
+            live: Vec::new(),
+            position: Default::default(),
+            commands: Vec::with_capacity(count + resting),
+            out: Vec::with_capacity(1024),
+            next_client: 1,
+            accounts,
+        };
         for _ in 0..resting {
             let order = recorder.new_passive(TimeInForce::Gtc);
             recorder.apply(&mut generator, CommandKind::PlaceOrder(order));
@@ -119,7 +194,12 @@ impl Workload {
             let kind = recorder.next_command(&generator, resting);
             recorder.apply(&mut generator, kind);
         }
-        Workload { setup_seq, commands: recorder.commands, accounts, orders_max }
+        Workload {
+            setup_seq,
+            commands: recorder.commands,
+            accounts,
+            orders_max,
+        }
     }
 }
 
@@ -140,7 +220,11 @@ impl Recorder {
     }
 
     fn side(&mut self) -> Side {
-        if self.rng.below(2) == 0 { Side::Buy } else { Side::Sell }
+        if self.rng.below(2) == 0 {
+            Side::Buy
+        } else {
+            Side::Sell
+        }
     }
 
     fn new_passive(&mut self, tif: TimeInForce) -> NewOrder {
@@ -156,12 +240,16 @@ impl Recorder {
         let roll = self.rng.below(100);
         let low = self.live.len() < resting * 9 / 10;
         let high = self.live.len() > resting * 11 / 10;
-        if self.live.is_empty() || (roll < 10 && !high) || (low && roll < 20) {
+        // Keep the book near `resting`: below 90% a cancel becomes a new order, above 110%
+        // a new order becomes a cancel.
+        let new_order = (roll < 10 && !high) || (low && (15..25).contains(&roll));
+        if self.live.is_empty() || new_order {
             return CommandKind::PlaceOrder(self.new_passive(TimeInForce::Gtc));
         }
-        if roll < 15 {
+        if (10..15).contains(&roll) {
             // IOC that crosses a little: trades against the top of the book.
             let mut order = self.new_passive(TimeInForce::Ioc);
+            order.quantity_t = 1 + self.rng.below(20);
             let through = self.rng.below(4) as i64 + 1;
             order.price_fen = match order.side {
                 Side::Buy => engine.best_ask(INSTRUMENT).unwrap_or(REFERENCE_FEN) + through,
@@ -172,13 +260,19 @@ impl Recorder {
         let pick = self.rng.below(self.live.len() as u64) as usize;
         let (order, account) = self.live[pick];
         if roll < 25 {
+            // A cancel (or, when the book is too full, a new order turned into a cancel).
             return CommandKind::CancelOrder { account, order };
         }
         let view = engine.order(order).expect("live");
         if self.rng.below(2) == 0 && view.quantity_t > view.filled_t + 1 {
             // Quantity down: keeps priority.
             let quantity = view.filled_t + 1 + self.rng.below(view.quantity_t - view.filled_t - 1);
-            return CommandKind::AmendOrder { account, order, price_fen: None, quantity_t: Some(quantity) };
+            return CommandKind::AmendOrder {
+                account,
+                order,
+                price_fen: None,
+                quantity_t: Some(quantity),
+            };
         }
         // Price change, staying passive: loses priority.
         let offset = self.rng.below(50) as i64;
@@ -186,13 +280,26 @@ impl Recorder {
             Side::Buy => REFERENCE_FEN - 1 - offset,
             Side::Sell => REFERENCE_FEN + 1 + offset,
         };
-        let price = if price == view.price_fen { price + if view.side == Side::Buy { -1 } else { 1 } } else { price };
-        CommandKind::AmendOrder { account, order, price_fen: Some(price), quantity_t: None }
+        let price = if price == view.price_fen {
+            price + if view.side == Side::Buy { -1 } else { 1 }
+        } else {
+            price
+        };
+        CommandKind::AmendOrder {
+            account,
+            order,
+            price_fen: Some(price),
+            quantity_t: None,
+        }
     }
 
     fn apply(&mut self, engine: &mut Engine, kind: CommandKind) {
         self.seq += 1;
-        let command = Command { seq: self.seq, timestamp_ns: self.seq, kind };
+        let command = Command {
+            seq: self.seq,
+            timestamp_ns: self.seq,
+            kind,
+        };
         self.out.clear();
         engine.apply(&command, &mut self.out).expect("in sequence");
         self.commands.push(command);
@@ -211,14 +318,18 @@ impl Recorder {
                         self.forget(trade.sell.order);
                     }
                 }
-                EventKind::Rejected { reason } => panic!("workload command rejected: {} ({kind:?})", reason.code()),
+                EventKind::Rejected { reason } => {
+                    panic!("workload command rejected: {} ({kind:?})", reason.code())
+                }
                 _ => {}
             }
         }
     }
 
     fn forget(&mut self, order: OrderId) {
-        let Some(index) = self.position.remove(&order) else { return };
+        let Some(index) = self.position.remove(&order) else {
+            return;
+        };
         self.live.swap_remove(index);
         if let Some(moved) = self.live.get(index) {
             self.position.insert(moved.0, index);

@@ -86,15 +86,37 @@ pub struct NewOrder {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CommandKind {
     CreateInstrument(InstrumentSpec),
-    OpenAccount { account: AccountId, stp: StpMode },
-    SetStpMode { account: AccountId, stp: StpMode },
+    OpenAccount {
+        account: AccountId,
+        stp: StpMode,
+    },
+    SetStpMode {
+        account: AccountId,
+        stp: StpMode,
+    },
     /// Restricted accounts may cancel but not place or amend orders.
-    RestrictAccount { account: AccountId, restricted: bool, cancel_orders: bool },
+    RestrictAccount {
+        account: AccountId,
+        restricted: bool,
+        cancel_orders: bool,
+    },
     /// Holding limit of one account in one instrument (`u64::MAX` = none).
-    SetPositionLimit { account: AccountId, instrument: InstrumentId, limit_t: Tonnes },
+    SetPositionLimit {
+        account: AccountId,
+        instrument: InstrumentId,
+        limit_t: Tonnes,
+    },
     /// Funds from the settlement bank.
-    CreditFunds { transfer: TransferId, account: AccountId, amount_fen: Fen },
-    DebitFunds { transfer: TransferId, account: AccountId, amount_fen: Fen },
+    CreditFunds {
+        transfer: TransferId,
+        account: AccountId,
+        amount_fen: Fen,
+    },
+    DebitFunds {
+        transfer: TransferId,
+        account: AccountId,
+        amount_fen: Fen,
+    },
     /// Allowances moved from the registry's `trading` position into the engine.
     DepositAllowances {
         transfer: TransferId,
@@ -109,16 +131,34 @@ pub enum CommandKind {
         instrument: InstrumentId,
         quantity_t: Tonnes,
     },
-    OpenDay { date: TradingDate },
-    SetPhase { phase: Phase },
+    OpenDay {
+        date: TradingDate,
+    },
+    SetPhase {
+        phase: Phase,
+    },
     CloseDay,
-    HaltInstrument { instrument: InstrumentId, cancel_orders: bool },
-    ResumeInstrument { instrument: InstrumentId },
+    HaltInstrument {
+        instrument: InstrumentId,
+        cancel_orders: bool,
+    },
+    ResumeInstrument {
+        instrument: InstrumentId,
+    },
     /// Overrides the reference price (only while no day is open).
-    SetReferencePrice { instrument: InstrumentId, price_fen: Fen },
+    SetReferencePrice {
+        instrument: InstrumentId,
+        price_fen: Fen,
+    },
     PlaceOrder(NewOrder),
-    CancelOrder { account: AccountId, order: OrderId },
-    CancelAll { account: AccountId, instrument: Option<InstrumentId> },
+    CancelOrder {
+        account: AccountId,
+        order: OrderId,
+    },
+    CancelAll {
+        account: AccountId,
+        instrument: Option<InstrumentId>,
+    },
     /// New limit price and/or new total quantity (filled included).
     AmendOrder {
         account: AccountId,

@@ -15,7 +15,11 @@ fn valid_date(date: TradingDate) -> bool {
 }
 
 impl Engine {
-    pub(crate) fn open_day(&mut self, date: TradingDate, out: &mut Vec<Event>) -> Result<(), Reject> {
+    pub(crate) fn open_day(
+        &mut self,
+        date: TradingDate,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
         if self.state.phase != Phase::Closed {
             return Err(Reject::DayAlreadyOpen);
         }
@@ -83,12 +87,15 @@ impl Engine {
                 *levels = ladder;
             }
         }
-        self.emit(out, EventKind::PriceBand {
-            instrument: InstrumentId(index as u32),
-            reference_fen: spec.reference_price_fen,
-            low_fen: low,
-            high_fen: high,
-        });
+        self.emit(
+            out,
+            EventKind::PriceBand {
+                instrument: InstrumentId(index as u32),
+                reference_fen: spec.reference_price_fen,
+                low_fen: low,
+                high_fen: high,
+            },
+        );
     }
 
     pub(crate) fn set_phase(&mut self, phase: Phase, out: &mut Vec<Event>) -> Result<(), Reject> {
@@ -108,7 +115,11 @@ impl Engine {
         if self.state.phase == Phase::Closed {
             return Err(Reject::DayNotOpen);
         }
-        self.cancel_matching(|o| o.time_in_force() == TimeInForce::Day, CancelReason::Expiry, out);
+        self.cancel_matching(
+            |o| o.time_in_force() == TimeInForce::Day,
+            CancelReason::Expiry,
+            out,
+        );
         let date = self.state.date;
         for index in 0..self.state.instruments.len() {
             let instrument = &mut self.state.instruments[index];
@@ -116,17 +127,20 @@ impl Engine {
             let day = instrument.day;
             let close_fen = day.close(spec.closing_method, spec.tick_fen, spec.reference_price_fen);
             instrument.spec.reference_price_fen = close_fen;
-            self.emit(out, EventKind::ClosingPrice(DailyBar {
-                instrument: InstrumentId(index as u32),
-                date,
-                open_fen: day.open_fen,
-                high_fen: day.high_fen,
-                low_fen: day.low_fen,
-                close_fen,
-                volume_t: day.volume_t,
-                turnover_fen: day.turnover_fen,
-                trades: day.trades,
-            }));
+            self.emit(
+                out,
+                EventKind::ClosingPrice(DailyBar {
+                    instrument: InstrumentId(index as u32),
+                    date,
+                    open_fen: day.open_fen,
+                    high_fen: day.high_fen,
+                    low_fen: day.low_fen,
+                    close_fen,
+                    volume_t: day.volume_t,
+                    turnover_fen: day.turnover_fen,
+                    trades: day.trades,
+                }),
+            );
         }
         self.state.phase = Phase::Closed;
         self.emit(out, EventKind::DayClosed { date });

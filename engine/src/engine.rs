@@ -73,7 +73,10 @@ impl Engine {
     pub fn apply(&mut self, command: &Command, out: &mut Vec<Event>) -> Result<(), SequenceError> {
         let expected = self.state.last_seq + 1;
         if command.seq != expected {
-            return Err(SequenceError { expected, got: command.seq });
+            return Err(SequenceError {
+                expected,
+                got: command.seq,
+            });
         }
         self.state.last_seq = command.seq;
         self.seq = command.seq;
@@ -82,7 +85,10 @@ impl Engine {
             // Every handler checks before it mutates, so a rejection changed nothing.
             debug_assert_eq!(out.len(), first, "a rejected command emitted events");
             debug_assert!(self.touched_accounts.is_empty() && self.touched_levels.is_empty());
-            out.push(Event { seq: command.seq, kind: EventKind::Rejected { reason } });
+            out.push(Event {
+                seq: command.seq,
+                kind: EventKind::Rejected { reason },
+            });
             return Ok(());
         }
         self.flush_touched(out);
@@ -99,57 +105,89 @@ impl Engine {
                 self.emit(out, EventKind::StpModeSet { account });
                 Ok(())
             }
-            CommandKind::RestrictAccount { account, restricted, cancel_orders } => {
-                self.restrict(account, restricted, cancel_orders, out)
-            }
-            CommandKind::SetPositionLimit { account, instrument, limit_t } => {
+            CommandKind::RestrictAccount {
+                account,
+                restricted,
+                cancel_orders,
+            } => self.restrict(account, restricted, cancel_orders, out),
+            CommandKind::SetPositionLimit {
+                account,
+                instrument,
+                limit_t,
+            } => {
                 let slot = self.account(account)?;
                 let index = self.instrument(instrument)?;
                 self.state.accounts[slot as usize].positions[index].limit_t = Some(limit_t);
-                self.emit(out, EventKind::PositionLimitSet { account, instrument, limit_t });
+                self.emit(
+                    out,
+                    EventKind::PositionLimitSet {
+                        account,
+                        instrument,
+                        limit_t,
+                    },
+                );
                 Ok(())
             }
-            CommandKind::CreditFunds { transfer, account, amount_fen } => {
-                self.credit_funds(transfer, account, amount_fen, out)
-            }
-            CommandKind::DebitFunds { transfer, account, amount_fen } => {
-                self.debit_funds(transfer, account, amount_fen, out)
-            }
-            CommandKind::DepositAllowances { transfer, account, instrument, quantity_t } => {
-                self.deposit(transfer, account, instrument, quantity_t, out)
-            }
-            CommandKind::WithdrawAllowances { transfer, account, instrument, quantity_t } => {
-                self.withdraw(transfer, account, instrument, quantity_t, out)
-            }
+            CommandKind::CreditFunds {
+                transfer,
+                account,
+                amount_fen,
+            } => self.credit_funds(transfer, account, amount_fen, out),
+            CommandKind::DebitFunds {
+                transfer,
+                account,
+                amount_fen,
+            } => self.debit_funds(transfer, account, amount_fen, out),
+            CommandKind::DepositAllowances {
+                transfer,
+                account,
+                instrument,
+                quantity_t,
+            } => self.deposit(transfer, account, instrument, quantity_t, out),
+            CommandKind::WithdrawAllowances {
+                transfer,
+                account,
+                instrument,
+                quantity_t,
+            } => self.withdraw(transfer, account, instrument, quantity_t, out),
             CommandKind::OpenDay { date } => self.open_day(date, out),
             CommandKind::SetPhase { phase } => self.set_phase(phase, out),
             CommandKind::CloseDay => self.close_day(out),
-            CommandKind::HaltInstrument { instrument, cancel_orders } => {
-                self.halt(instrument, cancel_orders, out)
-            }
+            CommandKind::HaltInstrument {
+                instrument,
+                cancel_orders,
+            } => self.halt(instrument, cancel_orders, out),
             CommandKind::ResumeInstrument { instrument } => {
                 let index = self.instrument(instrument)?;
                 self.state.instruments[index].halted = false;
                 self.emit(out, EventKind::InstrumentResumed { instrument });
                 Ok(())
             }
-            CommandKind::SetReferencePrice { instrument, price_fen } => {
-                self.set_reference(instrument, price_fen, out)
-            }
+            CommandKind::SetReferencePrice {
+                instrument,
+                price_fen,
+            } => self.set_reference(instrument, price_fen, out),
             CommandKind::PlaceOrder(order) => self.place(&order, out),
             CommandKind::CancelOrder { account, order } => self.cancel(account, order, out),
-            CommandKind::CancelAll { account, instrument } => {
-                self.cancel_all(account, instrument, out)
-            }
-            CommandKind::AmendOrder { account, order, price_fen, quantity_t } => {
-                self.amend(account, order, price_fen, quantity_t, out)
-            }
+            CommandKind::CancelAll {
+                account,
+                instrument,
+            } => self.cancel_all(account, instrument, out),
+            CommandKind::AmendOrder {
+                account,
+                order,
+                price_fen,
+                quantity_t,
+            } => self.amend(account, order, price_fen, quantity_t, out),
         }
     }
 
     #[inline]
     pub(crate) fn emit(&self, out: &mut Vec<Event>, kind: EventKind) {
-        out.push(Event { seq: self.seq, kind });
+        out.push(Event {
+            seq: self.seq,
+            kind,
+        });
     }
 
     #[inline]
@@ -160,12 +198,24 @@ impl Engine {
     #[inline]
     pub(crate) fn instrument(&self, id: InstrumentId) -> Result<usize, Reject> {
         let index = id.0 as usize;
-        if index < self.state.instruments.len() { Ok(index) } else { Err(Reject::UnknownInstrument) }
+        if index < self.state.instruments.len() {
+            Ok(index)
+        } else {
+            Err(Reject::UnknownInstrument)
+        }
     }
 
-    fn create_instrument(&mut self, spec: InstrumentSpec, out: &mut Vec<Event>) -> Result<(), Reject> {
+    fn create_instrument(
+        &mut self,
+        spec: InstrumentSpec,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
         let state = &self.state;
-        if state.instruments.iter().any(|i| i.spec.symbol == spec.symbol) {
+        if state
+            .instruments
+            .iter()
+            .any(|i| i.spec.symbol == spec.symbol)
+        {
             return Err(Reject::InstrumentExists);
         }
         if state.instruments.len() >= state.config.limits.instruments_max as usize
@@ -174,7 +224,9 @@ impl Engine {
             return Err(Reject::InstrumentsLimit);
         }
         validate_spec(&spec)?;
-        let band = spec.band_bp.map(|bp| band_of(spec.reference_price_fen, bp, spec.tick_fen));
+        let band = spec
+            .band_bp
+            .map(|bp| band_of(spec.reference_price_fen, bp, spec.tick_fen));
         let (bids, asks) = match band {
             Some((low, high)) => (
                 SideLevels::ladder(Side::Buy, low, high, spec.tick_fen),
@@ -182,16 +234,37 @@ impl Engine {
             ),
             None => (SideLevels::tree(Side::Buy), SideLevels::tree(Side::Sell)),
         };
-        let id = InstrumentId(u32::try_from(state.instruments.len()).map_err(|_| Reject::InstrumentsLimit)?);
-        self.state.instruments.push(Instrument { spec, halted: false, band, bids, asks, day: DayStats::default(), net_deposited_t: 0 });
+        let id = InstrumentId(
+            u32::try_from(state.instruments.len()).map_err(|_| Reject::InstrumentsLimit)?,
+        );
+        self.state.instruments.push(Instrument {
+            spec,
+            halted: false,
+            band,
+            bids,
+            asks,
+            day: DayStats::default(),
+            net_deposited_t: 0,
+        });
         for account in &mut self.state.accounts {
             account.positions.push(Default::default());
         }
-        self.emit(out, EventKind::InstrumentCreated { instrument: id, symbol: spec.symbol });
+        self.emit(
+            out,
+            EventKind::InstrumentCreated {
+                instrument: id,
+                symbol: spec.symbol,
+            },
+        );
         Ok(())
     }
 
-    fn open_account(&mut self, id: AccountId, stp: StpMode, out: &mut Vec<Event>) -> Result<(), Reject> {
+    fn open_account(
+        &mut self,
+        id: AccountId,
+        stp: StpMode,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
         if self.state.account_slot(id).is_some() {
             return Err(Reject::AccountExists);
         }
@@ -199,7 +272,8 @@ impl Engine {
             return Err(Reject::AccountsLimit);
         }
         let instruments = self.state.instruments.len();
-        self.state.insert_account(Account::new(id, stp, instruments));
+        self.state
+            .insert_account(Account::new(id, stp, instruments));
         self.emit(out, EventKind::AccountOpened { account: id });
         Ok(())
     }
@@ -213,14 +287,25 @@ impl Engine {
     ) -> Result<(), Reject> {
         let slot = self.account(id)?;
         self.state.accounts[slot as usize].restricted = restricted;
-        self.emit(out, EventKind::AccountRestricted { account: id, restricted });
+        self.emit(
+            out,
+            EventKind::AccountRestricted {
+                account: id,
+                restricted,
+            },
+        );
         if restricted && cancel_orders {
             self.cancel_account_orders(slot, None, crate::types::CancelReason::Restricted, out);
         }
         Ok(())
     }
 
-    fn set_reference(&mut self, id: InstrumentId, price_fen: Fen, out: &mut Vec<Event>) -> Result<(), Reject> {
+    fn set_reference(
+        &mut self,
+        id: InstrumentId,
+        price_fen: Fen,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
         let index = self.instrument(id)?;
         if self.state.phase != Phase::Closed {
             return Err(Reject::DayAlreadyOpen);
@@ -233,17 +318,32 @@ impl Engine {
             return Err(Reject::PriceNotOnTick);
         }
         self.state.instruments[index].spec.reference_price_fen = price_fen;
-        self.emit(out, EventKind::ReferencePriceSet { instrument: id, price_fen });
+        self.emit(
+            out,
+            EventKind::ReferencePriceSet {
+                instrument: id,
+                price_fen,
+            },
+        );
         Ok(())
     }
 
-    fn halt(&mut self, id: InstrumentId, cancel_orders: bool, out: &mut Vec<Event>) -> Result<(), Reject> {
+    fn halt(
+        &mut self,
+        id: InstrumentId,
+        cancel_orders: bool,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
         let index = self.instrument(id)?;
         self.state.instruments[index].halted = true;
         self.emit(out, EventKind::InstrumentHalted { instrument: id });
         if cancel_orders {
             let instrument = u16::try_from(index).unwrap_or(u16::MAX);
-            self.cancel_matching(|o| o.instrument == instrument, crate::types::CancelReason::Halt, out);
+            self.cancel_matching(
+                |o| o.instrument == instrument,
+                crate::types::CancelReason::Halt,
+                out,
+            );
         }
         Ok(())
     }

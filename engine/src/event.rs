@@ -74,14 +74,38 @@ pub struct DailyBar {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EventKind {
     /// The command was refused and changed nothing.
-    Rejected { reason: Reject },
-    InstrumentCreated { instrument: InstrumentId, symbol: Symbol },
-    AccountOpened { account: AccountId },
-    StpModeSet { account: AccountId },
-    AccountRestricted { account: AccountId, restricted: bool },
-    PositionLimitSet { account: AccountId, instrument: InstrumentId, limit_t: Tonnes },
-    FundsCredited { transfer: TransferId, account: AccountId, amount_fen: Fen },
-    FundsDebited { transfer: TransferId, account: AccountId, amount_fen: Fen },
+    Rejected {
+        reason: Reject,
+    },
+    InstrumentCreated {
+        instrument: InstrumentId,
+        symbol: Symbol,
+    },
+    AccountOpened {
+        account: AccountId,
+    },
+    StpModeSet {
+        account: AccountId,
+    },
+    AccountRestricted {
+        account: AccountId,
+        restricted: bool,
+    },
+    PositionLimitSet {
+        account: AccountId,
+        instrument: InstrumentId,
+        limit_t: Tonnes,
+    },
+    FundsCredited {
+        transfer: TransferId,
+        account: AccountId,
+        amount_fen: Fen,
+    },
+    FundsDebited {
+        transfer: TransferId,
+        account: AccountId,
+        amount_fen: Fen,
+    },
     AllowancesDeposited {
         transfer: TransferId,
         account: AccountId,
@@ -95,18 +119,41 @@ pub enum EventKind {
         quantity_t: Tonnes,
     },
     /// A retried transfer id with the same payload: already applied, nothing changed.
-    TransferAlreadyApplied { transfer: TransferId },
-    DayOpened { date: TradingDate },
+    TransferAlreadyApplied {
+        transfer: TransferId,
+    },
+    DayOpened {
+        date: TradingDate,
+    },
     /// The band in force for the day.
-    PriceBand { instrument: InstrumentId, reference_fen: Fen, low_fen: Fen, high_fen: Fen },
-    PhaseChanged { phase: Phase },
+    PriceBand {
+        instrument: InstrumentId,
+        reference_fen: Fen,
+        low_fen: Fen,
+        high_fen: Fen,
+    },
+    PhaseChanged {
+        phase: Phase,
+    },
     ClosingPrice(DailyBar),
-    DayClosed { date: TradingDate },
-    InstrumentHalted { instrument: InstrumentId },
-    InstrumentResumed { instrument: InstrumentId },
-    ReferencePriceSet { instrument: InstrumentId, price_fen: Fen },
+    DayClosed {
+        date: TradingDate,
+    },
+    InstrumentHalted {
+        instrument: InstrumentId,
+    },
+    InstrumentResumed {
+        instrument: InstrumentId,
+    },
+    ReferencePriceSet {
+        instrument: InstrumentId,
+        price_fen: Fen,
+    },
     Accepted(OrderReport),
-    Amended { report: OrderReport, priority_kept: bool },
+    Amended {
+        report: OrderReport,
+        priority_kept: bool,
+    },
     Trade(TradeReport),
     /// The order left the book; `cancelled_t` is what was left (`quantity = filled +
     /// cancelled`), and leaves are 0 from now on.
@@ -121,7 +168,12 @@ pub enum EventKind {
         reason: CancelReason,
     },
     /// Funds of an account after the command.
-    Balance { account: AccountId, free_fen: Fen, locked_fen: Fen, pending_fen: Fen },
+    Balance {
+        account: AccountId,
+        free_fen: Fen,
+        locked_fen: Fen,
+        pending_fen: Fen,
+    },
     /// Allowances of an account in an instrument after the command.
     Position {
         account: AccountId,
@@ -131,7 +183,17 @@ pub enum EventKind {
         pending_t: Tonnes,
     },
     /// The holding crossed the instrument's large-holder reporting threshold upwards.
-    LargeHolder { account: AccountId, instrument: InstrumentId, holding_t: Tonnes },
+    LargeHolder {
+        account: AccountId,
+        instrument: InstrumentId,
+        holding_t: Tonnes,
+    },
     /// Level-2: the total at a price level after the command (0 = the level is gone).
-    Level { instrument: InstrumentId, side: Side, price_fen: Fen, quantity_t: Tonnes, orders: u32 },
+    Level {
+        instrument: InstrumentId,
+        side: Side,
+        price_fen: Fen,
+        quantity_t: Tonnes,
+        orders: u32,
+    },
 }

@@ -43,14 +43,24 @@ impl Engine {
             return Ok(());
         }
         let free = self.state.accounts[slot as usize].free_fen;
-        if free.checked_add(amount_fen).is_none_or(|total| total > FUNDS_FEN_MAX) {
+        if free
+            .checked_add(amount_fen)
+            .is_none_or(|total| total > FUNDS_FEN_MAX)
+        {
             return Err(Reject::Overflow);
         }
         self.touch_account(slot);
         self.state.accounts[slot as usize].free_fen += amount_fen;
         self.state.net_funds_fen += amount_fen;
         self.state.transfers.insert(transfer, record);
-        self.emit(out, EventKind::FundsCredited { transfer, account, amount_fen });
+        self.emit(
+            out,
+            EventKind::FundsCredited {
+                transfer,
+                account,
+                amount_fen,
+            },
+        );
         Ok(())
     }
 
@@ -74,7 +84,14 @@ impl Engine {
         self.state.accounts[slot as usize].free_fen -= amount_fen;
         self.state.net_funds_fen -= amount_fen;
         self.state.transfers.insert(transfer, record);
-        self.emit(out, EventKind::FundsDebited { transfer, account, amount_fen });
+        self.emit(
+            out,
+            EventKind::FundsDebited {
+                transfer,
+                account,
+                amount_fen,
+            },
+        );
         Ok(())
     }
 
@@ -101,7 +118,15 @@ impl Engine {
         self.state.accounts[slot as usize].positions[index].free_t += quantity_t;
         self.state.instruments[index].net_deposited_t += quantity_t;
         self.state.transfers.insert(transfer, record);
-        self.emit(out, EventKind::AllowancesDeposited { transfer, account, instrument, quantity_t });
+        self.emit(
+            out,
+            EventKind::AllowancesDeposited {
+                transfer,
+                account,
+                instrument,
+                quantity_t,
+            },
+        );
         Ok(())
     }
 
@@ -127,7 +152,15 @@ impl Engine {
         self.state.accounts[slot as usize].positions[index].free_t -= quantity_t;
         self.state.instruments[index].net_deposited_t -= quantity_t;
         self.state.transfers.insert(transfer, record);
-        self.emit(out, EventKind::AllowancesWithdrawn { transfer, account, instrument, quantity_t });
+        self.emit(
+            out,
+            EventKind::AllowancesWithdrawn {
+                transfer,
+                account,
+                instrument,
+                quantity_t,
+            },
+        );
         Ok(())
     }
 }
@@ -136,7 +169,12 @@ fn funds_record(kind: u8, account: AccountId, amount_fen: Fen) -> Result<Transfe
     if amount_fen <= 0 || amount_fen > FUNDS_FEN_MAX {
         return Err(Reject::InvalidParameter);
     }
-    Ok(TransferRecord { kind, account, instrument: u32::MAX, amount: amount_fen.unsigned_abs() })
+    Ok(TransferRecord {
+        kind,
+        account,
+        instrument: u32::MAX,
+        amount: amount_fen.unsigned_abs(),
+    })
 }
 
 fn allowance_record(
@@ -148,5 +186,10 @@ fn allowance_record(
     if quantity_t == 0 || quantity_t > ALLOWANCES_T_MAX {
         return Err(Reject::InvalidQuantity);
     }
-    Ok(TransferRecord { kind, account, instrument: instrument.0, amount: quantity_t })
+    Ok(TransferRecord {
+        kind,
+        account,
+        instrument: instrument.0,
+        amount: quantity_t,
+    })
 }

@@ -31,7 +31,11 @@ impl SlotIndex {
     /// An index for up to `capacity` entries, kept at most half full.
     pub fn with_capacity(capacity: usize) -> SlotIndex {
         let buckets = capacity.saturating_mul(2).max(16).next_power_of_two();
-        SlotIndex { table: vec![EMPTY; buckets], mask: buckets - 1, len: 0 }
+        SlotIndex {
+            table: vec![EMPTY; buckets],
+            mask: buckets - 1,
+            len: 0,
+        }
     }
 
     pub fn len(&self) -> usize {
@@ -146,7 +150,9 @@ mod tests {
         let mut present = std::collections::BTreeSet::new();
         let mut state = 12345u64;
         for _ in 0..20_000 {
-            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             let slot = ((state >> 33) % 500) as u32;
             let key = keys[slot as usize];
             if present.contains(&slot) {

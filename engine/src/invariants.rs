@@ -48,16 +48,31 @@ impl Engine {
         for index in 0..instruments {
             resting += self.check_book(index, &mut held)?;
         }
-        ensure!(resting == state.order_index.len(), "{resting} resting orders, order index holds {}", state.order_index.len());
-        ensure!(resting == state.client_index.len(), "{resting} resting orders, client index holds {}", state.client_index.len());
+        ensure!(
+            resting == state.order_index.len(),
+            "{resting} resting orders, order index holds {}",
+            state.order_index.len()
+        );
+        ensure!(
+            resting == state.client_index.len(),
+            "{resting} resting orders, client index holds {}",
+            state.client_index.len()
+        );
         let mut free = 0usize;
         let mut slot = state.free_order;
         while slot != NIL && free <= state.orders.len() {
-            ensure!(!state.orders[slot as usize].is_live(), "free list holds live slot {slot}");
+            ensure!(
+                !state.orders[slot as usize].is_live(),
+                "free list holds live slot {slot}"
+            );
             free += 1;
             slot = state.orders[slot as usize].next;
         }
-        ensure!(free + resting == state.orders.len(), "arena: {free} free + {resting} live != {}", state.orders.len());
+        ensure!(
+            free + resting == state.orders.len(),
+            "arena: {free} free + {resting} live != {}",
+            state.orders.len()
+        );
         self.check_accounts(&held)
     }
 
@@ -66,36 +81,72 @@ impl Engine {
         let state = &self.state;
         let instrument = &state.instruments[index];
         if let (Some(bid), Some(ask)) = (instrument.bids.best(), instrument.asks.best()) {
-            ensure!(bid < ask, "instrument {index}: book crossed, bid {bid} >= ask {ask}");
+            ensure!(
+                bid < ask,
+                "instrument {index}: book crossed, bid {bid} >= ask {ask}"
+            );
         }
-        let bp = instrument.spec.maker_fee_bp.max(instrument.spec.taker_fee_bp);
+        let bp = instrument
+            .spec
+            .maker_fee_bp
+            .max(instrument.spec.taker_fee_bp);
         let mut count = 0;
         for side in [Side::Buy, Side::Sell] {
             let mut previous_price = None;
             for (price, level) in instrument.side(side).iter_from_best() {
                 if let Some(previous) = previous_price {
-                    let worse = match side { Side::Buy => price < previous, Side::Sell => price > previous };
-                    ensure!(worse, "instrument {index} {side:?}: levels out of order at {price}");
+                    let worse = match side {
+                        Side::Buy => price < previous,
+                        Side::Sell => price > previous,
+                    };
+                    ensure!(
+                        worse,
+                        "instrument {index} {side:?}: levels out of order at {price}"
+                    );
                 }
                 previous_price = Some(price);
-                ensure!(level.orders > 0, "instrument {index} {side:?} {price}: empty level listed");
+                ensure!(
+                    level.orders > 0,
+                    "instrument {index} {side:?} {price}: empty level listed"
+                );
                 let (mut quantity, mut orders, mut prev, mut slot) = (0u64, 0u32, NIL, level.head);
                 while slot != NIL {
                     let order = &state.orders[slot as usize];
                     ensure!(order.is_live(), "level {price} links free slot {slot}");
                     ensure!(order.prev == prev, "order {}: broken back link", order.id);
-                    ensure!(order.price_fen == price && order.side() == side, "order {} on the wrong level", order.id);
-                    ensure!(usize::from(order.instrument) == index, "order {} on the wrong book", order.id);
-                    ensure!(order.leaves_t() > 0, "order {} rests with no leaves", order.id);
-                    ensure!(state.order_slot(order.id) == Some(slot), "order {} not indexed", order.id);
-                    ensure!(state.client_slot(order.account, order.client_order_id) == Some(slot), "order {} client id not indexed", order.id);
+                    ensure!(
+                        order.price_fen == price && order.side() == side,
+                        "order {} on the wrong level",
+                        order.id
+                    );
+                    ensure!(
+                        usize::from(order.instrument) == index,
+                        "order {} on the wrong book",
+                        order.id
+                    );
+                    ensure!(
+                        order.leaves_t() > 0,
+                        "order {} rests with no leaves",
+                        order.id
+                    );
+                    ensure!(
+                        state.order_slot(order.id) == Some(slot),
+                        "order {} not indexed",
+                        order.id
+                    );
+                    ensure!(
+                        state.client_slot(order.account, order.client_order_id) == Some(slot),
+                        "order {} client id not indexed",
+                        order.id
+                    );
                     quantity += order.leaves_t();
                     orders += 1;
                     let account = order.account as usize;
                     held.orders[account] += 1;
                     match side {
                         Side::Buy => {
-                            held.locked_fen[account] += buy_required_fen(order.leaves_t(), price, bp);
+                            held.locked_fen[account] +=
+                                buy_required_fen(order.leaves_t(), price, bp);
                             held.leaves[account][index].1 += order.leaves_t();
                         }
                         Side::Sell => held.leaves[account][index].0 += order.leaves_t(),
@@ -103,9 +154,20 @@ impl Engine {
                     prev = slot;
                     slot = order.next;
                 }
-                ensure!(level.tail == prev, "level {price}: tail is not the last order");
-                ensure!(level.quantity_t == quantity, "level {price}: total {} != sum {quantity}", level.quantity_t);
-                ensure!(level.orders == orders, "level {price}: count {} != {orders}", level.orders);
+                ensure!(
+                    level.tail == prev,
+                    "level {price}: tail is not the last order"
+                );
+                ensure!(
+                    level.quantity_t == quantity,
+                    "level {price}: total {} != sum {quantity}",
+                    level.quantity_t
+                );
+                ensure!(
+                    level.orders == orders,
+                    "level {price}: count {} != {orders}",
+                    level.orders
+                );
                 count += orders as usize;
             }
         }
@@ -119,26 +181,57 @@ impl Engine {
         let mut allowances_total = vec![0u64; state.instruments.len()];
         for (slot, account) in state.accounts.iter().enumerate() {
             let id = account.id.0;
-            ensure!(account.orders == held.orders[slot], "account {id}: {} orders counted, {} resting", account.orders, held.orders[slot]);
-            ensure!(state.account_slot(account.id) == Some(slot as u32), "account {id} not indexed");
-            ensure!(account.free_fen >= 0 && account.locked_fen >= 0 && account.pending_fen >= 0, "account {id}: negative funds");
+            ensure!(
+                account.orders == held.orders[slot],
+                "account {id}: {} orders counted, {} resting",
+                account.orders,
+                held.orders[slot]
+            );
+            ensure!(
+                state.account_slot(account.id) == Some(slot as u32),
+                "account {id} not indexed"
+            );
+            ensure!(
+                account.free_fen >= 0 && account.locked_fen >= 0 && account.pending_fen >= 0,
+                "account {id}: negative funds"
+            );
             funds_total += account.free_fen + account.locked_fen + account.pending_fen;
             if risk {
-                ensure!(account.locked_fen == held.locked_fen[slot], "account {id}: locked {} != needed {}", account.locked_fen, held.locked_fen[slot]);
+                ensure!(
+                    account.locked_fen == held.locked_fen[slot],
+                    "account {id}: locked {} != needed {}",
+                    account.locked_fen,
+                    held.locked_fen[slot]
+                );
             }
             for (index, position) in account.positions.iter().enumerate() {
                 allowances_total[index] += position.holding_t();
                 if risk {
                     let (sell, buy) = held.leaves[slot][index];
-                    ensure!(position.locked_t == sell, "account {id} instrument {index}: locked {} != sell leaves {sell}", position.locked_t);
-                    ensure!(position.open_buy_t == buy, "account {id} instrument {index}: open buys {} != buy leaves {buy}", position.open_buy_t);
+                    ensure!(
+                        position.locked_t == sell,
+                        "account {id} instrument {index}: locked {} != sell leaves {sell}",
+                        position.locked_t
+                    );
+                    ensure!(
+                        position.open_buy_t == buy,
+                        "account {id} instrument {index}: open buys {} != buy leaves {buy}",
+                        position.open_buy_t
+                    );
                 }
             }
         }
-        ensure!(funds_total == state.net_funds_fen, "funds not conserved: {funds_total} held, {} credited net", state.net_funds_fen);
+        ensure!(
+            funds_total == state.net_funds_fen,
+            "funds not conserved: {funds_total} held, {} credited net",
+            state.net_funds_fen
+        );
         for (index, total) in allowances_total.iter().enumerate() {
             let net = state.instruments[index].net_deposited_t;
-            ensure!(*total == net, "instrument {index}: {total} t held, {net} t deposited net");
+            ensure!(
+                *total == net,
+                "instrument {index}: {total} t held, {net} t deposited net"
+            );
         }
         Ok(())
     }

@@ -27,7 +27,12 @@ pub struct Level {
 }
 
 impl Level {
-    pub const EMPTY: Level = Level { head: NIL, tail: NIL, quantity_t: 0, orders: 0 };
+    pub const EMPTY: Level = Level {
+        head: NIL,
+        tail: NIL,
+        quantity_t: 0,
+        orders: 0,
+    };
 
     pub fn is_empty(&self) -> bool {
         self.orders == 0
@@ -153,11 +158,17 @@ pub struct SideLevels {
 
 impl SideLevels {
     pub fn ladder(side: Side, low_fen: Fen, high_fen: Fen, tick_fen: Fen) -> SideLevels {
-        SideLevels { side, layout: Layout::Ladder(Ladder::new(low_fen, high_fen, tick_fen)) }
+        SideLevels {
+            side,
+            layout: Layout::Ladder(Ladder::new(low_fen, high_fen, tick_fen)),
+        }
     }
 
     pub fn tree(side: Side) -> SideLevels {
-        SideLevels { side, layout: Layout::Tree(Tree::default()) }
+        SideLevels {
+            side,
+            layout: Layout::Tree(Tree::default()),
+        }
     }
 
     pub fn side(&self) -> Side {
@@ -205,9 +216,11 @@ impl SideLevels {
             }
             Layout::Tree(tree) => match self.side {
                 Side::Buy => tree.levels.range(..price_fen).next_back().map(|(p, _)| *p),
-                Side::Sell => {
-                    tree.levels.range(price_fen.saturating_add(1)..).next().map(|(p, _)| *p)
-                }
+                Side::Sell => tree
+                    .levels
+                    .range(price_fen.saturating_add(1)..)
+                    .next()
+                    .map(|(p, _)| *p),
             },
         }
     }
@@ -266,7 +279,9 @@ impl SideLevels {
         let side = self.side;
         match &mut self.layout {
             Layout::Ladder(ladder) => {
-                let Some(index) = ladder.index_of(price_fen) else { return };
+                let Some(index) = ladder.index_of(price_fen) else {
+                    return;
+                };
                 debug_assert!(ladder.levels[index].is_empty());
                 ladder.levels[index] = Level::EMPTY;
                 ladder.set_bit(index, false);

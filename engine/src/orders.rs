@@ -62,7 +62,10 @@ fn crosses(side: Side, limit_fen: Fen, opposite_best: Fen) -> bool {
 }
 
 fn lock_bp(instrument: &Instrument) -> u32 {
-    instrument.spec.maker_fee_bp.max(instrument.spec.taker_fee_bp)
+    instrument
+        .spec
+        .maker_fee_bp
+        .max(instrument.spec.taker_fee_bp)
 }
 
 impl Engine {
@@ -95,7 +98,7 @@ impl Engine {
         if quantity_t == 0 {
             return Err(Reject::InvalidQuantity);
         }
-        if quantity_t % spec.lot_t != 0 {
+        if !quantity_t.is_multiple_of(spec.lot_t) {
             return Err(Reject::QuantityNotOnLot);
         }
         if quantity_t > spec.max_order_t {
@@ -112,10 +115,10 @@ impl Engine {
         if price_fen % instrument.spec.tick_fen != 0 {
             return Err(Reject::PriceNotOnTick);
         }
-        if let Some((low, high)) = instrument.band {
-            if price_fen < low || price_fen > high {
-                return Err(Reject::PriceOutsideBand);
-            }
+        if let Some((low, high)) = instrument.band
+            && (price_fen < low || price_fen > high)
+        {
+            return Err(Reject::PriceOutsideBand);
         }
         Ok(())
     }
@@ -144,7 +147,11 @@ impl Engine {
         if i128::from(limit_fen) * i128::from(o.quantity_t) > NOTIONAL_FEN_MAX {
             return Err(Reject::Overflow);
         }
-        if self.state.client_slot(account, o.client_order_id.0).is_some() {
+        if self
+            .state
+            .client_slot(account, o.client_order_id.0)
+            .is_some()
+        {
             return Err(Reject::DuplicateClientOrderId);
         }
         let may_rest = o.kind == OrderKind::Limit
@@ -178,7 +185,12 @@ impl Engine {
 
     /// Funds, allowances and position limit for `incoming`, given that it replaces an order
     /// already holding `old_required_fen` (buy) and `old_leaves_t`.
-    fn check_risk(&self, incoming: &Incoming, old_required_fen: Fen, old_leaves_t: Tonnes) -> Result<(), Reject> {
+    fn check_risk(
+        &self,
+        incoming: &Incoming,
+        old_required_fen: Fen,
+        old_leaves_t: Tonnes,
+    ) -> Result<(), Reject> {
         if !self.state.config.risk_checks {
             return Ok(());
         }
@@ -211,12 +223,12 @@ impl Engine {
     fn check_liquidity(&self, incoming: &Incoming) -> Result<(), Reject> {
         let instrument = &self.state.instruments[incoming.instrument];
         let opposite = instrument.side(incoming.side.opposite());
-        if incoming.post_only {
-            if let Some(best) = opposite.best() {
-                if crosses(incoming.side, incoming.limit_fen, best) {
-                    return Err(Reject::PostOnlyWouldTrade);
-                }
-            }
+        if incoming.post_only
+            && opposite
+                .best()
+                .is_some_and(|best| crosses(incoming.side, incoming.limit_fen, best))
+        {
+            return Err(Reject::PostOnlyWouldTrade);
         }
         if incoming.tif == TimeInForce::Fok && !self.fillable(incoming) {
             return Err(Reject::FokNotFillable);
@@ -338,16 +350,19 @@ impl Engine {
             Some(reason) => {
                 let (side, limit) = (incoming.side, incoming.limit_fen);
                 self.unlock(incoming.account, incoming.instrument, side, limit, leaves_t);
-                self.emit(out, EventKind::Cancelled {
-                    order: OrderId(incoming.id),
-                    account: self.state.accounts[incoming.account as usize].id,
-                    instrument: InstrumentId(incoming.instrument as u32),
-                    side,
-                    quantity_t: incoming.quantity_t,
-                    filled_t: incoming.filled_t,
-                    cancelled_t: leaves_t,
-                    reason,
-                });
+                self.emit(
+                    out,
+                    EventKind::Cancelled {
+                        order: OrderId(incoming.id),
+                        account: self.state.accounts[incoming.account as usize].id,
+                        instrument: InstrumentId(incoming.instrument as u32),
+                        side,
+                        quantity_t: incoming.quantity_t,
+                        filled_t: incoming.filled_t,
+                        cancelled_t: leaves_t,
+                        reason,
+                    },
+                );
             }
             None => self.rest(&incoming),
         }
@@ -363,7 +378,9 @@ impl Engine {
                 return false;
             }
             let book = self.state.instruments[incoming.instrument].side(opposite);
-            let Some(best) = book.best() else { return false };
+            let Some(best) = book.best() else {
+                return false;
+            };
             if !crosses(incoming.side, incoming.limit_fen, best) {
                 return false;
             }
@@ -373,7 +390,9 @@ impl Engine {
                 if resting.account == incoming.account {
                     match stp {
                         StpMode::CancelIncoming => return true,
-                        StpMode::CancelResting => self.cancel_resting(slot, CancelReason::SelfTrade, out),
+                        StpMode::CancelResting => {
+                            self.cancel_resting(slot, CancelReason::SelfTrade, out)
+                        }
                         StpMode::CancelBoth => {
                             self.cancel_resting(slot, CancelReason::SelfTrade, out);
                             return true;
@@ -402,10 +421,27 @@ impl Engine {
         };
         if self.state.config.risk_checks {
             let (buyer, buy_limit, buy_leaves, seller) = match incoming.side {
-                Side::Buy => (incoming.account, incoming.limit_fen, incoming.leaves_t(), resting.account),
-                Side::Sell => (resting.account, resting.price_fen, resting.leaves_t(), incoming.account),
+                Side::Buy => (
+                    incoming.account,
+                    incoming.limit_fen,
+                    incoming.leaves_t(),
+                    resting.account,
+                ),
+                Side::Sell => (
+                    resting.account,
+                    resting.price_fen,
+                    resting.leaves_t(),
+                    incoming.account,
+                ),
             };
-            self.settle_buy(buyer, index, buy_limit, buy_leaves, quantity_t, notional + buy_fee);
+            self.settle_buy(
+                buyer,
+                index,
+                buy_limit,
+                buy_leaves,
+                quantity_t,
+                notional + buy_fee,
+            );
             self.settle_sell(seller, index, quantity_t, notional - sell_fee);
             self.collect_fee(buy_fee + sell_fee);
         }
@@ -425,7 +461,11 @@ impl Engine {
         let resting_side = FillSide {
             order: OrderId(resting.id),
             account: self.state.accounts[resting.account as usize].id,
-            fee_fen: if incoming.side == Side::Buy { sell_fee } else { buy_fee },
+            fee_fen: if incoming.side == Side::Buy {
+                sell_fee
+            } else {
+                buy_fee
+            },
             filled_t: resting_after.filled_t,
             leaves_t: resting_after.leaves_t(),
         };
@@ -433,15 +473,18 @@ impl Engine {
             Side::Buy => (incoming_side, resting_side),
             Side::Sell => (resting_side, incoming_side),
         };
-        self.emit(out, EventKind::Trade(TradeReport {
-            trade,
-            instrument: InstrumentId(index as u32),
-            price_fen,
-            quantity_t,
-            aggressor: incoming.side,
-            buy,
-            sell,
-        }));
+        self.emit(
+            out,
+            EventKind::Trade(TradeReport {
+                trade,
+                instrument: InstrumentId(index as u32),
+                price_fen,
+                quantity_t,
+                aggressor: incoming.side,
+                buy,
+                sell,
+            }),
+        );
         if resting_after.leaves_t() == 0 {
             self.unlink(slot);
         }
@@ -451,21 +494,36 @@ impl Engine {
         FillSide {
             order: OrderId(incoming.id),
             account: self.state.accounts[incoming.account as usize].id,
-            fee_fen: if incoming.side == Side::Buy { buy_fee } else { sell_fee },
+            fee_fen: if incoming.side == Side::Buy {
+                buy_fee
+            } else {
+                sell_fee
+            },
             filled_t: incoming.filled_t,
             leaves_t: incoming.leaves_t(),
         }
     }
 
     /// The buyer pays `cost_fen` out of what its order locked at `limit_fen`.
-    fn settle_buy(&mut self, buyer: u32, index: usize, limit_fen: Fen, leaves_t: Tonnes, quantity_t: Tonnes, cost_fen: Fen) {
+    fn settle_buy(
+        &mut self,
+        buyer: u32,
+        index: usize,
+        limit_fen: Fen,
+        leaves_t: Tonnes,
+        quantity_t: Tonnes,
+        cost_fen: Fen,
+    ) {
         let bp = lock_bp(&self.state.instruments[index]);
         let t_plus_one = self.state.instruments[index].spec.t_plus_one;
         self.touch_account(buyer);
         self.touch_position(buyer, index);
         let released = buy_required_fen(leaves_t, limit_fen, bp)
             - buy_required_fen(leaves_t - quantity_t, limit_fen, bp);
-        debug_assert!(released >= cost_fen, "lock {released} does not cover cost {cost_fen}");
+        debug_assert!(
+            released >= cost_fen,
+            "lock {released} does not cover cost {cost_fen}"
+        );
         let account = &mut self.state.accounts[buyer as usize];
         account.locked_fen -= released;
         account.free_fen += released - cost_fen;
@@ -552,7 +610,10 @@ impl Engine {
         account.orders += 1;
         state.orders[slot as usize] = order;
         let inserted = state.order_index.insert(hash_u64(order.id), slot)
-            && state.client_index.insert(hash_pair(u64::from(order.account), order.client_order_id), slot);
+            && state.client_index.insert(
+                hash_pair(u64::from(order.account), order.client_order_id),
+                slot,
+            );
         debug_assert!(inserted, "index sized to the arena");
     }
 
@@ -563,8 +624,16 @@ impl Engine {
         let state = &mut self.state;
         let levels = state.instruments[order.instrument as usize].side_mut(order.side());
         if let Some(level) = levels.get_mut(order.price_fen) {
-            if order.prev == NIL { level.head = order.next } else { state.orders[order.prev as usize].next = order.next }
-            if order.next == NIL { level.tail = order.prev } else { state.orders[order.next as usize].prev = order.prev }
+            if order.prev == NIL {
+                level.head = order.next
+            } else {
+                state.orders[order.prev as usize].next = order.next
+            }
+            if order.next == NIL {
+                level.tail = order.prev
+            } else {
+                state.orders[order.next as usize].prev = order.prev
+            }
             level.quantity_t -= order.leaves_t();
             level.orders -= 1;
             if level.orders == 0 {
@@ -584,12 +653,21 @@ impl Engine {
         }
         account.orders -= 1;
         let orders = &state.orders;
-        state.order_index.remove(hash_u64(order.id), slot, |s| hash_u64(orders[s as usize].id));
-        state.client_index.remove(hash_pair(u64::from(order.account), order.client_order_id), slot, |s| {
-            let o = &orders[s as usize];
-            hash_pair(u64::from(o.account), o.client_order_id)
+        state.order_index.remove(hash_u64(order.id), slot, |s| {
+            hash_u64(orders[s as usize].id)
         });
-        state.orders[slot as usize] = Order { next: state.free_order, ..Order::FREE };
+        state.client_index.remove(
+            hash_pair(u64::from(order.account), order.client_order_id),
+            slot,
+            |s| {
+                let o = &orders[s as usize];
+                hash_pair(u64::from(o.account), o.client_order_id)
+            },
+        );
+        state.orders[slot as usize] = Order {
+            next: state.free_order,
+            ..Order::FREE
+        };
         state.free_order = slot;
     }
 
@@ -597,17 +675,26 @@ impl Engine {
     pub(crate) fn cancel_resting(&mut self, slot: u32, reason: CancelReason, out: &mut Vec<Event>) {
         let order = self.state.orders[slot as usize];
         let index = order.instrument as usize;
-        self.unlock(order.account, index, order.side(), order.price_fen, order.leaves_t());
-        self.emit(out, EventKind::Cancelled {
-            order: OrderId(order.id),
-            account: self.state.accounts[order.account as usize].id,
-            instrument: InstrumentId(u32::from(order.instrument)),
-            side: order.side(),
-            quantity_t: order.quantity_t,
-            filled_t: order.filled_t,
-            cancelled_t: order.leaves_t(),
-            reason,
-        });
+        self.unlock(
+            order.account,
+            index,
+            order.side(),
+            order.price_fen,
+            order.leaves_t(),
+        );
+        self.emit(
+            out,
+            EventKind::Cancelled {
+                order: OrderId(order.id),
+                account: self.state.accounts[order.account as usize].id,
+                instrument: InstrumentId(u32::from(order.instrument)),
+                side: order.side(),
+                quantity_t: order.quantity_t,
+                filled_t: order.filled_t,
+                cancelled_t: order.leaves_t(),
+                reason,
+            },
+        );
         self.unlink(slot);
     }
 
@@ -616,7 +703,11 @@ impl Engine {
         let account = self.account(account)?;
         let Some(slot) = self.state.order_slot(order.0) else {
             let issued = order.0 > 0 && order.0 < self.state.next_order_id;
-            return Err(if issued { Reject::OrderClosed } else { Reject::UnknownOrder });
+            return Err(if issued {
+                Reject::OrderClosed
+            } else {
+                Reject::UnknownOrder
+            });
         };
         if self.state.orders[slot as usize].account != account {
             return Err(Reject::NotOrderOwner);
@@ -624,7 +715,12 @@ impl Engine {
         Ok((account, slot))
     }
 
-    pub(crate) fn cancel(&mut self, account: AccountId, order: OrderId, out: &mut Vec<Event>) -> Result<(), Reject> {
+    pub(crate) fn cancel(
+        &mut self,
+        account: AccountId,
+        order: OrderId,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
         let (_, slot) = self.owned_order(account, order)?;
         self.cancel_resting(slot, CancelReason::User, out);
         Ok(())
@@ -663,7 +759,12 @@ impl Engine {
     }
 
     /// Cancels every live order matching `keep`, in order-id order.
-    pub(crate) fn cancel_matching(&mut self, keep: impl Fn(&Order) -> bool, reason: CancelReason, out: &mut Vec<Event>) {
+    pub(crate) fn cancel_matching(
+        &mut self,
+        keep: impl Fn(&Order) -> bool,
+        reason: CancelReason,
+        out: &mut Vec<Event>,
+    ) {
         self.scratch.clear();
         for (slot, order) in self.state.orders.iter().enumerate() {
             if order.is_live() && keep(order) {
@@ -722,41 +823,88 @@ impl Engine {
         let index = usize::from(order.instrument);
         let released_t = order.quantity_t - new_quantity_t;
         // Unlock the difference: the lock of the old leaves minus the lock of the new ones.
-        self.unlock(order.account, index, order.side(), order.price_fen, order.leaves_t());
-        let remaining = Incoming { quantity_t: new_quantity_t, ..self.incoming_of(&order) };
+        self.unlock(
+            order.account,
+            index,
+            order.side(),
+            order.price_fen,
+            order.leaves_t(),
+        );
+        let remaining = Incoming {
+            quantity_t: new_quantity_t,
+            ..self.incoming_of(&order)
+        };
         self.lock(&remaining);
         self.touch_level(index, order.side(), order.price_fen);
-        if let Some(level) = self.state.instruments[index].side_mut(order.side()).get_mut(order.price_fen) {
+        if let Some(level) = self.state.instruments[index]
+            .side_mut(order.side())
+            .get_mut(order.price_fen)
+        {
             level.quantity_t -= released_t;
         }
         self.state.orders[slot as usize].quantity_t = new_quantity_t;
-        self.emit(out, EventKind::Amended { report: self.report(&remaining), priority_kept: true });
+        self.emit(
+            out,
+            EventKind::Amended {
+                report: self.report(&remaining),
+                priority_kept: true,
+            },
+        );
     }
 
     /// Price change or quantity increase: cancel/replace under the same order id, losing
     /// time priority; the replacement may trade at once.
-    fn replace(&mut self, slot: u32, new_price: Fen, new_quantity: Tonnes, out: &mut Vec<Event>) -> Result<(), Reject> {
+    fn replace(
+        &mut self,
+        slot: u32,
+        new_price: Fen,
+        new_quantity: Tonnes,
+        out: &mut Vec<Event>,
+    ) -> Result<(), Reject> {
         let order = self.state.orders[slot as usize];
         let index = usize::from(order.instrument);
-        let replacement = Incoming { limit_fen: new_price, quantity_t: new_quantity, ..self.incoming_of(&order) };
+        let replacement = Incoming {
+            limit_fen: new_price,
+            quantity_t: new_quantity,
+            ..self.incoming_of(&order)
+        };
         if i128::from(new_price) * i128::from(new_quantity) > NOTIONAL_FEN_MAX {
             return Err(Reject::Overflow);
         }
         let old_required = match order.side() {
-            Side::Buy => buy_required_fen(order.leaves_t(), order.price_fen, lock_bp(&self.state.instruments[index])),
+            Side::Buy => buy_required_fen(
+                order.leaves_t(),
+                order.price_fen,
+                lock_bp(&self.state.instruments[index]),
+            ),
             Side::Sell => 0,
         };
         self.check_risk(&replacement, old_required, order.leaves_t())?;
         if replacement.post_only {
             let opposite = self.state.instruments[index].side(order.side().opposite());
-            if opposite.best().is_some_and(|best| crosses(order.side(), new_price, best)) {
+            if opposite
+                .best()
+                .is_some_and(|best| crosses(order.side(), new_price, best))
+            {
                 return Err(Reject::PostOnlyWouldTrade);
             }
         }
-        self.unlock(order.account, index, order.side(), order.price_fen, order.leaves_t());
+        self.unlock(
+            order.account,
+            index,
+            order.side(),
+            order.price_fen,
+            order.leaves_t(),
+        );
         self.unlink(slot);
         self.lock(&replacement);
-        self.emit(out, EventKind::Amended { report: self.report(&replacement), priority_kept: false });
+        self.emit(
+            out,
+            EventKind::Amended {
+                report: self.report(&replacement),
+                priority_kept: false,
+            },
+        );
         self.execute(replacement, out);
         Ok(())
     }

@@ -2,8 +2,8 @@
 
 use crate::engine::Engine;
 use crate::types::{
-    AccountId, ClientOrderId, Fen, InstrumentId, OrderId, Phase, Side, Symbol, TimeInForce,
-    Tonnes, TradingDate,
+    AccountId, ClientOrderId, Fen, InstrumentId, OrderId, Phase, Side, Symbol, TimeInForce, Tonnes,
+    TradingDate,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +65,11 @@ impl Engine {
 
     pub fn instrument_by_symbol(&self, symbol: &str) -> Option<InstrumentId> {
         let symbol = Symbol::new(symbol)?;
-        let index = self.state.instruments.iter().position(|i| i.spec.symbol == symbol)?;
+        let index = self
+            .state
+            .instruments
+            .iter()
+            .position(|i| i.spec.symbol == symbol)?;
         Some(InstrumentId(u32::try_from(index).ok()?))
     }
 
@@ -82,18 +86,34 @@ impl Engine {
             i.side(side)
                 .iter_from_best()
                 .take(depth)
-                .map(|(price_fen, l)| BookLevel { price_fen, quantity_t: l.quantity_t, orders: l.orders })
+                .map(|(price_fen, l)| BookLevel {
+                    price_fen,
+                    quantity_t: l.quantity_t,
+                    orders: l.orders,
+                })
                 .collect()
         };
-        Some(BookView { instrument, bids: levels(Side::Buy), asks: levels(Side::Sell) })
+        Some(BookView {
+            instrument,
+            bids: levels(Side::Buy),
+            asks: levels(Side::Sell),
+        })
     }
 
     pub fn best_bid(&self, instrument: InstrumentId) -> Option<Fen> {
-        self.state.instruments.get(instrument.0 as usize)?.bids.best()
+        self.state
+            .instruments
+            .get(instrument.0 as usize)?
+            .bids
+            .best()
     }
 
     pub fn best_ask(&self, instrument: InstrumentId) -> Option<Fen> {
-        self.state.instruments.get(instrument.0 as usize)?.asks.best()
+        self.state
+            .instruments
+            .get(instrument.0 as usize)?
+            .asks
+            .best()
     }
 
     pub fn account_view(&self, account: AccountId) -> Option<AccountView> {
@@ -141,7 +161,9 @@ impl Engine {
 
     /// Live orders of an account, in order-id order.
     pub fn orders_of(&self, account: AccountId) -> Vec<OrderView> {
-        let Some(slot) = self.state.account_slot(account) else { return Vec::new() };
+        let Some(slot) = self.state.account_slot(account) else {
+            return Vec::new();
+        };
         let mut views = Vec::new();
         let mut at = self.state.accounts[slot as usize].order_head;
         while at != crate::levels::NIL {

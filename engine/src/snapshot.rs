@@ -10,7 +10,9 @@
 use crate::command::InstrumentSpec;
 use crate::engine::Engine;
 use crate::levels::SideLevels;
-use crate::state::{Account, DayStats, EngineConfig, Instrument, Limits, Order, Position, State, TransferRecord};
+use crate::state::{
+    Account, DayStats, EngineConfig, Instrument, Limits, Order, Position, State, TransferRecord,
+};
 use crate::types::{
     AccountId, ClosingPriceMethod, Phase, Side, StpMode, Symbol, TimeInForce, TransferId,
 };
@@ -86,7 +88,10 @@ struct Reader<'a> {
 impl Reader<'_> {
     fn take<const N: usize>(&mut self) -> Result<[u8; N], SnapshotError> {
         let end = self.at.checked_add(N).ok_or(SnapshotError::Truncated)?;
-        let slice = self.bytes.get(self.at..end).ok_or(SnapshotError::Truncated)?;
+        let slice = self
+            .bytes
+            .get(self.at..end)
+            .ok_or(SnapshotError::Truncated)?;
         self.at = end;
         let mut out = [0u8; N];
         out.copy_from_slice(slice);
@@ -216,7 +221,12 @@ impl Engine {
         w.u64(c.fee_account.0);
         w.bool(c.risk_checks);
         w.bool(c.proceeds_same_day);
-        for limit in [c.limits.accounts_max, c.limits.instruments_max, c.limits.orders_max, c.limits.orders_per_account_max] {
+        for limit in [
+            c.limits.accounts_max,
+            c.limits.instruments_max,
+            c.limits.orders_max,
+            c.limits.orders_per_account_max,
+        ] {
             w.u32(limit);
         }
         w.u64(last_seq);
@@ -286,12 +296,17 @@ impl Engine {
         if fnv1a64(body) != u64::from_le_bytes(checksum) {
             return Err(SnapshotError::Checksum);
         }
-        let mut r = Reader { bytes: body, at: MAGIC.len() };
+        let mut r = Reader {
+            bytes: body,
+            at: MAGIC.len(),
+        };
         let engine = read_body(&mut r)?;
         if r.at != body.len() {
             return Err(SnapshotError::Invalid("trailing bytes"));
         }
-        engine.check_invariants().map_err(|v| SnapshotError::Invariant(v.0))?;
+        engine
+            .check_invariants()
+            .map_err(|v| SnapshotError::Invariant(v.0))?;
         Ok(engine)
     }
 }
@@ -299,7 +314,10 @@ impl Engine {
 fn write_instrument(w: &mut Writer, i: &Instrument) {
     let s = &i.spec;
     w.0.extend_from_slice(s.symbol.as_str().as_bytes());
-    w.0.extend(core::iter::repeat_n(0u8, Symbol::LEN_MAX - s.symbol.as_str().len()));
+    w.0.extend(core::iter::repeat_n(
+        0u8,
+        Symbol::LEN_MAX - s.symbol.as_str().len(),
+    ));
     w.i64(s.tick_fen);
     w.u64(s.lot_t);
     w.i64(s.reference_price_fen);
@@ -308,7 +326,10 @@ fn write_instrument(w: &mut Writer, i: &Instrument) {
     w.u32(s.maker_fee_bp);
     w.u32(s.taker_fee_bp);
     w.bool(s.t_plus_one);
-    w.u8(match s.closing_method { ClosingPriceMethod::Vwap => 0, ClosingPriceMethod::LastTrade => 1 });
+    w.u8(match s.closing_method {
+        ClosingPriceMethod::Vwap => 0,
+        ClosingPriceMethod::LastTrade => 1,
+    });
     w.u64(s.position_limit_t);
     w.u64(s.large_holder_t);
     w.bool(i.halted);
@@ -352,7 +373,12 @@ fn read_body(r: &mut Reader<'_>) -> Result<Engine, SnapshotError> {
         orders_max: r.u32()?,
         orders_per_account_max: r.u32()?,
     };
-    let config = EngineConfig { fee_account, risk_checks, proceeds_same_day, limits };
+    let config = EngineConfig {
+        fee_account,
+        risk_checks,
+        proceeds_same_day,
+        limits,
+    };
     let mut state = State::new(config);
     state.accounts.clear();
     state.account_index.clear();
@@ -392,7 +418,12 @@ fn read_body(r: &mut Reader<'_>) -> Result<Engine, SnapshotError> {
     let transfers = r.len(29)?;
     for _ in 0..transfers {
         let id = TransferId(r.u64()?);
-        let record = TransferRecord { kind: r.u8()?, account: AccountId(r.u64()?), instrument: r.u32()?, amount: r.u64()? };
+        let record = TransferRecord {
+            kind: r.u8()?,
+            account: AccountId(r.u64()?),
+            instrument: r.u32()?,
+            amount: r.u64()?,
+        };
         engine.state.transfers.insert(id, record);
     }
     engine.seq = engine.state.last_seq;
@@ -407,7 +438,10 @@ fn read_instrument(r: &mut Reader<'_>) -> Result<Instrument, SnapshotError> {
     let tick_fen = r.i64()?;
     let lot_t = r.u64()?;
     let reference_price_fen = r.i64()?;
-    let band_bp = r.opt_u64()?.map(|bp| u32::try_from(bp).map_err(|_| SnapshotError::Invalid("band"))).transpose()?;
+    let band_bp = r
+        .opt_u64()?
+        .map(|bp| u32::try_from(bp).map_err(|_| SnapshotError::Invalid("band")))
+        .transpose()?;
     let spec = InstrumentSpec {
         symbol,
         tick_fen,
@@ -473,12 +507,19 @@ fn read_account(r: &mut Reader<'_>, instruments: usize) -> Result<Account, Snaps
     Ok(account)
 }
 
-fn read_side(r: &mut Reader<'_>, engine: &mut Engine, index: usize, side: Side) -> Result<(), SnapshotError> {
+fn read_side(
+    r: &mut Reader<'_>,
+    engine: &mut Engine,
+    index: usize,
+    side: Side,
+) -> Result<(), SnapshotError> {
     let is_ladder = r.bool()?;
     let (low, high) = (r.i64()?, r.i64()?);
     let tick = engine.state.instruments[index].spec.tick_fen;
     if is_ladder {
-        let span = high.checked_sub(low).ok_or(SnapshotError::Invalid("ladder range"))?;
+        let span = high
+            .checked_sub(low)
+            .ok_or(SnapshotError::Invalid("ladder range"))?;
         if low <= 0 || span < 0 || span / tick > 1 << 24 || span % tick != 0 {
             return Err(SnapshotError::Invalid("ladder range"));
         }
@@ -498,7 +539,13 @@ fn read_side(r: &mut Reader<'_>, engine: &mut Engine, index: usize, side: Side) 
     Ok(())
 }
 
-fn read_order(r: &mut Reader<'_>, engine: &mut Engine, index: usize, side: Side, price: i64) -> Result<(), SnapshotError> {
+fn read_order(
+    r: &mut Reader<'_>,
+    engine: &mut Engine,
+    index: usize,
+    side: Side,
+    price: i64,
+) -> Result<(), SnapshotError> {
     let (id, client_order_id, account) = (r.u64()?, r.u64()?, r.u32()?);
     let (quantity_t, filled_t) = (r.u64()?, r.u64()?);
     let tif = tif_of(r.u8()?)?;
@@ -507,7 +554,11 @@ fn read_order(r: &mut Reader<'_>, engine: &mut Engine, index: usize, side: Side,
     if account as usize >= state.accounts.len() || filled_t >= quantity_t {
         return Err(SnapshotError::Invalid("order"));
     }
-    if id == 0 || id >= state.next_order_id || state.order_slot(id).is_some() || state.client_slot(account, client_order_id).is_some() {
+    if id == 0
+        || id >= state.next_order_id
+        || state.order_slot(id).is_some()
+        || state.client_slot(account, client_order_id).is_some()
+    {
         return Err(SnapshotError::Invalid("order id"));
     }
     let slot = state.free_order;

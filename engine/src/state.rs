@@ -240,13 +240,17 @@ impl Order {
             TimeInForce::Ioc => 2,
             TimeInForce::Fok => 3,
         };
-        self.flags = u8::from(side == Side::Sell) * FLAG_SELL
-            | u8::from(post_only) * FLAG_POST_ONLY
-            | tif_bits << TIF_SHIFT;
+        self.flags = (u8::from(side == Side::Sell) * FLAG_SELL)
+            | (u8::from(post_only) * FLAG_POST_ONLY)
+            | (tif_bits << TIF_SHIFT);
     }
 
     pub fn side(&self) -> Side {
-        if self.flags & FLAG_SELL != 0 { Side::Sell } else { Side::Buy }
+        if self.flags & FLAG_SELL != 0 {
+            Side::Sell
+        } else {
+            Side::Buy
+        }
     }
 
     pub fn post_only(&self) -> bool {
@@ -311,7 +315,10 @@ impl State {
         let orders_max = config.limits.orders_max as usize;
         let mut orders = vec![Order::FREE; orders_max];
         for (slot, order) in orders.iter_mut().enumerate() {
-            order.next = u32::try_from(slot + 1).ok().filter(|&n| (n as usize) < orders_max).unwrap_or(NIL);
+            order.next = u32::try_from(slot + 1)
+                .ok()
+                .filter(|&n| (n as usize) < orders_max)
+                .unwrap_or(NIL);
         }
         let mut state = State {
             config,
@@ -337,7 +344,8 @@ impl State {
     #[inline]
     pub fn account_slot(&self, id: AccountId) -> Option<u32> {
         let accounts = &self.accounts;
-        self.account_index.find(hash_u64(id.0), |slot| accounts[slot as usize].id == id)
+        self.account_index
+            .find(hash_u64(id.0), |slot| accounts[slot as usize].id == id)
     }
 
     pub(crate) fn insert_account(&mut self, account: Account) -> u32 {
@@ -351,16 +359,18 @@ impl State {
     #[inline]
     pub fn order_slot(&self, id: u64) -> Option<u32> {
         let orders = &self.orders;
-        self.order_index.find(hash_u64(id), |slot| orders[slot as usize].id == id)
+        self.order_index
+            .find(hash_u64(id), |slot| orders[slot as usize].id == id)
     }
 
     #[inline]
     pub fn client_slot(&self, account: u32, client_order_id: u64) -> Option<u32> {
         let orders = &self.orders;
-        self.client_index.find(hash_pair(u64::from(account), client_order_id), |slot| {
-            let order = &orders[slot as usize];
-            order.account == account && order.client_order_id == client_order_id
-        })
+        self.client_index
+            .find(hash_pair(u64::from(account), client_order_id), |slot| {
+                let order = &orders[slot as usize];
+                order.account == account && order.client_order_id == client_order_id
+            })
     }
 
     pub fn live_orders(&self) -> usize {

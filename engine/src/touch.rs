@@ -53,7 +53,13 @@ impl Engine {
     /// Emits the coalesced changes of the command and forgets them.
     pub(crate) fn flush_touched(&mut self, out: &mut Vec<Event>) {
         let seq = self.seq;
-        let Engine { state, touched_accounts, touched_positions, touched_levels, .. } = self;
+        let Engine {
+            state,
+            touched_accounts,
+            touched_positions,
+            touched_levels,
+            ..
+        } = self;
         if !touched_accounts.is_empty() {
             touched_accounts.sort_unstable_by_key(|&slot| state.accounts[slot as usize].id);
             for &slot in touched_accounts.iter() {
@@ -71,7 +77,8 @@ impl Engine {
             touched_accounts.clear();
         }
         if !touched_positions.is_empty() {
-            touched_positions.sort_unstable_by_key(|&(slot, i)| (state.accounts[slot as usize].id, i));
+            touched_positions
+                .sort_unstable_by_key(|&(slot, i)| (state.accounts[slot as usize].id, i));
             for &(slot, index) in touched_positions.iter() {
                 let a = &state.accounts[slot as usize];
                 let p = &a.positions[index as usize];
@@ -103,9 +110,12 @@ impl Engine {
             touched_positions.clear();
         }
         if !touched_levels.is_empty() {
-            touched_levels.sort_unstable_by_key(|t| (t.instrument, t.side == Side::Sell, t.price_fen));
+            touched_levels
+                .sort_unstable_by_key(|t| (t.instrument, t.side == Side::Sell, t.price_fen));
             for t in touched_levels.iter() {
-                let level = state.instruments[t.instrument as usize].side(t.side).get(t.price_fen);
+                let level = state.instruments[t.instrument as usize]
+                    .side(t.side)
+                    .get(t.price_fen);
                 let (quantity_t, orders) = level.map_or((0, 0), |l| (l.quantity_t, l.orders));
                 if (quantity_t, orders) != (t.quantity_t, t.orders) {
                     let kind = EventKind::Level {

@@ -60,7 +60,10 @@ impl Symbol {
         }
         let mut bytes = [0u8; Self::LEN_MAX];
         bytes[..raw.len()].copy_from_slice(raw);
-        Some(Symbol { len: u8::try_from(raw.len()).ok()?, bytes })
+        Some(Symbol {
+            len: u8::try_from(raw.len()).ok()?,
+            bytes,
+        })
     }
 
     /// The symbol's text.

@@ -33,7 +33,13 @@ impl Rng {
     }
 }
 
-const ACCOUNTS: [AccountId; 5] = [AccountId(11), AccountId(12), AccountId(13), AccountId(14), AccountId(15)];
+const ACCOUNTS: [AccountId; 5] = [
+    AccountId(11),
+    AccountId(12),
+    AccountId(13),
+    AccountId(14),
+    AccountId(15),
+];
 
 struct Sim {
     rng: Rng,
@@ -49,12 +55,26 @@ struct Sim {
 
 impl Sim {
     fn new(seed: u64, config: EngineConfig) -> Sim {
-        Sim { rng: Rng(seed), engine: Engine::new(config), reference: Reference::new(config), seq: 0, date: 20250102, orders: Vec::new(), seed, log: Vec::new(), max_resting: 0 }
+        Sim {
+            rng: Rng(seed),
+            engine: Engine::new(config),
+            reference: Reference::new(config),
+            seq: 0,
+            date: 20250102,
+            orders: Vec::new(),
+            seed,
+            log: Vec::new(),
+            max_resting: 0,
+        }
     }
 
     fn step(&mut self, kind: CommandKind) {
         self.seq += 1;
-        let command = Command { seq: self.seq, timestamp_ns: self.seq * 1_000, kind };
+        let command = Command {
+            seq: self.seq,
+            timestamp_ns: self.seq * 1_000,
+            kind,
+        };
         let mut out = Vec::new();
         self.engine.apply(&command, &mut out).expect("in sequence");
         let got: Vec<EventKind> = out.iter().map(|e| e.kind).collect();
@@ -67,7 +87,10 @@ impl Sim {
             );
         }
         if let Err(v) = self.engine.check_invariants() {
-            panic!("seed {} step {}: invariant broken after {kind:?}: {v}", self.seed, self.seq);
+            panic!(
+                "seed {} step {}: invariant broken after {kind:?}: {v}",
+                self.seed, self.seq
+            );
         }
         for event in &got {
             self.check_report(event);
@@ -79,7 +102,11 @@ impl Sim {
         let seed = self.seed;
         match event {
             EventKind::Accepted(r) | EventKind::Amended { report: r, .. } => {
-                assert_eq!(r.quantity_t, r.filled_t + r.leaves_t, "seed {seed}: {event:?}");
+                assert_eq!(
+                    r.quantity_t,
+                    r.filled_t + r.leaves_t,
+                    "seed {seed}: {event:?}"
+                );
                 if let EventKind::Accepted(r) = event {
                     self.orders.push(r.order);
                 }
@@ -88,8 +115,17 @@ impl Sim {
                 assert!(t.quantity_t > 0, "seed {seed}: zero-quantity trade");
                 assert_ne!(t.buy.account, t.sell.account, "seed {seed}: self trade");
             }
-            EventKind::Cancelled { quantity_t, filled_t, cancelled_t, .. } => {
-                assert_eq!(*quantity_t, filled_t + cancelled_t, "seed {seed}: {event:?}");
+            EventKind::Cancelled {
+                quantity_t,
+                filled_t,
+                cancelled_t,
+                ..
+            } => {
+                assert_eq!(
+                    *quantity_t,
+                    filled_t + cancelled_t,
+                    "seed {seed}: {event:?}"
+                );
                 assert!(*cancelled_t > 0, "seed {seed}: empty cancel");
             }
             _ => {}
@@ -104,20 +140,42 @@ impl Sim {
             large_holder_t: 6_000,
             ..InstrumentSpec::listed(Symbol::new("CEA2025").unwrap(), 8_000)
         };
-        let plain = InstrumentSpec { tick_fen: 5, lot_t: 10, ..InstrumentSpec::plain(Symbol::new("CEA2024").unwrap(), 6_000) };
+        let plain = InstrumentSpec {
+            tick_fen: 5,
+            lot_t: 10,
+            ..InstrumentSpec::plain(Symbol::new("CEA2024").unwrap(), 6_000)
+        };
         self.step(CommandKind::CreateInstrument(listed));
         self.step(CommandKind::CreateInstrument(plain));
         for (n, account) in ACCOUNTS.iter().enumerate() {
-            let stp = [StpMode::CancelIncoming, StpMode::CancelResting, StpMode::CancelBoth][n % 3];
-            self.step(CommandKind::OpenAccount { account: *account, stp });
-            self.step(CommandKind::CreditFunds { transfer: TransferId(1_000 + n as u64), account: *account, amount_fen: 50_000_000 });
+            let stp = [
+                StpMode::CancelIncoming,
+                StpMode::CancelResting,
+                StpMode::CancelBoth,
+            ][n % 3];
+            self.step(CommandKind::OpenAccount {
+                account: *account,
+                stp,
+            });
+            self.step(CommandKind::CreditFunds {
+                transfer: TransferId(1_000 + n as u64),
+                account: *account,
+                amount_fen: 50_000_000,
+            });
             for instrument in [InstrumentId(0), InstrumentId(1)] {
                 let transfer = TransferId(2_000 + n as u64 * 10 + u64::from(instrument.0));
-                self.step(CommandKind::DepositAllowances { transfer, account: *account, instrument, quantity_t: 5_000 });
+                self.step(CommandKind::DepositAllowances {
+                    transfer,
+                    account: *account,
+                    instrument,
+                    quantity_t: 5_000,
+                });
             }
         }
         self.step(CommandKind::OpenDay { date: self.date });
-        self.step(CommandKind::SetPhase { phase: Phase::Continuous });
+        self.step(CommandKind::SetPhase {
+            phase: Phase::Continuous,
+        });
     }
 
     /// Deep books: `n` passive GTC orders spread over the band, none crossing.
@@ -128,7 +186,11 @@ impl Sim {
             let side = if i % 4 < 2 { Side::Buy } else { Side::Sell };
             let tick = if instrument.0 == 1 { 5 } else { 1 };
             let offset = (50 + self.rng.below(reference as u64 / 12) as i64) / tick * tick;
-            let price_fen = if side == Side::Buy { reference - offset } else { reference + offset };
+            let price_fen = if side == Side::Buy {
+                reference - offset
+            } else {
+                reference + offset
+            };
             let quantity_t = 10 * (1 + self.rng.below(5));
             self.step(CommandKind::PlaceOrder(NewOrder {
                 account: ACCOUNTS[i % ACCOUNTS.len()],
@@ -145,11 +207,19 @@ impl Sim {
     }
 
     fn account(&mut self) -> AccountId {
-        if self.rng.chance(2) { AccountId(99) } else { self.rng.pick(&ACCOUNTS) }
+        if self.rng.chance(2) {
+            AccountId(99)
+        } else {
+            self.rng.pick(&ACCOUNTS)
+        }
     }
 
     fn instrument(&mut self) -> InstrumentId {
-        if self.rng.chance(1) { InstrumentId(7) } else { InstrumentId(self.rng.below(2) as u32) }
+        if self.rng.chance(1) {
+            InstrumentId(7)
+        } else {
+            InstrumentId(self.rng.below(2) as u32)
+        }
     }
 
     fn price(&mut self, instrument: InstrumentId) -> i64 {
@@ -170,7 +240,11 @@ impl Sim {
             (None, _) => reference - 30 + offset,
         };
         let tick = if instrument.0 == 1 { 5 } else { 1 };
-        if self.rng.chance(3) { raw } else { raw / tick * tick }
+        if self.rng.chance(3) {
+            raw
+        } else {
+            raw / tick * tick
+        }
     }
 
     fn quantity(&mut self) -> u64 {
@@ -186,20 +260,46 @@ impl Sim {
         if self.orders.is_empty() || self.rng.chance(5) {
             return OrderId(self.rng.below(self.orders.len() as u64 + 3));
         }
-        self.orders.retain(|id| self.engine.order(*id).is_some() || id.0 % 7 == 0);
-        let live: Vec<OrderId> = self.orders.iter().copied().filter(|id| self.engine.order(*id).is_some()).collect();
+        self.orders
+            .retain(|id| self.engine.order(*id).is_some() || id.0 % 7 == 0);
+        let live: Vec<OrderId> = self
+            .orders
+            .iter()
+            .copied()
+            .filter(|id| self.engine.order(*id).is_some())
+            .collect();
         if live.is_empty() || self.rng.chance(10) {
             let n = self.orders.len().max(1) as u64;
-            return self.orders.get(self.rng.below(n) as usize).copied().unwrap_or(OrderId(1));
+            return self
+                .orders
+                .get(self.rng.below(n) as usize)
+                .copied()
+                .unwrap_or(OrderId(1));
         }
         self.rng.pick(&live)
     }
 
     fn new_order(&mut self) -> CommandKind {
         let instrument = self.instrument();
-        let kind = if self.rng.chance(8) { OrderKind::Market } else { OrderKind::Limit };
-        let side = if self.rng.chance(50) { Side::Buy } else { Side::Sell };
-        let time_in_force = self.rng.pick(&[TimeInForce::Day, TimeInForce::Day, TimeInForce::Day, TimeInForce::Gtc, TimeInForce::Gtc, TimeInForce::Ioc, TimeInForce::Fok]);
+        let kind = if self.rng.chance(8) {
+            OrderKind::Market
+        } else {
+            OrderKind::Limit
+        };
+        let side = if self.rng.chance(50) {
+            Side::Buy
+        } else {
+            Side::Sell
+        };
+        let time_in_force = self.rng.pick(&[
+            TimeInForce::Day,
+            TimeInForce::Day,
+            TimeInForce::Day,
+            TimeInForce::Gtc,
+            TimeInForce::Gtc,
+            TimeInForce::Ioc,
+            TimeInForce::Fok,
+        ]);
         CommandKind::PlaceOrder(NewOrder {
             account: self.account(),
             client_order_id: ClientOrderId(self.rng.below(60)),
@@ -217,15 +317,53 @@ impl Sim {
         let account = self.account();
         let instrument = self.instrument();
         match self.rng.below(9) {
-            0 => CommandKind::SetStpMode { account, stp: self.rng.pick(&[StpMode::CancelIncoming, StpMode::CancelResting, StpMode::CancelBoth]) },
-            1 => CommandKind::RestrictAccount { account, restricted: self.rng.chance(10), cancel_orders: self.rng.chance(50) },
-            2 => CommandKind::SetPositionLimit { account, instrument, limit_t: 4_000 + self.rng.below(4_000) },
-            3 if self.rng.chance(30) => CommandKind::HaltInstrument { instrument, cancel_orders: self.rng.chance(30) },
+            0 => CommandKind::SetStpMode {
+                account,
+                stp: self.rng.pick(&[
+                    StpMode::CancelIncoming,
+                    StpMode::CancelResting,
+                    StpMode::CancelBoth,
+                ]),
+            },
+            1 => CommandKind::RestrictAccount {
+                account,
+                restricted: self.rng.chance(10),
+                cancel_orders: self.rng.chance(50),
+            },
+            2 => CommandKind::SetPositionLimit {
+                account,
+                instrument,
+                limit_t: 4_000 + self.rng.below(4_000),
+            },
+            3 if self.rng.chance(30) => CommandKind::HaltInstrument {
+                instrument,
+                cancel_orders: self.rng.chance(30),
+            },
             3 | 4 => CommandKind::ResumeInstrument { instrument },
-            5 => CommandKind::SetReferencePrice { instrument, price_fen: self.price(instrument) },
-            6 => CommandKind::SetPhase { phase: self.rng.pick(&[Phase::Continuous, Phase::Break, Phase::PostClose, Phase::PreOpen]) },
-            7 => CommandKind::CancelAll { account, instrument: if self.rng.chance(50) { Some(instrument) } else { None } },
-            _ => CommandKind::OpenAccount { account: AccountId(11 + self.rng.below(8)), stp: StpMode::CancelIncoming },
+            5 => CommandKind::SetReferencePrice {
+                instrument,
+                price_fen: self.price(instrument),
+            },
+            6 => CommandKind::SetPhase {
+                phase: self.rng.pick(&[
+                    Phase::Continuous,
+                    Phase::Break,
+                    Phase::PostClose,
+                    Phase::PreOpen,
+                ]),
+            },
+            7 => CommandKind::CancelAll {
+                account,
+                instrument: if self.rng.chance(50) {
+                    Some(instrument)
+                } else {
+                    None
+                },
+            },
+            _ => CommandKind::OpenAccount {
+                account: AccountId(11 + self.rng.below(8)),
+                stp: StpMode::CancelIncoming,
+            },
         }
     }
 
@@ -236,10 +374,28 @@ impl Sim {
         let amount = self.rng.below(3_000) as i64;
         let quantity_t = self.rng.below(800);
         match self.rng.below(4) {
-            0 => CommandKind::CreditFunds { transfer, account, amount_fen: amount * 100 },
-            1 => CommandKind::DebitFunds { transfer, account, amount_fen: amount * 100 },
-            2 => CommandKind::DepositAllowances { transfer, account, instrument, quantity_t },
-            _ => CommandKind::WithdrawAllowances { transfer, account, instrument, quantity_t },
+            0 => CommandKind::CreditFunds {
+                transfer,
+                account,
+                amount_fen: amount * 100,
+            },
+            1 => CommandKind::DebitFunds {
+                transfer,
+                account,
+                amount_fen: amount * 100,
+            },
+            2 => CommandKind::DepositAllowances {
+                transfer,
+                account,
+                instrument,
+                quantity_t,
+            },
+            _ => CommandKind::WithdrawAllowances {
+                transfer,
+                account,
+                instrument,
+                quantity_t,
+            },
         }
     }
 
@@ -249,10 +405,15 @@ impl Sim {
         if self.rng.chance(20) {
             let instrument = self.instrument();
             let price = self.price(instrument);
-            self.step(CommandKind::SetReferencePrice { instrument, price_fen: price });
+            self.step(CommandKind::SetReferencePrice {
+                instrument,
+                price_fen: price,
+            });
         }
         self.step(CommandKind::OpenDay { date: self.date });
-        self.step(CommandKind::SetPhase { phase: Phase::Continuous });
+        self.step(CommandKind::SetPhase {
+            phase: Phase::Continuous,
+        });
     }
 
     fn random_command(&mut self) {
@@ -276,8 +437,14 @@ impl Sim {
                 };
                 let instrument = view.map_or(InstrumentId(0), |v| v.instrument);
                 let price_fen = self.rng.chance(60).then(|| self.price(instrument));
-                let quantity_t = (price_fen.is_none() || self.rng.chance(40)).then(|| self.quantity());
-                CommandKind::AmendOrder { account, order, price_fen, quantity_t }
+                let quantity_t =
+                    (price_fen.is_none() || self.rng.chance(40)).then(|| self.quantity());
+                CommandKind::AmendOrder {
+                    account,
+                    order,
+                    price_fen,
+                    quantity_t,
+                }
             }
             850..=929 => self.transfer(),
             930..=989 => self.admin(),
@@ -292,26 +459,43 @@ impl Sim {
             let instrument = self.instrument();
             self.step(CommandKind::ResumeInstrument { instrument });
         }
-        if self.engine.phase() != Phase::Continuous && self.rng.chance(30) && self.engine.phase() != Phase::Closed {
-            self.step(CommandKind::SetPhase { phase: Phase::Continuous });
+        if self.engine.phase() != Phase::Continuous
+            && self.rng.chance(30)
+            && self.engine.phase() != Phase::Closed
+        {
+            self.step(CommandKind::SetPhase {
+                phase: Phase::Continuous,
+            });
         }
     }
 
     /// Replaces the engine by one restored from its own snapshot; they must hash the same.
     fn roundtrip_snapshot(&mut self) {
         let hash = self.engine.state_hash();
-        let restored = Engine::restore(&self.engine.snapshot()).unwrap_or_else(|e| panic!("seed {}: restore failed: {e}", self.seed));
-        assert_eq!(restored.state_hash(), hash, "seed {}: restored state differs", self.seed);
+        let restored = Engine::restore(&self.engine.snapshot())
+            .unwrap_or_else(|e| panic!("seed {}: restore failed: {e}", self.seed));
+        assert_eq!(
+            restored.state_hash(),
+            hash,
+            "seed {}: restored state differs",
+            self.seed
+        );
         self.engine = restored;
     }
 }
 
 fn steps() -> u64 {
-    std::env::var("CARBONX_SIM_STEPS").ok().and_then(|s| s.parse().ok()).unwrap_or(3_000)
+    std::env::var("CARBONX_SIM_STEPS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(3_000)
 }
 
 fn seeds(default: std::ops::Range<u64>) -> Vec<u64> {
-    match std::env::var("CARBONX_SEED").ok().and_then(|s| s.parse().ok()) {
+    match std::env::var("CARBONX_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
         Some(seed) => vec![seed],
         None => default.collect(),
     }
@@ -333,7 +517,10 @@ fn run(seed: u64, config: EngineConfig) {
     let cancels = count(|e| matches!(e, EventKind::Cancelled { .. }));
     let amends = count(|e| matches!(e, EventKind::Amended { .. }));
     let accepted = count(|e| matches!(e, EventKind::Accepted(_)));
-    eprintln!("seed {seed}: {accepted} accepted, {trades} trades, {amends} amends, {cancels} cancels, {rejects} rejects, {} resting at most", sim.max_resting);
+    eprintln!(
+        "seed {seed}: {accepted} accepted, {trades} trades, {amends} amends, {cancels} cancels, {rejects} rejects, {} resting at most",
+        sim.max_resting
+    );
     let mut reasons = std::collections::BTreeMap::new();
     for e in &sim.log {
         if let EventKind::Rejected { reason } = e.kind {
@@ -341,13 +528,21 @@ fn run(seed: u64, config: EngineConfig) {
         }
     }
     eprintln!("seed {seed}: rejects {reasons:?}");
-    assert!(trades > 200 && cancels > 100 && amends > 100 && sim.max_resting > 200, "seed {seed}: the stream should exercise matching");
+    assert!(
+        trades > 200 && cancels > 100 && amends > 100 && sim.max_resting > 200,
+        "seed {seed}: the stream should exercise matching"
+    );
 }
 
 fn config() -> EngineConfig {
     EngineConfig {
         fee_account: AccountId(1),
-        limits: Limits { accounts_max: 12, instruments_max: 4, orders_max: 300, orders_per_account_max: 80 },
+        limits: Limits {
+            accounts_max: 12,
+            instruments_max: 4,
+            orders_max: 300,
+            orders_per_account_max: 80,
+        },
         ..EngineConfig::default()
     }
 }
@@ -362,14 +557,26 @@ fn engine_matches_the_reference_with_risk_checks() {
 #[test]
 fn engine_matches_the_reference_with_deferred_proceeds() {
     for seed in seeds(100..104) {
-        run(seed, EngineConfig { proceeds_same_day: false, ..config() });
+        run(
+            seed,
+            EngineConfig {
+                proceeds_same_day: false,
+                ..config()
+            },
+        );
     }
 }
 
 #[test]
 fn engine_matches_the_reference_as_a_plain_fifo_book() {
     for seed in seeds(200..204) {
-        run(seed, EngineConfig { risk_checks: false, ..config() });
+        run(
+            seed,
+            EngineConfig {
+                risk_checks: false,
+                ..config()
+            },
+        );
     }
 }
 
@@ -385,11 +592,18 @@ fn the_same_commands_give_byte_identical_events_and_state() {
                 sim.roundtrip_snapshot();
             }
         }
-        (format!("{:?}", sim.log).into_bytes(), sim.engine.state_hash(), sim.engine.snapshot())
+        (
+            format!("{:?}", sim.log).into_bytes(),
+            sim.engine.state_hash(),
+            sim.engine.snapshot(),
+        )
     };
     for seed in seeds(300..303) {
         let first = record(seed, None);
         assert!(first == record(seed, None), "seed {seed}: two runs differ");
-        assert!(first == record(seed, Some(1_000)), "seed {seed}: restore + replay differs");
+        assert!(
+            first == record(seed, Some(1_000)),
+            "seed {seed}: restore + replay differs"
+        );
     }
 }

@@ -50,7 +50,10 @@ impl<'a> Reader<'a> {
 
     fn take(&mut self, n: usize) -> Result<&'a [u8], RegistryError> {
         let end = self.at.checked_add(n).ok_or_else(|| corrupt("length"))?;
-        let slice = self.bytes.get(self.at..end).ok_or_else(|| corrupt("truncated"))?;
+        let slice = self
+            .bytes
+            .get(self.at..end)
+            .ok_or_else(|| corrupt("truncated"))?;
         self.at = end;
         Ok(slice)
     }
@@ -81,6 +84,10 @@ impl<'a> Reader<'a> {
         String::from_utf8(self.bytes()?.to_vec()).map_err(|_| corrupt("utf-8"))
     }
     pub fn done(&self) -> Result<(), RegistryError> {
-        if self.at == self.bytes.len() { Ok(()) } else { Err(corrupt("trailing bytes")) }
+        if self.at == self.bytes.len() {
+            Ok(())
+        } else {
+            Err(corrupt("trailing bytes"))
+        }
     }
 }

@@ -28,7 +28,10 @@ pub enum RegistryError {
     #[error("quantity must be positive")]
     InvalidQuantity,
     #[error("invalid field {field}: {why}")]
-    InvalidField { field: &'static str, why: &'static str },
+    InvalidField {
+        field: &'static str,
+        why: &'static str,
+    },
     #[error("idempotency key reused with a different payload")]
     DuplicateKeyDifferentPayload,
     #[error("pledge {0} not found")]
@@ -88,6 +91,9 @@ impl RegistryError {
 
     /// Whether this is a rejection of the request (as opposed to a failure of the registry).
     pub fn is_rejection(&self) -> bool {
-        !matches!(self, RegistryError::Storage(_) | RegistryError::Corrupt(_) | RegistryError::Poisoned)
+        !matches!(
+            self,
+            RegistryError::Storage(_) | RegistryError::Corrupt(_) | RegistryError::Poisoned
+        )
     }
 }

@@ -67,15 +67,25 @@ fn what(kind: TxKind) -> &'static str {
 
 impl Ledger {
     pub fn new() -> Ledger {
-        Ledger { next_pledge: 1, next_proposal: 1, four_eyes_t: u64::MAX, ..Ledger::default() }
+        Ledger {
+            next_pledge: 1,
+            next_proposal: 1,
+            four_eyes_t: u64::MAX,
+            ..Ledger::default()
+        }
     }
 
     pub fn holding(&self, account: AccountId, unit: UnitId) -> Holding {
-        self.holdings.get(&(account, unit)).cloned().unwrap_or_default()
+        self.holdings
+            .get(&(account, unit))
+            .cloned()
+            .unwrap_or_default()
     }
 
     fn account(&self, id: AccountId) -> Result<&Account, RegistryError> {
-        self.accounts.get(&id).ok_or(RegistryError::UnknownAccount(id.0))
+        self.accounts
+            .get(&id)
+            .ok_or(RegistryError::UnknownAccount(id.0))
     }
 
     fn unit(&self, id: UnitId) -> Result<&UnitDef, RegistryError> {
@@ -83,11 +93,20 @@ impl Ledger {
     }
 
     /// The account may take `leg` of `kind` in `unit`, and its status allows it.
-    fn check_leg(&self, id: AccountId, unit: UnitId, kind: TxKind, leg: Leg) -> Result<(), RegistryError> {
+    fn check_leg(
+        &self,
+        id: AccountId,
+        unit: UnitId,
+        kind: TxKind,
+        leg: Leg,
+    ) -> Result<(), RegistryError> {
         let account = self.account(id)?;
         let def = self.unit(unit)?;
         if !permitted(kind, leg, account.kind, def.kind) {
-            return Err(RegistryError::UnitNotAllowed { account: id.0, what: what(kind) });
+            return Err(RegistryError::UnitNotAllowed {
+                account: id.0,
+                what: what(kind),
+            });
         }
         match (account.status, leg) {
             (AccountStatus::Closed, _) => Err(RegistryError::AccountClosed(id.0)),
@@ -97,20 +116,36 @@ impl Ledger {
         }
     }
 
-    fn check_available(&self, id: AccountId, unit: UnitId, quantity_t: u64) -> Result<(), RegistryError> {
+    fn check_available(
+        &self,
+        id: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    ) -> Result<(), RegistryError> {
         if quantity_t == 0 {
             return Err(RegistryError::InvalidQuantity);
         }
         let available = self.holding(id, unit).registry_available_t;
         if available < quantity_t {
-            return Err(RegistryError::InsufficientAvailable { available, wanted: quantity_t });
+            return Err(RegistryError::InsufficientAvailable {
+                available,
+                wanted: quantity_t,
+            });
         }
         Ok(())
     }
 
-    fn check_credit_room(&self, id: AccountId, unit: UnitId, quantity_t: u64) -> Result<(), RegistryError> {
+    fn check_credit_room(
+        &self,
+        id: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    ) -> Result<(), RegistryError> {
         let total = self.holding(id, unit).total_t();
-        total.checked_add(quantity_t).map(|_| ()).ok_or(RegistryError::Overflow)
+        total
+            .checked_add(quantity_t)
+            .map(|_| ())
+            .ok_or(RegistryError::Overflow)
     }
 
     fn holding_mut(&mut self, id: AccountId, unit: UnitId) -> &mut Holding {
@@ -131,14 +166,21 @@ impl Ledger {
 
     /// Removes a freeze and returns its quantity (0 if there was none).
     fn take_frozen(&mut self, id: AccountId, unit: UnitId, reason: FreezeReason) -> u64 {
-        self.holding_mut(id, unit).frozen.remove(&reason).unwrap_or(0)
+        self.holding_mut(id, unit)
+            .frozen
+            .remove(&reason)
+            .unwrap_or(0)
     }
 
     /// Executes one transaction as journal entry `seq`.
     pub fn execute(&mut self, seq: u64, tx: &Tx) -> Result<Outcome, RegistryError> {
         self.dirty = Dirty::default();
         match &tx.op {
-            Op::OpenAccount { account, kind, name } => self.open_account(*account, *kind, name),
+            Op::OpenAccount {
+                account,
+                kind,
+                name,
+            } => self.open_account(*account, *kind, name),
             Op::SetStatus { account, status } => {
                 let mut record = self.account(*account)?.clone();
                 record.status = *status;
@@ -147,37 +189,95 @@ impl Ledger {
                 Ok(Outcome::Done)
             }
             Op::CreateUnit { unit, def } => self.create_unit(*unit, *def),
-            Op::Issue { authority, unit, quantity_t } => self.issue(*authority, *unit, *quantity_t),
-            Op::Allocate { from, to, unit, quantity_t } => self.movement(seq, TxKind::Allocate, *from, *to, *unit, *quantity_t),
-            Op::Transfer { from, to, unit, quantity_t } => self.transfer(seq, tx.actor, *from, *to, *unit, *quantity_t),
+            Op::Issue {
+                authority,
+                unit,
+                quantity_t,
+            } => self.issue(*authority, *unit, *quantity_t),
+            Op::Allocate {
+                from,
+                to,
+                unit,
+                quantity_t,
+            } => self.movement(seq, TxKind::Allocate, *from, *to, *unit, *quantity_t),
+            Op::Transfer {
+                from,
+                to,
+                unit,
+                quantity_t,
+            } => self.transfer(seq, tx.actor, *from, *to, *unit, *quantity_t),
             Op::ApproveTransfer { proposal } => self.approve(seq, tx.actor, *proposal),
             Op::CancelProposal { proposal } => self.cancel_proposal(*proposal),
-            Op::MoveToTrading { account, unit, quantity_t } => self.to_trading(*account, *unit, *quantity_t),
-            Op::MoveFromTrading { account, unit, quantity_t } => self.from_trading(*account, *unit, *quantity_t),
-            Op::Freeze { account, unit, quantity_t, order } => self.judicial_freeze(*account, *unit, *quantity_t, *order),
-            Op::Unfreeze { account, unit, order } => {
+            Op::MoveToTrading {
+                account,
+                unit,
+                quantity_t,
+            } => self.move_to_trading(*account, *unit, *quantity_t),
+            Op::MoveFromTrading {
+                account,
+                unit,
+                quantity_t,
+            } => self.move_from_trading(*account, *unit, *quantity_t),
+            Op::Freeze {
+                account,
+                unit,
+                quantity_t,
+                order,
+            } => self.judicial_freeze(*account, *unit, *quantity_t, *order),
+            Op::Unfreeze {
+                account,
+                unit,
+                order,
+            } => {
                 self.unit(*unit)?;
                 self.account(*account)?;
-                if !self.holding(*account, *unit).frozen.contains_key(&FreezeReason::Judicial(*order)) {
+                if !self
+                    .holding(*account, *unit)
+                    .frozen
+                    .contains_key(&FreezeReason::Judicial(*order))
+                {
                     return Err(RegistryError::FreezeNotFound(*order));
                 }
                 let quantity = self.take_frozen(*account, *unit, FreezeReason::Judicial(*order));
                 self.holding_mut(*account, *unit).registry_available_t += quantity;
                 Ok(Outcome::Done)
             }
-            Op::PledgeRegister { pledgor, pledgee, unit, quantity_t } => self.pledge(*pledgor, *pledgee, *unit, *quantity_t),
+            Op::PledgeRegister {
+                pledgor,
+                pledgee,
+                unit,
+                quantity_t,
+            } => self.pledge(*pledgor, *pledgee, *unit, *quantity_t),
             Op::PledgeRelease { pledge } => self.release(*pledge),
             Op::PledgeEnforce { pledge, how } => self.enforce(*pledge, *how),
-            Op::Surrender { account, retirement, unit, quantity_t, year } => {
+            Op::Surrender {
+                account,
+                retirement,
+                unit,
+                quantity_t,
+                year,
+            } => {
                 let def = self.unit(*unit)?;
                 if def.vintage > *year {
-                    return Err(RegistryError::InvalidField { field: "year", why: "the unit's vintage is later than the compliance year" });
+                    return Err(RegistryError::InvalidField {
+                        field: "year",
+                        why: "the unit's vintage is later than the compliance year",
+                    });
                 }
                 self.retire(TxKind::Surrender, *account, *retirement, *unit, *quantity_t)
             }
-            Op::VoluntaryCancel { account, cancellation, unit, quantity_t } => {
-                self.retire(TxKind::VoluntaryCancel, *account, *cancellation, *unit, *quantity_t)
-            }
+            Op::VoluntaryCancel {
+                account,
+                cancellation,
+                unit,
+                quantity_t,
+            } => self.retire(
+                TxKind::VoluntaryCancel,
+                *account,
+                *cancellation,
+                *unit,
+                *quantity_t,
+            ),
             Op::Reverse { entry, reason } => self.reverse(*entry, reason),
             Op::SetFourEyesThreshold { quantity_t } => {
                 if *quantity_t == 0 {
@@ -189,14 +289,30 @@ impl Ledger {
         }
     }
 
-    fn open_account(&mut self, id: AccountId, kind: AccountType, name: &str) -> Result<Outcome, RegistryError> {
+    fn open_account(
+        &mut self,
+        id: AccountId,
+        kind: AccountType,
+        name: &str,
+    ) -> Result<Outcome, RegistryError> {
         if self.accounts.contains_key(&id) {
             return Err(RegistryError::AccountExists(id.0));
         }
         if name.is_empty() || name.len() > TEXT_BYTES_MAX {
-            return Err(RegistryError::InvalidField { field: "name", why: "must be 1 to 256 bytes" });
+            return Err(RegistryError::InvalidField {
+                field: "name",
+                why: "must be 1 to 256 bytes",
+            });
         }
-        self.accounts.insert(id, Account { id, kind, status: AccountStatus::Open, name: name.to_string() });
+        self.accounts.insert(
+            id,
+            Account {
+                id,
+                kind,
+                status: AccountStatus::Open,
+                name: name.to_string(),
+            },
+        );
         self.dirty.accounts.insert(id);
         Ok(Outcome::Done)
     }
@@ -206,14 +322,23 @@ impl Ledger {
             return Err(RegistryError::UnitExists(id.0));
         }
         if !(2013..=2100).contains(&def.vintage) {
-            return Err(RegistryError::InvalidField { field: "vintage", why: "must be a year from 2013 to 2100" });
+            return Err(RegistryError::InvalidField {
+                field: "vintage",
+                why: "must be a year from 2013 to 2100",
+            });
         }
         match def.kind {
             UnitKind::Cea if def.project_id != 0 || def.registered != 0 => {
-                return Err(RegistryError::InvalidField { field: "project_id", why: "CEA units have no project" });
+                return Err(RegistryError::InvalidField {
+                    field: "project_id",
+                    why: "CEA units have no project",
+                });
             }
-            UnitKind::Ccer if def.project_id == 0 || def.registered < 2012_01_01 => {
-                return Err(RegistryError::InvalidField { field: "project_id", why: "CCER units need a project and a registration date" });
+            UnitKind::Ccer if def.project_id == 0 || def.registered < 20_120_101 => {
+                return Err(RegistryError::InvalidField {
+                    field: "project_id",
+                    why: "CCER units need a project and a registration date",
+                });
             }
             _ => {}
         }
@@ -223,13 +348,20 @@ impl Ledger {
         Ok(Outcome::Done)
     }
 
-    fn issue(&mut self, authority: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+    fn issue(
+        &mut self,
+        authority: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    ) -> Result<Outcome, RegistryError> {
         self.check_leg(authority, unit, TxKind::Issue, Leg::Credit)?;
         if quantity_t == 0 {
             return Err(RegistryError::InvalidQuantity);
         }
         let issued = self.issued.get(&unit).copied().unwrap_or(0);
-        let total = issued.checked_add(quantity_t).ok_or(RegistryError::Overflow)?;
+        let total = issued
+            .checked_add(quantity_t)
+            .ok_or(RegistryError::Overflow)?;
         self.check_credit_room(authority, unit, quantity_t)?;
         self.issued.insert(unit, total);
         self.dirty.units.insert(unit);
@@ -237,9 +369,19 @@ impl Ledger {
         Ok(Outcome::Done)
     }
 
-    fn check_movement(&self, kind: TxKind, from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64) -> Result<(), RegistryError> {
+    fn check_movement(
+        &self,
+        kind: TxKind,
+        from: AccountId,
+        to: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    ) -> Result<(), RegistryError> {
         if from == to {
-            return Err(RegistryError::InvalidField { field: "to", why: "must differ from the source account" });
+            return Err(RegistryError::InvalidField {
+                field: "to",
+                why: "must differ from the source account",
+            });
         }
         self.check_leg(from, unit, kind, Leg::Debit)?;
         self.check_leg(to, unit, kind, Leg::Credit)?;
@@ -247,19 +389,51 @@ impl Ledger {
         self.check_credit_room(to, unit, quantity_t)
     }
 
-    fn movement(&mut self, seq: u64, kind: TxKind, from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+    fn movement(
+        &mut self,
+        seq: u64,
+        kind: TxKind,
+        from: AccountId,
+        to: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    ) -> Result<Outcome, RegistryError> {
         self.check_movement(kind, from, to, unit, quantity_t)?;
         self.move_available(from, to, unit, quantity_t);
         self.record_movement(seq, from, to, unit, quantity_t);
         Ok(Outcome::Done)
     }
 
-    fn record_movement(&mut self, seq: u64, from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64) {
-        self.movements.insert(seq, Movement { from, to, unit, quantity_t, reversed: false });
+    fn record_movement(
+        &mut self,
+        seq: u64,
+        from: AccountId,
+        to: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    ) {
+        self.movements.insert(
+            seq,
+            Movement {
+                from,
+                to,
+                unit,
+                quantity_t,
+                reversed: false,
+            },
+        );
         self.dirty.movements.insert(seq);
     }
 
-    fn transfer(&mut self, seq: u64, actor: u64, from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+    fn transfer(
+        &mut self,
+        seq: u64,
+        actor: u64,
+        from: AccountId,
+        to: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    ) -> Result<Outcome, RegistryError> {
         if quantity_t < self.four_eyes_t {
             return self.movement(seq, TxKind::Transfer, from, to, unit, quantity_t);
         }
@@ -267,13 +441,27 @@ impl Ledger {
         let id = self.next_proposal;
         self.next_proposal += 1;
         self.freeze(from, unit, FreezeReason::Pending(id), quantity_t);
-        self.proposals.insert(id, Proposal { id, from, to, unit, quantity_t, proposer: actor, state: ProposalState::Pending });
+        self.proposals.insert(
+            id,
+            Proposal {
+                id,
+                from,
+                to,
+                unit,
+                quantity_t,
+                proposer: actor,
+                state: ProposalState::Pending,
+            },
+        );
         self.dirty.proposals.insert(id);
         Ok(Outcome::Proposed { proposal: id })
     }
 
     fn pending_proposal(&self, id: u64) -> Result<Proposal, RegistryError> {
-        let proposal = *self.proposals.get(&id).ok_or(RegistryError::ProposalNotFound(id))?;
+        let proposal = *self
+            .proposals
+            .get(&id)
+            .ok_or(RegistryError::ProposalNotFound(id))?;
         if proposal.state != ProposalState::Pending {
             return Err(RegistryError::ProposalNotPending(id));
         }
@@ -290,7 +478,13 @@ impl Ledger {
         let quantity = self.take_frozen(p.from, p.unit, FreezeReason::Pending(id));
         debug_assert_eq!(quantity, p.quantity_t);
         self.holding_mut(p.to, p.unit).registry_available_t += quantity;
-        self.proposals.insert(id, Proposal { state: ProposalState::Approved, ..p });
+        self.proposals.insert(
+            id,
+            Proposal {
+                state: ProposalState::Approved,
+                ..p
+            },
+        );
         self.dirty.proposals.insert(id);
         self.record_movement(seq, p.from, p.to, p.unit, p.quantity_t);
         Ok(Outcome::Done)
@@ -300,12 +494,23 @@ impl Ledger {
         let p = self.pending_proposal(id)?;
         let quantity = self.take_frozen(p.from, p.unit, FreezeReason::Pending(id));
         self.holding_mut(p.from, p.unit).registry_available_t += quantity;
-        self.proposals.insert(id, Proposal { state: ProposalState::Cancelled, ..p });
+        self.proposals.insert(
+            id,
+            Proposal {
+                state: ProposalState::Cancelled,
+                ..p
+            },
+        );
         self.dirty.proposals.insert(id);
         Ok(Outcome::Done)
     }
 
-    fn to_trading(&mut self, id: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+    fn move_to_trading(
+        &mut self,
+        id: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    ) -> Result<Outcome, RegistryError> {
         self.check_leg(id, unit, TxKind::MoveToTrading, Leg::Debit)?;
         self.check_available(id, unit, quantity_t)?;
         let holding = self.holding_mut(id, unit);
@@ -314,14 +519,22 @@ impl Ledger {
         Ok(Outcome::Done)
     }
 
-    fn from_trading(&mut self, id: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+    fn move_from_trading(
+        &mut self,
+        id: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    ) -> Result<Outcome, RegistryError> {
         self.check_leg(id, unit, TxKind::MoveFromTrading, Leg::Credit)?;
         if quantity_t == 0 {
             return Err(RegistryError::InvalidQuantity);
         }
         let trading = self.holding(id, unit).trading_t;
         if trading < quantity_t {
-            return Err(RegistryError::InsufficientTrading { available: trading, wanted: quantity_t });
+            return Err(RegistryError::InsufficientTrading {
+                available: trading,
+                wanted: quantity_t,
+            });
         }
         let holding = self.holding_mut(id, unit);
         holding.trading_t -= quantity_t;
@@ -329,11 +542,20 @@ impl Ledger {
         Ok(Outcome::Done)
     }
 
-    fn judicial_freeze(&mut self, id: AccountId, unit: UnitId, quantity_t: u64, order: u64) -> Result<Outcome, RegistryError> {
+    fn judicial_freeze(
+        &mut self,
+        id: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+        order: u64,
+    ) -> Result<Outcome, RegistryError> {
         let account = self.account(id)?;
         let def = self.unit(unit)?;
         if !permitted(TxKind::Freeze, Leg::Debit, account.kind, def.kind) {
-            return Err(RegistryError::UnitNotAllowed { account: id.0, what: what(TxKind::Freeze) });
+            return Err(RegistryError::UnitNotAllowed {
+                account: id.0,
+                what: what(TxKind::Freeze),
+            });
         }
         if account.status == AccountStatus::Closed {
             return Err(RegistryError::AccountClosed(id.0));
@@ -343,20 +565,39 @@ impl Ledger {
         Ok(Outcome::Done)
     }
 
-    fn pledge(&mut self, pledgor: AccountId, pledgee: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+    fn pledge(
+        &mut self,
+        pledgor: AccountId,
+        pledgee: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    ) -> Result<Outcome, RegistryError> {
         self.check_leg(pledgor, unit, TxKind::Pledge, Leg::Debit)?;
         self.check_leg(pledgee, unit, TxKind::Pledge, Leg::Credit)?;
         self.check_available(pledgor, unit, quantity_t)?;
         let id = self.next_pledge;
         self.next_pledge += 1;
         self.freeze(pledgor, unit, FreezeReason::Pledge(id), quantity_t);
-        self.pledges.insert(id, Pledge { id, pledgor, pledgee, unit, quantity_t, state: PledgeState::Registered });
+        self.pledges.insert(
+            id,
+            Pledge {
+                id,
+                pledgor,
+                pledgee,
+                unit,
+                quantity_t,
+                state: PledgeState::Registered,
+            },
+        );
         self.dirty.pledges.insert(id);
         Ok(Outcome::Pledged { pledge: id })
     }
 
     fn active_pledge(&self, id: u64) -> Result<Pledge, RegistryError> {
-        let pledge = *self.pledges.get(&id).ok_or(RegistryError::PledgeNotFound(id))?;
+        let pledge = *self
+            .pledges
+            .get(&id)
+            .ok_or(RegistryError::PledgeNotFound(id))?;
         if pledge.state != PledgeState::Registered {
             return Err(RegistryError::PledgeNotActive(id));
         }
@@ -367,7 +608,13 @@ impl Ledger {
         let p = self.active_pledge(id)?;
         let quantity = self.take_frozen(p.pledgor, p.unit, FreezeReason::Pledge(id));
         self.holding_mut(p.pledgor, p.unit).registry_available_t += quantity;
-        self.pledges.insert(id, Pledge { state: PledgeState::Released, ..p });
+        self.pledges.insert(
+            id,
+            Pledge {
+                state: PledgeState::Released,
+                ..p
+            },
+        );
         self.dirty.pledges.insert(id);
         Ok(Outcome::Done)
     }
@@ -394,7 +641,14 @@ impl Ledger {
     }
 
     /// Surrender or voluntary cancellation: units leave for a retirement / cancellation account.
-    fn retire(&mut self, kind: TxKind, from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64) -> Result<Outcome, RegistryError> {
+    fn retire(
+        &mut self,
+        kind: TxKind,
+        from: AccountId,
+        to: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    ) -> Result<Outcome, RegistryError> {
         self.check_movement(kind, from, to, unit, quantity_t)?;
         self.move_available(from, to, unit, quantity_t);
         Ok(Outcome::Done)
@@ -402,9 +656,15 @@ impl Ledger {
 
     fn reverse(&mut self, entry: u64, reason: &str) -> Result<Outcome, RegistryError> {
         if reason.is_empty() || reason.len() > TEXT_BYTES_MAX {
-            return Err(RegistryError::InvalidField { field: "reason", why: "must be 1 to 256 bytes" });
+            return Err(RegistryError::InvalidField {
+                field: "reason",
+                why: "must be 1 to 256 bytes",
+            });
         }
-        let m = *self.movements.get(&entry).ok_or(RegistryError::NotReversible(entry))?;
+        let m = *self
+            .movements
+            .get(&entry)
+            .ok_or(RegistryError::NotReversible(entry))?;
         if m.reversed {
             return Err(RegistryError::NotReversible(entry));
         }
@@ -412,7 +672,13 @@ impl Ledger {
         self.check_leg(m.from, m.unit, TxKind::Reverse, Leg::Credit)?;
         self.check_available(m.to, m.unit, m.quantity_t)?;
         self.move_available(m.to, m.from, m.unit, m.quantity_t);
-        self.movements.insert(entry, Movement { reversed: true, ..m });
+        self.movements.insert(
+            entry,
+            Movement {
+                reversed: true,
+                ..m
+            },
+        );
         self.dirty.movements.insert(entry);
         Ok(Outcome::Done)
     }
@@ -423,39 +689,89 @@ impl Ledger {
         let mut held: BTreeMap<UnitId, u64> = BTreeMap::new();
         for ((account, unit), holding) in &self.holdings {
             if !self.accounts.contains_key(account) || !self.units.contains_key(unit) {
-                return Err(format!("holding of unknown account {} or unit {}", account.0, unit.0));
+                return Err(format!(
+                    "holding of unknown account {} or unit {}",
+                    account.0, unit.0
+                ));
             }
             if holding.frozen.values().any(|q| *q == 0) {
-                return Err(format!("account {} unit {}: empty freeze entry", account.0, unit.0));
+                return Err(format!(
+                    "account {} unit {}: empty freeze entry",
+                    account.0, unit.0
+                ));
             }
             *held.entry(*unit).or_default() += holding.total_t();
             for (reason, quantity) in &holding.frozen {
                 let expected = match reason {
-                    FreezeReason::Pledge(id) => self.pledges.get(id).filter(|p| p.state == PledgeState::Registered && p.pledgor == *account && p.unit == *unit).map(|p| p.quantity_t),
-                    FreezeReason::Pending(id) => self.proposals.get(id).filter(|p| p.state == ProposalState::Pending && p.from == *account && p.unit == *unit).map(|p| p.quantity_t),
+                    FreezeReason::Pledge(id) => self
+                        .pledges
+                        .get(id)
+                        .filter(|p| {
+                            p.state == PledgeState::Registered
+                                && p.pledgor == *account
+                                && p.unit == *unit
+                        })
+                        .map(|p| p.quantity_t),
+                    FreezeReason::Pending(id) => self
+                        .proposals
+                        .get(id)
+                        .filter(|p| {
+                            p.state == ProposalState::Pending
+                                && p.from == *account
+                                && p.unit == *unit
+                        })
+                        .map(|p| p.quantity_t),
                     FreezeReason::Judicial(_) => Some(*quantity),
                 };
                 if expected != Some(*quantity) {
-                    return Err(format!("account {} unit {}: freeze {reason:?} of {quantity} t has no matching record", account.0, unit.0));
+                    return Err(format!(
+                        "account {} unit {}: freeze {reason:?} of {quantity} t has no matching record",
+                        account.0, unit.0
+                    ));
                 }
             }
         }
         for (unit, issued) in &self.issued {
             let sum = held.get(unit).copied().unwrap_or(0);
             if sum != *issued {
-                return Err(format!("unit {}: issued {issued} t but holdings add up to {sum} t", unit.0));
+                return Err(format!(
+                    "unit {}: issued {issued} t but holdings add up to {sum} t",
+                    unit.0
+                ));
             }
         }
-        for pledge in self.pledges.values().filter(|p| p.state == PledgeState::Registered) {
-            let frozen = self.holding(pledge.pledgor, pledge.unit).frozen.get(&FreezeReason::Pledge(pledge.id)).copied();
+        for pledge in self
+            .pledges
+            .values()
+            .filter(|p| p.state == PledgeState::Registered)
+        {
+            let frozen = self
+                .holding(pledge.pledgor, pledge.unit)
+                .frozen
+                .get(&FreezeReason::Pledge(pledge.id))
+                .copied();
             if frozen != Some(pledge.quantity_t) {
-                return Err(format!("pledge {}: {} t pledged, {frozen:?} frozen", pledge.id, pledge.quantity_t));
+                return Err(format!(
+                    "pledge {}: {} t pledged, {frozen:?} frozen",
+                    pledge.id, pledge.quantity_t
+                ));
             }
         }
-        for p in self.proposals.values().filter(|p| p.state == ProposalState::Pending) {
-            let frozen = self.holding(p.from, p.unit).frozen.get(&FreezeReason::Pending(p.id)).copied();
+        for p in self
+            .proposals
+            .values()
+            .filter(|p| p.state == ProposalState::Pending)
+        {
+            let frozen = self
+                .holding(p.from, p.unit)
+                .frozen
+                .get(&FreezeReason::Pending(p.id))
+                .copied();
             if frozen != Some(p.quantity_t) {
-                return Err(format!("proposal {}: {} t proposed, {frozen:?} frozen", p.id, p.quantity_t));
+                return Err(format!(
+                    "proposal {}: {} t proposed, {frozen:?} frozen",
+                    p.id, p.quantity_t
+                ));
             }
         }
         Ok(())

@@ -213,28 +213,154 @@ const BOTH: &[UnitKind] = &[Cea, Ccer];
 /// place this is decided. CEA trades at this exchange; CCER is held and surrendered here but
 /// traded elsewhere, so it never moves to trading.
 pub const PERMISSIONS: &[Permission] = &[
-    Permission { kind: TxKind::Issue, leg: Leg::Credit, accounts: &[C::NationalAuthority], units: BOTH },
-    Permission { kind: TxKind::Allocate, leg: Leg::Debit, accounts: AUTHORITIES, units: &[Cea] },
-    Permission { kind: TxKind::Allocate, leg: Leg::Credit, accounts: &[C::CoveredEntity, C::ProvincialAuthority], units: &[Cea] },
-    Permission { kind: TxKind::Transfer, leg: Leg::Debit, accounts: &[C::CoveredEntity, C::MemberFirm, C::Pledgee, C::NationalAuthority, C::ProvincialAuthority], units: BOTH },
-    Permission { kind: TxKind::Transfer, leg: Leg::Credit, accounts: &[C::CoveredEntity, C::MemberFirm, C::Pledgee, C::NationalAuthority, C::ProvincialAuthority], units: BOTH },
-    Permission { kind: TxKind::MoveToTrading, leg: Leg::Debit, accounts: &[C::CoveredEntity, C::MemberFirm, C::Pledgee, C::NationalAuthority], units: &[Cea] },
-    Permission { kind: TxKind::MoveFromTrading, leg: Leg::Credit, accounts: &[C::CoveredEntity, C::MemberFirm, C::Pledgee, C::NationalAuthority], units: &[Cea] },
-    Permission { kind: TxKind::Freeze, leg: Leg::Debit, accounts: &[C::CoveredEntity, C::MemberFirm, C::Pledgee], units: BOTH },
-    Permission { kind: TxKind::Pledge, leg: Leg::Debit, accounts: &[C::CoveredEntity, C::MemberFirm], units: &[Cea] },
-    Permission { kind: TxKind::Pledge, leg: Leg::Credit, accounts: &[C::Pledgee], units: &[Cea] },
-    Permission { kind: TxKind::PledgeEnforce, leg: Leg::Credit, accounts: &[C::Pledgee], units: &[Cea] },
-    Permission { kind: TxKind::Surrender, leg: Leg::Debit, accounts: &[C::CoveredEntity, C::NationalAuthority, C::ProvincialAuthority], units: BOTH },
-    Permission { kind: TxKind::Surrender, leg: Leg::Credit, accounts: &[C::Retirement], units: BOTH },
-    Permission { kind: TxKind::VoluntaryCancel, leg: Leg::Debit, accounts: HOLDERS, units: BOTH },
-    Permission { kind: TxKind::VoluntaryCancel, leg: Leg::Credit, accounts: &[C::Cancellation], units: BOTH },
-    Permission { kind: TxKind::Reverse, leg: Leg::Debit, accounts: &[C::CoveredEntity, C::MemberFirm, C::Pledgee, C::ProvincialAuthority, C::NationalAuthority], units: BOTH },
-    Permission { kind: TxKind::Reverse, leg: Leg::Credit, accounts: &[C::CoveredEntity, C::MemberFirm, C::Pledgee, C::ProvincialAuthority, C::NationalAuthority], units: BOTH },
+    Permission {
+        kind: TxKind::Issue,
+        leg: Leg::Credit,
+        accounts: &[C::NationalAuthority],
+        units: BOTH,
+    },
+    Permission {
+        kind: TxKind::Allocate,
+        leg: Leg::Debit,
+        accounts: AUTHORITIES,
+        units: &[Cea],
+    },
+    Permission {
+        kind: TxKind::Allocate,
+        leg: Leg::Credit,
+        accounts: &[C::CoveredEntity, C::ProvincialAuthority],
+        units: &[Cea],
+    },
+    Permission {
+        kind: TxKind::Transfer,
+        leg: Leg::Debit,
+        accounts: &[
+            C::CoveredEntity,
+            C::MemberFirm,
+            C::Pledgee,
+            C::NationalAuthority,
+            C::ProvincialAuthority,
+        ],
+        units: BOTH,
+    },
+    Permission {
+        kind: TxKind::Transfer,
+        leg: Leg::Credit,
+        accounts: &[
+            C::CoveredEntity,
+            C::MemberFirm,
+            C::Pledgee,
+            C::NationalAuthority,
+            C::ProvincialAuthority,
+        ],
+        units: BOTH,
+    },
+    Permission {
+        kind: TxKind::MoveToTrading,
+        leg: Leg::Debit,
+        accounts: &[
+            C::CoveredEntity,
+            C::MemberFirm,
+            C::Pledgee,
+            C::NationalAuthority,
+        ],
+        units: &[Cea],
+    },
+    Permission {
+        kind: TxKind::MoveFromTrading,
+        leg: Leg::Credit,
+        accounts: &[
+            C::CoveredEntity,
+            C::MemberFirm,
+            C::Pledgee,
+            C::NationalAuthority,
+        ],
+        units: &[Cea],
+    },
+    Permission {
+        kind: TxKind::Freeze,
+        leg: Leg::Debit,
+        accounts: &[C::CoveredEntity, C::MemberFirm, C::Pledgee],
+        units: BOTH,
+    },
+    Permission {
+        kind: TxKind::Pledge,
+        leg: Leg::Debit,
+        accounts: &[C::CoveredEntity, C::MemberFirm],
+        units: &[Cea],
+    },
+    Permission {
+        kind: TxKind::Pledge,
+        leg: Leg::Credit,
+        accounts: &[C::Pledgee],
+        units: &[Cea],
+    },
+    Permission {
+        kind: TxKind::PledgeEnforce,
+        leg: Leg::Credit,
+        accounts: &[C::Pledgee],
+        units: &[Cea],
+    },
+    Permission {
+        kind: TxKind::Surrender,
+        leg: Leg::Debit,
+        accounts: &[
+            C::CoveredEntity,
+            C::NationalAuthority,
+            C::ProvincialAuthority,
+        ],
+        units: BOTH,
+    },
+    Permission {
+        kind: TxKind::Surrender,
+        leg: Leg::Credit,
+        accounts: &[C::Retirement],
+        units: BOTH,
+    },
+    Permission {
+        kind: TxKind::VoluntaryCancel,
+        leg: Leg::Debit,
+        accounts: HOLDERS,
+        units: BOTH,
+    },
+    Permission {
+        kind: TxKind::VoluntaryCancel,
+        leg: Leg::Credit,
+        accounts: &[C::Cancellation],
+        units: BOTH,
+    },
+    Permission {
+        kind: TxKind::Reverse,
+        leg: Leg::Debit,
+        accounts: &[
+            C::CoveredEntity,
+            C::MemberFirm,
+            C::Pledgee,
+            C::ProvincialAuthority,
+            C::NationalAuthority,
+        ],
+        units: BOTH,
+    },
+    Permission {
+        kind: TxKind::Reverse,
+        leg: Leg::Credit,
+        accounts: &[
+            C::CoveredEntity,
+            C::MemberFirm,
+            C::Pledgee,
+            C::ProvincialAuthority,
+            C::NationalAuthority,
+        ],
+        units: BOTH,
+    },
 ];
 
 /// Whether an account of `kind` may take `leg` of a `tx` in units of `unit`.
 pub fn permitted(tx: TxKind, leg: Leg, kind: AccountType, unit: UnitKind) -> bool {
-    PERMISSIONS
-        .iter()
-        .any(|p| p.kind == tx && p.leg == leg && p.accounts.contains(&kind.class()) && p.units.contains(&unit))
+    PERMISSIONS.iter().any(|p| {
+        p.kind == tx
+            && p.leg == leg
+            && p.accounts.contains(&kind.class())
+            && p.units.contains(&unit)
+    })
 }

@@ -127,7 +127,9 @@ fn decode_outcome(r: &mut Reader<'_>) -> Result<Outcome, RegistryError> {
 
 fn encode_holding(h: &Holding) -> Vec<u8> {
     let mut w = Writer::default();
-    w.u64(h.registry_available_t).u64(h.trading_t).u32(h.frozen.len() as u32);
+    w.u64(h.registry_available_t)
+        .u64(h.trading_t)
+        .u32(h.frozen.len() as u32);
     for (reason, quantity) in &h.frozen {
         let (tag, id) = match reason {
             FreezeReason::Pledge(id) => (0, *id),
@@ -141,7 +143,11 @@ fn encode_holding(h: &Holding) -> Vec<u8> {
 
 fn decode_holding(bytes: &[u8]) -> Result<Holding, RegistryError> {
     let mut r = Reader::new(bytes);
-    let mut h = Holding { registry_available_t: r.u64()?, trading_t: r.u64()?, ..Holding::default() };
+    let mut h = Holding {
+        registry_available_t: r.u64()?,
+        trading_t: r.u64()?,
+        ..Holding::default()
+    };
     for _ in 0..r.u32()? {
         let (tag, id, quantity) = (r.u8()?, r.u64()?, r.u64()?);
         let reason = match tag {
@@ -188,9 +194,19 @@ impl Registry {
     /// Opens (creating if missing) the registry at `path` and loads it into memory.
     pub fn open(path: &Path, options: RegistryOptions) -> Result<Registry, RegistryError> {
         let store = Store::open(path)?;
-        let mut registry = Registry { store, ledger: Ledger::new(), seq: 0, head: [0; 32], options, poisoned: false };
+        let mut registry = Registry {
+            store,
+            ledger: Ledger::new(),
+            seq: 0,
+            head: [0; 32],
+            options,
+            poisoned: false,
+        };
         registry.load()?;
-        registry.ledger.check_invariants().map_err(RegistryError::Corrupt)?;
+        registry
+            .ledger
+            .check_invariants()
+            .map_err(RegistryError::Corrupt)?;
         Ok(registry)
     }
 
@@ -213,7 +229,9 @@ impl Registry {
 
     /// Applies one transaction, synced on its own.
     pub fn apply(&mut self, tx: &Tx) -> Result<Receipt, RegistryError> {
-        self.apply_group(std::slice::from_ref(tx)).pop().unwrap_or(Err(RegistryError::Poisoned))
+        self.apply_group(std::slice::from_ref(tx))
+            .pop()
+            .unwrap_or(Err(RegistryError::Poisoned))
     }
 
     /// Applies transactions in order and commits all that succeeded in one WriteBatch with one
@@ -223,7 +241,15 @@ impl Registry {
             return txs.iter().map(|_| Err(RegistryError::Poisoned)).collect();
         }
         if txs.len() > GROUP_TXS_MAX {
-            return txs.iter().map(|_| Err(RegistryError::InvalidField { field: "txs", why: "more than 4,096 transactions in one group" })).collect();
+            return txs
+                .iter()
+                .map(|_| {
+                    Err(RegistryError::InvalidField {
+                        field: "txs",
+                        why: "more than 4,096 transactions in one group",
+                    })
+                })
+                .collect();
         }
         let mut batch = Batch::default();
         let mut seen: HashMap<&str, ([u8; 32], Receipt)> = HashMap::new();
@@ -242,21 +268,37 @@ impl Registry {
             let message = e.to_string();
             return results
                 .into_iter()
-                .map(|r| r.and(Err(RegistryError::Corrupt(format!("commit failed: {message}")))))
+                .map(|r| {
+                    r.and(Err(RegistryError::Corrupt(format!(
+                        "commit failed: {message}"
+                    ))))
+                })
                 .collect();
         }
         results
     }
 
     /// Executes `tx` in memory and adds its writes to `batch`.
-    fn stage<'a>(&mut self, tx: &'a Tx, batch: &mut Batch, seen: &mut HashMap<&'a str, ([u8; 32], Receipt)>) -> Result<Receipt, RegistryError> {
+    fn stage<'a>(
+        &mut self,
+        tx: &'a Tx,
+        batch: &mut Batch,
+        seen: &mut HashMap<&'a str, ([u8; 32], Receipt)>,
+    ) -> Result<Receipt, RegistryError> {
         if tx.key.is_empty() || tx.key.len() > IDEMPOTENCY_KEY_BYTES_MAX {
-            return Err(RegistryError::InvalidField { field: "idempotency_key", why: "must be 1 to 128 bytes" });
+            return Err(RegistryError::InvalidField {
+                field: "idempotency_key",
+                why: "must be 1 to 128 bytes",
+            });
         }
         let payload = tx.encode();
         let payload_digest = digest(&payload);
         if let Some(previous) = self.previous(&tx.key, seen)? {
-            return if previous.0 == payload_digest { Ok(previous.1) } else { Err(RegistryError::DuplicateKeyDifferentPayload) };
+            return if previous.0 == payload_digest {
+                Ok(previous.1)
+            } else {
+                Err(RegistryError::DuplicateKeyDifferentPayload)
+            };
         }
         let seq = self.seq + 1;
         let outcome = self.ledger.execute(seq, tx)?;
@@ -282,11 +324,17 @@ impl Registry {
         Ok(receipt)
     }
 
-    fn previous(&self, k: &str, seen: &HashMap<&str, ([u8; 32], Receipt)>) -> Result<Option<([u8; 32], Receipt)>, RegistryError> {
+    fn previous(
+        &self,
+        k: &str,
+        seen: &HashMap<&str, ([u8; 32], Receipt)>,
+    ) -> Result<Option<([u8; 32], Receipt)>, RegistryError> {
         if let Some(found) = seen.get(k) {
             return Ok(Some(*found));
         }
-        let Some(bytes) = self.store.get(&idempotency_key(k))? else { return Ok(None) };
+        let Some(bytes) = self.store.get(&idempotency_key(k))? else {
+            return Ok(None);
+        };
         let mut r = Reader::new(&bytes);
         let payload_digest = arr32(&mut r)?;
         let seq = r.u64()?;
@@ -296,7 +344,9 @@ impl Registry {
 
     /// Whether a transaction with this idempotency key was committed, and its receipt.
     pub fn receipt(&self, k: &str) -> Result<Option<Receipt>, RegistryError> {
-        Ok(self.previous(k, &HashMap::new())?.map(|(_, receipt)| receipt))
+        Ok(self
+            .previous(k, &HashMap::new())?
+            .map(|(_, receipt)| receipt))
     }
 
     fn put_dirty(&self, batch: &mut Batch) {
@@ -312,7 +362,13 @@ impl Registry {
         for id in &l.dirty.units {
             if let Some(def) = l.units.get(id) {
                 let mut w = Writer::default();
-                w.u8(match def.kind { UnitKind::Cea => 0, UnitKind::Ccer => 1 }).u16(def.vintage).u64(def.project_id).u32(def.registered);
+                w.u8(match def.kind {
+                    UnitKind::Cea => 0,
+                    UnitKind::Ccer => 1,
+                })
+                .u16(def.vintage)
+                .u64(def.project_id)
+                .u32(def.registered);
                 w.u64(l.issued.get(id).copied().unwrap_or(0));
                 batch.put(&unit_key(*id), &w.0);
             }
@@ -326,21 +382,34 @@ impl Registry {
         for id in &l.dirty.pledges {
             if let Some(p) = l.pledges.get(id) {
                 let mut w = Writer::default();
-                w.u64(p.pledgor.0).u64(p.pledgee.0).u32(p.unit.0).u64(p.quantity_t).u8(pledge_state_code(p.state));
+                w.u64(p.pledgor.0)
+                    .u64(p.pledgee.0)
+                    .u32(p.unit.0)
+                    .u64(p.quantity_t)
+                    .u8(pledge_state_code(p.state));
                 batch.put(&pledge_key(*id), &w.0);
             }
         }
         for id in &l.dirty.proposals {
             if let Some(p) = l.proposals.get(id) {
                 let mut w = Writer::default();
-                w.u64(p.from.0).u64(p.to.0).u32(p.unit.0).u64(p.quantity_t).u64(p.proposer).u8(proposal_state_code(p.state));
+                w.u64(p.from.0)
+                    .u64(p.to.0)
+                    .u32(p.unit.0)
+                    .u64(p.quantity_t)
+                    .u64(p.proposer)
+                    .u8(proposal_state_code(p.state));
                 batch.put(&proposal_key(*id), &w.0);
             }
         }
         for seq in &l.dirty.movements {
             if let Some(m) = l.movements.get(seq) {
                 let mut w = Writer::default();
-                w.u64(m.from.0).u64(m.to.0).u32(m.unit.0).u64(m.quantity_t).u8(u8::from(m.reversed));
+                w.u64(m.from.0)
+                    .u64(m.to.0)
+                    .u32(m.unit.0)
+                    .u64(m.quantity_t)
+                    .u8(u8::from(m.reversed));
                 batch.put(&movement_key(*seq), &w.0);
             }
         }
@@ -352,7 +421,9 @@ impl Registry {
         for b in self.head {
             w.u8(b);
         }
-        w.u64(self.ledger.next_pledge).u64(self.ledger.next_proposal).u64(self.ledger.four_eyes_t);
+        w.u64(self.ledger.next_pledge)
+            .u64(self.ledger.next_proposal)
+            .u64(self.ledger.four_eyes_t);
         batch.put(META, &w.0);
     }
 }

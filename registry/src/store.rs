@@ -23,7 +23,9 @@ pub struct Batch {
 
 impl std::fmt::Debug for Batch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batch").field("writes", &self.inner.len()).finish()
+        f.debug_struct("Batch")
+            .field("writes", &self.inner.len())
+            .finish()
     }
 }
 
@@ -50,7 +52,14 @@ impl Store {
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let mut options = rocksdb::Options::default();
         options.create_if_missing(true);
-        Ok(Store { db: rocksdb::DB::open(&options, path)? })
+        // Idempotency checks look up keys that are almost always absent: a bloom filter
+        // answers those without reading blocks.
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_bloom_filter(10.0, false);
+        options.set_block_based_table_factory(&table);
+        Ok(Store {
+            db: rocksdb::DB::open(&options, path)?,
+        })
     }
 
     /// Commits `batch` atomically; with `sync` the call returns only once the write is on

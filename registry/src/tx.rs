@@ -31,31 +31,102 @@ pub enum Enforcement {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op {
-    OpenAccount { account: AccountId, kind: AccountType, name: String },
-    SetStatus { account: AccountId, status: AccountStatus },
-    CreateUnit { unit: UnitId, def: UnitDef },
+    OpenAccount {
+        account: AccountId,
+        kind: AccountType,
+        name: String,
+    },
+    SetStatus {
+        account: AccountId,
+        status: AccountStatus,
+    },
+    CreateUnit {
+        unit: UnitId,
+        def: UnitDef,
+    },
     /// Creates `quantity_t` of a unit into the national authority's account.
-    Issue { authority: AccountId, unit: UnitId, quantity_t: u64 },
-    Allocate { from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64 },
+    Issue {
+        authority: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    },
+    Allocate {
+        from: AccountId,
+        to: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    },
     /// At or above the four-eyes threshold this only proposes; `ApproveTransfer` runs it.
-    Transfer { from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64 },
-    ApproveTransfer { proposal: u64 },
-    CancelProposal { proposal: u64 },
-    MoveToTrading { account: AccountId, unit: UnitId, quantity_t: u64 },
-    MoveFromTrading { account: AccountId, unit: UnitId, quantity_t: u64 },
+    Transfer {
+        from: AccountId,
+        to: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    },
+    ApproveTransfer {
+        proposal: u64,
+    },
+    CancelProposal {
+        proposal: u64,
+    },
+    MoveToTrading {
+        account: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    },
+    MoveFromTrading {
+        account: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    },
     /// Judicial freeze under a court order number.
-    Freeze { account: AccountId, unit: UnitId, quantity_t: u64, order: u64 },
-    Unfreeze { account: AccountId, unit: UnitId, order: u64 },
-    PledgeRegister { pledgor: AccountId, pledgee: AccountId, unit: UnitId, quantity_t: u64 },
-    PledgeRelease { pledge: u64 },
-    PledgeEnforce { pledge: u64, how: Enforcement },
+    Freeze {
+        account: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+        order: u64,
+    },
+    Unfreeze {
+        account: AccountId,
+        unit: UnitId,
+        order: u64,
+    },
+    PledgeRegister {
+        pledgor: AccountId,
+        pledgee: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    },
+    PledgeRelease {
+        pledge: u64,
+    },
+    PledgeEnforce {
+        pledge: u64,
+        how: Enforcement,
+    },
     /// Surrender against a compliance year: the units are retired for good.
-    Surrender { account: AccountId, retirement: AccountId, unit: UnitId, quantity_t: u64, year: u16 },
-    VoluntaryCancel { account: AccountId, cancellation: AccountId, unit: UnitId, quantity_t: u64 },
+    Surrender {
+        account: AccountId,
+        retirement: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+        year: u16,
+    },
+    VoluntaryCancel {
+        account: AccountId,
+        cancellation: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    },
     /// Correction by the authority: undoes an allocation or transfer journal entry.
-    Reverse { entry: u64, reason: String },
+    Reverse {
+        entry: u64,
+        reason: String,
+    },
     /// Transfers of at least this quantity need a second approver (`u64::MAX`: never).
-    SetFourEyesThreshold { quantity_t: u64 },
+    SetFourEyesThreshold {
+        quantity_t: u64,
+    },
 }
 
 /// What a committed transaction did.
@@ -63,8 +134,12 @@ pub enum Op {
 pub enum Outcome {
     Done,
     /// A transfer waiting for a second approver.
-    Proposed { proposal: u64 },
-    Pledged { pledge: u64 },
+    Proposed {
+        proposal: u64,
+    },
+    Pledged {
+        pledge: u64,
+    },
 }
 
 /// A committed transaction: its journal sequence and outcome.
@@ -157,13 +232,22 @@ impl Tx {
         let timestamp_ns = r.u64()?;
         let op = decode_op(&mut r)?;
         r.done()?;
-        Ok(Tx { key, actor, timestamp_ns, op })
+        Ok(Tx {
+            key,
+            actor,
+            timestamp_ns,
+            op,
+        })
     }
 }
 
 fn encode_op(w: &mut Writer, op: &Op) {
     match op {
-        Op::OpenAccount { account, kind, name } => {
+        Op::OpenAccount {
+            account,
+            kind,
+            name,
+        } => {
             w.u8(1).u64(account.0);
             put_account_type(w, *kind);
             w.str(name);
@@ -172,16 +256,33 @@ fn encode_op(w: &mut Writer, op: &Op) {
             w.u8(2).u64(account.0).u8(status_code(*status));
         }
         Op::CreateUnit { unit, def } => {
-            w.u8(3).u32(unit.0).u8(match def.kind { UnitKind::Cea => 0, UnitKind::Ccer => 1 });
+            w.u8(3).u32(unit.0).u8(match def.kind {
+                UnitKind::Cea => 0,
+                UnitKind::Ccer => 1,
+            });
             w.u16(def.vintage).u64(def.project_id).u32(def.registered);
         }
-        Op::Issue { authority, unit, quantity_t } => {
+        Op::Issue {
+            authority,
+            unit,
+            quantity_t,
+        } => {
             w.u8(4).u64(authority.0).u32(unit.0).u64(*quantity_t);
         }
-        Op::Allocate { from, to, unit, quantity_t } => {
+        Op::Allocate {
+            from,
+            to,
+            unit,
+            quantity_t,
+        } => {
             w.u8(5).u64(from.0).u64(to.0).u32(unit.0).u64(*quantity_t);
         }
-        Op::Transfer { from, to, unit, quantity_t } => {
+        Op::Transfer {
+            from,
+            to,
+            unit,
+            quantity_t,
+        } => {
             w.u8(6).u64(from.0).u64(to.0).u32(unit.0).u64(*quantity_t);
         }
         Op::ApproveTransfer { proposal } => {
@@ -190,32 +291,85 @@ fn encode_op(w: &mut Writer, op: &Op) {
         Op::CancelProposal { proposal } => {
             w.u8(8).u64(*proposal);
         }
-        Op::MoveToTrading { account, unit, quantity_t } => {
+        Op::MoveToTrading {
+            account,
+            unit,
+            quantity_t,
+        } => {
             w.u8(9).u64(account.0).u32(unit.0).u64(*quantity_t);
         }
-        Op::MoveFromTrading { account, unit, quantity_t } => {
+        Op::MoveFromTrading {
+            account,
+            unit,
+            quantity_t,
+        } => {
             w.u8(10).u64(account.0).u32(unit.0).u64(*quantity_t);
         }
-        Op::Freeze { account, unit, quantity_t, order } => {
-            w.u8(11).u64(account.0).u32(unit.0).u64(*quantity_t).u64(*order);
+        Op::Freeze {
+            account,
+            unit,
+            quantity_t,
+            order,
+        } => {
+            w.u8(11)
+                .u64(account.0)
+                .u32(unit.0)
+                .u64(*quantity_t)
+                .u64(*order);
         }
-        Op::Unfreeze { account, unit, order } => {
+        Op::Unfreeze {
+            account,
+            unit,
+            order,
+        } => {
             w.u8(12).u64(account.0).u32(unit.0).u64(*order);
         }
-        Op::PledgeRegister { pledgor, pledgee, unit, quantity_t } => {
-            w.u8(13).u64(pledgor.0).u64(pledgee.0).u32(unit.0).u64(*quantity_t);
+        Op::PledgeRegister {
+            pledgor,
+            pledgee,
+            unit,
+            quantity_t,
+        } => {
+            w.u8(13)
+                .u64(pledgor.0)
+                .u64(pledgee.0)
+                .u32(unit.0)
+                .u64(*quantity_t);
         }
         Op::PledgeRelease { pledge } => {
             w.u8(14).u64(*pledge);
         }
         Op::PledgeEnforce { pledge, how } => {
-            w.u8(15).u64(*pledge).u8(match how { Enforcement::ToPledgee => 0, Enforcement::ForAuction => 1 });
+            w.u8(15).u64(*pledge).u8(match how {
+                Enforcement::ToPledgee => 0,
+                Enforcement::ForAuction => 1,
+            });
         }
-        Op::Surrender { account, retirement, unit, quantity_t, year } => {
-            w.u8(16).u64(account.0).u64(retirement.0).u32(unit.0).u64(*quantity_t).u16(*year);
+        Op::Surrender {
+            account,
+            retirement,
+            unit,
+            quantity_t,
+            year,
+        } => {
+            w.u8(16)
+                .u64(account.0)
+                .u64(retirement.0)
+                .u32(unit.0)
+                .u64(*quantity_t)
+                .u16(*year);
         }
-        Op::VoluntaryCancel { account, cancellation, unit, quantity_t } => {
-            w.u8(17).u64(account.0).u64(cancellation.0).u32(unit.0).u64(*quantity_t);
+        Op::VoluntaryCancel {
+            account,
+            cancellation,
+            unit,
+            quantity_t,
+        } => {
+            w.u8(17)
+                .u64(account.0)
+                .u64(cancellation.0)
+                .u32(unit.0)
+                .u64(*quantity_t);
         }
         Op::Reverse { entry, reason } => {
             w.u8(18).u64(*entry).str(reason);
@@ -230,8 +384,15 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, RegistryError> {
     let a = |r: &mut Reader<'_>| r.u64().map(AccountId);
     let u = |r: &mut Reader<'_>| r.u32().map(UnitId);
     Ok(match r.u8()? {
-        1 => Op::OpenAccount { account: a(r)?, kind: get_account_type(r)?, name: r.str()? },
-        2 => Op::SetStatus { account: a(r)?, status: status_of(r.u8()?)? },
+        1 => Op::OpenAccount {
+            account: a(r)?,
+            kind: get_account_type(r)?,
+            name: r.str()?,
+        },
+        2 => Op::SetStatus {
+            account: a(r)?,
+            status: status_of(r.u8()?)?,
+        },
         3 => {
             let unit = u(r)?;
             let kind = match r.u8()? {
@@ -239,18 +400,62 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, RegistryError> {
                 1 => UnitKind::Ccer,
                 _ => return Err(RegistryError::Corrupt("unit kind".into())),
             };
-            Op::CreateUnit { unit, def: UnitDef { kind, vintage: r.u16()?, project_id: r.u64()?, registered: r.u32()? } }
+            Op::CreateUnit {
+                unit,
+                def: UnitDef {
+                    kind,
+                    vintage: r.u16()?,
+                    project_id: r.u64()?,
+                    registered: r.u32()?,
+                },
+            }
         }
-        4 => Op::Issue { authority: a(r)?, unit: u(r)?, quantity_t: r.u64()? },
-        5 => Op::Allocate { from: a(r)?, to: a(r)?, unit: u(r)?, quantity_t: r.u64()? },
-        6 => Op::Transfer { from: a(r)?, to: a(r)?, unit: u(r)?, quantity_t: r.u64()? },
+        4 => Op::Issue {
+            authority: a(r)?,
+            unit: u(r)?,
+            quantity_t: r.u64()?,
+        },
+        5 => Op::Allocate {
+            from: a(r)?,
+            to: a(r)?,
+            unit: u(r)?,
+            quantity_t: r.u64()?,
+        },
+        6 => Op::Transfer {
+            from: a(r)?,
+            to: a(r)?,
+            unit: u(r)?,
+            quantity_t: r.u64()?,
+        },
         7 => Op::ApproveTransfer { proposal: r.u64()? },
         8 => Op::CancelProposal { proposal: r.u64()? },
-        9 => Op::MoveToTrading { account: a(r)?, unit: u(r)?, quantity_t: r.u64()? },
-        10 => Op::MoveFromTrading { account: a(r)?, unit: u(r)?, quantity_t: r.u64()? },
-        11 => Op::Freeze { account: a(r)?, unit: u(r)?, quantity_t: r.u64()?, order: r.u64()? },
-        12 => Op::Unfreeze { account: a(r)?, unit: u(r)?, order: r.u64()? },
-        13 => Op::PledgeRegister { pledgor: a(r)?, pledgee: a(r)?, unit: u(r)?, quantity_t: r.u64()? },
+        9 => Op::MoveToTrading {
+            account: a(r)?,
+            unit: u(r)?,
+            quantity_t: r.u64()?,
+        },
+        10 => Op::MoveFromTrading {
+            account: a(r)?,
+            unit: u(r)?,
+            quantity_t: r.u64()?,
+        },
+        11 => Op::Freeze {
+            account: a(r)?,
+            unit: u(r)?,
+            quantity_t: r.u64()?,
+            order: r.u64()?,
+        },
+        12 => Op::Unfreeze {
+            account: a(r)?,
+            unit: u(r)?,
+            order: r.u64()?,
+        },
+        13 => Op::PledgeRegister {
+            pledgor: a(r)?,
+            pledgee: a(r)?,
+            unit: u(r)?,
+            quantity_t: r.u64()?,
+        },
         14 => Op::PledgeRelease { pledge: r.u64()? },
         15 => {
             let pledge = r.u64()?;
@@ -261,10 +466,26 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, RegistryError> {
             };
             Op::PledgeEnforce { pledge, how }
         }
-        16 => Op::Surrender { account: a(r)?, retirement: a(r)?, unit: u(r)?, quantity_t: r.u64()?, year: r.u16()? },
-        17 => Op::VoluntaryCancel { account: a(r)?, cancellation: a(r)?, unit: u(r)?, quantity_t: r.u64()? },
-        18 => Op::Reverse { entry: r.u64()?, reason: r.str()? },
-        19 => Op::SetFourEyesThreshold { quantity_t: r.u64()? },
+        16 => Op::Surrender {
+            account: a(r)?,
+            retirement: a(r)?,
+            unit: u(r)?,
+            quantity_t: r.u64()?,
+            year: r.u16()?,
+        },
+        17 => Op::VoluntaryCancel {
+            account: a(r)?,
+            cancellation: a(r)?,
+            unit: u(r)?,
+            quantity_t: r.u64()?,
+        },
+        18 => Op::Reverse {
+            entry: r.u64()?,
+            reason: r.str()?,
+        },
+        19 => Op::SetFourEyesThreshold {
+            quantity_t: r.u64()?,
+        },
         _ => return Err(RegistryError::Corrupt("op".into())),
     })
 }

@@ -27,14 +27,43 @@ fn entity(n: u64) -> AccountId {
 
 fn setup_ops() -> Vec<Op> {
     let mut ops = vec![
-        Op::OpenAccount { account: MEE, kind: AccountType::NationalAuthority, name: "MEE".into() },
-        Op::OpenAccount { account: BANK, kind: AccountType::Pledgee, name: "bank".into() },
-        Op::CreateUnit { unit: UNIT, def: UnitDef { kind: UnitKind::Cea, vintage: 2025, project_id: 0, registered: 0 } },
-        Op::Issue { authority: MEE, unit: UNIT, quantity_t: ISSUED_T },
+        Op::OpenAccount {
+            account: MEE,
+            kind: AccountType::NationalAuthority,
+            name: "MEE".into(),
+        },
+        Op::OpenAccount {
+            account: BANK,
+            kind: AccountType::Pledgee,
+            name: "bank".into(),
+        },
+        Op::CreateUnit {
+            unit: UNIT,
+            def: UnitDef {
+                kind: UnitKind::Cea,
+                vintage: 2025,
+                project_id: 0,
+                registered: 0,
+            },
+        },
+        Op::Issue {
+            authority: MEE,
+            unit: UNIT,
+            quantity_t: ISSUED_T,
+        },
     ];
     for n in 0..ENTITIES {
-        ops.push(Op::OpenAccount { account: entity(n), kind: AccountType::CoveredEntity(Sector::Cement), name: format!("entity {n}") });
-        ops.push(Op::Allocate { from: MEE, to: entity(n), unit: UNIT, quantity_t: 100_000 });
+        ops.push(Op::OpenAccount {
+            account: entity(n),
+            kind: AccountType::CoveredEntity(Sector::Cement),
+            name: format!("entity {n}"),
+        });
+        ops.push(Op::Allocate {
+            from: MEE,
+            to: entity(n),
+            unit: UNIT,
+            quantity_t: 100_000,
+        });
     }
     ops
 }
@@ -42,9 +71,15 @@ fn setup_ops() -> Vec<Op> {
 /// The child: set up (idempotent keys), then apply small groups of transactions forever,
 /// printing `ack <key> <seq>` once each group is durable.
 fn child(dir: &str, run: u64) {
-    let mut registry = Registry::open(std::path::Path::new(dir), RegistryOptions { sync: true }).expect("child open");
+    let mut registry = Registry::open(std::path::Path::new(dir), RegistryOptions { sync: true })
+        .expect("child open");
     for (n, op) in setup_ops().into_iter().enumerate() {
-        let tx = Tx { key: format!("setup-{n}"), actor: 1, timestamp_ns: 0, op };
+        let tx = Tx {
+            key: format!("setup-{n}"),
+            actor: 1,
+            timestamp_ns: 0,
+            op,
+        };
         registry.apply(&tx).expect("setup");
     }
     let mut state = run.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -62,12 +97,35 @@ fn child(dir: &str, run: u64) {
                 let to = entity(next() % ENTITIES);
                 let quantity_t = 1 + next() % 500;
                 let op = match next() % 10 {
-                    0 => Op::MoveToTrading { account: from, unit: UNIT, quantity_t },
-                    1 => Op::MoveFromTrading { account: from, unit: UNIT, quantity_t },
-                    2 => Op::PledgeRegister { pledgor: from, pledgee: BANK, unit: UNIT, quantity_t },
-                    _ => Op::Transfer { from, to, unit: UNIT, quantity_t },
+                    0 => Op::MoveToTrading {
+                        account: from,
+                        unit: UNIT,
+                        quantity_t,
+                    },
+                    1 => Op::MoveFromTrading {
+                        account: from,
+                        unit: UNIT,
+                        quantity_t,
+                    },
+                    2 => Op::PledgeRegister {
+                        pledgor: from,
+                        pledgee: BANK,
+                        unit: UNIT,
+                        quantity_t,
+                    },
+                    _ => Op::Transfer {
+                        from,
+                        to,
+                        unit: UNIT,
+                        quantity_t,
+                    },
                 };
-                Tx { key: format!("run{run}-{i}-{j}"), actor: 1, timestamp_ns: i, op }
+                Tx {
+                    key: format!("run{run}-{i}-{j}"),
+                    actor: 1,
+                    timestamp_ns: i,
+                    op,
+                }
             })
             .collect();
         let results = registry.apply_group(&group);
@@ -84,7 +142,10 @@ fn child(dir: &str, run: u64) {
 #[test]
 fn crash_child_entry_point() {
     // Only does something when re-run as the child by the test below.
-    if let (Ok(dir), Ok(run)) = (std::env::var("CARBONX_CRASH_CHILD"), std::env::var("CARBONX_CRASH_RUN")) {
+    if let (Ok(dir), Ok(run)) = (
+        std::env::var("CARBONX_CRASH_CHILD"),
+        std::env::var("CARBONX_CRASH_RUN"),
+    ) {
         child(&dir, run.parse().expect("run number"));
     }
 }
@@ -92,14 +153,24 @@ fn crash_child_entry_point() {
 #[test]
 fn acknowledged_transactions_survive_sigkill() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let seed: u64 = std::env::var("CARBONX_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20_251_128);
+    let seed: u64 = std::env::var("CARBONX_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_251_128);
     let mut rng = seed;
     let mut acked: Vec<(String, u64)> = Vec::new();
     for run in 0..KILLS {
-        rng = rng.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        rng = rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let delay_ms = 30 + (rng >> 33) % 250;
         let mut child = Command::new(std::env::current_exe().expect("test binary"))
-            .args(["--exact", "crash_child_entry_point", "--nocapture", "--test-threads=1"])
+            .args([
+                "--exact",
+                "crash_child_entry_point",
+                "--nocapture",
+                "--test-threads=1",
+            ])
             .env("CARBONX_CRASH_CHILD", dir.path())
             .env("CARBONX_CRASH_RUN", run.to_string())
             .stdout(Stdio::piped())
@@ -113,7 +184,10 @@ fn acknowledged_transactions_survive_sigkill() {
                 .map_while(Result::ok)
                 .filter_map(|line| {
                     let mut parts = line.strip_prefix("ack ")?.split(' ');
-                    Some((parts.next()?.to_string(), parts.next()?.parse::<u64>().ok()?))
+                    Some((
+                        parts.next()?.to_string(),
+                        parts.next()?.parse::<u64>().ok()?,
+                    ))
                 })
                 .collect::<Vec<_>>()
         });
@@ -126,16 +200,42 @@ fn acknowledged_transactions_survive_sigkill() {
 
         let registry = Registry::open(dir.path(), RegistryOptions::default())
             .unwrap_or_else(|e| panic!("seed {seed} kill {run}: reopen failed: {e}"));
-        registry.check_invariants().unwrap_or_else(|e| panic!("seed {seed} kill {run}: {e}"));
-        let report = registry.verify_journal().unwrap_or_else(|e| panic!("seed {seed} kill {run}: {e}"));
+        registry
+            .check_invariants()
+            .unwrap_or_else(|e| panic!("seed {seed} kill {run}: {e}"));
+        let report = registry
+            .verify_journal()
+            .unwrap_or_else(|e| panic!("seed {seed} kill {run}: {e}"));
         assert_eq!(report.entries, registry.seq());
         for (k, seq) in &acked {
-            let receipt = registry.receipt(k).expect("read").unwrap_or_else(|| panic!("seed {seed} kill {run}: acknowledged {k} lost"));
-            assert_eq!(receipt.seq, *seq, "seed {seed} kill {run}: {k} has another sequence");
+            let receipt = registry
+                .receipt(k)
+                .expect("read")
+                .unwrap_or_else(|| panic!("seed {seed} kill {run}: acknowledged {k} lost"));
+            assert_eq!(
+                receipt.seq, *seq,
+                "seed {seed} kill {run}: {k} has another sequence"
+            );
         }
-        let total: u64 = registry.ledger().holdings.iter().filter(|((_, u), _)| *u == UNIT).map(|(_, h)| h.total_t()).sum();
-        assert_eq!(total, ISSUED_T, "seed {seed} kill {run}: units not conserved");
-        eprintln!("kill {run} after {delay_ms} ms: {} acknowledged this run, journal at {}", this_run.len(), registry.seq());
+        let total: u64 = registry
+            .ledger()
+            .holdings
+            .iter()
+            .filter(|((_, u), _)| *u == UNIT)
+            .map(|(_, h)| h.total_t())
+            .sum();
+        assert_eq!(
+            total, ISSUED_T,
+            "seed {seed} kill {run}: units not conserved"
+        );
+        eprintln!(
+            "kill {run} after {delay_ms} ms: {} acknowledged this run, journal at {}",
+            this_run.len(),
+            registry.seq()
+        );
     }
-    assert!(acked.len() as u64 > KILLS * 5, "seed {seed}: the child should acknowledge work between kills");
+    assert!(
+        acked.len() as u64 > KILLS * 5,
+        "seed {seed}: the child should acknowledge work between kills"
+    );
 }

@@ -16,8 +16,14 @@ fn a_synced_batch_survives_reopen() {
         store.commit(batch, true).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
-    assert_eq!(store.get(b"holding/1/CEA2025").unwrap(), Some(42u64.to_le_bytes().to_vec()));
-    assert_eq!(store.get(b"journal/1").unwrap(), Some(b"issue 42 t".to_vec()));
+    assert_eq!(
+        store.get(b"holding/1/CEA2025").unwrap(),
+        Some(42u64.to_le_bytes().to_vec())
+    );
+    assert_eq!(
+        store.get(b"journal/1").unwrap(),
+        Some(b"issue 42 t".to_vec())
+    );
     assert_eq!(store.get(b"doomed").unwrap(), None);
     assert_eq!(store.get(b"never").unwrap(), None);
 }

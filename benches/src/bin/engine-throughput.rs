@@ -26,12 +26,20 @@ struct Args {
 }
 
 fn parse_args() -> Args {
-    let mut args = Args { commands: 3_000_000, resting: 1_000, accounts: 1_000, seed: 42, memory_orders: 1_000_000 };
+    let mut args = Args {
+        commands: 3_000_000,
+        resting: 1_000,
+        accounts: 1_000,
+        seed: 42,
+        memory_orders: 1_000_000,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().and_then(|v| v.parse::<u64>().ok());
         let Some(value) = value else {
-            eprintln!("usage: engine-throughput [--commands N] [--resting N] [--accounts N] [--seed N] [--memory-orders N]");
+            eprintln!(
+                "usage: engine-throughput [--commands N] [--resting N] [--accounts N] [--seed N] [--memory-orders N]"
+            );
             std::process::exit(2);
         };
         match flag.as_str() {
@@ -76,10 +84,26 @@ fn bytes_per_resting_order(count: u64) -> u64 {
     let mut out = Vec::with_capacity(64);
     for n in 0..count {
         let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
-        let order = passive(AccountId(1_000 + n % u64::from(accounts)), n, side, (n % 790) as i64, 1, TimeInForce::Gtc);
+        let order = passive(
+            AccountId(1_000 + n % u64::from(accounts)),
+            n,
+            side,
+            (n % 790) as i64,
+            1,
+            TimeInForce::Gtc,
+        );
         seq += 1;
         out.clear();
-        engine.apply(&Command { seq, timestamp_ns: seq, kind: CommandKind::PlaceOrder(order) }, &mut out).expect("in sequence");
+        engine
+            .apply(
+                &Command {
+                    seq,
+                    timestamp_ns: seq,
+                    kind: CommandKind::PlaceOrder(order),
+                },
+                &mut out,
+            )
+            .expect("in sequence");
     }
     assert_eq!(engine.live_orders() as u64, count, "every order rests");
     let bytes = (ALLOCATOR.live_bytes() - before) as u64;
@@ -106,6 +130,25 @@ fn main() {
         started.elapsed().as_millis()
     );
 
+    let mut mix = [0u64; 4];
+    for command in measured {
+        let slot = match command.kind {
+            CommandKind::PlaceOrder(o) if o.time_in_force == TimeInForce::Gtc => 0,
+            CommandKind::PlaceOrder(_) => 1,
+            CommandKind::CancelOrder { .. } => 2,
+            _ => 3,
+        };
+        mix[slot] += 1;
+    }
+    let pct = |n: u64| n * 100 / measured.len().max(1) as u64;
+    println!(
+        "mix: {}% new GTC, {}% IOC, {}% cancel, {}% amend",
+        pct(mix[0]),
+        pct(mix[1]),
+        pct(mix[2]),
+        pct(mix[3])
+    );
+
     // Pass 1: throughput and allocations, no per-command timing.
     let mut out = Vec::with_capacity(4_096);
     let mut engine = workload.fresh_engine();
@@ -120,7 +163,8 @@ fn main() {
     println!("resting orders at the end: {}", engine.live_orders());
 
     // Pass 2: the same commands on a fresh engine, each one timed.
-    let mut histogram = Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).expect("histogram bounds");
+    let mut histogram =
+        Histogram::<u64>::new_with_bounds(1, 10_000_000, 3).expect("histogram bounds");
     let mut engine = workload.fresh_engine();
     run(&mut engine, prefill, &mut out);
     run(&mut engine, warmup, &mut out);
@@ -142,7 +186,10 @@ fn main() {
 
     if args.memory_orders > 0 {
         let bytes = bytes_per_resting_order(args.memory_orders);
-        println!("bytes_per_resting_order={bytes} (at {} resting orders)", args.memory_orders);
+        println!(
+            "bytes_per_resting_order={bytes} (at {} resting orders)",
+            args.memory_orders
+        );
     }
     println!(
         "commands_per_s={commands_per_s} p50_ns={p50} p99_ns={p99} p999_ns={p999} allocs_per_command={}",

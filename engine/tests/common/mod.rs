@@ -20,13 +20,24 @@ pub struct Harness {
 
 impl Harness {
     pub fn new(config: EngineConfig) -> Harness {
-        Harness { engine: Engine::new(config), seq: 0, ts: 1_700_000_000_000_000_000, next_client_id: 1, next_transfer: 1 }
+        Harness {
+            engine: Engine::new(config),
+            seq: 0,
+            ts: 1_700_000_000_000_000_000,
+            next_client_id: 1,
+            next_transfer: 1,
+        }
     }
 
     pub fn config() -> EngineConfig {
         EngineConfig {
             fee_account: FEES,
-            limits: Limits { accounts_max: 64, instruments_max: 8, orders_max: 256, orders_per_account_max: 64 },
+            limits: Limits {
+                accounts_max: 64,
+                instruments_max: 8,
+                orders_max: 256,
+                orders_per_account_max: 64,
+            },
             ..EngineConfig::default()
         }
     }
@@ -34,19 +45,27 @@ impl Harness {
     /// One listed instrument CEA2025 at RMB 80.00 (band 72.00-88.00), accounts A, B, C with
     /// RMB 1,000,000.00 and 10,000 t each, trading day open and continuous.
     pub fn market() -> Harness {
-        Harness::market_with(InstrumentSpec::listed(Symbol::new("CEA2025").unwrap(), 8_000))
+        Harness::market_with(InstrumentSpec::listed(
+            Symbol::new("CEA2025").unwrap(),
+            8_000,
+        ))
     }
 
     pub fn market_with(spec: InstrumentSpec) -> Harness {
         let mut h = Harness::new(Harness::config());
         h.ok(CommandKind::CreateInstrument(spec));
         for account in [A, B, C] {
-            h.ok(CommandKind::OpenAccount { account, stp: StpMode::CancelIncoming });
+            h.ok(CommandKind::OpenAccount {
+                account,
+                stp: StpMode::CancelIncoming,
+            });
             h.credit(account, 100_000_000);
             h.deposit(account, 10_000);
         }
         h.ok(CommandKind::OpenDay { date: 20250102 });
-        h.ok(CommandKind::SetPhase { phase: Phase::Continuous });
+        h.ok(CommandKind::SetPhase {
+            phase: Phase::Continuous,
+        });
         h
     }
 
@@ -55,8 +74,20 @@ impl Harness {
         self.seq += 1;
         self.ts += 1_000;
         let mut out = Vec::new();
-        self.engine.apply(&Command { seq: self.seq, timestamp_ns: self.ts, kind }, &mut out).unwrap();
-        assert!(out.iter().all(|e| e.seq == self.seq), "every event carries the command's sequence");
+        self.engine
+            .apply(
+                &Command {
+                    seq: self.seq,
+                    timestamp_ns: self.ts,
+                    kind,
+                },
+                &mut out,
+            )
+            .unwrap();
+        assert!(
+            out.iter().all(|e| e.seq == self.seq),
+            "every event carries the command's sequence"
+        );
         if let Err(violation) = self.engine.check_invariants() {
             panic!("invariant broken after {kind:?}: {violation}");
         }
@@ -77,11 +108,22 @@ impl Harness {
         let before = self.engine.state_hash_without_seq();
         let events = self.run(kind);
         assert_eq!(events, vec![EventKind::Rejected { reason }], "{kind:?}");
-        assert_eq!(self.engine.state_hash_without_seq(), before, "a rejected command changed state");
+        assert_eq!(
+            self.engine.state_hash_without_seq(),
+            before,
+            "a rejected command changed state"
+        );
     }
 
     /// A limit DAY order that must be rejected with `reason`.
-    pub fn rejects_order(&mut self, account: AccountId, side: Side, price_fen: i64, quantity_t: u64, reason: Reject) {
+    pub fn rejects_order(
+        &mut self,
+        account: AccountId,
+        side: Side,
+        price_fen: i64,
+        quantity_t: u64,
+        reason: Reject,
+    ) {
         let order = self.order(account, side, price_fen, quantity_t);
         self.rejects(CommandKind::PlaceOrder(order), reason);
     }
@@ -89,16 +131,31 @@ impl Harness {
     pub fn credit(&mut self, account: AccountId, amount_fen: i64) {
         let transfer = TransferId(self.next_transfer);
         self.next_transfer += 1;
-        self.ok(CommandKind::CreditFunds { transfer, account, amount_fen });
+        self.ok(CommandKind::CreditFunds {
+            transfer,
+            account,
+            amount_fen,
+        });
     }
 
     pub fn deposit(&mut self, account: AccountId, quantity_t: u64) {
         let transfer = TransferId(self.next_transfer);
         self.next_transfer += 1;
-        self.ok(CommandKind::DepositAllowances { transfer, account, instrument: CEA, quantity_t });
+        self.ok(CommandKind::DepositAllowances {
+            transfer,
+            account,
+            instrument: CEA,
+            quantity_t,
+        });
     }
 
-    pub fn order(&mut self, account: AccountId, side: Side, price_fen: i64, quantity_t: u64) -> NewOrder {
+    pub fn order(
+        &mut self,
+        account: AccountId,
+        side: Side,
+        price_fen: i64,
+        quantity_t: u64,
+    ) -> NewOrder {
         let client_order_id = ClientOrderId(self.next_client_id);
         self.next_client_id += 1;
         NewOrder {
@@ -115,7 +172,13 @@ impl Harness {
     }
 
     /// Places a limit DAY order and returns its id and events.
-    pub fn place(&mut self, account: AccountId, side: Side, price_fen: i64, quantity_t: u64) -> (OrderId, Vec<EventKind>) {
+    pub fn place(
+        &mut self,
+        account: AccountId,
+        side: Side,
+        price_fen: i64,
+        quantity_t: u64,
+    ) -> (OrderId, Vec<EventKind>) {
         let order = self.order(account, side, price_fen, quantity_t);
         self.place_order(order)
     }
@@ -143,14 +206,28 @@ impl Harness {
 
 /// Only the events of one shape, for focused assertions.
 pub fn trades(events: &[EventKind]) -> Vec<TradeReport> {
-    events.iter().filter_map(|e| if let EventKind::Trade(t) = e { Some(*t) } else { None }).collect()
+    events
+        .iter()
+        .filter_map(|e| {
+            if let EventKind::Trade(t) = e {
+                Some(*t)
+            } else {
+                None
+            }
+        })
+        .collect()
 }
 
 pub fn cancels(events: &[EventKind]) -> Vec<(OrderId, u64, CancelReason)> {
     events
         .iter()
         .filter_map(|e| match e {
-            EventKind::Cancelled { order, cancelled_t, reason, .. } => Some((*order, *cancelled_t, *reason)),
+            EventKind::Cancelled {
+                order,
+                cancelled_t,
+                reason,
+                ..
+            } => Some((*order, *cancelled_t, *reason)),
             _ => None,
         })
         .collect()
@@ -160,7 +237,13 @@ pub fn levels(events: &[EventKind]) -> Vec<(Side, i64, u64, u32)> {
     events
         .iter()
         .filter_map(|e| match e {
-            EventKind::Level { side, price_fen, quantity_t, orders, .. } => Some((*side, *price_fen, *quantity_t, *orders)),
+            EventKind::Level {
+                side,
+                price_fen,
+                quantity_t,
+                orders,
+                ..
+            } => Some((*side, *price_fen, *quantity_t, *orders)),
             _ => None,
         })
         .collect()

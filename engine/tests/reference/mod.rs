@@ -71,10 +71,18 @@ struct RInstrument {
 
 impl RInstrument {
     fn book(&self, side: Side) -> &BTreeMap<i64, VecDeque<ROrder>> {
-        if side == Side::Buy { &self.bids } else { &self.asks }
+        if side == Side::Buy {
+            &self.bids
+        } else {
+            &self.asks
+        }
     }
     fn book_mut(&mut self, side: Side) -> &mut BTreeMap<i64, VecDeque<ROrder>> {
-        if side == Side::Buy { &mut self.bids } else { &mut self.asks }
+        if side == Side::Buy {
+            &mut self.bids
+        } else {
+            &mut self.asks
+        }
     }
     fn best(&self, side: Side) -> Option<i64> {
         match side {
@@ -86,12 +94,18 @@ impl RInstrument {
         let mut out = BTreeMap::new();
         for (sell, book) in [(false, &self.bids), (true, &self.asks)] {
             for (price, queue) in book {
-                out.insert((sell, *price), (queue.iter().map(|o| o.leaves()).sum(), queue.len() as u32));
+                out.insert(
+                    (sell, *price),
+                    (queue.iter().map(|o| o.leaves()).sum(), queue.len() as u32),
+                );
             }
         }
         out
     }
 }
+
+/// Per (is-sell, price): (total quantity, order count).
+type LevelTotals = BTreeMap<(bool, i64), (u64, u32)>;
 
 pub struct Reference {
     config: EngineConfig,
@@ -106,11 +120,17 @@ pub struct Reference {
 }
 
 fn crosses(side: Side, limit: i64, best: i64) -> bool {
-    if side == Side::Buy { best <= limit } else { best >= limit }
+    if side == Side::Buy {
+        best <= limit
+    } else {
+        best >= limit
+    }
 }
 
 fn band(reference: i64, bp: u32, tick: i64) -> (i64, i64) {
-    let low = (reference as i128 * (10_000 - bp.min(10_000) as i128) + 10_000 * tick as i128 - 1) / (10_000 * tick as i128) * tick as i128;
+    let low = (reference as i128 * (10_000 - bp.min(10_000) as i128) + 10_000 * tick as i128 - 1)
+        / (10_000 * tick as i128)
+        * tick as i128;
     let high = reference as i128 * (10_000 + bp as i128) / (10_000 * tick as i128) * tick as i128;
     ((low as i64).max(tick), high as i64)
 }
@@ -118,12 +138,35 @@ fn band(reference: i64, bp: u32, tick: i64) -> (i64, i64) {
 impl Reference {
     pub fn new(config: EngineConfig) -> Reference {
         let mut accounts = BTreeMap::new();
-        accounts.insert(config.fee_account, RAccount { stp: StpMode::CancelIncoming, restricted: false, free: 0, locked: 0, pending: 0, positions: vec![] });
-        Reference { config, phase: Phase::Closed, date: 0, next_order: 1, next_trade: 1, accounts, instruments: vec![], transfers: BTreeMap::new(), events: vec![] }
+        accounts.insert(
+            config.fee_account,
+            RAccount {
+                stp: StpMode::CancelIncoming,
+                restricted: false,
+                free: 0,
+                locked: 0,
+                pending: 0,
+                positions: vec![],
+            },
+        );
+        Reference {
+            config,
+            phase: Phase::Closed,
+            date: 0,
+            next_order: 1,
+            next_trade: 1,
+            accounts,
+            instruments: vec![],
+            transfers: BTreeMap::new(),
+            events: vec![],
+        }
     }
 
     fn lock_bp(&self, i: usize) -> u32 {
-        self.instruments[i].spec.maker_fee_bp.max(self.instruments[i].spec.taker_fee_bp)
+        self.instruments[i]
+            .spec
+            .maker_fee_bp
+            .max(self.instruments[i].spec.taker_fee_bp)
     }
 
     fn required(&self, i: usize, leaves: u64, price: i64) -> i64 {
@@ -132,7 +175,9 @@ impl Reference {
     }
 
     fn live_orders(&self) -> impl Iterator<Item = &ROrder> {
-        self.instruments.iter().flat_map(|i| i.bids.values().chain(i.asks.values()).flatten())
+        self.instruments
+            .iter()
+            .flat_map(|i| i.bids.values().chain(i.asks.values()).flatten())
     }
 
     fn find(&self, id: u64) -> Option<ROrder> {
@@ -152,20 +197,48 @@ impl Reference {
         events
     }
 
-    fn diff(&self, before: &BTreeMap<AccountId, RAccount>, levels_before: &[BTreeMap<(bool, i64), (u64, u32)>], events: &mut Vec<EventKind>) {
-        let empty = RAccount { stp: StpMode::CancelIncoming, restricted: false, free: 0, locked: 0, pending: 0, positions: vec![] };
+    fn diff(
+        &self,
+        before: &BTreeMap<AccountId, RAccount>,
+        levels_before: &[LevelTotals],
+        events: &mut Vec<EventKind>,
+    ) {
+        let empty = RAccount {
+            stp: StpMode::CancelIncoming,
+            restricted: false,
+            free: 0,
+            locked: 0,
+            pending: 0,
+            positions: vec![],
+        };
         for (id, a) in &self.accounts {
             let b = before.get(id).unwrap_or(&empty);
             if (a.free, a.locked, a.pending) != (b.free, b.locked, b.pending) {
-                events.push(EventKind::Balance { account: *id, free_fen: a.free, locked_fen: a.locked, pending_fen: a.pending });
+                events.push(EventKind::Balance {
+                    account: *id,
+                    free_fen: a.free,
+                    locked_fen: a.locked,
+                    pending_fen: a.pending,
+                });
             }
         }
-        let pos_before = |id: &AccountId, i: usize| before.get(id).and_then(|b| b.positions.get(i).copied()).unwrap_or_default();
+        let pos_before = |id: &AccountId, i: usize| {
+            before
+                .get(id)
+                .and_then(|b| b.positions.get(i).copied())
+                .unwrap_or_default()
+        };
         for (id, a) in &self.accounts {
             for (i, p) in a.positions.iter().enumerate() {
                 let q = pos_before(id, i);
                 if (p.free, p.locked, p.pending) != (q.free, q.locked, q.pending) {
-                    events.push(EventKind::Position { account: *id, instrument: InstrumentId(i as u32), free_t: p.free, locked_t: p.locked, pending_t: p.pending });
+                    events.push(EventKind::Position {
+                        account: *id,
+                        instrument: InstrumentId(i as u32),
+                        free_t: p.free,
+                        locked_t: p.locked,
+                        pending_t: p.pending,
+                    });
                 }
             }
         }
@@ -175,7 +248,11 @@ impl Reference {
                 let threshold = self.instruments[i].spec.large_holder_t;
                 let (h0, h1) = (q.free + q.locked + q.pending, p.free + p.locked + p.pending);
                 if h0 < threshold && h1 >= threshold {
-                    events.push(EventKind::LargeHolder { account: *id, instrument: InstrumentId(i as u32), holding_t: h1 });
+                    events.push(EventKind::LargeHolder {
+                        account: *id,
+                        instrument: InstrumentId(i as u32),
+                        holding_t: h1,
+                    });
                 }
             }
         }
@@ -190,18 +267,32 @@ impl Reference {
                 let (q1, n1) = after.get(&key).copied().unwrap_or((0, 0));
                 if before.get(&key).copied().unwrap_or((0, 0)) != (q1, n1) {
                     let side = if key.0 { Side::Sell } else { Side::Buy };
-                    events.push(EventKind::Level { instrument: InstrumentId(i as u32), side, price_fen: key.1, quantity_t: q1, orders: n1 });
+                    events.push(EventKind::Level {
+                        instrument: InstrumentId(i as u32),
+                        side,
+                        price_fen: key.1,
+                        quantity_t: q1,
+                        orders: n1,
+                    });
                 }
             }
         }
     }
 
     fn account(&self, id: AccountId) -> Result<AccountId, Reject> {
-        if self.accounts.contains_key(&id) { Ok(id) } else { Err(Reject::UnknownAccount) }
+        if self.accounts.contains_key(&id) {
+            Ok(id)
+        } else {
+            Err(Reject::UnknownAccount)
+        }
     }
 
     fn instrument(&self, id: InstrumentId) -> Result<usize, Reject> {
-        if (id.0 as usize) < self.instruments.len() { Ok(id.0 as usize) } else { Err(Reject::UnknownInstrument) }
+        if (id.0 as usize) < self.instruments.len() {
+            Ok(id.0 as usize)
+        } else {
+            Err(Reject::UnknownInstrument)
+        }
     }
 
     fn dispatch(&mut self, kind: &CommandKind) -> Result<(), Reject> {
@@ -215,7 +306,17 @@ impl Reference {
                     return Err(Reject::AccountsLimit);
                 }
                 let positions = vec![RPos::default(); self.instruments.len()];
-                self.accounts.insert(account, RAccount { stp, restricted: false, free: 0, locked: 0, pending: 0, positions });
+                self.accounts.insert(
+                    account,
+                    RAccount {
+                        stp,
+                        restricted: false,
+                        free: 0,
+                        locked: 0,
+                        pending: 0,
+                        positions,
+                    },
+                );
                 self.events.push(EventKind::AccountOpened { account });
                 Ok(())
             }
@@ -225,26 +326,59 @@ impl Reference {
                 self.events.push(EventKind::StpModeSet { account });
                 Ok(())
             }
-            CommandKind::RestrictAccount { account, restricted, cancel_orders } => {
+            CommandKind::RestrictAccount {
+                account,
+                restricted,
+                cancel_orders,
+            } => {
                 self.account(account)?;
                 self.accounts.get_mut(&account).unwrap().restricted = restricted;
-                self.events.push(EventKind::AccountRestricted { account, restricted });
+                self.events.push(EventKind::AccountRestricted {
+                    account,
+                    restricted,
+                });
                 if restricted && cancel_orders {
                     self.cancel_where(|o| o.account == account, CancelReason::Restricted);
                 }
                 Ok(())
             }
-            CommandKind::SetPositionLimit { account, instrument, limit_t } => {
+            CommandKind::SetPositionLimit {
+                account,
+                instrument,
+                limit_t,
+            } => {
                 self.account(account)?;
                 let i = self.instrument(instrument)?;
                 self.accounts.get_mut(&account).unwrap().positions[i].limit = Some(limit_t);
-                self.events.push(EventKind::PositionLimitSet { account, instrument, limit_t });
+                self.events.push(EventKind::PositionLimitSet {
+                    account,
+                    instrument,
+                    limit_t,
+                });
                 Ok(())
             }
-            CommandKind::CreditFunds { transfer, account, amount_fen } => self.funds(transfer, account, amount_fen, true),
-            CommandKind::DebitFunds { transfer, account, amount_fen } => self.funds(transfer, account, amount_fen, false),
-            CommandKind::DepositAllowances { transfer, account, instrument, quantity_t } => self.allowances(transfer, account, instrument, quantity_t, true),
-            CommandKind::WithdrawAllowances { transfer, account, instrument, quantity_t } => self.allowances(transfer, account, instrument, quantity_t, false),
+            CommandKind::CreditFunds {
+                transfer,
+                account,
+                amount_fen,
+            } => self.funds(transfer, account, amount_fen, true),
+            CommandKind::DebitFunds {
+                transfer,
+                account,
+                amount_fen,
+            } => self.funds(transfer, account, amount_fen, false),
+            CommandKind::DepositAllowances {
+                transfer,
+                account,
+                instrument,
+                quantity_t,
+            } => self.allowances(transfer, account, instrument, quantity_t, true),
+            CommandKind::WithdrawAllowances {
+                transfer,
+                account,
+                instrument,
+                quantity_t,
+            } => self.allowances(transfer, account, instrument, quantity_t, false),
             CommandKind::OpenDay { date } => self.open_day(date),
             CommandKind::SetPhase { phase } => {
                 if self.phase == Phase::Closed {
@@ -258,7 +392,10 @@ impl Reference {
                 Ok(())
             }
             CommandKind::CloseDay => self.close_day(),
-            CommandKind::HaltInstrument { instrument, cancel_orders } => {
+            CommandKind::HaltInstrument {
+                instrument,
+                cancel_orders,
+            } => {
                 let i = self.instrument(instrument)?;
                 self.instruments[i].halted = true;
                 self.events.push(EventKind::InstrumentHalted { instrument });
@@ -270,10 +407,14 @@ impl Reference {
             CommandKind::ResumeInstrument { instrument } => {
                 let i = self.instrument(instrument)?;
                 self.instruments[i].halted = false;
-                self.events.push(EventKind::InstrumentResumed { instrument });
+                self.events
+                    .push(EventKind::InstrumentResumed { instrument });
                 Ok(())
             }
-            CommandKind::SetReferencePrice { instrument, price_fen } => {
+            CommandKind::SetReferencePrice {
+                instrument,
+                price_fen,
+            } => {
                 let i = self.instrument(instrument)?;
                 if self.phase != Phase::Closed {
                     return Err(Reject::DayAlreadyOpen);
@@ -285,7 +426,10 @@ impl Reference {
                     return Err(Reject::PriceNotOnTick);
                 }
                 self.instruments[i].spec.reference_price_fen = price_fen;
-                self.events.push(EventKind::ReferencePriceSet { instrument, price_fen });
+                self.events.push(EventKind::ReferencePriceSet {
+                    instrument,
+                    price_fen,
+                });
                 Ok(())
             }
             CommandKind::PlaceOrder(order) => self.place(order),
@@ -294,24 +438,45 @@ impl Reference {
                 self.cancel_order(o.id, CancelReason::User);
                 Ok(())
             }
-            CommandKind::CancelAll { account, instrument } => {
+            CommandKind::CancelAll {
+                account,
+                instrument,
+            } => {
                 self.account(account)?;
                 let i = instrument.map(|i| self.instrument(i)).transpose()?;
-                self.cancel_where(|o| o.account == account && i.is_none_or(|i| o.instrument == i), CancelReason::CancelAll);
+                self.cancel_where(
+                    |o| o.account == account && i.is_none_or(|i| o.instrument == i),
+                    CancelReason::CancelAll,
+                );
                 Ok(())
             }
-            CommandKind::AmendOrder { account, order, price_fen, quantity_t } => self.amend(account, order, price_fen, quantity_t),
+            CommandKind::AmendOrder {
+                account,
+                order,
+                price_fen,
+                quantity_t,
+            } => self.amend(account, order, price_fen, quantity_t),
         }
     }
 
     fn create_instrument(&mut self, spec: InstrumentSpec) -> Result<(), Reject> {
-        if self.instruments.iter().any(|i| i.spec.symbol == spec.symbol) {
+        if self
+            .instruments
+            .iter()
+            .any(|i| i.spec.symbol == spec.symbol)
+        {
             return Err(Reject::InstrumentExists);
         }
         if self.instruments.len() >= self.config.limits.instruments_max as usize {
             return Err(Reject::InstrumentsLimit);
         }
-        if spec.tick_fen <= 0 || spec.lot_t == 0 || spec.max_order_t < spec.lot_t || spec.maker_fee_bp > 1_000 || spec.taker_fee_bp > 1_000 || spec.band_bp.is_some_and(|b| b > 10_000) {
+        if spec.tick_fen <= 0
+            || spec.lot_t == 0
+            || spec.max_order_t < spec.lot_t
+            || spec.maker_fee_bp > 1_000
+            || spec.taker_fee_bp > 1_000
+            || spec.band_bp.is_some_and(|b| b > 10_000)
+        {
             return Err(Reject::InvalidParameter);
         }
         if spec.reference_price_fen <= 0 {
@@ -320,16 +485,32 @@ impl Reference {
         if spec.reference_price_fen % spec.tick_fen != 0 {
             return Err(Reject::PriceNotOnTick);
         }
-        let b = spec.band_bp.map(|bp| band(spec.reference_price_fen, bp, spec.tick_fen));
-        self.instruments.push(RInstrument { spec, halted: false, band: b, bids: BTreeMap::new(), asks: BTreeMap::new(), day: RDay::default() });
+        let b = spec
+            .band_bp
+            .map(|bp| band(spec.reference_price_fen, bp, spec.tick_fen));
+        self.instruments.push(RInstrument {
+            spec,
+            halted: false,
+            band: b,
+            bids: BTreeMap::new(),
+            asks: BTreeMap::new(),
+            day: RDay::default(),
+        });
         for a in self.accounts.values_mut() {
             a.positions.push(RPos::default());
         }
-        self.events.push(EventKind::InstrumentCreated { instrument: InstrumentId(self.instruments.len() as u32 - 1), symbol: spec.symbol });
+        self.events.push(EventKind::InstrumentCreated {
+            instrument: InstrumentId(self.instruments.len() as u32 - 1),
+            symbol: spec.symbol,
+        });
         Ok(())
     }
 
-    fn seen(&self, transfer: TransferId, record: (u8, AccountId, u32, u64)) -> Result<bool, Reject> {
+    fn seen(
+        &self,
+        transfer: TransferId,
+        record: (u8, AccountId, u32, u64),
+    ) -> Result<bool, Reject> {
         match self.transfers.get(&transfer.0) {
             None => Ok(false),
             Some(r) if *r == record => Ok(true),
@@ -337,14 +518,21 @@ impl Reference {
         }
     }
 
-    fn funds(&mut self, transfer: TransferId, account: AccountId, amount: i64, credit: bool) -> Result<(), Reject> {
+    fn funds(
+        &mut self,
+        transfer: TransferId,
+        account: AccountId,
+        amount: i64,
+        credit: bool,
+    ) -> Result<(), Reject> {
         self.account(account)?;
         if amount <= 0 || amount > FUNDS_FEN_MAX {
             return Err(Reject::InvalidParameter);
         }
         let record = (if credit { 1 } else { 2 }, account, u32::MAX, amount as u64);
         if self.seen(transfer, record)? {
-            self.events.push(EventKind::TransferAlreadyApplied { transfer });
+            self.events
+                .push(EventKind::TransferAlreadyApplied { transfer });
             return Ok(());
         }
         let a = self.accounts.get_mut(&account).unwrap();
@@ -353,19 +541,34 @@ impl Reference {
                 return Err(Reject::Overflow);
             }
             a.free += amount;
-            self.events.push(EventKind::FundsCredited { transfer, account, amount_fen: amount });
+            self.events.push(EventKind::FundsCredited {
+                transfer,
+                account,
+                amount_fen: amount,
+            });
         } else {
             if a.free < amount {
                 return Err(Reject::InsufficientFunds);
             }
             a.free -= amount;
-            self.events.push(EventKind::FundsDebited { transfer, account, amount_fen: amount });
+            self.events.push(EventKind::FundsDebited {
+                transfer,
+                account,
+                amount_fen: amount,
+            });
         }
         self.transfers.insert(transfer.0, record);
         Ok(())
     }
 
-    fn allowances(&mut self, transfer: TransferId, account: AccountId, instrument: InstrumentId, quantity: u64, deposit: bool) -> Result<(), Reject> {
+    fn allowances(
+        &mut self,
+        transfer: TransferId,
+        account: AccountId,
+        instrument: InstrumentId,
+        quantity: u64,
+        deposit: bool,
+    ) -> Result<(), Reject> {
         self.account(account)?;
         let i = self.instrument(instrument)?;
         if quantity == 0 || quantity > ALLOWANCES_T_MAX {
@@ -373,7 +576,8 @@ impl Reference {
         }
         let record = (if deposit { 3 } else { 4 }, account, instrument.0, quantity);
         if self.seen(transfer, record)? {
-            self.events.push(EventKind::TransferAlreadyApplied { transfer });
+            self.events
+                .push(EventKind::TransferAlreadyApplied { transfer });
             return Ok(());
         }
         let p = &mut self.accounts.get_mut(&account).unwrap().positions[i];
@@ -382,13 +586,23 @@ impl Reference {
                 return Err(Reject::Overflow);
             }
             p.free += quantity;
-            self.events.push(EventKind::AllowancesDeposited { transfer, account, instrument, quantity_t: quantity });
+            self.events.push(EventKind::AllowancesDeposited {
+                transfer,
+                account,
+                instrument,
+                quantity_t: quantity,
+            });
         } else {
             if p.free < quantity {
                 return Err(Reject::InsufficientAllowances);
             }
             p.free -= quantity;
-            self.events.push(EventKind::AllowancesWithdrawn { transfer, account, instrument, quantity_t: quantity });
+            self.events.push(EventKind::AllowancesWithdrawn {
+                transfer,
+                account,
+                instrument,
+                quantity_t: quantity,
+            });
         }
         self.transfers.insert(transfer.0, record);
         Ok(())
@@ -399,7 +613,11 @@ impl Reference {
             return Err(Reject::DayAlreadyOpen);
         }
         let (y, m, d) = (date / 10_000, date / 100 % 100, date % 100);
-        if !(1990..=9999).contains(&y) || !(1..=12).contains(&m) || !(1..=31).contains(&d) || date <= self.date {
+        if !(1990..=9999).contains(&y)
+            || !(1..=12).contains(&m)
+            || !(1..=31).contains(&d)
+            || date <= self.date
+        {
             return Err(Reject::InvalidDate);
         }
         self.date = date;
@@ -416,9 +634,18 @@ impl Reference {
         for (i, instrument) in self.instruments.iter_mut().enumerate() {
             instrument.day = RDay::default();
             if let Some(bp) = instrument.spec.band_bp {
-                let (low, high) = band(instrument.spec.reference_price_fen, bp, instrument.spec.tick_fen);
+                let (low, high) = band(
+                    instrument.spec.reference_price_fen,
+                    bp,
+                    instrument.spec.tick_fen,
+                );
                 instrument.band = Some((low, high));
-                self.events.push(EventKind::PriceBand { instrument: InstrumentId(i as u32), reference_fen: instrument.spec.reference_price_fen, low_fen: low, high_fen: high });
+                self.events.push(EventKind::PriceBand {
+                    instrument: InstrumentId(i as u32),
+                    reference_fen: instrument.spec.reference_price_fen,
+                    low_fen: low,
+                    high_fen: high,
+                });
             }
         }
         Ok(())
@@ -462,7 +689,11 @@ impl Reference {
     }
 
     fn cancel_where(&mut self, keep: impl Fn(&ROrder) -> bool, reason: CancelReason) {
-        let mut ids: Vec<u64> = self.live_orders().filter(|o| keep(o)).map(|o| o.id).collect();
+        let mut ids: Vec<u64> = self
+            .live_orders()
+            .filter(|o| keep(o))
+            .map(|o| o.id)
+            .collect();
         ids.sort();
         for id in ids {
             self.cancel_order(id, reason);
@@ -529,7 +760,11 @@ impl Reference {
     fn owned(&self, account: AccountId, order: OrderId) -> Result<ROrder, Reject> {
         self.account(account)?;
         let Some(o) = self.find(order.0) else {
-            return Err(if order.0 > 0 && order.0 < self.next_order { Reject::OrderClosed } else { Reject::UnknownOrder });
+            return Err(if order.0 > 0 && order.0 < self.next_order {
+                Reject::OrderClosed
+            } else {
+                Reject::UnknownOrder
+            });
         };
         if o.account != account {
             return Err(Reject::NotOrderOwner);
@@ -555,7 +790,7 @@ impl Reference {
         if q == 0 {
             return Err(Reject::InvalidQuantity);
         }
-        if q % s.lot_t != 0 {
+        if !q.is_multiple_of(s.lot_t) {
             return Err(Reject::QuantityNotOnLot);
         }
         if q > s.max_order_t {
@@ -572,10 +807,10 @@ impl Reference {
         if p % instrument.spec.tick_fen != 0 {
             return Err(Reject::PriceNotOnTick);
         }
-        if let Some((low, high)) = instrument.band {
-            if p < low || p > high {
-                return Err(Reject::PriceOutsideBand);
-            }
+        if let Some((low, high)) = instrument.band
+            && (p < low || p > high)
+        {
+            return Err(Reject::PriceOutsideBand);
         }
         Ok(())
     }
@@ -591,8 +826,13 @@ impl Reference {
                 if self.required(o.instrument, o.leaves(), o.price) - old_required > a.free {
                     return Err(Reject::InsufficientFunds);
                 }
-                let limit = p.limit.unwrap_or(self.instruments[o.instrument].spec.position_limit_t);
-                if (p.free + p.locked + p.pending + p.open_buy - old_leaves).saturating_add(o.leaves()) > limit {
+                let limit = p
+                    .limit
+                    .unwrap_or(self.instruments[o.instrument].spec.position_limit_t);
+                if (p.free + p.locked + p.pending + p.open_buy - old_leaves)
+                    .saturating_add(o.leaves())
+                    > limit
+                {
                     return Err(Reject::PositionLimitExceeded);
                 }
             }
@@ -612,7 +852,11 @@ impl Reference {
             Side::Buy => book.iter().collect(),
             Side::Sell => book.iter().rev().collect(),
         };
-        levels.into_iter().take_while(|(p, _)| crosses(o.side, o.price, **p)).flat_map(|(_, q)| q.iter().copied()).collect()
+        levels
+            .into_iter()
+            .take_while(|(p, _)| crosses(o.side, o.price, **p))
+            .flat_map(|(_, q)| q.iter().copied())
+            .collect()
     }
 
     fn fillable(&self, o: &ROrder) -> bool {
@@ -657,20 +901,46 @@ impl Reference {
         if price as i128 * n.quantity_t as i128 > NOTIONAL_FEN_MAX {
             return Err(Reject::Overflow);
         }
-        if self.live_orders().any(|o| o.account == n.account && o.client == n.client_order_id.0) {
+        if self
+            .live_orders()
+            .any(|o| o.account == n.account && o.client == n.client_order_id.0)
+        {
             return Err(Reject::DuplicateClientOrderId);
         }
-        if n.kind == OrderKind::Limit && matches!(n.time_in_force, TimeInForce::Day | TimeInForce::Gtc) {
-            if self.live_orders().filter(|o| o.account == n.account).count() >= self.config.limits.orders_per_account_max as usize {
+        if n.kind == OrderKind::Limit
+            && matches!(n.time_in_force, TimeInForce::Day | TimeInForce::Gtc)
+        {
+            if self
+                .live_orders()
+                .filter(|o| o.account == n.account)
+                .count()
+                >= self.config.limits.orders_per_account_max as usize
+            {
                 return Err(Reject::OrdersPerAccountLimit);
             }
             if self.live_orders().count() >= self.config.limits.orders_max as usize {
                 return Err(Reject::OrdersLimit);
             }
         }
-        let o = ROrder { id: self.next_order, client: n.client_order_id.0, account: n.account, instrument: i, side: n.side, tif: n.time_in_force, post_only: n.post_only, kind: n.kind, price, quantity: n.quantity_t, filled: 0 };
+        let o = ROrder {
+            id: self.next_order,
+            client: n.client_order_id.0,
+            account: n.account,
+            instrument: i,
+            side: n.side,
+            tif: n.time_in_force,
+            post_only: n.post_only,
+            kind: n.kind,
+            price,
+            quantity: n.quantity_t,
+            filled: 0,
+        };
         self.check_risk(&o, 0, 0)?;
-        if o.post_only && self.instruments[i].best(o.side.opposite()).is_some_and(|b| crosses(o.side, o.price, b)) {
+        if o.post_only
+            && self.instruments[i]
+                .best(o.side.opposite())
+                .is_some_and(|b| crosses(o.side, o.price, b))
+        {
             return Err(Reject::PostOnlyWouldTrade);
         }
         if o.tif == TimeInForce::Fok && !self.fillable(&o) {
@@ -687,18 +957,24 @@ impl Reference {
         let stp = self.accounts[&o.account].stp;
         let mut stopped = false;
         'outer: while o.leaves() > 0 {
-            let Some(best) = self.instruments[o.instrument].best(o.side.opposite()) else { break };
+            let Some(best) = self.instruments[o.instrument].best(o.side.opposite()) else {
+                break;
+            };
             if !crosses(o.side, o.price, best) {
                 break;
             }
-            let resting = *self.instruments[o.instrument].book(o.side.opposite())[&best].front().unwrap();
+            let resting = *self.instruments[o.instrument].book(o.side.opposite())[&best]
+                .front()
+                .unwrap();
             if resting.account == o.account {
                 match stp {
                     StpMode::CancelIncoming => {
                         stopped = true;
                         break 'outer;
                     }
-                    StpMode::CancelResting => self.cancel_order(resting.id, CancelReason::SelfTrade),
+                    StpMode::CancelResting => {
+                        self.cancel_order(resting.id, CancelReason::SelfTrade)
+                    }
                     StpMode::CancelBoth => {
                         self.cancel_order(resting.id, CancelReason::SelfTrade);
                         stopped = true;
@@ -727,7 +1003,11 @@ impl Reference {
                 self.events.push(cancelled(&o, reason));
             }
             None => {
-                self.instruments[o.instrument].book_mut(o.side).entry(o.price).or_default().push_back(o);
+                self.instruments[o.instrument]
+                    .book_mut(o.side)
+                    .entry(o.price)
+                    .or_default()
+                    .push_back(o);
             }
         }
     }
@@ -738,10 +1018,19 @@ impl Reference {
         let spec = self.instruments[o.instrument].spec;
         let taker = notional * spec.taker_fee_bp as i64 / 10_000;
         let maker = notional * spec.maker_fee_bp as i64 / 10_000;
-        let (buy_fee, sell_fee) = if o.side == Side::Buy { (taker, maker) } else { (maker, taker) };
-        let (buyer, seller) = if o.side == Side::Buy { (*o, resting) } else { (resting, *o) };
+        let (buy_fee, sell_fee) = if o.side == Side::Buy {
+            (taker, maker)
+        } else {
+            (maker, taker)
+        };
+        let (buyer, seller) = if o.side == Side::Buy {
+            (*o, resting)
+        } else {
+            (resting, *o)
+        };
         if self.config.risk_checks {
-            let released = self.required(o.instrument, buyer.leaves(), buyer.price) - self.required(o.instrument, buyer.leaves() - q, buyer.price);
+            let released = self.required(o.instrument, buyer.leaves(), buyer.price)
+                - self.required(o.instrument, buyer.leaves() - q, buyer.price);
             let same_day = self.config.proceeds_same_day;
             let b = self.accounts.get_mut(&buyer.account).unwrap();
             b.locked -= released;
@@ -759,11 +1048,17 @@ impl Reference {
             } else {
                 s.pending += notional - sell_fee;
             }
-            self.accounts.get_mut(&self.config.fee_account).unwrap().free += buy_fee + sell_fee;
+            self.accounts
+                .get_mut(&self.config.fee_account)
+                .unwrap()
+                .free += buy_fee + sell_fee;
         }
         o.filled += q;
         let side = resting.side;
-        let queue = self.instruments[o.instrument].book_mut(side).get_mut(&price).unwrap();
+        let queue = self.instruments[o.instrument]
+            .book_mut(side)
+            .get_mut(&price)
+            .unwrap();
         queue.front_mut().unwrap().filled += q;
         let r = *queue.front().unwrap();
         if r.leaves() == 0 {
@@ -782,13 +1077,37 @@ impl Reference {
         d.volume += q;
         d.turnover += notional;
         d.trades += 1;
-        let side_of = |x: &ROrder, fee| FillSide { order: OrderId(x.id), account: x.account, fee_fen: fee, filled_t: x.filled, leaves_t: x.leaves() };
-        let (b, s) = if o.side == Side::Buy { (side_of(o, buy_fee), side_of(&r, sell_fee)) } else { (side_of(&r, buy_fee), side_of(o, sell_fee)) };
-        self.events.push(EventKind::Trade(TradeReport { trade: TradeId(self.next_trade), instrument: InstrumentId(o.instrument as u32), price_fen: price, quantity_t: q, aggressor: o.side, buy: b, sell: s }));
+        let side_of = |x: &ROrder, fee| FillSide {
+            order: OrderId(x.id),
+            account: x.account,
+            fee_fen: fee,
+            filled_t: x.filled,
+            leaves_t: x.leaves(),
+        };
+        let (b, s) = if o.side == Side::Buy {
+            (side_of(o, buy_fee), side_of(&r, sell_fee))
+        } else {
+            (side_of(&r, buy_fee), side_of(o, sell_fee))
+        };
+        self.events.push(EventKind::Trade(TradeReport {
+            trade: TradeId(self.next_trade),
+            instrument: InstrumentId(o.instrument as u32),
+            price_fen: price,
+            quantity_t: q,
+            aggressor: o.side,
+            buy: b,
+            sell: s,
+        }));
         self.next_trade += 1;
     }
 
-    fn amend(&mut self, account: AccountId, order: OrderId, price: Option<i64>, quantity: Option<u64>) -> Result<(), Reject> {
+    fn amend(
+        &mut self,
+        account: AccountId,
+        order: OrderId,
+        price: Option<i64>,
+        quantity: Option<u64>,
+    ) -> Result<(), Reject> {
         let o = self.owned(account, order)?;
         self.check_tradable(account, o.instrument)?;
         if let Some(p) = price {
@@ -808,24 +1127,45 @@ impl Reference {
             self.unlock(&o, o.leaves());
             let reduced = ROrder { quantity: nq, ..o };
             self.lock(&reduced);
-            let queue = self.instruments[o.instrument].book_mut(o.side).get_mut(&o.price).unwrap();
+            let queue = self.instruments[o.instrument]
+                .book_mut(o.side)
+                .get_mut(&o.price)
+                .unwrap();
             queue.iter_mut().find(|x| x.id == o.id).unwrap().quantity = nq;
-            self.events.push(EventKind::Amended { report: report(&reduced), priority_kept: true });
+            self.events.push(EventKind::Amended {
+                report: report(&reduced),
+                priority_kept: true,
+            });
             return Ok(());
         }
-        let replacement = ROrder { price: np, quantity: nq, ..o };
+        let replacement = ROrder {
+            price: np,
+            quantity: nq,
+            ..o
+        };
         if np as i128 * nq as i128 > NOTIONAL_FEN_MAX {
             return Err(Reject::Overflow);
         }
-        let old_required = if o.side == Side::Buy { self.required(o.instrument, o.leaves(), o.price) } else { 0 };
+        let old_required = if o.side == Side::Buy {
+            self.required(o.instrument, o.leaves(), o.price)
+        } else {
+            0
+        };
         self.check_risk(&replacement, old_required, o.leaves())?;
-        if o.post_only && self.instruments[o.instrument].best(o.side.opposite()).is_some_and(|b| crosses(o.side, np, b)) {
+        if o.post_only
+            && self.instruments[o.instrument]
+                .best(o.side.opposite())
+                .is_some_and(|b| crosses(o.side, np, b))
+        {
             return Err(Reject::PostOnlyWouldTrade);
         }
         self.unlock(&o, o.leaves());
         self.take(o.id);
         self.lock(&replacement);
-        self.events.push(EventKind::Amended { report: report(&replacement), priority_kept: false });
+        self.events.push(EventKind::Amended {
+            report: report(&replacement),
+            priority_kept: false,
+        });
         self.execute(replacement);
         Ok(())
     }

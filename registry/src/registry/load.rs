@@ -9,16 +9,25 @@ pub fn decode_entry(seq: u64, bytes: &[u8]) -> Result<JournalEntry, RegistryErro
     let hash = arr32(&mut r)?;
     let payload = r.bytes()?;
     r.done()?;
-    Ok(JournalEntry { seq, prev_hash, hash, tx: Tx::decode(payload)? })
+    Ok(JournalEntry {
+        seq,
+        prev_hash,
+        hash,
+        tx: Tx::decode(payload)?,
+    })
 }
 
 fn be_u64(bytes: &[u8]) -> Result<u64, RegistryError> {
-    let raw: [u8; 8] = bytes.try_into().map_err(|_| RegistryError::Corrupt("key".into()))?;
+    let raw: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| RegistryError::Corrupt("key".into()))?;
     Ok(u64::from_be_bytes(raw))
 }
 
 fn be_u32(bytes: &[u8]) -> Result<u32, RegistryError> {
-    let raw: [u8; 4] = bytes.try_into().map_err(|_| RegistryError::Corrupt("key".into()))?;
+    let raw: [u8; 4] = bytes
+        .try_into()
+        .map_err(|_| RegistryError::Corrupt("key".into()))?;
     Ok(u32::from_be_bytes(raw))
 }
 
@@ -40,14 +49,31 @@ impl Registry {
             let kind = get_account_type(&mut r)?;
             let status = status_of(r.u8()?)?;
             let name = r.str()?;
-            ledger.accounts.insert(id, Account { id, kind, status, name });
+            ledger.accounts.insert(
+                id,
+                Account {
+                    id,
+                    kind,
+                    status,
+                    name,
+                },
+            );
             Ok::<_, RegistryError>(true)
         })?;
         self.store.scan(b"u", b"u", |k, v| {
             let id = UnitId(be_u32(&k[1..])?);
             let mut r = Reader::new(v);
-            let kind = if r.u8()? == 0 { UnitKind::Cea } else { UnitKind::Ccer };
-            let def = UnitDef { kind, vintage: r.u16()?, project_id: r.u64()?, registered: r.u32()? };
+            let kind = if r.u8()? == 0 {
+                UnitKind::Cea
+            } else {
+                UnitKind::Ccer
+            };
+            let def = UnitDef {
+                kind,
+                vintage: r.u16()?,
+                project_id: r.u64()?,
+                registered: r.u32()?,
+            };
             ledger.units.insert(id, def);
             ledger.issued.insert(id, r.u64()?);
             Ok::<_, RegistryError>(true)
@@ -68,7 +94,12 @@ impl Registry {
         self.store.scan(b"p", b"p", |k, v| {
             let id = be_u64(&k[1..])?;
             let mut r = Reader::new(v);
-            let (pledgor, pledgee, unit, quantity_t) = (AccountId(r.u64()?), AccountId(r.u64()?), UnitId(r.u32()?), r.u64()?);
+            let (pledgor, pledgee, unit, quantity_t) = (
+                AccountId(r.u64()?),
+                AccountId(r.u64()?),
+                UnitId(r.u32()?),
+                r.u64()?,
+            );
             let state = match r.u8()? {
                 0 => PledgeState::Registered,
                 1 => PledgeState::Released,
@@ -76,26 +107,59 @@ impl Registry {
                 3 => PledgeState::EnforcedForAuction,
                 _ => return Err(RegistryError::Corrupt("pledge state".into())),
             };
-            ledger.pledges.insert(id, Pledge { id, pledgor, pledgee, unit, quantity_t, state });
+            ledger.pledges.insert(
+                id,
+                Pledge {
+                    id,
+                    pledgor,
+                    pledgee,
+                    unit,
+                    quantity_t,
+                    state,
+                },
+            );
             Ok(true)
         })?;
         self.store.scan(b"x", b"x", |k, v| {
             let id = be_u64(&k[1..])?;
             let mut r = Reader::new(v);
-            let (from, to, unit, quantity_t, proposer) = (AccountId(r.u64()?), AccountId(r.u64()?), UnitId(r.u32()?), r.u64()?, r.u64()?);
+            let (from, to, unit, quantity_t, proposer) = (
+                AccountId(r.u64()?),
+                AccountId(r.u64()?),
+                UnitId(r.u32()?),
+                r.u64()?,
+                r.u64()?,
+            );
             let state = match r.u8()? {
                 0 => ProposalState::Pending,
                 1 => ProposalState::Approved,
                 2 => ProposalState::Cancelled,
                 _ => return Err(RegistryError::Corrupt("proposal state".into())),
             };
-            ledger.proposals.insert(id, Proposal { id, from, to, unit, quantity_t, proposer, state });
+            ledger.proposals.insert(
+                id,
+                Proposal {
+                    id,
+                    from,
+                    to,
+                    unit,
+                    quantity_t,
+                    proposer,
+                    state,
+                },
+            );
             Ok(true)
         })?;
         self.store.scan(b"m", b"m", |k, v| {
             let seq = be_u64(&k[1..])?;
             let mut r = Reader::new(v);
-            let m = Movement { from: AccountId(r.u64()?), to: AccountId(r.u64()?), unit: UnitId(r.u32()?), quantity_t: r.u64()?, reversed: r.u8()? != 0 };
+            let m = Movement {
+                from: AccountId(r.u64()?),
+                to: AccountId(r.u64()?),
+                unit: UnitId(r.u32()?),
+                quantity_t: r.u64()?,
+                reversed: r.u8()? != 0,
+            };
             ledger.movements.insert(seq, m);
             Ok::<_, RegistryError>(true)
         })?;
@@ -124,30 +188,46 @@ impl Registry {
         self.store.scan(b"j", &journal_key(1), |k, v| {
             let seq = be_u64(&k[1..])?;
             if seq != expected_seq {
-                return Err(RegistryError::Corrupt(format!("journal gap: expected entry {expected_seq}, found {seq}")));
+                return Err(RegistryError::Corrupt(format!(
+                    "journal gap: expected entry {expected_seq}, found {seq}"
+                )));
             }
             let entry = decode_entry(seq, v)?;
             if entry.prev_hash != prev {
-                return Err(RegistryError::Corrupt(format!("entry {seq}: previous hash does not chain")));
+                return Err(RegistryError::Corrupt(format!(
+                    "entry {seq}: previous hash does not chain"
+                )));
             }
             if entry.hash != entry_hash(&prev, seq, &entry.tx.encode()) {
-                return Err(RegistryError::Corrupt(format!("entry {seq}: hash mismatch")));
+                return Err(RegistryError::Corrupt(format!(
+                    "entry {seq}: hash mismatch"
+                )));
             }
-            replay.execute(seq, &entry.tx).map_err(|e| RegistryError::Corrupt(format!("entry {seq} does not replay: {e}")))?;
+            replay
+                .execute(seq, &entry.tx)
+                .map_err(|e| RegistryError::Corrupt(format!("entry {seq} does not replay: {e}")))?;
             prev = entry.hash;
             expected_seq += 1;
             Ok(true)
         })?;
         let entries = expected_seq - 1;
         if entries != self.seq || prev != self.head {
-            return Err(RegistryError::Corrupt(format!("journal has {entries} entries, registry is at {}", self.seq)));
+            return Err(RegistryError::Corrupt(format!(
+                "journal has {entries} entries, registry is at {}",
+                self.seq
+            )));
         }
         replay.dirty = Default::default();
         let mut stored = self.ledger.clone();
         stored.dirty = Default::default();
         if replay != stored {
-            return Err(RegistryError::Corrupt("balances recomputed from the journal differ from the stored ones".into()));
+            return Err(RegistryError::Corrupt(
+                "balances recomputed from the journal differ from the stored ones".into(),
+            ));
         }
-        Ok(JournalReport { entries, head_hash: prev })
+        Ok(JournalReport {
+            entries,
+            head_hash: prev,
+        })
     }
 }

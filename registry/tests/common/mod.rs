@@ -30,30 +30,77 @@ impl Fixture {
     pub fn new() -> Fixture {
         let dir = tempfile::tempdir().expect("temp dir");
         let registry = Registry::open(dir.path(), RegistryOptions { sync: false }).expect("open");
-        let mut f = Fixture { registry, dir, next_key: 1 };
+        let mut f = Fixture {
+            registry,
+            dir,
+            next_key: 1,
+        };
         for (account, kind, name) in [
             (MEE, AccountType::NationalAuthority, "MEE"),
             (PROVINCE, AccountType::ProvincialAuthority, "Hebei EEB"),
             (RETIRED, AccountType::Retirement, "retirement"),
             (CANCELLED, AccountType::Cancellation, "cancellation"),
-            (STEEL, AccountType::CoveredEntity(Sector::Steel), "Hebei Iron & Steel"),
-            (POWER, AccountType::CoveredEntity(Sector::Power), "Datang Power"),
+            (
+                STEEL,
+                AccountType::CoveredEntity(Sector::Steel),
+                "Hebei Iron & Steel",
+            ),
+            (
+                POWER,
+                AccountType::CoveredEntity(Sector::Power),
+                "Datang Power",
+            ),
             (BROKER, AccountType::MemberFirm, "broker"),
             (BANK, AccountType::Pledgee, "bank"),
         ] {
-            f.ok(Op::OpenAccount { account, kind, name: name.to_string() });
+            f.ok(Op::OpenAccount {
+                account,
+                kind,
+                name: name.to_string(),
+            });
         }
-        f.ok(Op::CreateUnit { unit: CEA2024, def: UnitDef { kind: UnitKind::Cea, vintage: 2024, project_id: 0, registered: 0 } });
-        f.ok(Op::CreateUnit { unit: CEA2025, def: UnitDef { kind: UnitKind::Cea, vintage: 2025, project_id: 0, registered: 0 } });
-        f.ok(Op::CreateUnit { unit: CCER, def: UnitDef { kind: UnitKind::Ccer, vintage: 2024, project_id: 77, registered: 2024_03_01 } });
-        f.ok(Op::Issue { authority: MEE, unit: CEA2025, quantity_t: 1_000_000 });
+        f.ok(Op::CreateUnit {
+            unit: CEA2024,
+            def: UnitDef {
+                kind: UnitKind::Cea,
+                vintage: 2024,
+                project_id: 0,
+                registered: 0,
+            },
+        });
+        f.ok(Op::CreateUnit {
+            unit: CEA2025,
+            def: UnitDef {
+                kind: UnitKind::Cea,
+                vintage: 2025,
+                project_id: 0,
+                registered: 0,
+            },
+        });
+        f.ok(Op::CreateUnit {
+            unit: CCER,
+            def: UnitDef {
+                kind: UnitKind::Ccer,
+                vintage: 2024,
+                project_id: 77,
+                registered: 20_240_301,
+            },
+        });
+        f.ok(Op::Issue {
+            authority: MEE,
+            unit: CEA2025,
+            quantity_t: 1_000_000,
+        });
         f
     }
 
     /// Closes the database and opens it again from disk.
     pub fn reopen(&mut self) -> Result<(), RegistryError> {
         let scratch = tempfile::tempdir().expect("temp dir");
-        let old = std::mem::replace(&mut self.registry, Registry::open(scratch.path(), RegistryOptions { sync: false })?);
+        let old = std::mem::replace(
+            &mut self.registry,
+            Registry::open(scratch.path(), RegistryOptions { sync: false })?,
+        );
         drop(old);
         self.registry = Registry::open(self.dir.path(), RegistryOptions { sync: false })?;
         Ok(())
@@ -61,7 +108,12 @@ impl Fixture {
 
     pub fn tx(&mut self, op: Op) -> Tx {
         self.next_key += 1;
-        Tx { key: format!("k{}", self.next_key), actor: 7, timestamp_ns: self.next_key, op }
+        Tx {
+            key: format!("k{}", self.next_key),
+            actor: 7,
+            timestamp_ns: self.next_key,
+            op,
+        }
     }
 
     pub fn try_op(&mut self, op: Op) -> Result<Receipt, RegistryError> {
@@ -79,7 +131,8 @@ impl Fixture {
 
     pub fn ok(&mut self, op: Op) -> Receipt {
         let shown = format!("{op:?}");
-        self.try_op(op).unwrap_or_else(|e| panic!("{shown} failed: {e}"))
+        self.try_op(op)
+            .unwrap_or_else(|e| panic!("{shown} failed: {e}"))
     }
 
     /// The op must be refused with `code`, and change nothing.
@@ -94,7 +147,11 @@ impl Fixture {
         let mut after = self.registry.ledger().clone();
         after.dirty = before.dirty.clone();
         assert!(after == before, "{shown}: a rejection changed the ledger");
-        assert_eq!(self.registry.seq(), seq, "{shown}: a rejection wrote a journal entry");
+        assert_eq!(
+            self.registry.seq(),
+            seq,
+            "{shown}: a rejection wrote a journal entry"
+        );
     }
 
     /// (available, trading, frozen) of one holding.
