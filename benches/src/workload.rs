@@ -52,6 +52,7 @@ pub fn setup_with_band(
             instruments_max: 4,
             orders_max,
             orders_per_account_max,
+            ..Limits::default()
         },
         ..EngineConfig::default()
     };

@@ -36,6 +36,16 @@ pub struct InstrumentSpec {
     pub position_limit_t: Tonnes,
     /// Large-holder reporting threshold (`u64::MAX` = none).
     pub large_holder_t: Tonnes,
+    /// The instrument starts the day in the opening call auction.
+    pub opening_call: bool,
+    /// Smallest block agreement (100,000 t).
+    pub block_min_t: Tonnes,
+    /// Block agreement band around the reference, basis points (3,000 = +/-30%).
+    pub block_band_bp: u32,
+    /// Smallest quantity offered in one-way bidding (100,000 t).
+    pub bidding_min_t: Tonnes,
+    /// Highest bid in one-way bidding, basis points above the previous close (1,000: 1.1x).
+    pub bid_cap_bp: u32,
 }
 
 impl InstrumentSpec {
@@ -54,6 +64,11 @@ impl InstrumentSpec {
             closing_method: ClosingPriceMethod::Vwap,
             position_limit_t: u64::MAX,
             large_holder_t: u64::MAX,
+            opening_call: false,
+            block_min_t: 100_000,
+            block_band_bp: 3_000,
+            bidding_min_t: 100_000,
+            bid_cap_bp: 1_000,
         }
     }
 
@@ -66,6 +81,24 @@ impl InstrumentSpec {
             ..InstrumentSpec::listed(symbol, reference_price_fen)
         }
     }
+}
+
+/// The reserve price of a one-way bidding auction, chosen by the seller.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReserveRule {
+    /// The previous close (the instrument's reference price).
+    PreviousClose,
+    /// 10% below the previous close (rounded up to the tick).
+    TenPercentBelow,
+}
+
+/// How winners of a one-way bidding auction pay.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Pricing {
+    /// Everyone pays the lowest accepted bid.
+    Uniform,
+    /// Everyone pays their own bid.
+    PayAsBid,
 }
 
 /// A new order.
@@ -165,5 +198,55 @@ pub enum CommandKind {
         order: OrderId,
         price_fen: Option<Fen>,
         quantity_t: Option<Tonnes>,
+    },
+    /// Opens or closes the block-trade window (closing expires pending proposals).
+    SetBlockWindow {
+        open: bool,
+    },
+    /// A block agreement offered to a named counterparty; `side` is the proposer's.
+    ProposeBlock {
+        proposer: AccountId,
+        counterparty: AccountId,
+        client_order_id: ClientOrderId,
+        instrument: InstrumentId,
+        side: Side,
+        price_fen: Fen,
+        quantity_t: Tonnes,
+    },
+    AcceptBlock {
+        account: AccountId,
+        block: OrderId,
+    },
+    RejectBlock {
+        account: AccountId,
+        block: OrderId,
+    },
+    CancelBlock {
+        account: AccountId,
+        block: OrderId,
+    },
+    /// A seller (a member, or the authority for paid allocation) offers a fixed quantity.
+    AnnounceBidding {
+        seller: AccountId,
+        instrument: InstrumentId,
+        quantity_t: Tonnes,
+        reserve: ReserveRule,
+        pricing: Pricing,
+        /// Most one bidder may buy, basis points of the offered quantity (10,000 = all).
+        bidder_max_bp: u32,
+    },
+    OpenBidding {
+        auction: OrderId,
+    },
+    /// A sealed bid; funds are locked when it is accepted.
+    PlaceBid {
+        auction: OrderId,
+        bidder: AccountId,
+        client_order_id: ClientOrderId,
+        price_fen: Fen,
+        quantity_t: Tonnes,
+    },
+    CloseBidding {
+        auction: OrderId,
     },
 }

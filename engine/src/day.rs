@@ -106,6 +106,13 @@ impl Engine {
         if matches!(phase, Phase::Closed | Phase::PreOpen) || phase == current {
             return Err(Reject::InvalidPhaseChange);
         }
+        if phase == Phase::OpeningCall && current != Phase::PreOpen {
+            return Err(Reject::InvalidPhaseChange);
+        }
+        if current == Phase::OpeningCall {
+            // The call ends: uncross first, in the call phase, then move on.
+            self.uncross_all(out);
+        }
         self.state.phase = phase;
         self.emit(out, EventKind::PhaseChanged { phase });
         Ok(())
@@ -115,6 +122,10 @@ impl Engine {
         if self.state.phase == Phase::Closed {
             return Err(Reject::DayNotOpen);
         }
+        if self.state.phase == Phase::OpeningCall {
+            self.uncross_all(out);
+        }
+        self.close_negotiated(out);
         self.cancel_matching(
             |o| o.time_in_force() == TimeInForce::Day,
             CancelReason::Expiry,

@@ -38,7 +38,15 @@ pub struct Engine {
     pub(crate) touched_positions: Vec<(u32, u32)>,
     pub(crate) touched_levels: Vec<LevelTouch>,
     pub(crate) scratch: Vec<(u64, u32)>,
+    /// Bid levels, ask levels and uncross candidates, reused by the call auction.
+    pub(crate) level_scratch: LevelScratch,
 }
+
+pub(crate) type LevelScratch = (
+    Vec<(Fen, Tonnes)>,
+    Vec<(Fen, Tonnes)>,
+    Vec<(Fen, Tonnes, Tonnes)>,
+);
 
 impl Engine {
     pub fn new(config: EngineConfig) -> Engine {
@@ -53,6 +61,11 @@ impl Engine {
             touched_positions: Vec::with_capacity(64),
             touched_levels: Vec::with_capacity(256),
             scratch: Vec::with_capacity(1024),
+            level_scratch: (
+                Vec::with_capacity(2_048),
+                Vec::with_capacity(2_048),
+                Vec::with_capacity(4_096),
+            ),
         }
     }
 
@@ -92,6 +105,7 @@ impl Engine {
             return Ok(());
         }
         self.flush_touched(out);
+        self.publish_indicative(out);
         Ok(())
     }
 
@@ -179,6 +193,57 @@ impl Engine {
                 price_fen,
                 quantity_t,
             } => self.amend(account, order, price_fen, quantity_t, out),
+            CommandKind::SetBlockWindow { open } => self.set_block_window(open, out),
+            CommandKind::ProposeBlock {
+                proposer,
+                counterparty,
+                client_order_id,
+                instrument,
+                side,
+                price_fen,
+                quantity_t,
+            } => self.propose_block(
+                proposer,
+                counterparty,
+                client_order_id,
+                instrument,
+                side,
+                price_fen,
+                quantity_t,
+                out,
+            ),
+            CommandKind::AcceptBlock { account, block } => self.accept_block(account, block, out),
+            CommandKind::RejectBlock { account, block } => {
+                self.reject_block(account, block, false, out)
+            }
+            CommandKind::CancelBlock { account, block } => {
+                self.reject_block(account, block, true, out)
+            }
+            CommandKind::AnnounceBidding {
+                seller,
+                instrument,
+                quantity_t,
+                reserve,
+                pricing,
+                bidder_max_bp,
+            } => self.announce_bidding(
+                seller,
+                instrument,
+                quantity_t,
+                reserve,
+                pricing,
+                bidder_max_bp,
+                out,
+            ),
+            CommandKind::OpenBidding { auction } => self.open_bidding(auction, out),
+            CommandKind::PlaceBid {
+                auction,
+                bidder,
+                client_order_id,
+                price_fen,
+                quantity_t,
+            } => self.place_bid(auction, bidder, client_order_id, price_fen, quantity_t, out),
+            CommandKind::CloseBidding { auction } => self.close_bidding(auction, out),
         }
     }
 
@@ -245,6 +310,7 @@ impl Engine {
             asks,
             day: DayStats::default(),
             net_deposited_t: 0,
+            indicative: (0, 0, 0),
         });
         for account in &mut self.state.accounts {
             account.positions.push(Default::default());

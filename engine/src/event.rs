@@ -8,7 +8,7 @@
 use crate::reason::Reject;
 use crate::types::{
     AccountId, CancelReason, ClientOrderId, Fen, InstrumentId, OrderId, OrderKind, Phase, Seq,
-    Side, Symbol, TimeInForce, Tonnes, TradeId, TradingDate, TransferId,
+    Side, Symbol, TimeInForce, Tonnes, TradeId, TradeKind, TradingDate, TransferId,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,7 +50,9 @@ pub struct TradeReport {
     pub instrument: InstrumentId,
     pub price_fen: Fen,
     pub quantity_t: Tonnes,
-    pub aggressor: Side,
+    /// The side that took liquidity; `None` for auction, block and bidding trades.
+    pub aggressor: Option<Side>,
+    pub kind: TradeKind,
     pub buy: FillSide,
     pub sell: FillSide,
 }
@@ -187,6 +189,67 @@ pub enum EventKind {
         account: AccountId,
         instrument: InstrumentId,
         holding_t: Tonnes,
+    },
+    /// Opening call: the price and volume an uncross would give now (price 0: no cross);
+    /// `imbalance_t` is buy minus sell volume at that price.
+    Indicative {
+        instrument: InstrumentId,
+        price_fen: Fen,
+        volume_t: Tonnes,
+        imbalance_t: i64,
+    },
+    /// The opening call auction uncrossed (volume 0: nothing crossed).
+    AuctionUncross {
+        instrument: InstrumentId,
+        price_fen: Fen,
+        volume_t: Tonnes,
+    },
+    BlockWindow {
+        open: bool,
+    },
+    BlockProposed {
+        block: OrderId,
+        proposer: AccountId,
+        counterparty: AccountId,
+        instrument: InstrumentId,
+        side: Side,
+        price_fen: Fen,
+        quantity_t: Tonnes,
+    },
+    BlockRejected {
+        block: OrderId,
+    },
+    BlockCancelled {
+        block: OrderId,
+    },
+    BlockExpired {
+        block: OrderId,
+    },
+    BiddingAnnounced {
+        auction: OrderId,
+        seller: AccountId,
+        instrument: InstrumentId,
+        quantity_t: Tonnes,
+        reserve_fen: Fen,
+        cap_fen: Fen,
+        uniform: bool,
+    },
+    BiddingOpened {
+        auction: OrderId,
+    },
+    BidAccepted {
+        auction: OrderId,
+        bid: OrderId,
+        bidder: AccountId,
+        price_fen: Fen,
+        quantity_t: Tonnes,
+    },
+    /// Results: the fills precede this event as `Trade`s of kind `Bidding`.
+    BiddingClosed {
+        auction: OrderId,
+        clearing_fen: Fen,
+        sold_t: Tonnes,
+        unsold_t: Tonnes,
     },
     /// Level-2: the total at a price level after the command (0 = the level is gone).
     Level {

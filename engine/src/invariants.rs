@@ -73,6 +73,7 @@ impl Engine {
             "arena: {free} free + {resting} live != {}",
             state.orders.len()
         );
+        self.hold_negotiated(&mut held);
         self.check_accounts(&held)
     }
 
@@ -80,7 +81,11 @@ impl Engine {
     fn check_book(&self, index: usize, held: &mut Held) -> Result<usize, InvariantViolation> {
         let state = &self.state;
         let instrument = &state.instruments[index];
-        if let (Some(bid), Some(ask)) = (instrument.bids.best(), instrument.asks.best()) {
+        if let (Some(bid), Some(ask), false) = (
+            instrument.bids.best(),
+            instrument.asks.best(),
+            self.in_call(index),
+        ) {
             ensure!(
                 bid < ask,
                 "instrument {index}: book crossed, bid {bid} >= ask {ask}"
@@ -172,6 +177,37 @@ impl Engine {
             }
         }
         Ok(count)
+    }
+
+    /// Block proposals, sealed bids and auction offers hold funds and allowances too.
+    fn hold_negotiated(&self, held: &mut Held) {
+        let state = &self.state;
+        for b in &state.blocks {
+            let instrument = &state.instruments[b.instrument];
+            let bp = instrument
+                .spec
+                .maker_fee_bp
+                .max(instrument.spec.taker_fee_bp);
+            match b.side {
+                Side::Buy => {
+                    held.locked_fen[b.proposer as usize] +=
+                        buy_required_fen(b.quantity_t, b.price_fen, bp)
+                }
+                Side::Sell => held.leaves[b.proposer as usize][b.instrument].0 += b.quantity_t,
+            }
+        }
+        for a in &state.auctions {
+            let instrument = &state.instruments[a.instrument];
+            let bp = instrument
+                .spec
+                .maker_fee_bp
+                .max(instrument.spec.taker_fee_bp);
+            held.leaves[a.seller as usize][a.instrument].0 += a.quantity_t;
+            for bid in &a.bids {
+                held.locked_fen[bid.bidder as usize] +=
+                    buy_required_fen(bid.quantity_t, bid.price_fen, bp);
+            }
+        }
     }
 
     fn check_accounts(&self, held: &Held) -> Result<(), InvariantViolation> {

@@ -8,12 +8,14 @@
 //!
 //! Integers throughout: prices and money in fen (RMB 0.01), quantities in tonnes.
 
+mod call;
 mod day;
 mod engine;
 mod funds;
 mod index;
 mod invariants;
 mod levels;
+mod negotiated;
 mod orders;
 mod query;
 mod snapshot;
@@ -25,7 +27,8 @@ pub mod reason;
 pub mod state;
 pub mod types;
 
-pub use command::{Command, CommandKind, InstrumentSpec, NewOrder};
+pub use call::{Uncross, uncross_price};
+pub use command::{Command, CommandKind, InstrumentSpec, NewOrder, Pricing, ReserveRule};
 pub use engine::{BAND_BP_MAX, Engine, FEE_BP_MAX, SequenceError};
 pub use event::{DailyBar, Event, EventKind, FillSide, OrderReport, TradeReport};
 pub use funds::{ALLOWANCES_T_MAX, FUNDS_FEN_MAX};

@@ -9,7 +9,7 @@ use crate::reason::Reject;
 use crate::state::{Instrument, Order};
 use crate::types::{
     AccountId, CancelReason, ClientOrderId, Fen, InstrumentId, OrderId, OrderKind, Phase, Side,
-    StpMode, TimeInForce, Tonnes, TradeId,
+    StpMode, TimeInForce, Tonnes, TradeId, TradeKind,
 };
 
 /// The largest notional (price x quantity) of one order: far enough from `i64::MAX` that
@@ -61,7 +61,7 @@ fn crosses(side: Side, limit_fen: Fen, opposite_best: Fen) -> bool {
     }
 }
 
-fn lock_bp(instrument: &Instrument) -> u32 {
+pub(crate) fn lock_bp(instrument: &Instrument) -> u32 {
     instrument
         .spec
         .maker_fee_bp
@@ -80,8 +80,8 @@ impl Engine {
         Ok(())
     }
 
-    fn check_tradable(&self, account: u32, index: usize) -> Result<(), Reject> {
-        if self.state.phase != Phase::Continuous {
+    pub(crate) fn check_tradable(&self, account: u32, index: usize) -> Result<(), Reject> {
+        if self.state.phase != Phase::Continuous && !self.in_call(index) {
             return Err(Reject::MarketClosed);
         }
         if self.state.instruments[index].halted {
@@ -93,7 +93,7 @@ impl Engine {
         Ok(())
     }
 
-    fn check_quantity(&self, index: usize, quantity_t: Tonnes) -> Result<(), Reject> {
+    pub(crate) fn check_quantity(&self, index: usize, quantity_t: Tonnes) -> Result<(), Reject> {
         let spec = &self.state.instruments[index].spec;
         if quantity_t == 0 {
             return Err(Reject::InvalidQuantity);
@@ -107,7 +107,7 @@ impl Engine {
         Ok(())
     }
 
-    fn check_price(&self, index: usize, price_fen: Fen) -> Result<(), Reject> {
+    pub(crate) fn check_price(&self, index: usize, price_fen: Fen) -> Result<(), Reject> {
         let instrument = &self.state.instruments[index];
         if price_fen <= 0 {
             return Err(Reject::InvalidPrice);
@@ -126,6 +126,13 @@ impl Engine {
     /// Every check of a new order, before anything changes.
     fn check_new(&self, account: u32, index: usize, o: &NewOrder) -> Result<Incoming, Reject> {
         self.check_tradable(account, index)?;
+        let in_call = self.in_call(index);
+        if in_call
+            && (o.kind != OrderKind::Limit
+                || !matches!(o.time_in_force, TimeInForce::Day | TimeInForce::Gtc))
+        {
+            return Err(Reject::NotAllowedInPhase);
+        }
         self.check_quantity(index, o.quantity_t)?;
         let instrument = &self.state.instruments[index];
         let limit_fen = match o.kind {
@@ -179,7 +186,9 @@ impl Engine {
             filled_t: 0,
         };
         self.check_risk(&incoming, 0, 0)?;
-        self.check_liquidity(&incoming)?;
+        if !in_call {
+            self.check_liquidity(&incoming)?;
+        }
         Ok(incoming)
     }
 
@@ -332,7 +341,9 @@ impl Engine {
 
     /// Matches `incoming`, then rests its residual or cancels it.
     fn execute(&mut self, mut incoming: Incoming, out: &mut Vec<Event>) {
-        let stopped_by_stp = self.match_incoming(&mut incoming, out);
+        // In the opening call orders only collect; the uncross matches them.
+        let stopped_by_stp =
+            !self.in_call(incoming.instrument) && self.match_incoming(&mut incoming, out);
         let leaves_t = incoming.leaves_t();
         if leaves_t == 0 {
             return;
@@ -480,7 +491,8 @@ impl Engine {
                 instrument: InstrumentId(index as u32),
                 price_fen,
                 quantity_t,
-                aggressor: incoming.side,
+                aggressor: Some(incoming.side),
+                kind: TradeKind::Continuous,
                 buy,
                 sell,
             }),
@@ -505,7 +517,7 @@ impl Engine {
     }
 
     /// The buyer pays `cost_fen` out of what its order locked at `limit_fen`.
-    fn settle_buy(
+    pub(crate) fn settle_buy(
         &mut self,
         buyer: u32,
         index: usize,
@@ -536,7 +548,13 @@ impl Engine {
         }
     }
 
-    fn settle_sell(&mut self, seller: u32, index: usize, quantity_t: Tonnes, proceeds_fen: Fen) {
+    pub(crate) fn settle_sell(
+        &mut self,
+        seller: u32,
+        index: usize,
+        quantity_t: Tonnes,
+        proceeds_fen: Fen,
+    ) {
         let same_day = self.state.config.proceeds_same_day;
         self.touch_account(seller);
         self.touch_position(seller, index);
@@ -549,7 +567,7 @@ impl Engine {
         }
     }
 
-    fn collect_fee(&mut self, fee_fen: Fen) {
+    pub(crate) fn collect_fee(&mut self, fee_fen: Fen) {
         if fee_fen == 0 {
             return;
         }
@@ -618,7 +636,7 @@ impl Engine {
     }
 
     /// Removes the order at `slot` from its level, its account and the indexes, and frees it.
-    fn unlink(&mut self, slot: u32) {
+    pub(crate) fn unlink(&mut self, slot: u32) {
         let order = self.state.orders[slot as usize];
         self.touch_level(order.instrument as usize, order.side(), order.price_fen);
         let state = &mut self.state;
@@ -880,7 +898,7 @@ impl Engine {
             Side::Sell => 0,
         };
         self.check_risk(&replacement, old_required, order.leaves_t())?;
-        if replacement.post_only {
+        if replacement.post_only && !self.in_call(index) {
             let opposite = self.state.instruments[index].side(order.side().opposite());
             if opposite
                 .best()

@@ -40,11 +40,24 @@ pub enum Reject {
     OrdersLimit,
     DuplicateTransferId,
     Overflow,
+    NotAllowedInPhase,
+    BlockWindowClosed,
+    QuantityBelowMin,
+    UnknownBlock,
+    NotCounterparty,
+    BlocksLimit,
+    UnknownAuction,
+    AuctionNotOpen,
+    BidBelowReserve,
+    BidAboveCap,
+    BidderLimitExceeded,
+    BidsLimit,
+    AuctionsLimit,
 }
 
 impl Reject {
     /// Every reason, for exhaustive tests and mappings.
-    pub const ALL: [Reject; 37] = [
+    pub const ALL: [Reject; 50] = [
         Reject::UnknownAccount,
         Reject::AccountExists,
         Reject::AccountRestricted,
@@ -82,6 +95,19 @@ impl Reject {
         Reject::OrdersLimit,
         Reject::DuplicateTransferId,
         Reject::Overflow,
+        Reject::NotAllowedInPhase,
+        Reject::BlockWindowClosed,
+        Reject::QuantityBelowMin,
+        Reject::UnknownBlock,
+        Reject::NotCounterparty,
+        Reject::BlocksLimit,
+        Reject::UnknownAuction,
+        Reject::AuctionNotOpen,
+        Reject::BidBelowReserve,
+        Reject::BidAboveCap,
+        Reject::BidderLimitExceeded,
+        Reject::BidsLimit,
+        Reject::AuctionsLimit,
     ];
 
     /// The stable code carried in order reports and gRPC status details.
@@ -124,6 +150,19 @@ impl Reject {
             Reject::OrdersLimit => "ORDERS_LIMIT",
             Reject::DuplicateTransferId => "DUPLICATE_TRANSFER_ID",
             Reject::Overflow => "OVERFLOW",
+            Reject::NotAllowedInPhase => "NOT_ALLOWED_IN_PHASE",
+            Reject::BlockWindowClosed => "BLOCK_WINDOW_CLOSED",
+            Reject::QuantityBelowMin => "QUANTITY_BELOW_MIN",
+            Reject::UnknownBlock => "UNKNOWN_BLOCK",
+            Reject::NotCounterparty => "NOT_COUNTERPARTY",
+            Reject::BlocksLimit => "BLOCKS_LIMIT",
+            Reject::UnknownAuction => "UNKNOWN_AUCTION",
+            Reject::AuctionNotOpen => "AUCTION_NOT_OPEN",
+            Reject::BidBelowReserve => "BID_BELOW_RESERVE",
+            Reject::BidAboveCap => "BID_ABOVE_CAP",
+            Reject::BidderLimitExceeded => "BIDDER_LIMIT_EXCEEDED",
+            Reject::BidsLimit => "BIDS_LIMIT",
+            Reject::AuctionsLimit => "AUCTIONS_LIMIT",
         }
     }
 }

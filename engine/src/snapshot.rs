@@ -11,7 +11,8 @@ use crate::command::InstrumentSpec;
 use crate::engine::Engine;
 use crate::levels::SideLevels;
 use crate::state::{
-    Account, DayStats, EngineConfig, Instrument, Limits, Order, Position, State, TransferRecord,
+    Account, Bid, Bidding, BlockProposal, DayStats, EngineConfig, Instrument, Limits, Order,
+    Position, State, TransferRecord,
 };
 use crate::types::{
     AccountId, ClosingPriceMethod, Phase, Side, StpMode, Symbol, TimeInForce, TransferId,
@@ -138,6 +139,7 @@ fn phase_code(phase: Phase) -> u8 {
         Phase::Continuous => 2,
         Phase::Break => 3,
         Phase::PostClose => 4,
+        Phase::OpeningCall => 5,
     }
 }
 
@@ -148,6 +150,7 @@ fn phase_of(code: u8) -> Result<Phase, SnapshotError> {
         2 => Phase::Continuous,
         3 => Phase::Break,
         4 => Phase::PostClose,
+        5 => Phase::OpeningCall,
         _ => return Err(SnapshotError::Invalid("phase")),
     })
 }
@@ -226,6 +229,9 @@ impl Engine {
             c.limits.instruments_max,
             c.limits.orders_max,
             c.limits.orders_per_account_max,
+            c.limits.blocks_max,
+            c.limits.auctions_max,
+            c.limits.bids_per_auction_max,
         ] {
             w.u32(limit);
         }
@@ -257,6 +263,43 @@ impl Engine {
             w.u64(record.account.0);
             w.u32(record.instrument);
             w.u64(record.amount);
+        }
+        self.write_negotiated(w);
+    }
+
+    fn write_negotiated(&self, w: &mut Writer) {
+        let s = &self.state;
+        w.bool(s.block_window);
+        w.len(s.blocks.len());
+        for b in &s.blocks {
+            w.u64(b.id);
+            w.u64(b.client_order_id);
+            w.u32(b.proposer);
+            w.u32(b.counterparty);
+            w.u32(b.instrument as u32);
+            w.bool(b.side == Side::Sell);
+            w.i64(b.price_fen);
+            w.u64(b.quantity_t);
+        }
+        w.len(s.auctions.len());
+        for a in &s.auctions {
+            w.u64(a.id);
+            w.u32(a.seller);
+            w.u32(a.instrument as u32);
+            w.u64(a.quantity_t);
+            w.i64(a.reserve_fen);
+            w.i64(a.cap_fen);
+            w.bool(a.uniform);
+            w.u64(a.bidder_max_t);
+            w.bool(a.open);
+            w.len(a.bids.len());
+            for b in &a.bids {
+                w.u64(b.id);
+                w.u64(b.client_order_id);
+                w.u32(b.bidder);
+                w.i64(b.price_fen);
+                w.u64(b.quantity_t);
+            }
         }
     }
 
@@ -332,6 +375,11 @@ fn write_instrument(w: &mut Writer, i: &Instrument) {
     });
     w.u64(s.position_limit_t);
     w.u64(s.large_holder_t);
+    w.bool(s.opening_call);
+    w.u64(s.block_min_t);
+    w.u32(s.block_band_bp);
+    w.u64(s.bidding_min_t);
+    w.u32(s.bid_cap_bp);
     w.bool(i.halted);
     w.bool(i.band.is_some());
     let (low, high) = i.band.unwrap_or((0, 0));
@@ -345,6 +393,9 @@ fn write_instrument(w: &mut Writer, i: &Instrument) {
     w.i64(d.turnover_fen);
     w.u64(d.trades);
     w.u64(i.net_deposited_t);
+    w.i64(i.indicative.0);
+    w.u64(i.indicative.1);
+    w.i64(i.indicative.2);
 }
 
 fn write_account(w: &mut Writer, a: &Account) {
@@ -372,6 +423,9 @@ fn read_body(r: &mut Reader<'_>) -> Result<Engine, SnapshotError> {
         instruments_max: r.u32()?,
         orders_max: r.u32()?,
         orders_per_account_max: r.u32()?,
+        blocks_max: r.u32()?,
+        auctions_max: r.u32()?,
+        bids_per_auction_max: r.u32()?,
     };
     let config = EngineConfig {
         fee_account,
@@ -426,8 +480,75 @@ fn read_body(r: &mut Reader<'_>) -> Result<Engine, SnapshotError> {
         };
         engine.state.transfers.insert(id, record);
     }
+    read_negotiated(r, &mut engine)?;
     engine.seq = engine.state.last_seq;
     Ok(engine)
+}
+
+fn read_negotiated(r: &mut Reader<'_>, engine: &mut Engine) -> Result<(), SnapshotError> {
+    let state = &mut engine.state;
+    let (accounts, instruments) = (state.accounts.len(), state.instruments.len());
+    let valid = |account: u32, instrument: u32| {
+        (account as usize) < accounts && (instrument as usize) < instruments
+    };
+    state.block_window = r.bool()?;
+    for _ in 0..r.len(45)? {
+        let (id, client_order_id, proposer, counterparty, instrument) =
+            (r.u64()?, r.u64()?, r.u32()?, r.u32()?, r.u32()?);
+        let side = if r.bool()? { Side::Sell } else { Side::Buy };
+        let (price_fen, quantity_t) = (r.i64()?, r.u64()?);
+        if !valid(proposer, instrument)
+            || counterparty as usize >= accounts
+            || id >= state.next_order_id
+        {
+            return Err(SnapshotError::Invalid("block proposal"));
+        }
+        state.blocks.push(BlockProposal {
+            id,
+            client_order_id,
+            proposer,
+            counterparty,
+            instrument: instrument as usize,
+            side,
+            price_fen,
+            quantity_t,
+        });
+    }
+    for _ in 0..r.len(50)? {
+        let (id, seller, instrument, quantity_t) = (r.u64()?, r.u32()?, r.u32()?, r.u64()?);
+        let (reserve_fen, cap_fen, uniform, bidder_max_t, open) =
+            (r.i64()?, r.i64()?, r.bool()?, r.u64()?, r.bool()?);
+        if !valid(seller, instrument) || id >= state.next_order_id {
+            return Err(SnapshotError::Invalid("auction"));
+        }
+        let mut bids = Vec::new();
+        for _ in 0..r.len(36)? {
+            let bid = Bid {
+                id: r.u64()?,
+                client_order_id: r.u64()?,
+                bidder: r.u32()?,
+                price_fen: r.i64()?,
+                quantity_t: r.u64()?,
+            };
+            if bid.bidder as usize >= accounts {
+                return Err(SnapshotError::Invalid("bid"));
+            }
+            bids.push(bid);
+        }
+        state.auctions.push(Bidding {
+            id,
+            seller,
+            instrument: instrument as usize,
+            quantity_t,
+            reserve_fen,
+            cap_fen,
+            uniform,
+            bidder_max_t,
+            open,
+            bids,
+        });
+    }
+    Ok(())
 }
 
 fn read_instrument(r: &mut Reader<'_>) -> Result<Instrument, SnapshotError> {
@@ -459,6 +580,11 @@ fn read_instrument(r: &mut Reader<'_>) -> Result<Instrument, SnapshotError> {
         },
         position_limit_t: r.u64()?,
         large_holder_t: r.u64()?,
+        opening_call: r.bool()?,
+        block_min_t: r.u64()?,
+        block_band_bp: r.u32()?,
+        bidding_min_t: r.u64()?,
+        bid_cap_bp: r.u32()?,
     };
     if tick_fen <= 0 || lot_t == 0 || reference_price_fen <= 0 {
         return Err(SnapshotError::Invalid("instrument spec"));
@@ -483,6 +609,7 @@ fn read_instrument(r: &mut Reader<'_>) -> Result<Instrument, SnapshotError> {
         asks: SideLevels::tree(Side::Sell),
         day,
         net_deposited_t: r.u64()?,
+        indicative: (r.i64()?, r.u64()?, r.i64()?),
     })
 }
 

@@ -16,6 +16,12 @@ pub struct Limits {
     /// Resting orders in the whole engine (the arena's capacity).
     pub orders_max: u32,
     pub orders_per_account_max: u32,
+    /// Pending block proposals in the engine.
+    pub blocks_max: u32,
+    /// One-way bidding auctions announced or open at once.
+    pub auctions_max: u32,
+    /// Bids in one auction.
+    pub bids_per_auction_max: u32,
 }
 
 impl Default for Limits {
@@ -25,6 +31,9 @@ impl Default for Limits {
             instruments_max: 64,
             orders_max: 1 << 20,
             orders_per_account_max: 10_000,
+            blocks_max: 1_024,
+            auctions_max: 16,
+            bids_per_auction_max: 10_000,
         }
     }
 }
@@ -163,6 +172,8 @@ pub struct Instrument {
     pub day: DayStats,
     /// Allowances deposited minus withdrawn: what all positions must add up to.
     pub net_deposited_t: Tonnes,
+    /// Last indicative uncross published in the opening call (price, volume, imbalance).
+    pub indicative: (Fen, Tonnes, i64),
 }
 
 impl Instrument {
@@ -308,6 +319,49 @@ pub struct State {
     pub transfers: std::collections::HashMap<TransferId, TransferRecord>,
     /// Funds credited minus debited: what all balances must add up to (fees included).
     pub net_funds_fen: Fen,
+    pub block_window: bool,
+    /// Pending block proposals, oldest first.
+    pub blocks: Vec<BlockProposal>,
+    /// One-way bidding auctions announced or open.
+    pub auctions: Vec<Bidding>,
+}
+
+/// A block agreement waiting for its counterparty. The proposer's side is locked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct BlockProposal {
+    pub id: u64,
+    pub client_order_id: u64,
+    pub proposer: u32,
+    pub counterparty: u32,
+    pub instrument: usize,
+    pub side: Side,
+    pub price_fen: Fen,
+    pub quantity_t: Tonnes,
+}
+
+/// A sealed bid; `price x quantity + fee` is locked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bid {
+    pub id: u64,
+    pub client_order_id: u64,
+    pub bidder: u32,
+    pub price_fen: Fen,
+    pub quantity_t: Tonnes,
+}
+
+/// A one-way bidding auction; the offered quantity is locked in the seller's allowances.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Bidding {
+    pub id: u64,
+    pub seller: u32,
+    pub instrument: usize,
+    pub quantity_t: Tonnes,
+    pub reserve_fen: Fen,
+    pub cap_fen: Fen,
+    pub uniform: bool,
+    pub bidder_max_t: Tonnes,
+    pub open: bool,
+    pub bids: Vec<Bid>,
 }
 
 impl State {
@@ -336,6 +390,9 @@ impl State {
             client_index: SlotIndex::with_capacity(orders_max),
             transfers: std::collections::HashMap::new(),
             net_funds_fen: 0,
+            block_window: false,
+            blocks: Vec::new(),
+            auctions: Vec::new(),
         };
         state.insert_account(Account::new(config.fee_account, StpMode::default(), 0));
         state

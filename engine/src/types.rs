@@ -141,6 +141,9 @@ pub enum Phase {
     Closed,
     /// The day is open, before the first session (orders rejected, cancels allowed).
     PreOpen,
+    /// Opening call auction: instruments with `opening_call` collect limit orders without
+    /// matching; leaving this phase uncrosses them at one price.
+    OpeningCall,
     /// Continuous trading session (09:30-11:30, 13:00-15:00 by default).
     Continuous,
     /// Midday break: no new orders or amends.
@@ -158,6 +161,19 @@ pub enum ClosingPriceMethod {
     Vwap,
     /// Price of the day's last trade; the previous close when nothing traded.
     LastTrade,
+}
+
+/// How a trade came about.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum TradeKind {
+    /// Continuous trading: an incoming order met a resting one.
+    Continuous,
+    /// The opening call auction's uncross.
+    OpeningAuction,
+    /// A negotiated block agreement.
+    Block,
+    /// A one-way bidding auction (including paid allocation).
+    Bidding,
 }
 
 /// Why an order left the book without being filled.

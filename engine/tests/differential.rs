@@ -542,6 +542,7 @@ fn config() -> EngineConfig {
             instruments_max: 4,
             orders_max: 300,
             orders_per_account_max: 80,
+            ..Limits::default()
         },
         ..EngineConfig::default()
     }

@@ -70,7 +70,7 @@ fn a_trade_happens_at_the_resting_price_and_settles_both_sides() {
     assert_eq!(t.len(), 1);
     assert_eq!(
         (t[0].price_fen, t[0].quantity_t, t[0].aggressor),
-        (7_990, 100, Side::Buy)
+        (7_990, 100, Some(Side::Buy))
     );
     assert_eq!((t[0].buy.order, t[0].sell.order), (buy, sell));
     assert_eq!(
@@ -388,7 +388,7 @@ fn amend_down_keeps_priority_and_price_or_size_up_loses_it() {
             t[0].quantity_t,
             t[0].aggressor
         ),
-        (bid, b, 7_980, 5, Side::Sell)
+        (bid, b, 7_980, 5, Some(Side::Sell))
     );
 
     h.rejects(
@@ -1061,6 +1061,7 @@ fn named_limits_are_enforced() {
             instruments_max: 1,
             orders_max: 4,
             orders_per_account_max: 3,
+            ..Limits::default()
         },
         ..Harness::config()
     });

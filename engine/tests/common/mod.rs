@@ -37,6 +37,7 @@ impl Harness {
                 instruments_max: 8,
                 orders_max: 256,
                 orders_per_account_max: 64,
+                ..Limits::default()
             },
             ..EngineConfig::default()
         }

@@ -456,6 +456,8 @@ impl Reference {
                 price_fen,
                 quantity_t,
             } => self.amend(account, order, price_fen, quantity_t),
+            // Auctions and negotiated trades are checked by their own tests and simulation.
+            _ => panic!("the reference book covers continuous trading only: {kind:?}"),
         }
     }
 
@@ -1094,7 +1096,8 @@ impl Reference {
             instrument: InstrumentId(o.instrument as u32),
             price_fen: price,
             quantity_t: q,
-            aggressor: o.side,
+            aggressor: Some(o.side),
+            kind: TradeKind::Continuous,
             buy: b,
             sell: s,
         }));
