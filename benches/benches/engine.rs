@@ -3,8 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use benches::workload::{Workload, passive, setup};
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use benches::workload::{Rng, Workload, passive, setup, setup_instrument};
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use engine::{
     AccountId, Command, CommandKind, Engine, Event, EventKind, OrderId, Side, TimeInForce,
 };
@@ -260,5 +260,57 @@ fn ladder_vs_tree(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, add_and_cancel, amend, sweep, ladder_vs_tree);
+/// The opening call's uncross with 100,000 orders in the call book: price determination
+/// over every level, then execution of every crossing order.
+fn uncross(c: &mut Criterion) {
+    let mut group = c.benchmark_group("call");
+    group.sample_size(10);
+    group.bench_function("uncross_100k_orders", |b| {
+        b.iter_batched(
+            || {
+                let (mut engine, mut seq) = setup_instrument(1_000, 1 << 17, 1_000, Some(1_000), true);
+                let mut out = Vec::with_capacity(64);
+                let mut rng = Rng(11);
+                for n in 0..100_000u64 {
+                    let side = if n % 2 == 0 { Side::Buy } else { Side::Sell };
+                    let mut order = passive(AccountId(1_000 + n % 1_000), n, side, 0, 1 + rng.below(100), TimeInForce::Gtc);
+                    // Prices 7,950-8,050 on both sides: a deeply crossed call book.
+                    order.price_fen = 7_950 + rng.below(101) as i64;
+                    seq += 1;
+                    out.clear();
+                    engine.apply(&Command { seq, timestamp_ns: seq, kind: CommandKind::PlaceOrder(order) }, &mut out).expect("in sequence");
+                }
+                (engine, seq + 1)
+            },
+            |(mut engine, seq)| {
+                let mut out = Vec::with_capacity(200_000);
+                let kind = CommandKind::SetPhase { phase: engine::Phase::Continuous };
+                engine.apply(&Command { seq, timestamp_ns: seq, kind }, &mut out).expect("in sequence");
+                assert!(matches!(out[0].kind, EventKind::AuctionUncross { volume_t, .. } if volume_t > 0));
+                (engine, out)
+            },
+            BatchSize::PerIteration,
+        );
+    });
+    group.bench_function("uncross_price_1601_levels_a_side", |b| {
+        let bids: Vec<(i64, u64)> = (0..1_601)
+            .map(|i| (8_800 - i, 10 + (i as u64 % 7)))
+            .collect();
+        let asks: Vec<(i64, u64)> = (0..1_601)
+            .map(|i| (7_200 + i, 10 + (i as u64 % 5)))
+            .collect();
+        let mut candidates = Vec::with_capacity(4_096);
+        b.iter(|| engine::uncross_price(&bids, &asks, 8_000, &mut candidates));
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    add_and_cancel,
+    amend,
+    sweep,
+    ladder_vs_tree,
+    uncross
+);
 criterion_main!(benches);

@@ -45,6 +45,18 @@ pub fn setup_with_band(
     orders_per_account_max: u32,
     band_bp: Option<u32>,
 ) -> (Engine, u64) {
+    setup_instrument(accounts, orders_max, orders_per_account_max, band_bp, false)
+}
+
+/// [`setup_with_band`], optionally with the opening call auction: then the day is left in
+/// the `OpeningCall` phase instead of continuous trading.
+pub fn setup_instrument(
+    accounts: u32,
+    orders_max: u32,
+    orders_per_account_max: u32,
+    band_bp: Option<u32>,
+    opening_call: bool,
+) -> (Engine, u64) {
     let config = EngineConfig {
         fee_account: AccountId(1),
         limits: Limits {
@@ -85,6 +97,7 @@ pub fn setup_with_band(
     };
     let spec = InstrumentSpec {
         band_bp,
+        opening_call,
         maker_fee_bp: 1,
         taker_fee_bp: 2,
         ..InstrumentSpec::listed(Symbol::new("CEA2025").expect("symbol"), REFERENCE_FEN)
@@ -121,7 +134,11 @@ pub fn setup_with_band(
     apply(
         &mut engine,
         CommandKind::SetPhase {
-            phase: Phase::Continuous,
+            phase: if opening_call {
+                Phase::OpeningCall
+            } else {
+                Phase::Continuous
+            },
         },
     );
     (engine, seq)

@@ -6,7 +6,10 @@
 //! the lowest), then to the price closest to the reference, then to the lower price.
 //! Candidates are every price level of either side and the reference price. Execution takes
 //! the best bid against the best ask in price-time priority until nothing crosses the price,
-//! so the remaining book is never crossed and keeps its time priority.
+//! so the remaining book is never crossed and keeps its time priority. Self-trade prevention
+//! in the uncross cancels the later of two orders of one account that would meet; if that
+//! leaves a crossed remainder, it is uncrossed again at its own price (a second
+//! `AuctionUncross` event).
 
 use crate::engine::Engine;
 use crate::event::{Event, EventKind, FillSide, TradeReport};
@@ -161,17 +164,28 @@ impl Engine {
                 continue;
             }
             self.state.instruments[index].indicative = (0, 0, 0);
-            let uncross = self.current_uncross(index);
-            let (price_fen, volume_t) = uncross.map_or((0, 0), |u| (u.price_fen, u.volume_t));
-            self.emit(
-                out,
-                EventKind::AuctionUncross {
-                    instrument: InstrumentId(index as u32),
-                    price_fen,
-                    volume_t,
-                },
-            );
-            if uncross.is_some() {
+            let mut first = true;
+            // One round normally. Only when self-trade prevention cancels orders during a
+            // round can the rest still cross; it is then uncrossed again at its own price.
+            loop {
+                let uncross = self.current_uncross(index);
+                if uncross.is_none() && !first {
+                    break;
+                }
+                let (price_fen, volume_t) = uncross.map_or((0, 0), |u| (u.price_fen, u.volume_t));
+                let instrument = InstrumentId(index as u32);
+                self.emit(
+                    out,
+                    EventKind::AuctionUncross {
+                        instrument,
+                        price_fen,
+                        volume_t,
+                    },
+                );
+                first = false;
+                if uncross.is_none() {
+                    break;
+                }
                 self.execute_uncross(index, price_fen, out);
             }
         }

@@ -99,8 +99,7 @@ impl Engine {
         index: usize,
         buyer: Party,
         seller: Party,
-        price_fen: Fen,
-        quantity_t: Tonnes,
+        (price_fen, quantity_t): (Fen, Tonnes),
         kind: TradeKind,
         out: &mut Vec<Event>,
     ) {
@@ -361,8 +360,7 @@ impl Engine {
             b.instrument,
             buyer,
             seller,
-            b.price_fen,
-            b.quantity_t,
+            (b.price_fen, b.quantity_t),
             TradeKind::Block,
             out,
         );
@@ -618,8 +616,7 @@ impl Engine {
                 a.instrument,
                 buyer,
                 seller,
-                price,
-                fill,
+                (price, fill),
                 TradeKind::Bidding,
                 out,
             );
