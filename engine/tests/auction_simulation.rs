@@ -129,7 +129,11 @@ fn simulate(seed: u64) {
         });
         count(&events, &mut trades_by_kind);
         h.ok(CommandKind::SetBlockWindow { open: true });
-        for _ in 0..400 {
+        for step in 0..400 {
+            if step == 200 {
+                // Mid-day, with pending blocks, open auctions and their bids.
+                roundtrip(&mut h, seed, day);
+            }
             client += 1;
             let instrument = InstrumentId(rng.below(2) as u32);
             let kind = match rng.below(20) {
@@ -227,6 +231,19 @@ fn simulate(seed: u64) {
         trades_by_kind.iter().all(|n| *n > 0),
         "seed {seed}: every kind of trade should occur: {trades_by_kind:?}"
     );
+}
+
+/// Replaces the engine by one restored from its snapshot; the state must hash the same.
+fn roundtrip(h: &mut Harness, seed: u64, day: u32) {
+    let hash = h.engine.state_hash();
+    let restored = Engine::restore(&h.engine.snapshot())
+        .unwrap_or_else(|e| panic!("seed {seed} day {day}: {e}"));
+    assert_eq!(
+        restored.state_hash(),
+        hash,
+        "seed {seed} day {day}: snapshot round trip"
+    );
+    h.engine = restored;
 }
 
 fn count(events: &[EventKind], by_kind: &mut [usize; 4]) {
