@@ -39,18 +39,7 @@ pub fn uncross_price(
     if best_bid < best_ask {
         return None;
     }
-    candidates.clear();
-    // Only prices within [best ask, best bid] can execute anything.
-    for &(price, _) in bids.iter().chain(asks.iter()) {
-        if (best_ask..=best_bid).contains(&price) {
-            candidates.push((price, 0, 0));
-        }
-    }
-    if (best_ask..=best_bid).contains(&reference_fen) {
-        candidates.push((reference_fen, 0, 0));
-    }
-    candidates.sort_unstable_by_key(|c| c.0);
-    candidates.dedup_by_key(|c| c.0);
+    merge_candidates(bids, asks, reference_fen, candidates);
     // Sell volume at or below each price (ascending sweep), buy volume at or above (descending).
     let (mut sell, mut at) = (0u64, 0usize);
     for candidate in candidates.iter_mut() {
@@ -69,6 +58,47 @@ pub fn uncross_price(
         candidate.1 = buy;
     }
     choose(candidates, reference_fen)
+}
+
+/// Candidate prices in ascending order without repeats: every level price within
+/// [best ask, best bid] and the reference, merged from the two sorted level lists (no sort).
+fn merge_candidates(
+    bids: &[(Fen, Tonnes)],
+    asks: &[(Fen, Tonnes)],
+    reference_fen: Fen,
+    candidates: &mut Vec<(Fen, Tonnes, Tonnes)>,
+) {
+    candidates.clear();
+    let (best_bid, best_ask) = (bids[0].0, asks[0].0);
+    // Bids at or above the best ask are a prefix of the descending bid list; walk it backwards.
+    let mut bid = bids.iter().take_while(|(p, _)| *p >= best_ask).count();
+    let mut ask = 0;
+    let in_range = (best_ask..=best_bid).contains(&reference_fen);
+    let mut reference = if in_range { Some(reference_fen) } else { None };
+    loop {
+        let next_ask = asks.get(ask).map(|l| l.0).filter(|p| *p <= best_bid);
+        let next_bid = bid.checked_sub(1).map(|i| bids[i].0);
+        let price = match (next_ask, next_bid, reference) {
+            (None, None, None) => return,
+            _ => [next_ask, next_bid, reference]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or(best_ask),
+        };
+        if next_ask == Some(price) {
+            ask += 1;
+        }
+        if next_bid == Some(price) {
+            bid -= 1;
+        }
+        if reference == Some(price) {
+            reference = None;
+        }
+        if candidates.last().is_none_or(|c| c.0 != price) {
+            candidates.push((price, 0, 0));
+        }
+    }
 }
 
 fn choose(candidates: &[(Fen, Tonnes, Tonnes)], reference_fen: Fen) -> Option<Uncross> {
@@ -358,6 +388,22 @@ mod tests {
         )
         .unwrap();
         assert_eq!((u.price_fen, u.volume_t), (8_000, 101));
+    }
+
+    #[test]
+    fn candidates_are_merged_in_order_without_repeats() {
+        let mut candidates = Vec::new();
+        let bids = [(8_030, 1), (8_010, 1), (8_000, 1), (7_990, 1)];
+        let asks = [(7_995, 1), (8_000, 1), (8_020, 1), (8_040, 1)];
+        merge_candidates(&bids, &asks, 8_005, &mut candidates);
+        let prices: Vec<Fen> = candidates.iter().map(|c| c.0).collect();
+        assert_eq!(prices, vec![7_995, 8_000, 8_005, 8_010, 8_020, 8_030]);
+        merge_candidates(&bids, &asks, 8_100, &mut candidates);
+        assert_eq!(
+            candidates.len(),
+            5,
+            "a reference outside the crossing range is no candidate"
+        );
     }
 
     #[test]
