@@ -11,6 +11,7 @@
 //!   RocksDB WriteBatch with its hash-chained journal entry and idempotency record.
 //! - [`store`]: the narrow RocksDB interface.
 
+pub mod allocation;
 pub mod codec;
 pub mod error;
 pub mod ledger;
