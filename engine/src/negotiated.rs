@@ -81,10 +81,7 @@ impl Engine {
         let p = &a.positions[index];
         match side {
             Side::Buy if required > a.free_fen => Err(Reject::InsufficientFunds),
-            Side::Buy
-                if (p.holding_t() + p.open_buy_t).saturating_add(quantity_t)
-                    > p.limit_t.unwrap_or(instrument.spec.position_limit_t) =>
-            {
+            Side::Buy if self.over_position_limit(account, index, 0, quantity_t) => {
                 Err(Reject::PositionLimitExceeded)
             }
             Side::Sell if quantity_t > p.free_t => Err(Reject::InsufficientAllowances),

@@ -213,9 +213,12 @@ impl Engine {
                 if required - old_required_fen > account.free_fen {
                     return Err(Reject::InsufficientFunds);
                 }
-                let limit_t = position.limit_t.unwrap_or(instrument.spec.position_limit_t);
-                let potential = position.holding_t() + position.open_buy_t - old_leaves_t;
-                if potential.saturating_add(leaves_t) > limit_t {
+                if self.over_position_limit(
+                    incoming.account,
+                    incoming.instrument,
+                    old_leaves_t,
+                    leaves_t,
+                ) {
                     return Err(Reject::PositionLimitExceeded);
                 }
             }
@@ -226,6 +229,22 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Whether an account's potential holding of an instrument (held plus open buys), with
+    /// `released_t` of open buys replaced by `added_t`, would pass its position limit.
+    pub(crate) fn over_position_limit(
+        &self,
+        account: u32,
+        index: usize,
+        released_t: Tonnes,
+        added_t: Tonnes,
+    ) -> bool {
+        let position = &self.state.accounts[account as usize].positions[index];
+        let limit_t = position
+            .limit_t
+            .unwrap_or(self.state.instruments[index].spec.position_limit_t);
+        (position.holding_t() + position.open_buy_t - released_t).saturating_add(added_t) > limit_t
     }
 
     /// Post-only must not trade; fill-or-kill must be able to fill completely.

@@ -6,32 +6,12 @@
 //! On failure the seed is printed; rerun one with `CARBONX_SEED=<seed> cargo test -p engine
 //! --test differential`. `CARBONX_SIM_STEPS` sets the commands per seed.
 
+mod common;
 mod reference;
 
+use common::Rng;
 use engine::*;
 use reference::Reference;
-
-/// SplitMix64: tiny, seedable, good enough for test streams.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    fn chance(&mut self, percent: u64) -> bool {
-        self.below(100) < percent
-    }
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
-        items[self.below(items.len() as u64) as usize]
-    }
-}
 
 const ACCOUNTS: [AccountId; 5] = [
     AccountId(11),

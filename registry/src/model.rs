@@ -208,6 +208,22 @@ use UnitKind::{Ccer, Cea};
 const HOLDERS: &[AccountClass] = &[C::CoveredEntity, C::MemberFirm, C::Pledgee];
 const AUTHORITIES: &[AccountClass] = &[C::NationalAuthority, C::ProvincialAuthority];
 const BOTH: &[UnitKind] = &[Cea, Ccer];
+/// Holders and authorities: who may transfer to each other, and whose movements the
+/// authority may reverse.
+const TRANSFER_PARTIES: &[AccountClass] = &[
+    C::CoveredEntity,
+    C::MemberFirm,
+    C::Pledgee,
+    C::NationalAuthority,
+    C::ProvincialAuthority,
+];
+/// Who may keep units at the exchange.
+const TRADERS: &[AccountClass] = &[
+    C::CoveredEntity,
+    C::MemberFirm,
+    C::Pledgee,
+    C::NationalAuthority,
+];
 
 /// Which account types may hold which units and take part in which transactions: the one
 /// place this is decided. CEA trades at this exchange; CCER is held and surrendered here but
@@ -234,47 +250,25 @@ pub const PERMISSIONS: &[Permission] = &[
     Permission {
         kind: TxKind::Transfer,
         leg: Leg::Debit,
-        accounts: &[
-            C::CoveredEntity,
-            C::MemberFirm,
-            C::Pledgee,
-            C::NationalAuthority,
-            C::ProvincialAuthority,
-        ],
+        accounts: TRANSFER_PARTIES,
         units: BOTH,
     },
     Permission {
         kind: TxKind::Transfer,
         leg: Leg::Credit,
-        accounts: &[
-            C::CoveredEntity,
-            C::MemberFirm,
-            C::Pledgee,
-            C::NationalAuthority,
-            C::ProvincialAuthority,
-        ],
+        accounts: TRANSFER_PARTIES,
         units: BOTH,
     },
     Permission {
         kind: TxKind::MoveToTrading,
         leg: Leg::Debit,
-        accounts: &[
-            C::CoveredEntity,
-            C::MemberFirm,
-            C::Pledgee,
-            C::NationalAuthority,
-        ],
+        accounts: TRADERS,
         units: &[Cea],
     },
     Permission {
         kind: TxKind::MoveFromTrading,
         leg: Leg::Credit,
-        accounts: &[
-            C::CoveredEntity,
-            C::MemberFirm,
-            C::Pledgee,
-            C::NationalAuthority,
-        ],
+        accounts: TRADERS,
         units: &[Cea],
     },
     Permission {
@@ -332,25 +326,13 @@ pub const PERMISSIONS: &[Permission] = &[
     Permission {
         kind: TxKind::Reverse,
         leg: Leg::Debit,
-        accounts: &[
-            C::CoveredEntity,
-            C::MemberFirm,
-            C::Pledgee,
-            C::ProvincialAuthority,
-            C::NationalAuthority,
-        ],
+        accounts: TRANSFER_PARTIES,
         units: BOTH,
     },
     Permission {
         kind: TxKind::Reverse,
         leg: Leg::Credit,
-        accounts: &[
-            C::CoveredEntity,
-            C::MemberFirm,
-            C::Pledgee,
-            C::ProvincialAuthority,
-            C::NationalAuthority,
-        ],
+        accounts: TRANSFER_PARTIES,
         units: BOTH,
     },
 ];
