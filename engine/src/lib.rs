@@ -21,6 +21,7 @@ mod query;
 mod snapshot;
 mod touch;
 
+pub mod codec;
 pub mod command;
 pub mod event;
 pub mod reason;
@@ -28,6 +29,7 @@ pub mod state;
 pub mod types;
 
 pub use call::{Uncross, uncross_price};
+pub use codec::{COMMAND_BYTES_MAX, CodecError, decode_command, encode_command};
 pub use command::{Command, CommandKind, InstrumentSpec, NewOrder, Pricing, ReserveRule};
 pub use engine::{BAND_BP_MAX, Engine, FEE_BP_MAX, SequenceError};
 pub use event::{DailyBar, Event, EventKind, FillSide, OrderReport, TradeReport};

@@ -54,40 +54,40 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
     hash
 }
 
-struct Writer(Vec<u8>);
+pub(crate) struct Writer(pub(crate) Vec<u8>);
 
 impl Writer {
-    fn u8(&mut self, v: u8) {
+    pub(crate) fn u8(&mut self, v: u8) {
         self.0.push(v);
     }
-    fn u32(&mut self, v: u32) {
+    pub(crate) fn u32(&mut self, v: u32) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    fn u64(&mut self, v: u64) {
+    pub(crate) fn u64(&mut self, v: u64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    fn i64(&mut self, v: i64) {
+    pub(crate) fn i64(&mut self, v: i64) {
         self.0.extend_from_slice(&v.to_le_bytes());
     }
-    fn bool(&mut self, v: bool) {
+    pub(crate) fn bool(&mut self, v: bool) {
         self.u8(u8::from(v));
     }
-    fn opt_u64(&mut self, v: Option<u64>) {
+    pub(crate) fn opt_u64(&mut self, v: Option<u64>) {
         self.bool(v.is_some());
         self.u64(v.unwrap_or(0));
     }
-    fn len(&mut self, n: usize) {
+    pub(crate) fn len(&mut self, n: usize) {
         self.u64(n as u64);
     }
 }
 
-struct Reader<'a> {
-    bytes: &'a [u8],
-    at: usize,
+pub(crate) struct Reader<'a> {
+    pub(crate) bytes: &'a [u8],
+    pub(crate) at: usize,
 }
 
 impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], SnapshotError> {
+    pub(crate) fn take<const N: usize>(&mut self) -> Result<[u8; N], SnapshotError> {
         let end = self.at.checked_add(N).ok_or(SnapshotError::Truncated)?;
         let slice = self
             .bytes
@@ -98,32 +98,32 @@ impl Reader<'_> {
         out.copy_from_slice(slice);
         Ok(out)
     }
-    fn u8(&mut self) -> Result<u8, SnapshotError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, SnapshotError> {
         Ok(self.take::<1>()?[0])
     }
-    fn u32(&mut self) -> Result<u32, SnapshotError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, SnapshotError> {
         Ok(u32::from_le_bytes(self.take()?))
     }
-    fn u64(&mut self) -> Result<u64, SnapshotError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, SnapshotError> {
         Ok(u64::from_le_bytes(self.take()?))
     }
-    fn i64(&mut self) -> Result<i64, SnapshotError> {
+    pub(crate) fn i64(&mut self) -> Result<i64, SnapshotError> {
         Ok(i64::from_le_bytes(self.take()?))
     }
-    fn bool(&mut self) -> Result<bool, SnapshotError> {
+    pub(crate) fn bool(&mut self) -> Result<bool, SnapshotError> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
             _ => Err(SnapshotError::Invalid("bool")),
         }
     }
-    fn opt_u64(&mut self) -> Result<Option<u64>, SnapshotError> {
+    pub(crate) fn opt_u64(&mut self) -> Result<Option<u64>, SnapshotError> {
         let some = self.bool()?;
         let v = self.u64()?;
         Ok(some.then_some(v))
     }
     /// A count, bounded by what the remaining bytes could hold.
-    fn len(&mut self, min_item_bytes: usize) -> Result<usize, SnapshotError> {
+    pub(crate) fn len(&mut self, min_item_bytes: usize) -> Result<usize, SnapshotError> {
         let n = usize::try_from(self.u64()?).map_err(|_| SnapshotError::Invalid("count"))?;
         if n.saturating_mul(min_item_bytes.max(1)) > self.bytes.len() - self.at {
             return Err(SnapshotError::Truncated);
@@ -132,7 +132,7 @@ impl Reader<'_> {
     }
 }
 
-fn phase_code(phase: Phase) -> u8 {
+pub(crate) fn phase_code(phase: Phase) -> u8 {
     match phase {
         Phase::Closed => 0,
         Phase::PreOpen => 1,
@@ -143,7 +143,7 @@ fn phase_code(phase: Phase) -> u8 {
     }
 }
 
-fn phase_of(code: u8) -> Result<Phase, SnapshotError> {
+pub(crate) fn phase_of(code: u8) -> Result<Phase, SnapshotError> {
     Ok(match code {
         0 => Phase::Closed,
         1 => Phase::PreOpen,
@@ -155,7 +155,7 @@ fn phase_of(code: u8) -> Result<Phase, SnapshotError> {
     })
 }
 
-fn stp_code(stp: StpMode) -> u8 {
+pub(crate) fn stp_code(stp: StpMode) -> u8 {
     match stp {
         StpMode::CancelIncoming => 0,
         StpMode::CancelResting => 1,
@@ -163,7 +163,7 @@ fn stp_code(stp: StpMode) -> u8 {
     }
 }
 
-fn stp_of(code: u8) -> Result<StpMode, SnapshotError> {
+pub(crate) fn stp_of(code: u8) -> Result<StpMode, SnapshotError> {
     Ok(match code {
         0 => StpMode::CancelIncoming,
         1 => StpMode::CancelResting,
@@ -172,7 +172,7 @@ fn stp_of(code: u8) -> Result<StpMode, SnapshotError> {
     })
 }
 
-fn tif_code(tif: TimeInForce) -> u8 {
+pub(crate) fn tif_code(tif: TimeInForce) -> u8 {
     match tif {
         TimeInForce::Day => 0,
         TimeInForce::Gtc => 1,
@@ -355,7 +355,11 @@ impl Engine {
 }
 
 fn write_instrument(w: &mut Writer, i: &Instrument) {
-    let s = &i.spec;
+    write_spec(w, &i.spec);
+    write_instrument_state(w, i);
+}
+
+pub(crate) fn write_spec(w: &mut Writer, s: &InstrumentSpec) {
     w.0.extend_from_slice(s.symbol.as_str().as_bytes());
     w.0.extend(core::iter::repeat_n(
         0u8,
@@ -380,6 +384,9 @@ fn write_instrument(w: &mut Writer, i: &Instrument) {
     w.u32(s.block_band_bp);
     w.u64(s.bidding_min_t);
     w.u32(s.bid_cap_bp);
+}
+
+fn write_instrument_state(w: &mut Writer, i: &Instrument) {
     w.bool(i.halted);
     w.bool(i.band.is_some());
     let (low, high) = i.band.unwrap_or((0, 0));
@@ -552,6 +559,11 @@ fn read_negotiated(r: &mut Reader<'_>, engine: &mut Engine) -> Result<(), Snapsh
 }
 
 fn read_instrument(r: &mut Reader<'_>) -> Result<Instrument, SnapshotError> {
+    let spec = read_spec(r)?;
+    read_instrument_state(r, spec)
+}
+
+pub(crate) fn read_spec(r: &mut Reader<'_>) -> Result<InstrumentSpec, SnapshotError> {
     let raw: [u8; Symbol::LEN_MAX] = r.take()?;
     let len = raw.iter().position(|&b| b == 0).unwrap_or(raw.len());
     let text = core::str::from_utf8(&raw[..len]).map_err(|_| SnapshotError::Invalid("symbol"))?;
@@ -589,6 +601,13 @@ fn read_instrument(r: &mut Reader<'_>) -> Result<Instrument, SnapshotError> {
     if tick_fen <= 0 || lot_t == 0 || reference_price_fen <= 0 {
         return Err(SnapshotError::Invalid("instrument spec"));
     }
+    Ok(spec)
+}
+
+fn read_instrument_state(
+    r: &mut Reader<'_>,
+    spec: InstrumentSpec,
+) -> Result<Instrument, SnapshotError> {
     let halted = r.bool()?;
     let has_band = r.bool()?;
     let (low, high) = (r.i64()?, r.i64()?);
