@@ -612,7 +612,11 @@ mod tests {
             };
             let mut bytes = Vec::new();
             encode_command(&command, &mut bytes);
-            assert!(bytes.len() <= COMMAND_BYTES_MAX, "{kind:?}: {}", bytes.len());
+            assert!(
+                bytes.len() <= COMMAND_BYTES_MAX,
+                "{kind:?}: {}",
+                bytes.len()
+            );
             assert_eq!(decode_command(&bytes), Ok(command));
             for cut in 0..bytes.len() {
                 assert!(decode_command(&bytes[..cut]).is_err(), "{kind:?} cut {cut}");

@@ -1,10 +1,10 @@
 //! `carbonx`: the carbon allowance registry and exchange server, and its operator CLI.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use gateway::config::{Config, LogFormat, Overrides};
 
 /// carbonx: national carbon allowance registry and trading-matching engine.
 #[derive(Debug, Parser)]
@@ -36,16 +36,9 @@ enum Command {
 
 #[derive(Debug, clap::Args)]
 struct ServeArgs {
-    /// Data directory: the registry's RocksDB and the engine journal live here.
-    #[arg(long, env = "CARBONX_DATA", default_value = "./data")]
-    data: PathBuf,
-    /// gRPC listen address.
-    #[arg(long, env = "CARBONX_LISTEN", default_value = "127.0.0.1:50051")]
-    listen: SocketAddr,
-    /// Configuration file (TOML).
-    #[arg(long, env = "CARBONX_CONFIG")]
-    config: Option<PathBuf>,
-    /// Validate the configuration and exit.
+    #[command(flatten)]
+    overrides: Overrides,
+    /// Validate the configuration, print it, and exit.
     #[arg(long)]
     check_config: bool,
 }
@@ -66,24 +59,109 @@ enum JournalAction {
     },
 }
 
+fn init_logs(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Plain => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+fn serve(args: ServeArgs) -> ExitCode {
+    let config = match Config::load(&args.overrides) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("carbonx: configuration: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if args.check_config {
+        println!("{config:#?}");
+        println!("configuration OK");
+        return ExitCode::SUCCESS;
+    }
+    init_logs(config.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("carbonx-io")
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("carbonx: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(gateway::server::serve(
+        config,
+        |running| {
+            use std::io::Write;
+            println!("carbonx listening on {}", running.addr);
+            if let Some(m) = running.metrics_addr {
+                println!("carbonx metrics on http://{m}/metrics");
+            }
+            let _ = std::io::stdout().flush();
+        },
+        None,
+    ));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("carbonx: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn journal(action: JournalAction) -> ExitCode {
+    let (data, from, dump) = match action {
+        JournalAction::Verify { data } => (data, 1, false),
+        JournalAction::Dump { data, from } => (data, from, true),
+    };
+    let dir = data.join("journal");
+    let mut count = 0u64;
+    let mut last = 0u64;
+    let result = gateway::journal::replay(&dir, from, |command| {
+        if dump {
+            println!(
+                "{} {} {:?}",
+                command.seq, command.timestamp_ns, command.kind
+            );
+        }
+        count += 1;
+        last = command.seq;
+        Ok(())
+    });
+    match result {
+        Ok(_) => {
+            let segments = gateway::journal::segments(&dir)
+                .map(|s| s.len())
+                .unwrap_or(0);
+            eprintln!(
+                "journal {}: {segments} segments, {count} records read, last sequence {last}: OK",
+                dir.display()
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("journal {}: {count} records read, then: {e}", dir.display());
+            ExitCode::FAILURE
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve(args) => {
-            eprintln!(
-                "carbonx serve: the gRPC gateway is not built yet (issue 5); data dir {}, listen {}",
-                args.data.display(),
-                args.listen
-            );
-            ExitCode::FAILURE
-        }
+        Command::Serve(args) => serve(args),
         Command::Demo { .. } => {
             eprintln!("carbonx demo: not built yet (issue 9)");
             ExitCode::FAILURE
         }
-        Command::Journal { .. } => {
-            eprintln!("carbonx journal: not built yet (issue 8)");
-            ExitCode::FAILURE
-        }
+        Command::Journal { action } => journal(action),
     }
 }

@@ -9,7 +9,7 @@ use crate::model::{
     Account, AccountId, AccountStatus, AccountType, FreezeReason, Holding, Leg, Pledge,
     PledgeState, Proposal, ProposalState, TxKind, UnitDef, UnitId, UnitKind, permitted,
 };
-use crate::tx::{Enforcement, Op, Outcome, TEXT_BYTES_MAX, Tx};
+use crate::tx::{Enforcement, Op, Outcome, SETTLE_LEGS_MAX, SettleLeg, TEXT_BYTES_MAX, Tx};
 
 /// An allocation or transfer, kept so the authority can reverse it.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -45,6 +45,8 @@ pub struct Ledger {
     pub next_pledge: u64,
     pub next_proposal: u64,
     pub four_eyes_t: u64,
+    /// The last engine sequence whose trades and withdrawals are settled here.
+    pub settled_seq: u64,
     #[doc(hidden)]
     pub dirty: Dirty,
 }
@@ -286,7 +288,97 @@ impl Ledger {
                 self.four_eyes_t = *quantity_t;
                 Ok(Outcome::Done)
             }
+            Op::Settle { through_seq, legs } => self.settle(*through_seq, legs),
         }
+    }
+
+    /// Applies a settlement batch all or nothing: every leg is checked against the net
+    /// effect of the legs before it, then everything moves.
+    fn settle(&mut self, through_seq: u64, legs: &[SettleLeg]) -> Result<Outcome, RegistryError> {
+        if through_seq <= self.settled_seq {
+            return Err(RegistryError::InvalidField {
+                field: "through_seq",
+                why: "that engine sequence is settled already",
+            });
+        }
+        if legs.len() > SETTLE_LEGS_MAX {
+            return Err(RegistryError::InvalidField {
+                field: "legs",
+                why: "more than 1,048,576 legs in one settlement",
+            });
+        }
+        let mut trading: BTreeMap<(AccountId, UnitId), u64> = BTreeMap::new();
+        let mut check = |ledger: &Ledger, account: AccountId, unit: UnitId, delta: i128| {
+            ledger.account(account)?;
+            ledger.unit(unit)?;
+            let now = *trading
+                .entry((account, unit))
+                .or_insert_with(|| ledger.holding(account, unit).trading_t);
+            let after = i128::from(now) + delta;
+            if after < 0 {
+                return Err(RegistryError::InsufficientTrading {
+                    available: now,
+                    wanted: u64::try_from(-delta).unwrap_or(u64::MAX),
+                });
+            }
+            let after = u64::try_from(after).map_err(|_| RegistryError::Overflow)?;
+            trading.insert((account, unit), after);
+            Ok(())
+        };
+        for leg in legs {
+            match *leg {
+                SettleLeg::Trade {
+                    seller,
+                    buyer,
+                    unit,
+                    quantity_t,
+                } => {
+                    if quantity_t == 0 {
+                        return Err(RegistryError::InvalidQuantity);
+                    }
+                    check(self, seller, unit, -i128::from(quantity_t))?;
+                    check(self, buyer, unit, i128::from(quantity_t))?;
+                }
+                SettleLeg::Withdraw {
+                    account,
+                    unit,
+                    quantity_t,
+                } => {
+                    if quantity_t == 0 {
+                        return Err(RegistryError::InvalidQuantity);
+                    }
+                    check(self, account, unit, -i128::from(quantity_t))?;
+                    let available = self.holding(account, unit).registry_available_t;
+                    available
+                        .checked_add(quantity_t)
+                        .ok_or(RegistryError::Overflow)?;
+                }
+            }
+        }
+        for leg in legs {
+            match *leg {
+                SettleLeg::Trade {
+                    seller,
+                    buyer,
+                    unit,
+                    quantity_t,
+                } => {
+                    self.holding_mut(seller, unit).trading_t -= quantity_t;
+                    self.holding_mut(buyer, unit).trading_t += quantity_t;
+                }
+                SettleLeg::Withdraw {
+                    account,
+                    unit,
+                    quantity_t,
+                } => {
+                    let holding = self.holding_mut(account, unit);
+                    holding.trading_t -= quantity_t;
+                    holding.registry_available_t += quantity_t;
+                }
+            }
+        }
+        self.settled_seq = through_seq;
+        Ok(Outcome::Done)
     }
 
     fn open_account(

@@ -292,7 +292,8 @@ impl Registry {
             });
         }
         let payload = tx.encode();
-        let payload_digest = digest(&payload);
+        // A retry is the same key, actor and operation; the time it was sent may differ.
+        let payload_digest = digest(&tx.request_bytes());
         if let Some(previous) = self.previous(&tx.key, seen)? {
             return if previous.0 == payload_digest {
                 Ok(previous.1)
@@ -423,7 +424,8 @@ impl Registry {
         }
         w.u64(self.ledger.next_pledge)
             .u64(self.ledger.next_proposal)
-            .u64(self.ledger.four_eyes_t);
+            .u64(self.ledger.four_eyes_t)
+            .u64(self.ledger.settled_seq);
         batch.put(META, &w.0);
     }
 }

@@ -127,6 +127,34 @@ pub enum Op {
     SetFourEyesThreshold {
         quantity_t: u64,
     },
+    /// Exchange settlement: the trades and withdrawals of the engine's commands up to and
+    /// including `through_seq`, applied all or nothing. Each engine sequence settles once:
+    /// `through_seq` must be above the last one settled.
+    Settle {
+        through_seq: u64,
+        legs: Vec<SettleLeg>,
+    },
+}
+
+/// Most legs in one settlement transaction.
+pub const SETTLE_LEGS_MAX: usize = 1 << 20;
+
+/// One movement of exchange settlement.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
+pub enum SettleLeg {
+    /// A trade: the seller's trading position goes to the buyer's.
+    Trade {
+        seller: AccountId,
+        buyer: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    },
+    /// Allowances withdrawn from the exchange: trading position back to registry-available.
+    Withdraw {
+        account: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    },
 }
 
 /// What a committed transaction did.
@@ -221,6 +249,15 @@ impl Tx {
     pub fn encode(&self) -> Vec<u8> {
         let mut w = Writer::default();
         w.str(&self.key).u64(self.actor).u64(self.timestamp_ns);
+        encode_op(&mut w, &self.op);
+        w.0
+    }
+
+    /// What makes two requests the same for idempotency: key, actor and operation (not
+    /// the time they were sent).
+    pub fn request_bytes(&self) -> Vec<u8> {
+        let mut w = Writer::default();
+        w.str(&self.key).u64(self.actor);
         encode_op(&mut w, &self.op);
         w.0
     }
@@ -377,6 +414,32 @@ fn encode_op(w: &mut Writer, op: &Op) {
         Op::SetFourEyesThreshold { quantity_t } => {
             w.u8(19).u64(*quantity_t);
         }
+        Op::Settle { through_seq, legs } => {
+            w.u8(20).u64(*through_seq).u64(legs.len() as u64);
+            for leg in legs {
+                match *leg {
+                    SettleLeg::Trade {
+                        seller,
+                        buyer,
+                        unit,
+                        quantity_t,
+                    } => {
+                        w.u8(0)
+                            .u64(seller.0)
+                            .u64(buyer.0)
+                            .u32(unit.0)
+                            .u64(quantity_t);
+                    }
+                    SettleLeg::Withdraw {
+                        account,
+                        unit,
+                        quantity_t,
+                    } => {
+                        w.u8(1).u64(account.0).u32(unit.0).u64(quantity_t);
+                    }
+                }
+            }
+        }
     }
 }
 
@@ -486,6 +549,31 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, RegistryError> {
         19 => Op::SetFourEyesThreshold {
             quantity_t: r.u64()?,
         },
+        20 => {
+            let through_seq = r.u64()?;
+            let n = usize::try_from(r.u64()?).unwrap_or(usize::MAX);
+            if n > SETTLE_LEGS_MAX {
+                return Err(RegistryError::Corrupt("settlement legs".into()));
+            }
+            let mut legs = Vec::with_capacity(n);
+            for _ in 0..n {
+                legs.push(match r.u8()? {
+                    0 => SettleLeg::Trade {
+                        seller: a(r)?,
+                        buyer: a(r)?,
+                        unit: u(r)?,
+                        quantity_t: r.u64()?,
+                    },
+                    1 => SettleLeg::Withdraw {
+                        account: a(r)?,
+                        unit: u(r)?,
+                        quantity_t: r.u64()?,
+                    },
+                    _ => return Err(RegistryError::Corrupt("settlement leg".into())),
+                });
+            }
+            Op::Settle { through_seq, legs }
+        }
         _ => return Err(RegistryError::Corrupt("op".into())),
     })
 }

@@ -1,1 +1,376 @@
-//! Test helpers shared by the end-to-end tests under `tests/tests/`.
+//! Test helpers for the end-to-end tests under `tests/tests/`: start the real server (the
+//! same `gateway::server::serve` that `carbonx serve` runs, on its own runtime and threads,
+//! listening on 127.0.0.1:0 with a temporary data directory) and talk to it with the
+//! generated tonic clients.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::thread::JoinHandle;
+
+use gateway::config::Config;
+use proto::v1 as pb;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+pub use pb::admin_service_client::AdminServiceClient;
+pub use pb::auction_service_client::AuctionServiceClient;
+pub use pb::market_data_service_client::MarketDataServiceClient;
+pub use pb::registry_service_client::RegistryServiceClient;
+pub use pb::trading_service_client::TradingServiceClient;
+
+/// Account ids of the test market.
+pub const AUTHORITY: u64 = 1;
+pub const RETIREMENT: u64 = 2;
+pub const CANCELLATION: u64 = 3;
+pub const M1: u64 = 101;
+pub const M2: u64 = 102;
+pub const M3: u64 = 103;
+pub const E1: u64 = 201;
+pub const BANK: u64 = 301;
+
+/// (principal, role, token, accounts) of the test tokens file.
+pub const PRINCIPALS: &[(&str, &str, &str, &[u64])] = &[
+    (
+        "ministry",
+        "authority",
+        "token-authority-0001",
+        &[AUTHORITY],
+    ),
+    ("verifier", "verifier", "token-verifier-0001", &[]),
+    ("m1", "member", "token-member-m1-0001", &[M1]),
+    ("m2", "member", "token-member-m2-0001", &[M2]),
+    ("m3", "member", "token-member-m3-0001", &[M3]),
+    ("e1", "entity", "token-entity-e1-0001", &[E1]),
+    ("bank", "pledgee", "token-pledgee-0001", &[BANK]),
+    ("ops", "operator", "token-operator-0001", &[]),
+    ("audit", "auditor", "token-auditor-0001", &[]),
+];
+
+pub fn token(name: &str) -> &'static str {
+    PRINCIPALS
+        .iter()
+        .find(|p| p.0 == name)
+        .map(|p| p.2)
+        .unwrap_or_else(|| panic!("no principal {name}"))
+}
+
+/// Adds the bearer token to every request.
+#[derive(Clone, Debug)]
+pub struct Bearer(pub Option<String>);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(token) = &self.0 {
+            let value = format!("Bearer {token}")
+                .parse()
+                .map_err(|_| Status::internal("token"))?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    }
+}
+
+pub type Authed = InterceptedService<Channel, Bearer>;
+
+/// A server running in this process on its own runtime.
+#[derive(Debug)]
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub data: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<Result<(), String>>>,
+}
+
+pub fn write_tokens(path: &Path) {
+    let mut text = String::new();
+    for (name, role, token, accounts) in PRINCIPALS {
+        text.push_str(&format!(
+            "[[principal]]\nname = \"{name}\"\nrole = \"{role}\"\ntoken = \"{token}\"\naccounts = {accounts:?}\n\n"
+        ));
+    }
+    std::fs::write(path, text).unwrap_or_else(|e| panic!("tokens: {e}"));
+}
+
+/// The configuration tests use: loopback port 0, no metrics port, the test tokens.
+pub fn test_config(data: &Path) -> Config {
+    let tokens = data.join("test-tokens.toml");
+    std::fs::create_dir_all(data).unwrap_or_else(|e| panic!("{e}"));
+    write_tokens(&tokens);
+    Config {
+        data_dir: data.to_path_buf(),
+        listen: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
+        metrics_listen: None,
+        tokens_file: Some(tokens),
+        ..Config::default()
+    }
+}
+
+impl TestServer {
+    /// A fresh server on a new temporary data directory.
+    pub fn start() -> TestServer {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let config = test_config(dir.path());
+        let mut server = TestServer::start_with(config);
+        server._dir = Some(dir);
+        server
+    }
+
+    pub fn start_with(config: Config) -> TestServer {
+        let data = config.data_dir.clone();
+        let (ready_tx, ready_rx) = std::sync::mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())?;
+            runtime.block_on(gateway::server::serve(
+                config,
+                move |running| {
+                    let _ = ready_tx.send(running.addr);
+                },
+                Some(stop_rx),
+            ))
+        });
+        let addr = match ready_rx.recv_timeout(std::time::Duration::from_secs(120)) {
+            Ok(addr) => addr,
+            Err(_) => {
+                let result = thread.join();
+                panic!("the server did not start: {result:?}");
+            }
+        };
+        TestServer {
+            addr,
+            data,
+            _dir: None,
+            stop: Some(stop_tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"))
+    }
+
+    /// Stops the server gracefully and waits for it.
+    pub fn stop(mut self) -> Result<(), String> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<(), String> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.thread.take() {
+            Some(t) => t.join().map_err(|_| "server thread panicked".to_string())?,
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+/// Every client, authenticated as one principal (or none).
+#[derive(Clone, Debug)]
+pub struct Clients {
+    pub trading: TradingServiceClient<Authed>,
+    pub market: MarketDataServiceClient<Authed>,
+    pub registry: RegistryServiceClient<Authed>,
+    pub admin: AdminServiceClient<Authed>,
+    pub auction: AuctionServiceClient<Authed>,
+}
+
+impl Clients {
+    pub fn new(channel: Channel, token: Option<&str>) -> Clients {
+        let b = Bearer(token.map(str::to_string));
+        Clients {
+            trading: TradingServiceClient::with_interceptor(channel.clone(), b.clone()),
+            market: MarketDataServiceClient::with_interceptor(channel.clone(), b.clone()),
+            registry: RegistryServiceClient::with_interceptor(channel.clone(), b.clone()),
+            admin: AdminServiceClient::with_interceptor(channel.clone(), b.clone()),
+            auction: AuctionServiceClient::with_interceptor(channel, b),
+        }
+    }
+
+    pub async fn of(server: &TestServer, principal: &str) -> Clients {
+        Clients::new(server.channel().await, Some(token(principal)))
+    }
+}
+
+/// The reason code in a status.
+pub fn reason(status: &Status) -> String {
+    gateway::error::rejection_of(status)
+        .map(|r| r.reason)
+        .unwrap_or_default()
+}
+
+pub fn field(status: &Status) -> String {
+    gateway::error::rejection_of(status)
+        .map(|r| r.field)
+        .unwrap_or_default()
+}
+
+/// Opens the test market: accounts, the CEA2025 instrument, allowances for the members
+/// and the entity at the exchange, funds; leaves the day open in continuous trading.
+pub async fn open_market(server: &TestServer) {
+    let ministry = Clients::of(server, "ministry").await;
+    let ops = Clients::of(server, "ops").await;
+    let mut reg = ministry.registry.clone();
+    let accounts = [
+        (
+            AUTHORITY,
+            pb::AccountType::NationalAuthority,
+            pb::Sector::Unspecified,
+            "Ministry",
+        ),
+        (
+            RETIREMENT,
+            pb::AccountType::Retirement,
+            pb::Sector::Unspecified,
+            "Retirement",
+        ),
+        (
+            CANCELLATION,
+            pb::AccountType::Cancellation,
+            pb::Sector::Unspecified,
+            "Cancellation",
+        ),
+        (
+            M1,
+            pb::AccountType::MemberFirm,
+            pb::Sector::Unspecified,
+            "Member One",
+        ),
+        (
+            M2,
+            pb::AccountType::MemberFirm,
+            pb::Sector::Unspecified,
+            "Member Two",
+        ),
+        (
+            M3,
+            pb::AccountType::MemberFirm,
+            pb::Sector::Unspecified,
+            "Member Three",
+        ),
+        (
+            E1,
+            pb::AccountType::CoveredEntity,
+            pb::Sector::Power,
+            "Power Plant One",
+        ),
+        (
+            BANK,
+            pb::AccountType::Pledgee,
+            pb::Sector::Unspecified,
+            "Bank",
+        ),
+    ];
+    for (id, t, s, name) in accounts {
+        reg.open_account(pb::OpenAccountRequest {
+            idempotency_key: format!("open-{id}"),
+            account_id: id,
+            account_type: t as i32,
+            sector: s as i32,
+            name: name.into(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("open {id}: {e}"));
+    }
+    let mut admin = ops.admin.clone();
+    admin
+        .create_instrument(pb::CreateInstrumentRequest {
+            vintage: 2025,
+            reference_price_fen: 8_500,
+            ..Default::default()
+        })
+        .await
+        .unwrap_or_else(|e| panic!("instrument: {e}"));
+    reg.issue(pb::IssueRequest {
+        idempotency_key: "issue-2025".into(),
+        authority_account_id: AUTHORITY,
+        unit: "CEA2025".into(),
+        quantity_t: 10_000_000,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("issue: {e}"));
+    for (n, to) in [M1, M2, M3, E1].into_iter().enumerate() {
+        let rpc = if to == E1 { "alloc" } else { "xfer" };
+        let req = pb::TransferRequest {
+            idempotency_key: format!("{rpc}-{to}"),
+            from_account_id: AUTHORITY,
+            to_account_id: to,
+            unit: "CEA2025".into(),
+            quantity_t: 100_000 + n as u64,
+        };
+        if to == E1 {
+            reg.allocate(req).await
+        } else {
+            reg.propose_transfer(req).await
+        }
+        .unwrap_or_else(|e| panic!("fund {to}: {e}"));
+    }
+    for (name, account) in [("m1", M1), ("m2", M2), ("m3", M3), ("e1", E1)] {
+        let mut c = Clients::of(server, name).await;
+        c.registry
+            .move_to_trading(pb::MoveRequest {
+                idempotency_key: format!("deposit-{account}"),
+                account_id: account,
+                unit: "CEA2025".into(),
+                quantity_t: 50_000,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("deposit {account}: {e}"));
+        admin
+            .credit_funds(pb::FundsRequest {
+                transfer_id: account,
+                account_id: account,
+                amount_fen: 1_000_000_000,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("credit {account}: {e}"));
+    }
+    admin
+        .open_trading_day(pb::OpenTradingDayRequest {
+            trading_date: 20_261_130,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("open day: {e}"));
+    admin
+        .set_phase(pb::SetPhaseRequest {
+            phase: pb::Phase::Continuous as i32,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("continuous: {e}"));
+}
+
+pub fn limit(
+    account: u64,
+    client_order_id: u64,
+    side: pb::Side,
+    price_fen: i64,
+    quantity_t: u64,
+) -> pb::PlaceOrderRequest {
+    pb::PlaceOrderRequest {
+        account_id: account,
+        client_order_id,
+        instrument: "CEA2025".into(),
+        side: side as i32,
+        order_type: pb::OrderType::Limit as i32,
+        time_in_force: pb::TimeInForce::Day as i32,
+        price_fen,
+        quantity_t,
+        post_only: false,
+    }
+}

@@ -40,6 +40,7 @@ impl Registry {
             self.ledger.next_pledge = r.u64()?;
             self.ledger.next_proposal = r.u64()?;
             self.ledger.four_eyes_t = r.u64()?;
+            self.ledger.settled_seq = r.u64()?;
             r.done()?;
         }
         let ledger = &mut self.ledger;

@@ -1,0 +1,410 @@
+//! Authentication (bearer tokens from the tokens file) and authorization: one table of
+//! RPC x role -> which accounts the principal may name, checked in one place.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde::Deserialize;
+
+use crate::error::ApiError;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Authority,
+    Verifier,
+    Member,
+    Entity,
+    Pledgee,
+    Operator,
+    Auditor,
+}
+
+impl Role {
+    pub const ALL: [Role; 7] = [
+        Role::Authority,
+        Role::Verifier,
+        Role::Member,
+        Role::Entity,
+        Role::Pledgee,
+        Role::Operator,
+        Role::Auditor,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::Authority => "authority",
+            Role::Verifier => "verifier",
+            Role::Member => "member",
+            Role::Entity => "entity",
+            Role::Pledgee => "pledgee",
+            Role::Operator => "operator",
+            Role::Auditor => "auditor",
+        }
+    }
+}
+
+/// An authenticated caller.
+#[derive(Debug)]
+pub struct Principal {
+    pub id: u64,
+    pub name: String,
+    pub role: Role,
+    /// Accounts this principal acts for (registry ids = trading account ids).
+    pub accounts: Vec<u64>,
+    /// Trading requests of this principal in flight now.
+    pub in_flight: AtomicUsize,
+    /// Open streams of this principal now.
+    pub streams: AtomicUsize,
+}
+
+impl Principal {
+    pub fn owns(&self, account: u64) -> bool {
+        self.accounts.contains(&account)
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PrincipalEntry {
+    name: String,
+    token: String,
+    role: Role,
+    #[serde(default)]
+    accounts: Vec<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TokensFile {
+    #[serde(default)]
+    principal: Vec<PrincipalEntry>,
+}
+
+/// Every principal by token.
+#[derive(Debug, Default)]
+pub struct Tokens {
+    by_token: HashMap<String, Arc<Principal>>,
+}
+
+impl Tokens {
+    pub fn parse(text: &str) -> Result<Tokens, String> {
+        let file: TokensFile = toml::from_str(text).map_err(|e| e.to_string())?;
+        let mut by_token = HashMap::new();
+        for (n, p) in file.principal.into_iter().enumerate() {
+            if p.token.len() < 16 {
+                return Err(format!(
+                    "principal {:?}: token shorter than 16 characters",
+                    p.name
+                ));
+            }
+            let principal = Arc::new(Principal {
+                id: n as u64 + 1,
+                name: p.name,
+                role: p.role,
+                accounts: p.accounts,
+                in_flight: AtomicUsize::new(0),
+                streams: AtomicUsize::new(0),
+            });
+            if by_token.insert(p.token, principal).is_some() {
+                return Err(format!("principal {}: token used twice", n + 1));
+            }
+        }
+        Ok(Tokens { by_token })
+    }
+
+    pub fn load(path: &Path) -> Result<Tokens, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        Tokens::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// Writes a tokens file with one random token per role (first start without one).
+    pub fn generate(path: &Path) -> Result<(), String> {
+        let mut random = [0u8; 16 * 7];
+        std::fs::File::open("/dev/urandom")
+            .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
+            .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
+        let mut text = String::from(
+            "# carbonx principals: one bearer token each. Generated on first start; edit freely.\n\
+             # role: authority | verifier | member | entity | pledgee | operator | auditor\n\
+             # accounts: the registry/trading account ids the principal acts for.\n",
+        );
+        for (n, role) in Role::ALL.iter().enumerate() {
+            let token: String = random[n * 16..(n + 1) * 16]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            text.push_str(&format!(
+                "\n[[principal]]\nname = \"{0}\"\nrole = \"{0}\"\ntoken = \"{1}\"\naccounts = []\n",
+                role.name(),
+                token
+            ));
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
+        }
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    pub fn authenticate(&self, token: &str) -> Option<Arc<Principal>> {
+        self.by_token.get(token).cloned()
+    }
+
+    pub fn len(&self) -> usize {
+        self.by_token.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.by_token.is_empty()
+    }
+}
+
+/// Which accounts a role may name in a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// Only accounts bound to the principal.
+    Own,
+    /// Any account.
+    Any,
+}
+
+/// Every RPC of the API, for the authorization table.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Rpc {
+    // Trading
+    PlaceOrder,
+    CancelOrder,
+    AmendOrder,
+    CancelAll,
+    GetOrder,
+    ListOrders,
+    GetTradingAccount,
+    OrderEntry,
+    StreamExecutions,
+    ProposeBlock,
+    AcceptBlock,
+    RejectBlock,
+    CancelBlock,
+    // Market data
+    MarketData,
+    // Auctions
+    AnnounceBidding,
+    OpenBidding,
+    PlaceBid,
+    CloseBidding,
+    // Registry
+    OpenAccount,
+    GetAccount,
+    SetAccountStatus,
+    GetHoldings,
+    Issue,
+    Allocate,
+    ProposeTransfer,
+    ApproveTransfer,
+    CancelTransfer,
+    SetFourEyesThreshold,
+    ListProposals,
+    MoveToTrading,
+    MoveFromTrading,
+    Freeze,
+    Unfreeze,
+    RegisterPledge,
+    ReleasePledge,
+    EnforcePledge,
+    ListPledges,
+    VoluntaryCancel,
+    ReadJournal,
+    VerifyJournal,
+    // Admin
+    Instruments,
+    TradingDay,
+    Funds,
+    RestrictTradingAccount,
+    Reconcile,
+}
+
+use Role::{Auditor, Authority, Entity, Member, Operator, Pledgee, Verifier};
+use Scope::{Any, Own};
+
+/// THE authorization table: who may call what, for which accounts. A role absent from a
+/// row is refused (PERMISSION_DENIED, reason ROLE_NOT_ALLOWED); a role with `Own` naming an
+/// account not bound to it is refused (PERMISSION_DENIED, reason ACCOUNT_NOT_ALLOWED).
+pub fn rule(rpc: Rpc) -> &'static [(Role, Scope)] {
+    match rpc {
+        Rpc::PlaceOrder
+        | Rpc::CancelOrder
+        | Rpc::AmendOrder
+        | Rpc::OrderEntry
+        | Rpc::ProposeBlock
+        | Rpc::AcceptBlock
+        | Rpc::RejectBlock
+        | Rpc::CancelBlock
+        | Rpc::PlaceBid => &[(Member, Own), (Entity, Own)],
+        // The operator cancels for a defaulting or restricted member.
+        Rpc::CancelAll => &[(Member, Own), (Entity, Own), (Operator, Any)],
+        Rpc::GetOrder | Rpc::ListOrders | Rpc::GetTradingAccount | Rpc::StreamExecutions => &[
+            (Member, Own),
+            (Entity, Own),
+            (Operator, Any),
+            (Auditor, Any),
+        ],
+        Rpc::MarketData => &[
+            (Authority, Any),
+            (Verifier, Any),
+            (Member, Any),
+            (Entity, Any),
+            (Pledgee, Any),
+            (Operator, Any),
+            (Auditor, Any),
+        ],
+        // Paid allocation is sold by the authority; members sell their own allowances; the
+        // operator runs the auction.
+        Rpc::AnnounceBidding => &[
+            (Authority, Own),
+            (Member, Own),
+            (Entity, Own),
+            (Operator, Any),
+        ],
+        Rpc::OpenBidding | Rpc::CloseBidding => &[(Operator, Any)],
+        Rpc::OpenAccount | Rpc::SetAccountStatus | Rpc::Issue | Rpc::SetFourEyesThreshold => {
+            &[(Authority, Any)]
+        }
+        Rpc::Freeze | Rpc::Unfreeze => &[(Authority, Any)],
+        Rpc::Allocate => &[(Authority, Own)],
+        Rpc::GetAccount | Rpc::GetHoldings => &[
+            (Authority, Any),
+            (Member, Own),
+            (Entity, Own),
+            (Pledgee, Own),
+            (Operator, Any),
+            (Auditor, Any),
+        ],
+        Rpc::ProposeTransfer => &[(Authority, Own), (Member, Own), (Entity, Own)],
+        // Second approver: the authority, or another principal of the sending account.
+        Rpc::ApproveTransfer | Rpc::CancelTransfer => {
+            &[(Authority, Any), (Member, Own), (Entity, Own)]
+        }
+        Rpc::ListProposals => &[(Authority, Any), (Auditor, Any), (Operator, Any)],
+        Rpc::MoveToTrading | Rpc::MoveFromTrading | Rpc::VoluntaryCancel => {
+            &[(Member, Own), (Entity, Own)]
+        }
+        // The bank registers, releases and enforces pledges on its own pledgee account.
+        Rpc::RegisterPledge | Rpc::ReleasePledge | Rpc::EnforcePledge => &[(Pledgee, Own)],
+        Rpc::ListPledges => &[
+            (Pledgee, Own),
+            (Authority, Any),
+            (Auditor, Any),
+            (Operator, Any),
+        ],
+        Rpc::ReadJournal | Rpc::VerifyJournal => {
+            &[(Authority, Any), (Auditor, Any), (Operator, Any)]
+        }
+        Rpc::Instruments | Rpc::TradingDay | Rpc::Funds | Rpc::RestrictTradingAccount => {
+            &[(Operator, Any)]
+        }
+        Rpc::Reconcile => &[(Operator, Any), (Auditor, Any), (Authority, Any)],
+    }
+}
+
+/// Checks that `principal` may call `rpc` naming `accounts` (all of them).
+pub fn authorize(principal: &Principal, rpc: Rpc, accounts: &[u64]) -> Result<Scope, ApiError> {
+    let Some(&(_, scope)) = rule(rpc).iter().find(|(role, _)| *role == principal.role) else {
+        return Err(ApiError::permission(
+            "ROLE_NOT_ALLOWED",
+            format!("role {} may not call {rpc:?}", principal.role.name()),
+        ));
+    };
+    if scope == Scope::Own
+        && let Some(foreign) = accounts.iter().find(|a| !principal.owns(**a))
+    {
+        return Err(ApiError::permission(
+            "ACCOUNT_NOT_ALLOWED",
+            format!("{} may not act for account {foreign}", principal.name),
+        ));
+    }
+    Ok(scope)
+}
+
+/// A slot of a per-principal limit, released on drop.
+#[derive(Debug)]
+pub struct Slot {
+    principal: Arc<Principal>,
+    stream: bool,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let counter = if self.stream {
+            &self.principal.streams
+        } else {
+            &self.principal.in_flight
+        };
+        counter.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Takes one in-flight (or stream) slot of `principal`, or refuses with RESOURCE_EXHAUSTED.
+pub fn take_slot(principal: &Arc<Principal>, stream: bool, max: usize) -> Result<Slot, ApiError> {
+    let counter = if stream {
+        &principal.streams
+    } else {
+        &principal.in_flight
+    };
+    if counter.fetch_add(1, Ordering::AcqRel) >= max {
+        counter.fetch_sub(1, Ordering::AcqRel);
+        return Err(ApiError::exhausted(
+            if stream {
+                "STREAMS_PER_PRINCIPAL_LIMIT"
+            } else {
+                "IN_FLIGHT_PER_PRINCIPAL_LIMIT"
+            },
+            format!(
+                "{} has {max} {} already",
+                principal.name,
+                if stream {
+                    "streams open"
+                } else {
+                    "requests in flight"
+                }
+            ),
+        ));
+    }
+    Ok(Slot {
+        principal: principal.clone(),
+        stream,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_parse_and_authorize() {
+        let tokens = Tokens::parse(
+            "[[principal]]\nname = \"m1\"\nrole = \"member\"\ntoken = \"0123456789abcdef\"\naccounts = [7]\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let p = tokens
+            .authenticate("0123456789abcdef")
+            .unwrap_or_else(|| panic!("token"));
+        assert!(authorize(&p, Rpc::PlaceOrder, &[7]).is_ok());
+        let e = authorize(&p, Rpc::PlaceOrder, &[8]).unwrap_err();
+        assert_eq!(e.reason, "ACCOUNT_NOT_ALLOWED");
+        let e = authorize(&p, Rpc::Issue, &[]).unwrap_err();
+        assert_eq!(e.reason, "ROLE_NOT_ALLOWED");
+        assert!(
+            Tokens::parse("[[principal]]\nname = \"x\"\nrole = \"member\"\ntoken = \"short\"\n")
+                .is_err()
+        );
+        assert!(
+            Tokens::parse(
+                "[[principal]]\nname = \"x\"\nrole = \"king\"\ntoken = \"0123456789abcdef\"\n"
+            )
+            .is_err()
+        );
+    }
+}

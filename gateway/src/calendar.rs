@@ -1,0 +1,178 @@
+//! The trading calendar: which phase the market should be in at a wall-clock instant.
+//! Pure (the clock is an argument), so it is tested without waiting for 09:30.
+
+use engine::Phase;
+
+use crate::config::Calendar;
+
+/// Where the market should be at one instant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Target {
+    /// The trading date (`YYYYMMDD`) when a day should be open.
+    pub date: Option<u32>,
+    pub phase: Phase,
+    pub block_window: bool,
+}
+
+/// A parsed calendar; minutes are local minutes of the day.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Schedule {
+    offset_minutes: i64,
+    holidays: Vec<u32>,
+    pre_open: u32,
+    opening_call: u32,
+    sessions: Vec<(u32, u32)>,
+    block: (u32, u32),
+    close_day: u32,
+}
+
+fn minutes(text: &str) -> Result<u32, String> {
+    let (h, m) = text
+        .split_once(':')
+        .ok_or_else(|| format!("{text:?} is not HH:MM"))?;
+    let (h, m): (u32, u32) = (
+        h.parse().map_err(|_| format!("{text:?} is not HH:MM"))?,
+        m.parse().map_err(|_| format!("{text:?} is not HH:MM"))?,
+    );
+    if h > 23 || m > 59 {
+        return Err(format!("{text:?} is not a time of day"));
+    }
+    Ok(h * 60 + m)
+}
+
+/// Days since 1970-01-01 to (year, month, day), proleptic Gregorian.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+impl Schedule {
+    pub fn parse(c: &Calendar) -> Result<Schedule, String> {
+        let mut sessions = Vec::new();
+        for (start, end) in &c.sessions {
+            let (s, e) = (minutes(start)?, minutes(end)?);
+            if e <= s {
+                return Err(format!("session {start}-{end} ends before it starts"));
+            }
+            if sessions.last().is_some_and(|&(_, prev_end)| s < prev_end) {
+                return Err(format!("session {start}-{end} overlaps the one before"));
+            }
+            sessions.push((s, e));
+        }
+        let (Some(&(first, _)), Some(&(_, last))) = (sessions.first(), sessions.last()) else {
+            return Err("at least one session is needed".into());
+        };
+        let schedule = Schedule {
+            offset_minutes: i64::from(c.utc_offset_minutes),
+            holidays: c.holidays.clone(),
+            pre_open: minutes(&c.pre_open)?,
+            opening_call: minutes(&c.opening_call)?,
+            sessions,
+            block: (minutes(&c.block_window.0)?, minutes(&c.block_window.1)?),
+            close_day: minutes(&c.close_day)?,
+        };
+        if !(schedule.pre_open <= schedule.opening_call && schedule.opening_call <= first) {
+            return Err("pre_open <= opening_call <= first session start is required".into());
+        }
+        if schedule.close_day < last {
+            return Err("close_day must not be before the last session ends".into());
+        }
+        Ok(schedule)
+    }
+
+    /// The target state at `utc_ns`.
+    pub fn target(&self, utc_ns: u64) -> Target {
+        let local_minutes = (utc_ns / 60_000_000_000) as i64 + self.offset_minutes;
+        let days = local_minutes.div_euclid(1_440);
+        let minute = local_minutes.rem_euclid(1_440) as u32;
+        let (y, m, d) = civil_from_days(days);
+        let date = (y * 10_000 + i64::from(m) * 100 + i64::from(d)) as u32;
+        // 1970-01-01 was a Thursday: 0 = Monday ... 6 = Sunday.
+        let weekday = (days + 3).rem_euclid(7);
+        let closed = Target {
+            date: None,
+            phase: Phase::Closed,
+            block_window: false,
+        };
+        if weekday >= 5 || self.holidays.contains(&date) {
+            return closed;
+        }
+        if minute < self.pre_open || minute >= self.close_day {
+            return closed;
+        }
+        let first = self.sessions.first().map_or(0, |s| s.0);
+        let last = self.sessions.last().map_or(0, |s| s.1);
+        let phase = if minute < self.opening_call {
+            Phase::PreOpen
+        } else if minute < first {
+            if self.opening_call < first {
+                Phase::OpeningCall
+            } else {
+                Phase::PreOpen
+            }
+        } else if minute >= last {
+            Phase::PostClose
+        } else if self.sessions.iter().any(|&(s, e)| (s..e).contains(&minute)) {
+            Phase::Continuous
+        } else {
+            Phase::Break
+        };
+        Target {
+            date: Some(date),
+            phase,
+            block_window: (self.block.0..self.block.1).contains(&minute),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(date_utc_secs: u64) -> u64 {
+        date_utc_secs * 1_000_000_000
+    }
+
+    #[test]
+    fn a_beijing_trading_day() {
+        let s = Schedule::parse(&Calendar::default()).unwrap_or_else(|e| panic!("{e}"));
+        // Monday 2026-11-30 00:00 UTC = 08:00 Beijing.
+        let monday = 1_795_996_800u64;
+        assert_eq!(civil_from_days(monday as i64 / 86_400), (2026, 11, 30));
+        let local = |h: u64, m: u64| at(monday + (h * 60 + m) * 60 - 8 * 3_600);
+        let t = |h, m| s.target(local(h, m));
+        assert_eq!(t(9, 0).phase, Phase::Closed);
+        assert_eq!(t(9, 20).phase, Phase::OpeningCall);
+        assert_eq!(t(9, 20).date, Some(20_261_130));
+        assert_eq!(t(9, 30).phase, Phase::Continuous);
+        assert_eq!(t(11, 30).phase, Phase::Break);
+        assert_eq!(t(13, 0).phase, Phase::Continuous);
+        assert!(t(13, 0).block_window && !t(11, 0).block_window);
+        assert_eq!(t(15, 0).phase, Phase::PostClose);
+        assert_eq!(t(15, 30).phase, Phase::Closed);
+        // Saturday.
+        assert_eq!(s.target(local(10, 0) - at(2 * 86_400)).phase, Phase::Closed);
+    }
+
+    #[test]
+    fn bad_calendars_are_refused() {
+        let c = Calendar {
+            sessions: vec![("10:00".into(), "09:00".into())],
+            ..Calendar::default()
+        };
+        assert!(Schedule::parse(&c).is_err());
+        let c = Calendar {
+            pre_open: "25:00".into(),
+            ..Calendar::default()
+        };
+        assert!(Schedule::parse(&c).is_err());
+    }
+}

@@ -1,0 +1,550 @@
+//! The path from a request to the engine and back, on four threads joined by bounded
+//! queues (std's `sync_channel`, a lock-free array queue):
+//!
+//! ```text
+//! handlers --try_send--> sequencer: stamp seq+time, journal the batch, one fsync
+//!                            | batch (only once durable)
+//!                            v
+//!                        engine thread: apply, collect each command's events
+//!                            | batch of (command, events)
+//!                            v
+//!                        dispatcher: reply to callers, publish to the stream hub,
+//!                                    settlement legs -> registry writer
+//! ```
+//! A handler never waits on a full queue: `try_send` fails at once with RESOURCE_EXHAUSTED.
+//! Everything after the sequencer blocks on its successor, so a slow registry slows intake
+//! (and then sheds load) instead of growing a queue without bound.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use engine::{Command, CommandKind, Engine, Event, EventKind, InstrumentId};
+use registry::tx::SettleLeg;
+use tokio::sync::{oneshot, watch};
+
+use crate::catalog::Catalog;
+use crate::config::Durability;
+use crate::error::ApiError;
+use crate::hub::Hub;
+use crate::journal::Journal;
+use crate::metrics::Metrics;
+use crate::regworker::{RegJob, RegistryHandle};
+
+/// A command as applied: its sequence, stamp and events.
+#[derive(Clone, Debug)]
+pub struct Applied {
+    pub seq: u64,
+    pub timestamp_ns: u64,
+    pub events: Vec<Event>,
+}
+
+impl Applied {
+    /// The engine's rejection of this command, if it was refused.
+    pub fn rejection(&self) -> Option<engine::Reject> {
+        self.events.iter().find_map(|e| match e.kind {
+            EventKind::Rejected { reason } => Some(reason),
+            _ => None,
+        })
+    }
+}
+
+/// Holdings of every (account, instrument) at one engine sequence: free + locked + pending.
+#[derive(Clone, Debug, Default)]
+pub struct EngineHoldings {
+    pub seq: u64,
+    pub holdings: Vec<(u64, InstrumentId, u64)>,
+}
+
+pub type EngineQuery = Box<dyn FnOnce(&Engine) + Send>;
+
+pub(crate) enum Submission {
+    Command {
+        kind: CommandKind,
+        reply: Option<oneshot::Sender<Applied>>,
+    },
+    Query(EngineQuery),
+    /// Capture the engine's holdings, then compare in the registry once settled to there.
+    Reconcile(oneshot::Sender<crate::regworker::ReconcileOutcome>),
+}
+
+enum Sequenced {
+    Command {
+        command: Command,
+        reply: Option<oneshot::Sender<Applied>>,
+    },
+    Query(EngineQuery),
+    Reconcile(oneshot::Sender<crate::regworker::ReconcileOutcome>),
+}
+
+enum Out {
+    Applied {
+        applied: Applied,
+        reply: Option<oneshot::Sender<Applied>>,
+    },
+    Reconcile {
+        holdings: EngineHoldings,
+        reply: oneshot::Sender<crate::regworker::ReconcileOutcome>,
+    },
+}
+
+/// The handle services use.
+#[derive(Clone, Debug)]
+pub struct Core {
+    tx: SyncSender<Submission>,
+    pub metrics: Arc<Metrics>,
+    pub hub: Arc<Hub>,
+    pub catalog: Arc<Catalog>,
+    pub registry: RegistryHandle,
+    settled: watch::Receiver<u64>,
+    stop: Arc<AtomicBool>,
+}
+
+impl std::fmt::Debug for Submission {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Submission")
+    }
+}
+
+/// Threads of the pipeline, joined at shutdown.
+#[derive(Debug)]
+pub struct Threads {
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl Threads {
+    pub fn join(self) {
+        for h in self.handles {
+            let _ = h.join();
+        }
+    }
+}
+
+#[derive(Debug)]
+pub struct CoreParts {
+    pub engine: Engine,
+    pub journal: Journal,
+    pub durability: Durability,
+    pub async_flush: Duration,
+    pub queue_depth: usize,
+    pub batch_max: usize,
+    pub metrics: Arc<Metrics>,
+    pub hub: Arc<Hub>,
+    pub catalog: Arc<Catalog>,
+    pub registry: RegistryHandle,
+    pub settled: watch::Receiver<u64>,
+}
+
+pub fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+impl Core {
+    /// Starts the sequencer, engine and dispatcher threads.
+    pub fn start(parts: CoreParts) -> std::io::Result<(Core, Threads)> {
+        let (tx, rx) = sync_channel::<Submission>(parts.queue_depth);
+        // Small queues behind the sequencer: each item is a whole batch.
+        let (engine_tx, engine_rx) = sync_channel::<Vec<Sequenced>>(4);
+        let (out_tx, out_rx) = sync_channel::<Vec<Out>>(4);
+        let metrics = parts.metrics.clone();
+        let journal = parts.journal;
+        let durability = parts.durability;
+        let batch_max = parts.batch_max;
+        let async_flush = parts.async_flush;
+        let m = metrics.clone();
+        let stop = Arc::new(AtomicBool::new(false));
+        let stop_seq = stop.clone();
+        let sequencer = std::thread::Builder::new()
+            .name("sequencer".into())
+            .spawn(move || {
+                sequencer_loop(
+                    rx,
+                    engine_tx,
+                    journal,
+                    durability,
+                    async_flush,
+                    batch_max,
+                    &m,
+                    &stop_seq,
+                )
+            })?;
+        let m = metrics.clone();
+        let engine = parts.engine;
+        let engine_thread = std::thread::Builder::new()
+            .name("engine".into())
+            .spawn(move || engine_loop(engine, engine_rx, out_tx, &m))?;
+        let m = metrics.clone();
+        let hub = parts.hub.clone();
+        let catalog = parts.catalog.clone();
+        let registry = parts.registry.clone();
+        let dispatcher = std::thread::Builder::new()
+            .name("dispatcher".into())
+            .spawn(move || dispatcher_loop(out_rx, &hub, &catalog, &registry, &m))?;
+        Ok((
+            Core {
+                tx,
+                metrics,
+                hub: parts.hub,
+                catalog: parts.catalog,
+                registry: parts.registry,
+                settled: parts.settled,
+                stop,
+            },
+            Threads {
+                handles: vec![sequencer, engine_thread, dispatcher],
+            },
+        ))
+    }
+
+    /// Stops the pipeline once the queue is drained (later submissions are refused).
+    pub fn shutdown(&self) {
+        self.stop.store(true, Ordering::Release);
+    }
+
+    fn send(&self, submission: Submission) -> Result<(), ApiError> {
+        if self.stop.load(Ordering::Acquire) {
+            return Err(ApiError::unavailable("the server is shutting down"));
+        }
+        match self.tx.try_send(submission) {
+            Ok(()) => {
+                self.metrics.sequencer_queue.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(TrySendError::Full(_)) => {
+                self.metrics.overloaded.fetch_add(1, Ordering::Relaxed);
+                Err(ApiError::exhausted(
+                    "QUEUE_FULL",
+                    "the sequencer queue is full; retry with backoff",
+                ))
+            }
+            Err(TrySendError::Disconnected(_)) => {
+                Err(ApiError::unavailable("the server is shutting down"))
+            }
+        }
+    }
+
+    /// Queues a command; the receiver resolves once it is durable and applied.
+    pub fn submit(&self, kind: CommandKind) -> Result<oneshot::Receiver<Applied>, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Submission::Command {
+            kind,
+            reply: Some(reply),
+        })?;
+        Ok(rx)
+    }
+
+    /// Submits and waits for the command to be durable and applied.
+    pub async fn execute(&self, kind: CommandKind) -> Result<Applied, ApiError> {
+        let rx = self.submit(kind)?;
+        rx.await
+            .map_err(|_| ApiError::unavailable("the engine stopped before replying"))
+    }
+
+    /// Runs `f` on the engine thread, in sequence with commands (reads see every earlier
+    /// command of the same caller).
+    pub async fn query<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Submission::Query(Box::new(move |engine: &Engine| {
+            let _ = reply.send(f(engine));
+        })))?;
+        rx.await
+            .map_err(|_| ApiError::unavailable("the engine stopped before replying"))
+    }
+
+    pub async fn reconcile(&self) -> Result<crate::regworker::ReconcileOutcome, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Submission::Reconcile(reply))?;
+        rx.await
+            .map_err(|_| ApiError::unavailable("the server stopped before reconciling"))
+    }
+
+    /// Waits until the registry has settled the engine through `seq`.
+    pub async fn wait_settled(&self, seq: u64) -> Result<(), ApiError> {
+        let mut rx = self.settled.clone();
+        rx.wait_for(|s| *s >= seq)
+            .await
+            .map(|_| ())
+            .map_err(|_| ApiError::unavailable("settlement stopped"))
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn sequencer_loop(
+    rx: Receiver<Submission>,
+    engine_tx: SyncSender<Vec<Sequenced>>,
+    mut journal: Journal,
+    durability: Durability,
+    async_flush: Duration,
+    batch_max: usize,
+    metrics: &Metrics,
+    stop: &AtomicBool,
+) {
+    let mut last_ts = 0u64;
+    let mut last_flush = Instant::now();
+    let mut unflushed = false;
+    loop {
+        let first = match rx.recv_timeout(async_flush) {
+            Ok(s) => s,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if stop.load(Ordering::Acquire) {
+                    break;
+                }
+                if unflushed {
+                    if let Err(e) = journal.flush() {
+                        fatal(&format!("journal flush failed: {e}"));
+                    }
+                    unflushed = false;
+                    last_flush = Instant::now();
+                }
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
+        };
+        let mut batch = Vec::with_capacity(64);
+        let mut taken = 1;
+        let mut next = Some(first);
+        let now = now_ns();
+        while let Some(submission) = next.take() {
+            match submission {
+                Submission::Command { kind, reply } => {
+                    last_ts = last_ts.max(now);
+                    let command = Command {
+                        seq: journal.last_seq() + 1,
+                        timestamp_ns: last_ts,
+                        kind,
+                    };
+                    if let Err(e) = journal.append(&command) {
+                        fatal(&format!("journal append failed: {e}"));
+                    }
+                    batch.push(Sequenced::Command { command, reply });
+                }
+                Submission::Query(f) => batch.push(Sequenced::Query(f)),
+                Submission::Reconcile(r) => batch.push(Sequenced::Reconcile(r)),
+            }
+            if taken < batch_max
+                && let Ok(s) = rx.try_recv()
+            {
+                next = Some(s);
+                taken += 1;
+            }
+        }
+        metrics
+            .sequencer_queue
+            .fetch_sub(taken as i64, Ordering::Relaxed);
+        let started = Instant::now();
+        let sync = match durability {
+            Durability::Sync => true,
+            Durability::Async => last_flush.elapsed() >= async_flush,
+        };
+        match journal.commit(sync) {
+            Ok(0) => {}
+            Ok(_) => {
+                metrics.journal_batches.fetch_add(1, Ordering::Relaxed);
+                metrics
+                    .journal_fsync
+                    .observe_us(started.elapsed().as_micros() as u64);
+                if sync {
+                    last_flush = Instant::now();
+                    unflushed = false;
+                } else {
+                    unflushed = true;
+                }
+            }
+            Err(e) => fatal(&format!("journal write failed: {e}")),
+        }
+        metrics.engine_queue.fetch_add(1, Ordering::Relaxed);
+        if engine_tx.send(batch).is_err() {
+            break;
+        }
+    }
+    if unflushed {
+        let _ = journal.flush();
+    }
+}
+
+/// The journal cannot take writes: nothing more may be acknowledged. Stop the process;
+/// recovery replays what is durable.
+fn fatal(message: &str) -> ! {
+    tracing::error!("{message}; stopping so that nothing unjournaled is acknowledged");
+    std::process::exit(70);
+}
+
+fn engine_loop(
+    mut engine: Engine,
+    rx: Receiver<Vec<Sequenced>>,
+    out_tx: SyncSender<Vec<Out>>,
+    metrics: &Metrics,
+) {
+    while let Ok(batch) = rx.recv() {
+        metrics.engine_queue.fetch_sub(1, Ordering::Relaxed);
+        let mut out = Vec::with_capacity(batch.len());
+        for item in batch {
+            match item {
+                Sequenced::Command { command, reply } => {
+                    let mut events = Vec::with_capacity(8);
+                    if let Err(e) = engine.apply(&command, &mut events) {
+                        fatal(&format!("engine out of sequence: {e:?}"));
+                    }
+                    out.push(Out::Applied {
+                        applied: Applied {
+                            seq: command.seq,
+                            timestamp_ns: command.timestamp_ns,
+                            events,
+                        },
+                        reply,
+                    });
+                }
+                Sequenced::Query(f) => f(&engine),
+                Sequenced::Reconcile(reply) => out.push(Out::Reconcile {
+                    holdings: engine_holdings(&engine),
+                    reply,
+                }),
+            }
+        }
+        if out.is_empty() {
+            continue;
+        }
+        metrics.dispatch_queue.fetch_add(1, Ordering::Relaxed);
+        if out_tx.send(out).is_err() {
+            break;
+        }
+    }
+}
+
+/// Every non-zero (account, instrument) holding of the engine.
+pub fn engine_holdings(engine: &Engine) -> EngineHoldings {
+    let state = engine.state();
+    let mut holdings = Vec::new();
+    for account in &state.accounts {
+        for (index, p) in account.positions.iter().enumerate() {
+            let total = p.free_t + p.locked_t + p.pending_t;
+            if total > 0 {
+                holdings.push((account.id.0, InstrumentId(index as u32), total));
+            }
+        }
+    }
+    EngineHoldings {
+        seq: engine.last_seq(),
+        holdings,
+    }
+}
+
+/// Settlement legs of one command's events.
+pub fn settlement_legs(events: &[Event], catalog: &Catalog, legs: &mut Vec<SettleLeg>) {
+    for event in events {
+        match event.kind {
+            EventKind::Trade(t) => match catalog.unit_of(t.instrument) {
+                Some(unit) => legs.push(SettleLeg::Trade {
+                    seller: registry::model::AccountId(t.sell.account.0),
+                    buyer: registry::model::AccountId(t.buy.account.0),
+                    unit,
+                    quantity_t: t.quantity_t,
+                }),
+                None => tracing::error!(
+                    instrument = t.instrument.0,
+                    "trade of an instrument without a registry unit"
+                ),
+            },
+            EventKind::AllowancesWithdrawn {
+                account,
+                instrument,
+                quantity_t,
+                ..
+            } => match catalog.unit_of(instrument) {
+                Some(unit) => legs.push(SettleLeg::Withdraw {
+                    account: registry::model::AccountId(account.0),
+                    unit,
+                    quantity_t,
+                }),
+                None => tracing::error!(
+                    instrument = instrument.0,
+                    "withdrawal of an instrument without a registry unit"
+                ),
+            },
+            EventKind::InstrumentCreated { instrument, symbol } => {
+                catalog.add_instrument(instrument, symbol.as_str());
+            }
+            _ => {}
+        }
+    }
+}
+
+/// Counts what the metrics endpoint reports about one command.
+pub fn count(metrics: &Metrics, events: &[Event]) {
+    metrics.commands.fetch_add(1, Ordering::Relaxed);
+    for event in events {
+        match event.kind {
+            EventKind::Accepted(_) => {
+                metrics.orders.fetch_add(1, Ordering::Relaxed);
+            }
+            EventKind::Trade(t) => {
+                metrics.trades.fetch_add(1, Ordering::Relaxed);
+                metrics.traded_t.fetch_add(t.quantity_t, Ordering::Relaxed);
+            }
+            EventKind::Rejected { reason } => metrics.reject(reason.code()),
+            _ => {}
+        }
+    }
+}
+
+fn dispatcher_loop(
+    rx: Receiver<Vec<Out>>,
+    hub: &Hub,
+    catalog: &Catalog,
+    registry: &RegistryHandle,
+    metrics: &Metrics,
+) {
+    let mut legs = Vec::new();
+    while let Ok(batch) = rx.recv() {
+        metrics.dispatch_queue.fetch_sub(1, Ordering::Relaxed);
+        let mut through = None;
+        let mut last_ts = 0;
+        for out in batch {
+            match out {
+                Out::Applied { applied, reply } => {
+                    settlement_legs(&applied.events, catalog, &mut legs);
+                    count(metrics, &applied.events);
+                    hub.publish(applied.seq, applied.timestamp_ns, &applied.events);
+                    through = Some(applied.seq);
+                    last_ts = applied.timestamp_ns;
+                    if let Some(reply) = reply {
+                        let _ = reply.send(applied);
+                    }
+                }
+                Out::Reconcile { holdings, reply } => {
+                    if let Some(seq) = through.take() {
+                        registry.settle(seq, last_ts, std::mem::take(&mut legs));
+                    }
+                    registry.send_blocking(RegJob::Reconcile { holdings, reply });
+                }
+            }
+        }
+        if let Some(seq) = through {
+            registry.settle(seq, last_ts, std::mem::take(&mut legs));
+        }
+    }
+    // The engine stopped: everything it produced is queued for the registry; let the
+    // writer finish it and stop.
+    registry.send_blocking(RegJob::Stop);
+}
+
+/// Summary of how many of each event a replay produced (for the recovery log).
+pub fn tally(events: &[Event], into: &mut BTreeMap<&'static str, u64>) {
+    for e in events {
+        let name = match e.kind {
+            EventKind::Trade(_) => "trades",
+            EventKind::Accepted(_) => "orders",
+            EventKind::Rejected { .. } => "rejections",
+            _ => continue,
+        };
+        *into.entry(name).or_insert(0) += 1;
+    }
+}

@@ -1,0 +1,232 @@
+//! Every refusal of the API: a gRPC code, a stable reason code, the field at fault and a
+//! message. One exhaustive mapping from each domain error (engine, registry) to a code.
+
+use engine::Reject;
+use prost::Message;
+use registry::RegistryError;
+use tonic::{Code, Status};
+
+/// A refused request, before it becomes a `tonic::Status`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ApiError {
+    pub code: Code,
+    pub reason: &'static str,
+    pub field: String,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(code: Code, reason: &'static str, field: &str, message: impl Into<String>) -> Self {
+        ApiError {
+            code,
+            reason,
+            field: field.to_string(),
+            message: message.into(),
+        }
+    }
+
+    /// A bad field: INVALID_ARGUMENT, reason INVALID_FIELD, naming it.
+    pub fn field(field: &str, why: impl Into<String>) -> Self {
+        let why = why.into();
+        ApiError::new(
+            Code::InvalidArgument,
+            "INVALID_FIELD",
+            field,
+            format!("{field}: {why}"),
+        )
+    }
+
+    pub fn permission(reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(Code::PermissionDenied, reason, "", message)
+    }
+
+    pub fn exhausted(reason: &'static str, message: impl Into<String>) -> Self {
+        ApiError::new(Code::ResourceExhausted, reason, "", message)
+    }
+
+    pub fn unavailable(message: impl Into<String>) -> Self {
+        ApiError::new(Code::Unavailable, "UNAVAILABLE", "", message)
+    }
+
+    pub fn not_found(reason: &'static str, field: &str, message: impl Into<String>) -> Self {
+        ApiError::new(Code::NotFound, reason, field, message)
+    }
+
+    pub fn rejection(&self) -> proto::v1::Rejection {
+        proto::v1::Rejection {
+            reason: self.reason.to_string(),
+            field: self.field.clone(),
+            message: self.message.clone(),
+        }
+    }
+
+    /// An engine rejection, with the request field it concerns when there is one.
+    pub fn engine(reject: Reject) -> Self {
+        let (code, field) = engine_code(reject);
+        ApiError::new(code, reject.code(), field, engine_message(reject))
+    }
+
+    pub fn registry(e: &RegistryError) -> Self {
+        let (code, field) = registry_code(e);
+        let field = match e {
+            RegistryError::InvalidField { field, .. } => field,
+            _ => field,
+        };
+        ApiError::new(code, e.code(), field, e.to_string())
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Status {
+        let details = e.rejection().encode_to_vec();
+        let mut status = Status::with_details(e.code, e.message.clone(), details.into());
+        let metadata = status.metadata_mut();
+        if let Ok(v) = e.reason.parse() {
+            metadata.insert("x-carbonx-reason", v);
+        }
+        if !e.field.is_empty()
+            && let Ok(v) = e.field.parse()
+        {
+            metadata.insert("x-carbonx-field", v);
+        }
+        status
+    }
+}
+
+/// The rejection a client finds in a status (None when the status carries none).
+pub fn rejection_of(status: &Status) -> Option<proto::v1::Rejection> {
+    proto::v1::Rejection::decode(status.details()).ok()
+}
+
+fn engine_code(r: Reject) -> (Code, &'static str) {
+    use Code::{
+        AlreadyExists, FailedPrecondition, InvalidArgument, NotFound, PermissionDenied,
+        ResourceExhausted,
+    };
+    match r {
+        Reject::UnknownAccount => (NotFound, "account_id"),
+        Reject::AccountExists => (AlreadyExists, "account_id"),
+        Reject::AccountRestricted => (FailedPrecondition, "account_id"),
+        Reject::AccountsLimit => (ResourceExhausted, ""),
+        Reject::UnknownInstrument => (NotFound, "instrument"),
+        Reject::InstrumentExists => (AlreadyExists, "instrument"),
+        Reject::InstrumentsLimit => (ResourceExhausted, ""),
+        Reject::InstrumentHalted => (FailedPrecondition, "instrument"),
+        Reject::InvalidSymbol => (InvalidArgument, "instrument"),
+        Reject::InvalidParameter => (InvalidArgument, ""),
+        Reject::MarketClosed => (FailedPrecondition, ""),
+        Reject::DayAlreadyOpen => (FailedPrecondition, ""),
+        Reject::DayNotOpen => (FailedPrecondition, ""),
+        Reject::InvalidDate => (InvalidArgument, "trading_date"),
+        Reject::InvalidPhaseChange => (FailedPrecondition, "phase"),
+        Reject::InvalidPrice => (InvalidArgument, "price_fen"),
+        Reject::PriceNotOnTick => (InvalidArgument, "price_fen"),
+        Reject::PriceOutsideBand => (FailedPrecondition, "price_fen"),
+        Reject::InvalidQuantity => (InvalidArgument, "quantity_t"),
+        Reject::QuantityNotOnLot => (InvalidArgument, "quantity_t"),
+        Reject::QuantityAboveMax => (InvalidArgument, "quantity_t"),
+        Reject::NoPriceProtection => (FailedPrecondition, "order_type"),
+        Reject::InsufficientFunds => (FailedPrecondition, ""),
+        Reject::InsufficientAllowances => (FailedPrecondition, ""),
+        Reject::PositionLimitExceeded => (FailedPrecondition, "quantity_t"),
+        Reject::DuplicateClientOrderId => (AlreadyExists, "client_order_id"),
+        Reject::UnknownOrder => (NotFound, "order_id"),
+        Reject::OrderClosed => (FailedPrecondition, "order_id"),
+        Reject::NotOrderOwner => (PermissionDenied, "order_id"),
+        Reject::AmendNoChange => (InvalidArgument, ""),
+        Reject::AmendBelowFilled => (FailedPrecondition, "quantity_t"),
+        Reject::PostOnlyWouldTrade => (FailedPrecondition, "post_only"),
+        Reject::FokNotFillable => (FailedPrecondition, "time_in_force"),
+        Reject::OrdersPerAccountLimit => (ResourceExhausted, ""),
+        Reject::OrdersLimit => (ResourceExhausted, ""),
+        Reject::DuplicateTransferId => (AlreadyExists, "transfer_id"),
+        Reject::Overflow => (FailedPrecondition, ""),
+        Reject::NotAllowedInPhase => (FailedPrecondition, ""),
+        Reject::BlockWindowClosed => (FailedPrecondition, ""),
+        Reject::QuantityBelowMin => (InvalidArgument, "quantity_t"),
+        Reject::UnknownBlock => (NotFound, "block_id"),
+        Reject::NotCounterparty => (PermissionDenied, "block_id"),
+        Reject::BlocksLimit => (ResourceExhausted, ""),
+        Reject::UnknownAuction => (NotFound, "auction_id"),
+        Reject::AuctionNotOpen => (FailedPrecondition, "auction_id"),
+        Reject::BidBelowReserve => (FailedPrecondition, "price_fen"),
+        Reject::BidAboveCap => (FailedPrecondition, "price_fen"),
+        Reject::BidderLimitExceeded => (FailedPrecondition, "quantity_t"),
+        Reject::BidsLimit => (ResourceExhausted, ""),
+        Reject::AuctionsLimit => (ResourceExhausted, ""),
+    }
+}
+
+fn engine_message(r: Reject) -> String {
+    let text = match r {
+        Reject::InsufficientFunds => "not enough free funds for this order",
+        Reject::InsufficientAllowances => "not enough free allowances for this order",
+        Reject::PriceOutsideBand => "price outside today's band",
+        Reject::MarketClosed => "the market is not open for this request",
+        Reject::NotAllowedInPhase => "not allowed in the current trading phase",
+        _ => "",
+    };
+    if text.is_empty() {
+        r.code().to_lowercase().replace('_', " ")
+    } else {
+        text.to_string()
+    }
+}
+
+fn registry_code(e: &RegistryError) -> (Code, &'static str) {
+    use Code::{
+        AlreadyExists, DataLoss, FailedPrecondition, Internal, InvalidArgument, NotFound,
+        PermissionDenied, Unavailable,
+    };
+    match e {
+        RegistryError::UnknownAccount(_) => (NotFound, "account_id"),
+        RegistryError::AccountExists(_) => (AlreadyExists, "account_id"),
+        RegistryError::AccountFrozen(_)
+        | RegistryError::AccountRestricted(_)
+        | RegistryError::AccountClosed(_) => (FailedPrecondition, "account_id"),
+        RegistryError::UnknownUnit(_) => (NotFound, "unit"),
+        RegistryError::UnitExists(_) => (AlreadyExists, "unit"),
+        RegistryError::UnitNotAllowed { .. } => (PermissionDenied, "unit"),
+        RegistryError::InsufficientAvailable { .. } | RegistryError::InsufficientTrading { .. } => {
+            (FailedPrecondition, "quantity_t")
+        }
+        RegistryError::InvalidQuantity => (InvalidArgument, "quantity_t"),
+        RegistryError::InvalidField { .. } => (InvalidArgument, ""),
+        RegistryError::DuplicateKeyDifferentPayload => (AlreadyExists, "idempotency_key"),
+        RegistryError::PledgeNotFound(_) => (NotFound, "pledge_id"),
+        RegistryError::PledgeNotActive(_) => (FailedPrecondition, "pledge_id"),
+        RegistryError::ProposalNotFound(_) => (NotFound, "proposal_id"),
+        RegistryError::ProposalNotPending(_) => (FailedPrecondition, "proposal_id"),
+        RegistryError::SameApprover => (PermissionDenied, "proposal_id"),
+        RegistryError::FreezeNotFound(_) => (NotFound, "court_order"),
+        RegistryError::NotReversible(_) => (FailedPrecondition, "entry"),
+        RegistryError::Overflow => (FailedPrecondition, "quantity_t"),
+        RegistryError::Storage(_) => (Unavailable, ""),
+        RegistryError::Corrupt(_) => (DataLoss, ""),
+        RegistryError::Poisoned => (Internal, ""),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_engine_rejection_maps_to_a_non_ok_code_with_its_reason() {
+        for r in Reject::ALL {
+            let e = ApiError::engine(r);
+            assert_ne!(e.code, Code::Ok);
+            assert_eq!(e.reason, r.code());
+            let status = Status::from(e.clone());
+            let back = rejection_of(&status).unwrap_or_else(|| panic!("{r:?}: no details"));
+            assert_eq!(back.reason, r.code());
+            assert_eq!(
+                status
+                    .metadata()
+                    .get("x-carbonx-reason")
+                    .and_then(|v| v.to_str().ok()),
+                Some(r.code())
+            );
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! What the dispatcher publishes: a bounded in-memory history of stream items (for resume),
+//! the recent trades per instrument, and the daily bars. Subscribers read it at their own
+//! pace from their own task; the dispatcher only appends and notifies, so no consumer can
+//! stall the engine. A consumer that falls behind the history is told so and dropped.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use engine::{DailyBar, Event, EventKind, InstrumentId, TradeReport};
+use parking_lot::RwLock;
+use tokio::sync::watch;
+
+/// A stream position: (engine sequence, index of the event within its command).
+pub type Pos = (u64, u32);
+
+#[derive(Clone, Debug)]
+pub struct Item {
+    pub pos: Pos,
+    pub timestamp_ns: u64,
+    pub event: Event,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct TradeRecord {
+    pub seq: u64,
+    pub timestamp_ns: u64,
+    pub trade: TradeReport,
+}
+
+/// Why a resume point cannot be served.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TooOld {
+    pub oldest: Pos,
+}
+
+#[derive(Debug)]
+pub struct Hub {
+    items: RwLock<VecDeque<Arc<Item>>>,
+    /// The newest item ever evicted from `items`.
+    evicted: RwLock<Option<Pos>>,
+    capacity: usize,
+    trades: RwLock<HashMap<InstrumentId, VecDeque<TradeRecord>>>,
+    trades_retained: usize,
+    bars: RwLock<Vec<DailyBar>>,
+    latest: watch::Sender<u64>,
+}
+
+/// Whether an event goes into the stream history.
+fn streamed(kind: &EventKind) -> bool {
+    matches!(
+        kind,
+        EventKind::Accepted(_)
+            | EventKind::Amended { .. }
+            | EventKind::Trade(_)
+            | EventKind::Cancelled { .. }
+            | EventKind::Level { .. }
+            | EventKind::ClosingPrice(_)
+            | EventKind::DayOpened { .. }
+            | EventKind::PhaseChanged { .. }
+            | EventKind::PriceBand { .. }
+            | EventKind::InstrumentHalted { .. }
+            | EventKind::InstrumentResumed { .. }
+            | EventKind::Indicative { .. }
+            | EventKind::AuctionUncross { .. }
+            | EventKind::BiddingAnnounced { .. }
+            | EventKind::BiddingClosed { .. }
+    )
+}
+
+impl Hub {
+    pub fn new(capacity: usize, trades_retained: usize) -> Hub {
+        Hub {
+            items: RwLock::new(VecDeque::with_capacity(capacity.min(1 << 16))),
+            evicted: RwLock::new(None),
+            capacity,
+            trades: RwLock::new(HashMap::new()),
+            trades_retained,
+            bars: RwLock::new(Vec::new()),
+            latest: watch::channel(0).0,
+        }
+    }
+
+    /// Publishes the events of one command (dispatcher thread only).
+    pub fn publish(&self, seq: u64, timestamp_ns: u64, events: &[Event]) {
+        let mut items = self.items.write();
+        for (index, event) in events.iter().enumerate() {
+            match event.kind {
+                EventKind::Trade(trade) => {
+                    let mut trades = self.trades.write();
+                    let list = trades.entry(trade.instrument).or_default();
+                    if list.len() == self.trades_retained {
+                        list.pop_front();
+                    }
+                    list.push_back(TradeRecord {
+                        seq,
+                        timestamp_ns,
+                        trade,
+                    });
+                }
+                EventKind::ClosingPrice(bar) => self.bars.write().push(bar),
+                _ => {}
+            }
+            if !streamed(&event.kind) {
+                continue;
+            }
+            if items.len() == self.capacity
+                && let Some(old) = items.pop_front()
+            {
+                *self.evicted.write() = Some(old.pos);
+            }
+            items.push_back(Arc::new(Item {
+                pos: (seq, index as u32),
+                timestamp_ns,
+                event: *event,
+            }));
+        }
+        drop(items);
+        self.latest.send_replace(seq);
+    }
+
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.latest.subscribe()
+    }
+
+    pub fn latest_seq(&self) -> u64 {
+        *self.latest.borrow()
+    }
+
+    /// Up to `max` items after `after` that pass `keep`; refuses a point already evicted.
+    pub fn read_after(
+        &self,
+        after: Pos,
+        max: usize,
+        keep: impl Fn(&Item) -> bool,
+    ) -> Result<(Vec<Arc<Item>>, Pos), TooOld> {
+        let items = self.items.read();
+        if let Some(evicted) = *self.evicted.read()
+            && after < evicted
+        {
+            return Err(TooOld {
+                oldest: items.front().map_or(evicted, |i| i.pos),
+            });
+        }
+        let start = items.partition_point(|i| i.pos <= after);
+        let mut out = Vec::new();
+        let mut last = after;
+        for item in items.range(start..) {
+            last = item.pos;
+            if keep(item) {
+                out.push(item.clone());
+                if out.len() == max {
+                    break;
+                }
+            }
+        }
+        Ok((out, last))
+    }
+
+    /// Trades of an instrument with an id above `after`, oldest first.
+    pub fn trades(&self, instrument: InstrumentId, after: u64, limit: usize) -> Vec<TradeRecord> {
+        let trades = self.trades.read();
+        let Some(list) = trades.get(&instrument) else {
+            return Vec::new();
+        };
+        let start = list.partition_point(|t| t.trade.trade.0 <= after);
+        list.range(start..).take(limit).copied().collect()
+    }
+
+    pub fn bars(&self, instrument: InstrumentId, from: u32, to: u32) -> Vec<DailyBar> {
+        self.bars
+            .read()
+            .iter()
+            .filter(|b| b.instrument == instrument && b.date >= from && (to == 0 || b.date <= to))
+            .copied()
+            .collect()
+    }
+}

@@ -1,0 +1,30 @@
+//! # carbonx gateway
+//!
+//! The `carbonx` server: tonic services in front of the single-threaded engine and the
+//! registry. Wire types (`proto`) stop here: handlers convert them into engine commands and
+//! registry transactions and back.
+//!
+//! - [`config`]: defaults < TOML < environment < flags; every limit named.
+//! - [`auth`]: bearer tokens to principals; the one authorization table.
+//! - [`error`]: every refusal as a gRPC status with a stable reason code.
+//! - [`journal`]: the engine's segmented, checksummed, group-committed journal.
+//! - [`core`]: sequencer -> engine -> dispatcher threads over bounded queues.
+//! - [`regworker`]: the registry's single writer (group commit, settlement, reconcile).
+//! - [`hub`]: stream history for resumable executions and market data.
+//! - [`services`]: the tonic services.
+//! - [`server`]: recovery, serving, graceful shutdown.
+
+pub mod auth;
+pub mod calendar;
+pub mod catalog;
+pub mod config;
+pub mod core;
+pub mod error;
+pub mod http;
+pub mod hub;
+pub mod journal;
+pub mod metrics;
+pub mod regworker;
+pub mod scheduler;
+pub mod server;
+pub mod services;

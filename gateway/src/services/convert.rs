@@ -1,0 +1,303 @@
+//! Wire <-> domain conversions. Every wire enum is checked (an unknown or unspecified value
+//! where one is required is INVALID_FIELD naming the field).
+
+use engine::{
+    CancelReason, ClientOrderId, EventKind, InstrumentId, NewOrder, OrderId, OrderKind, Phase,
+    Side, TimeInForce, TradeKind,
+};
+use proto::v1 as pb;
+
+use crate::catalog::Catalog;
+use crate::core::Applied;
+use crate::error::ApiError;
+use crate::services::{id, price, quantity};
+
+pub fn side(value: i32, field: &str) -> Result<Side, ApiError> {
+    match pb::Side::try_from(value) {
+        Ok(pb::Side::Buy) => Ok(Side::Buy),
+        Ok(pb::Side::Sell) => Ok(Side::Sell),
+        _ => Err(ApiError::field(field, "must be SIDE_BUY or SIDE_SELL")),
+    }
+}
+
+pub fn side_out(side: Side) -> i32 {
+    match side {
+        Side::Buy => pb::Side::Buy as i32,
+        Side::Sell => pb::Side::Sell as i32,
+    }
+}
+
+pub fn phase(value: i32, field: &str) -> Result<Phase, ApiError> {
+    Ok(match pb::Phase::try_from(value) {
+        Ok(pb::Phase::Closed) => Phase::Closed,
+        Ok(pb::Phase::PreOpen) => Phase::PreOpen,
+        Ok(pb::Phase::OpeningCall) => Phase::OpeningCall,
+        Ok(pb::Phase::Continuous) => Phase::Continuous,
+        Ok(pb::Phase::Break) => Phase::Break,
+        Ok(pb::Phase::PostClose) => Phase::PostClose,
+        _ => return Err(ApiError::field(field, "must be a PHASE_ value")),
+    })
+}
+
+pub fn phase_out(phase: Phase) -> i32 {
+    (match phase {
+        Phase::Closed => pb::Phase::Closed,
+        Phase::PreOpen => pb::Phase::PreOpen,
+        Phase::OpeningCall => pb::Phase::OpeningCall,
+        Phase::Continuous => pb::Phase::Continuous,
+        Phase::Break => pb::Phase::Break,
+        Phase::PostClose => pb::Phase::PostClose,
+    }) as i32
+}
+
+pub fn trade_kind_out(kind: TradeKind) -> i32 {
+    (match kind {
+        TradeKind::Continuous => pb::TradeKind::Continuous,
+        TradeKind::OpeningAuction => pb::TradeKind::OpeningAuction,
+        TradeKind::Block => pb::TradeKind::Block,
+        TradeKind::Bidding => pb::TradeKind::Bidding,
+    }) as i32
+}
+
+pub fn tif_out(tif: TimeInForce) -> i32 {
+    (match tif {
+        TimeInForce::Day => pb::TimeInForce::Day,
+        TimeInForce::Gtc => pb::TimeInForce::Gtc,
+        TimeInForce::Ioc => pb::TimeInForce::Ioc,
+        TimeInForce::Fok => pb::TimeInForce::Fok,
+    }) as i32
+}
+
+pub fn kind_out(kind: OrderKind) -> i32 {
+    (match kind {
+        OrderKind::Limit => pb::OrderType::Limit,
+        OrderKind::Market => pb::OrderType::Market,
+    }) as i32
+}
+
+/// The instrument named by a symbol, or NOT_FOUND naming the field.
+pub fn instrument(catalog: &Catalog, symbol: &str, field: &str) -> Result<InstrumentId, ApiError> {
+    if symbol.is_empty() {
+        return Err(ApiError::field(
+            field,
+            "must name an instrument such as CEA2025",
+        ));
+    }
+    catalog.instrument(symbol).ok_or_else(|| {
+        ApiError::not_found(
+            "UNKNOWN_INSTRUMENT",
+            field,
+            format!("{field}: no instrument {symbol:?}"),
+        )
+    })
+}
+
+/// A `PlaceOrderRequest` as an engine order. `prefix` names the request in field paths
+/// (e.g. `place.` inside OrderEntry).
+pub fn new_order(
+    r: &pb::PlaceOrderRequest,
+    catalog: &Catalog,
+    prefix: &str,
+) -> Result<NewOrder, ApiError> {
+    let f = |name: &str| format!("{prefix}{name}");
+    let account = id(r.account_id, &f("account_id"))?;
+    let client_order_id = id(r.client_order_id, &f("client_order_id"))?;
+    let instrument = instrument(catalog, &r.instrument, &f("instrument"))?;
+    let side = side(r.side, &f("side"))?;
+    let kind = match pb::OrderType::try_from(r.order_type) {
+        Ok(pb::OrderType::Limit) => OrderKind::Limit,
+        Ok(pb::OrderType::Market) => OrderKind::Market,
+        _ => {
+            return Err(ApiError::field(
+                &f("order_type"),
+                "must be ORDER_TYPE_LIMIT or ORDER_TYPE_MARKET",
+            ));
+        }
+    };
+    let time_in_force = match pb::TimeInForce::try_from(r.time_in_force) {
+        Ok(pb::TimeInForce::Unspecified | pb::TimeInForce::Day) => TimeInForce::Day,
+        Ok(pb::TimeInForce::Gtc) => TimeInForce::Gtc,
+        Ok(pb::TimeInForce::Ioc) => TimeInForce::Ioc,
+        Ok(pb::TimeInForce::Fok) => TimeInForce::Fok,
+        Err(_) => return Err(ApiError::field(&f("time_in_force"), "unknown value")),
+    };
+    let price_fen = match kind {
+        OrderKind::Limit => price(r.price_fen, &f("price_fen"))?,
+        OrderKind::Market => {
+            if r.price_fen != 0 {
+                return Err(ApiError::field(
+                    &f("price_fen"),
+                    "must be 0 for a market order",
+                ));
+            }
+            0
+        }
+    };
+    Ok(NewOrder {
+        account: engine::AccountId(account),
+        client_order_id: ClientOrderId(client_order_id),
+        instrument,
+        side,
+        kind,
+        time_in_force,
+        price_fen,
+        quantity_t: quantity(r.quantity_t, &f("quantity_t"))?,
+        post_only: r.post_only,
+    })
+}
+
+fn status(quantity: u64, filled: u64, leaves: u64, cancelled: bool) -> i32 {
+    (if cancelled {
+        pb::OrderStatus::Cancelled
+    } else if leaves == 0 && filled >= quantity {
+        pb::OrderStatus::Filled
+    } else if filled > 0 {
+        pb::OrderStatus::PartiallyFilled
+    } else {
+        pb::OrderStatus::New
+    }) as i32
+}
+
+pub fn report_out(r: &engine::OrderReport, catalog: &Catalog) -> pb::Order {
+    pb::Order {
+        order_id: r.order.0,
+        account_id: r.account.0,
+        client_order_id: r.client_order_id.0,
+        instrument: catalog.symbol(r.instrument),
+        side: side_out(r.side),
+        order_type: kind_out(r.kind),
+        time_in_force: tif_out(r.time_in_force),
+        price_fen: r.price_fen,
+        quantity_t: r.quantity_t,
+        filled_t: r.filled_t,
+        leaves_t: r.leaves_t,
+        status: status(r.quantity_t, r.filled_t, r.leaves_t, false),
+    }
+}
+
+pub fn view_out(v: &engine::OrderView, catalog: &Catalog) -> pb::Order {
+    pb::Order {
+        order_id: v.order.0,
+        account_id: v.account.0,
+        client_order_id: v.client_order_id.0,
+        instrument: catalog.symbol(v.instrument),
+        side: side_out(v.side),
+        order_type: pb::OrderType::Limit as i32,
+        time_in_force: tif_out(v.time_in_force),
+        price_fen: v.price_fen,
+        quantity_t: v.quantity_t,
+        filled_t: v.filled_t,
+        leaves_t: v.leaves_t,
+        status: status(v.quantity_t, v.filled_t, v.leaves_t, false),
+    }
+}
+
+pub fn cancel_reason(reason: CancelReason) -> String {
+    reason.code().to_string()
+}
+
+/// The reply to a place/amend/cancel: the order's state after the command, its fills, and
+/// how it left the book. `order` is the order concerned (None: the one accepted here).
+pub fn order_reply(
+    applied: &Applied,
+    order: Option<OrderId>,
+    catalog: &Catalog,
+) -> Result<pb::OrderReply, ApiError> {
+    if let Some(reason) = applied.rejection() {
+        return Err(ApiError::engine(reason));
+    }
+    let mut reply = pb::OrderReply {
+        sequence: applied.seq,
+        ..pb::OrderReply::default()
+    };
+    let mut target = order;
+    for event in &applied.events {
+        match &event.kind {
+            EventKind::Accepted(r) if target.is_none() || target == Some(r.order) => {
+                target = Some(r.order);
+                reply.order = Some(report_out(r, catalog));
+            }
+            EventKind::Amended { report, .. } if target == Some(report.order) => {
+                reply.order = Some(report_out(report, catalog));
+            }
+            EventKind::Trade(t) => {
+                for (fill, side) in [(&t.buy, Side::Buy), (&t.sell, Side::Sell)] {
+                    if Some(fill.order) != target {
+                        continue;
+                    }
+                    reply.fills.push(pb::Fill {
+                        trade_id: t.trade.0,
+                        price_fen: t.price_fen,
+                        quantity_t: t.quantity_t,
+                        fee_fen: fill.fee_fen,
+                        aggressor: t.aggressor == Some(side),
+                        kind: trade_kind_out(t.kind),
+                    });
+                    if let Some(o) = reply.order.as_mut() {
+                        o.filled_t = fill.filled_t;
+                        o.leaves_t = fill.leaves_t;
+                        o.status = status(o.quantity_t, fill.filled_t, fill.leaves_t, false);
+                    }
+                }
+            }
+            EventKind::Cancelled {
+                order: o,
+                account,
+                instrument,
+                side,
+                quantity_t,
+                filled_t,
+                cancelled_t,
+                reason,
+            } if Some(*o) == target => {
+                reply.cancel_reason = cancel_reason(*reason);
+                reply.cancelled_t = *cancelled_t;
+                let order = reply.order.get_or_insert_with(|| pb::Order {
+                    order_id: o.0,
+                    account_id: account.0,
+                    instrument: catalog.symbol(*instrument),
+                    side: side_out(*side),
+                    ..pb::Order::default()
+                });
+                order.quantity_t = *quantity_t;
+                order.filled_t = *filled_t;
+                order.leaves_t = 0;
+                order.status = pb::OrderStatus::Cancelled as i32;
+            }
+            _ => {}
+        }
+    }
+    Ok(reply)
+}
+
+pub fn bar_out(b: &engine::DailyBar, catalog: &Catalog) -> pb::DailyBar {
+    pb::DailyBar {
+        instrument: catalog.symbol(b.instrument),
+        trading_date: b.date,
+        open_fen: b.open_fen,
+        high_fen: b.high_fen,
+        low_fen: b.low_fen,
+        close_fen: b.close_fen,
+        volume_t: b.volume_t,
+        turnover_fen: b.turnover_fen,
+        trade_count: b.trades,
+    }
+}
+
+pub fn trade_out(
+    t: &engine::TradeReport,
+    seq: u64,
+    timestamp_ns: u64,
+    catalog: &Catalog,
+) -> pb::Trade {
+    pb::Trade {
+        trade_id: t.trade.0,
+        instrument: catalog.symbol(t.instrument),
+        price_fen: t.price_fen,
+        quantity_t: t.quantity_t,
+        aggressor_side: t.aggressor.map_or(pb::Side::Unspecified as i32, side_out),
+        timestamp_ns,
+        kind: trade_kind_out(t.kind),
+        sequence: seq,
+    }
+}

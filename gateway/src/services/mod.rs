@@ -1,0 +1,149 @@
+//! The tonic services. Each handler: authenticate, authorize (one table), validate and
+//! convert the wire message, run it through the core or the registry writer, convert back.
+
+pub mod admin;
+pub mod convert;
+pub mod market;
+pub mod registry;
+pub mod stream;
+pub mod trading;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tonic::{Request, Status};
+
+use crate::auth::{Principal, Rpc, Scope, Tokens, authorize};
+use crate::config::Limits;
+use crate::core::Core;
+use crate::error::ApiError;
+use crate::metrics::Histogram;
+
+/// What every service shares.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub core: Core,
+    pub tokens: Arc<Tokens>,
+    pub limits: Limits,
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+}
+
+/// A request in progress: who asked, and the latency timer.
+#[derive(Debug)]
+pub struct Call {
+    pub principal: Arc<Principal>,
+    pub scope: Scope,
+    started: Instant,
+    histogram: Arc<Histogram>,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.histogram
+            .observe_us(self.started.elapsed().as_micros() as u64);
+    }
+}
+
+impl Ctx {
+    /// The principal behind the bearer token of `request`.
+    pub fn authenticate<T>(&self, request: &Request<T>) -> Result<Arc<Principal>, ApiError> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| {
+                ApiError::new(
+                    tonic::Code::Unauthenticated,
+                    "MISSING_TOKEN",
+                    "authorization",
+                    "send `authorization: Bearer <token>` metadata",
+                )
+            })?
+            .to_str()
+            .map_err(|_| {
+                ApiError::new(
+                    tonic::Code::Unauthenticated,
+                    "BAD_TOKEN",
+                    "authorization",
+                    "the authorization metadata is not text",
+                )
+            })?;
+        let token = header.strip_prefix("Bearer ").unwrap_or(header).trim();
+        self.tokens.authenticate(token).ok_or_else(|| {
+            ApiError::new(
+                tonic::Code::Unauthenticated,
+                "BAD_TOKEN",
+                "authorization",
+                "unknown token",
+            )
+        })
+    }
+
+    /// Authenticates and authorizes `rpc` for `accounts`; the returned call records the
+    /// request's latency when dropped.
+    pub fn begin<T>(
+        &self,
+        request: &Request<T>,
+        method: &'static str,
+        rpc: Rpc,
+        accounts: &[u64],
+    ) -> Result<Call, Status> {
+        let histogram = self.core.metrics.request(method);
+        let started = Instant::now();
+        let principal = self
+            .authenticate(request)
+            .map_err(|e| self.refuse(method, e))?;
+        let scope = authorize(&principal, rpc, accounts).map_err(|e| self.refuse(method, e))?;
+        tracing::debug!(method, principal = %principal.name, ?accounts, "request");
+        Ok(Call {
+            principal,
+            scope,
+            started,
+            histogram,
+        })
+    }
+
+    /// Counts and converts a refusal.
+    pub fn refuse(&self, method: &'static str, e: ApiError) -> Status {
+        self.core.metrics.reject(e.reason);
+        tracing::debug!(method, reason = e.reason, field = %e.field, "refused: {}", e.message);
+        Status::from(e)
+    }
+}
+
+/// Validates an idempotency key (1 to 128 bytes).
+pub fn idempotency_key(key: &str, field: &str) -> Result<String, ApiError> {
+    if key.is_empty() || key.len() > ::registry::tx::IDEMPOTENCY_KEY_BYTES_MAX {
+        return Err(ApiError::field(field, "must be 1 to 128 bytes"));
+    }
+    Ok(key.to_string())
+}
+
+/// A required non-zero id.
+pub fn id(value: u64, field: &str) -> Result<u64, ApiError> {
+    if value == 0 {
+        return Err(ApiError::field(field, "must be set (non-zero)"));
+    }
+    Ok(value)
+}
+
+/// A required positive quantity.
+pub fn quantity(value: u64, field: &str) -> Result<u64, ApiError> {
+    if value == 0 {
+        return Err(ApiError::field(field, "must be at least 1 t"));
+    }
+    if value > engine::ALLOWANCES_T_MAX {
+        return Err(ApiError::field(field, "too large"));
+    }
+    Ok(value)
+}
+
+/// A required positive price.
+pub fn price(value: i64, field: &str) -> Result<i64, ApiError> {
+    if value <= 0 {
+        return Err(ApiError::field(field, "must be a positive number of fen"));
+    }
+    if value > engine::FUNDS_FEN_MAX / 1_000_000 {
+        return Err(ApiError::field(field, "too large"));
+    }
+    Ok(value)
+}
