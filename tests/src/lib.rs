@@ -164,6 +164,15 @@ impl TestServer {
         self.shutdown()
     }
 
+    /// Stops the server and returns its temporary directory (if it made one), so the data
+    /// can be opened again by another server.
+    pub fn stop_keep_dir(mut self) -> Option<tempfile::TempDir> {
+        if let Err(e) = self.shutdown() {
+            panic!("stop: {e}");
+        }
+        self._dir.take()
+    }
+
     fn shutdown(&mut self) -> Result<(), String> {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());

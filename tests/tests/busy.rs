@@ -1,0 +1,269 @@
+//! A busy session: concurrent members placing, amending and cancelling orders and moving
+//! allowances in and out, then Reconcile is clean and funds and allowances are conserved.
+//! Also: overload is answered with RESOURCE_EXHAUSTED, and a restart recovers the state.
+
+use proto::v1 as pb;
+use tests::*;
+
+/// SplitMix64: small, seeded, deterministic.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+async fn trader(server_clients: Clients, account: u64, seed: u64, steps: u64) -> u64 {
+    let mut c = server_clients;
+    let mut rng = Rng(seed);
+    let mut live: Vec<u64> = Vec::new();
+    let mut ok = 0;
+    for step in 0..steps {
+        match rng.below(10) {
+            0..=5 => {
+                let side = if rng.below(2) == 0 {
+                    pb::Side::Buy
+                } else {
+                    pb::Side::Sell
+                };
+                let price = 8_400 + rng.below(200) as i64;
+                let q = 1 + rng.below(50);
+                if let Ok(r) = c
+                    .trading
+                    .place_order(limit(account, seed * 100_000 + step + 1, side, price, q))
+                    .await
+                {
+                    ok += 1;
+                    let o = r.into_inner().order.unwrap_or_default();
+                    if o.leaves_t > 0 {
+                        live.push(o.order_id);
+                    }
+                }
+            }
+            6 => {
+                if let Some(id) = live.pop() {
+                    let _ = c
+                        .trading
+                        .cancel_order(pb::CancelOrderRequest {
+                            account_id: account,
+                            order_id: id,
+                        })
+                        .await;
+                }
+            }
+            7 => {
+                if let Some(&id) = live.last() {
+                    let _ = c
+                        .trading
+                        .amend_order(pb::AmendOrderRequest {
+                            account_id: account,
+                            order_id: id,
+                            price_fen: 8_400 + rng.below(200) as i64,
+                            quantity_t: 0,
+                        })
+                        .await;
+                }
+            }
+            8 => {
+                let _ = c
+                    .registry
+                    .move_to_trading(pb::MoveRequest {
+                        idempotency_key: format!("in-{account}-{step}"),
+                        account_id: account,
+                        unit: "CEA2025".into(),
+                        quantity_t: 1 + rng.below(100),
+                    })
+                    .await;
+            }
+            _ => {
+                let _ = c
+                    .registry
+                    .move_from_trading(pb::MoveRequest {
+                        idempotency_key: format!("out-{account}-{step}"),
+                        account_id: account,
+                        unit: "CEA2025".into(),
+                        quantity_t: 1 + rng.below(100),
+                    })
+                    .await;
+            }
+        }
+    }
+    ok
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_is_clean_and_everything_is_conserved_after_a_busy_session() {
+    let seed = std::env::var("CARBONX_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_261_128u64);
+    println!("seed {seed}");
+    let server = TestServer::start();
+    open_market(&server).await;
+    let mut tasks = Vec::new();
+    for (n, (name, account)) in [("m1", M1), ("m2", M2), ("m3", M3), ("e1", E1)]
+        .into_iter()
+        .enumerate()
+    {
+        let c = Clients::of(&server, name).await;
+        tasks.push(tokio::spawn(trader(c, account, seed + n as u64, 300)));
+    }
+    let mut placed = 0;
+    for t in tasks {
+        placed += t.await.unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+    }
+    assert!(placed > 100, "seed {seed}: only {placed} orders accepted");
+    let mut audit = Clients::of(&server, "audit").await;
+    let rec = audit
+        .admin
+        .reconcile(pb::ReconcileRequest {})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    assert!(rec.clean, "seed {seed}: {rec:?}");
+    assert!(rec.accounts_checked >= 8);
+
+    // Funds: every fen credited is somewhere (no fees on this instrument).
+    let mut ops = Clients::of(&server, "ops").await;
+    let mut funds = 0;
+    let mut engine_t = 0;
+    let mut registry_t = 0;
+    for account in [M1, M2, M3, E1] {
+        let a = ops
+            .trading
+            .get_trading_account(pb::GetTradingAccountRequest {
+                account_id: account,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_inner();
+        funds += a.funds_free_fen + a.funds_locked_fen + a.funds_pending_fen;
+        engine_t += a
+            .positions
+            .iter()
+            .map(|p| p.free_t + p.locked_t + p.pending_t)
+            .sum::<u64>();
+        let h = ops
+            .registry
+            .get_holdings(pb::GetHoldingsRequest {
+                account_id: account,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_inner();
+        registry_t += h
+            .holdings
+            .iter()
+            .map(|h| h.registry_available_t + h.trading_t + h.frozen_t)
+            .sum::<u64>();
+    }
+    assert_eq!(funds, 4 * 1_000_000_000, "seed {seed}");
+    // Allowances: what the four were given (100,000 + n each) is still theirs in total.
+    assert_eq!(registry_t, 400_006, "seed {seed}");
+    assert!(engine_t <= registry_t);
+    let verify = audit
+        .registry
+        .verify_journal(pb::VerifyJournalRequest {})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    assert!(verify.ok, "seed {seed}: {}", verify.problem);
+
+    // Restart on the same data: the same state comes back (replay of the journal).
+    let book_before = audit
+        .market
+        .get_book(pb::GetBookRequest {
+            instrument: "CEA2025".into(),
+            depth: 50,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    let data = server.data.clone();
+    let config = test_config(&data);
+    // Keep the directory: stop the server but not its tempdir.
+    let kept = server.stop_keep_dir();
+    let restarted = TestServer::start_with(config);
+    let mut audit = Clients::of(&restarted, "audit").await;
+    let book_after = audit
+        .market
+        .get_book(pb::GetBookRequest {
+            instrument: "CEA2025".into(),
+            depth: 50,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    assert_eq!(
+        book_before, book_after,
+        "seed {seed}: the book changed across a restart"
+    );
+    let rec = audit
+        .admin
+        .reconcile(pb::ReconcileRequest {})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    assert!(rec.clean, "seed {seed}: after restart {rec:?}");
+    restarted.stop().unwrap_or_else(|e| panic!("{e}"));
+    drop(kept);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_queue_is_answered_with_resource_exhausted_at_once() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut config = test_config(dir.path());
+    config.limits.queue_depth = 1;
+    config.limits.batch_max = 1;
+    let server = TestServer::start_with(config);
+    open_market(&server).await;
+    let mut tasks = Vec::new();
+    for i in 0..64u64 {
+        let mut c = Clients::of(&server, "m1").await;
+        tasks.push(tokio::spawn(async move {
+            c.trading
+                .place_order(limit(M1, 1 + i, pb::Side::Buy, 8_000, 1))
+                .await
+                .map(drop)
+        }));
+    }
+    let mut exhausted = 0;
+    let mut accepted = 0;
+    for t in tasks {
+        match t.await.unwrap_or_else(|e| panic!("{e}")) {
+            Ok(()) => accepted += 1,
+            Err(s) => {
+                assert_eq!(s.code(), tonic::Code::ResourceExhausted, "{s:?}");
+                assert_eq!(reason(&s), "QUEUE_FULL");
+                exhausted += 1;
+            }
+        }
+    }
+    assert!(accepted > 0);
+    assert!(
+        exhausted > 0,
+        "64 concurrent orders into a queue of 1 never overflowed"
+    );
+    // What was refused changed nothing: exactly the accepted orders rest.
+    let mut m1 = Clients::of(&server, "m1").await;
+    let live = m1
+        .trading
+        .list_orders(pb::ListOrdersRequest {
+            account_id: M1,
+            instrument: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .orders
+        .len();
+    assert_eq!(live, accepted);
+}

@@ -1,0 +1,269 @@
+//! Streams: execution reports and market data resume after a reconnect with no gap and no
+//! duplicate; order entry replies in request order; reflection and health answer.
+
+use proto::v1 as pb;
+use tests::*;
+use tokio_stream::StreamExt;
+
+type Pos = (u64, u32);
+
+fn pos(p: &Option<pb::StreamPosition>) -> Pos {
+    p.as_ref().map_or((0, 0), |p| (p.sequence, p.index))
+}
+
+async fn read_executions(
+    c: &mut Clients,
+    after: Option<Pos>,
+    n: usize,
+) -> Vec<pb::ExecutionReport> {
+    let mut stream = c
+        .trading
+        .stream_executions(pb::StreamExecutionsRequest {
+            account_id: M1,
+            after: after.map(|(sequence, index)| pb::StreamPosition { sequence, index }),
+            from_now: false,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    let mut out = Vec::new();
+    while out.len() < n {
+        match tokio::time::timeout(std::time::Duration::from_secs(10), stream.next()).await {
+            Ok(Some(Ok(r))) => out.push(r),
+            other => panic!("stream ended early after {}: {other:?}", out.len()),
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn execution_reports_resume_after_a_reconnect_with_no_gap_and_no_duplicate() {
+    let server = TestServer::start();
+    open_market(&server).await;
+    let mut m1 = Clients::of(&server, "m1").await;
+    let mut m2 = Clients::of(&server, "m2").await;
+    // 10 resting sells, 5 of them hit: 10 NEW + 5 TRADE reports for m1.
+    for i in 0..10 {
+        m1.trading
+            .place_order(limit(M1, 100 + i, pb::Side::Sell, 8_500 + i as i64, 10))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    for i in 0..5 {
+        m2.trading
+            .place_order(limit(M2, 200 + i, pb::Side::Buy, 8_600, 10))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let all = read_executions(&mut m1, None, 15).await;
+    let positions: Vec<Pos> = all.iter().map(|r| pos(&r.position)).collect();
+    assert!(positions.windows(2).all(|w| w[0] < w[1]), "{positions:?}");
+    assert_eq!(
+        all.iter()
+            .filter(|r| r.execution_type == pb::ExecutionType::Trade as i32)
+            .count(),
+        5
+    );
+    // Read 6, "disconnect", resume after the 6th: exactly the rest, in order.
+    let first = read_executions(&mut m1, None, 6).await;
+    let resumed = read_executions(&mut m1, Some(pos(&first[5].position)), 9).await;
+    let joined: Vec<Pos> = first
+        .iter()
+        .chain(resumed.iter())
+        .map(|r| pos(&r.position))
+        .collect();
+    assert_eq!(joined, positions);
+    // Cancel everything: the stream resumed at the end carries only the new reports.
+    m1.trading
+        .cancel_all(pb::CancelAllRequest {
+            account_id: M1,
+            instrument: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let tail = read_executions(&mut m1, Some(*positions.last().unwrap_or(&(0, 0))), 5).await;
+    assert!(
+        tail.iter()
+            .all(|r| r.execution_type == pb::ExecutionType::Cancelled as i32
+                && r.cancel_reason == "CANCEL_ALL"
+                && r.cancelled_t == 10)
+    );
+
+    // Market data: trades and levels, resumable the same way.
+    let mut md = m1
+        .market
+        .stream_market_data(pb::StreamMarketDataRequest {
+            instruments: vec!["CEA2025".into()],
+            after: None,
+            from_now: false,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    let mut trades = 0;
+    let mut last = (0, 0);
+    while trades < 5 {
+        let event = md
+            .next()
+            .await
+            .unwrap_or_else(|| panic!("ended"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let p = pos(&event.position);
+        assert!(p > last);
+        last = p;
+        if let Some(pb::market_data_event::Event::Trade(t)) = event.event {
+            assert_eq!(t.quantity_t, 10);
+            trades += 1;
+        }
+    }
+    // A resume point from before anything was evicted is fine; one that the server no
+    // longer holds would be OUT_OF_RANGE (tested with a tiny history below).
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resume_point_older_than_the_history_is_out_of_range() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut config = test_config(dir.path());
+    config.limits.history_events = 8;
+    let server = TestServer::start_with(config);
+    open_market(&server).await;
+    let mut m1 = Clients::of(&server, "m1").await;
+    for i in 0..20 {
+        m1.trading
+            .place_order(limit(M1, 1 + i, pb::Side::Sell, 9_000, 1))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+    let err = m1
+        .trading
+        .stream_executions(pb::StreamExecutionsRequest {
+            account_id: M1,
+            after: Some(pb::StreamPosition {
+                sequence: 1,
+                index: 0,
+            }),
+            from_now: false,
+        })
+        .await
+        .map(drop)
+        .unwrap_err();
+    assert_eq!(err.code(), tonic::Code::OutOfRange);
+    assert_eq!(reason(&err), "RESUME_POINT_TOO_OLD");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_entry_replies_in_request_order_with_rejections_inline() {
+    let server = TestServer::start();
+    open_market(&server).await;
+    let mut m1 = Clients::of(&server, "m1").await;
+    let mut requests = Vec::new();
+    for i in 0..200u64 {
+        let request = if i % 50 == 49 {
+            // Invalid: zero quantity, rejected inline.
+            pb::order_entry_request::Request::Place(limit(M1, 10_000 + i, pb::Side::Buy, 8_000, 0))
+        } else {
+            pb::order_entry_request::Request::Place(limit(
+                M1,
+                10_000 + i,
+                pb::Side::Buy,
+                8_000 + (i % 7) as i64,
+                1,
+            ))
+        };
+        requests.push(pb::OrderEntryRequest {
+            correlation_id: i,
+            request: Some(request),
+        });
+    }
+    let mut replies = m1
+        .trading
+        .order_entry(tokio_stream::iter(requests))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    let mut seen = Vec::new();
+    let mut last_seq = 0;
+    while let Some(reply) = replies.message().await.unwrap_or_else(|e| panic!("{e}")) {
+        let r = reply.reply.unwrap_or_default();
+        if reply.correlation_id % 50 == 49 {
+            let rej = r.rejection.unwrap_or_default();
+            assert_eq!(
+                (rej.reason.as_str(), rej.field.as_str()),
+                ("INVALID_FIELD", "place.quantity_t")
+            );
+        } else {
+            assert!(r.rejection.is_none(), "{r:?}");
+            assert!(r.sequence > last_seq, "replies out of engine order");
+            last_seq = r.sequence;
+        }
+        seen.push(reply.correlation_id);
+    }
+    assert_eq!(seen, (0..200).collect::<Vec<_>>());
+    let orders = m1
+        .trading
+        .list_orders(pb::ListOrdersRequest {
+            account_id: M1,
+            instrument: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .orders;
+    assert_eq!(orders.len(), 196);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_lists_the_services_and_health_is_serving() {
+    use tonic_reflection::pb::v1::ServerReflectionRequest;
+    use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
+    let server = TestServer::start();
+    let channel = server.channel().await;
+    let mut reflection = ServerReflectionClient::new(channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter(vec![request]))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    let response = responses
+        .message()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no response"));
+    let Some(MessageResponse::ListServicesResponse(list)) = response.message_response else {
+        panic!("unexpected {response:?}");
+    };
+    let mut names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    names.sort();
+    for wanted in [
+        "carbonx.v1.AdminService",
+        "carbonx.v1.AuctionService",
+        "carbonx.v1.MarketDataService",
+        "carbonx.v1.RegistryService",
+        "carbonx.v1.TradingService",
+        "grpc.health.v1.Health",
+    ] {
+        assert!(
+            names.iter().any(|n| n == wanted),
+            "{wanted} missing from {names:?}"
+        );
+    }
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .status;
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+}
