@@ -397,7 +397,16 @@ pub async fn serve(
     let mut builder = tonic::transport::Server::builder()
         .concurrency_limit_per_connection(config.limits.in_flight_per_connection)
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .tcp_nodelay(true);
+        .tcp_nodelay(true)
+        // One span per request; handlers record the principal and the ids they act on.
+        .trace_fn(|request| {
+            tracing::info_span!(
+                "rpc",
+                method = %request.uri().path(),
+                principal = tracing::field::Empty,
+                accounts = tracing::field::Empty,
+            )
+        });
     if let Some(tls) = tls(&config)? {
         builder = builder.tls_config(tls).map_err(|e| e.to_string())?;
     }

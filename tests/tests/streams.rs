@@ -267,3 +267,71 @@ async fn reflection_lists_the_services_and_health_is_serving() {
         tonic_health::pb::health_check_response::ServingStatus::Serving as i32
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_consumer_that_stops_reading_is_dropped_with_a_clear_status_and_trading_goes_on() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut config = test_config(dir.path());
+    config.limits.stream_buffer = 4;
+    config.limits.slow_consumer_ms = 200;
+    let server = TestServer::start_with(config);
+    open_market(&server).await;
+    // A client with small HTTP/2 windows, so that not reading stops the server's sends soon.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap_or_else(|e| panic!("{e}"))
+        .initial_stream_window_size(Some(4_096))
+        .initial_connection_window_size(Some(4_096))
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut watcher = Clients::new(channel, Some(token("audit")));
+    let mut stalled = watcher
+        .market
+        .stream_market_data(pb::StreamMarketDataRequest {
+            instruments: vec![],
+            after: None,
+            from_now: true,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    // Lots of level updates while the watcher reads nothing.
+    let mut m1 = Clients::of(&server, "m1").await;
+    let requests: Vec<pb::OrderEntryRequest> = (0..6_000u64)
+        .map(|i| pb::OrderEntryRequest {
+            correlation_id: i,
+            request: Some(pb::order_entry_request::Request::Place(limit(
+                M1,
+                1 + i,
+                pb::Side::Buy,
+                7_650 + (i % 800) as i64,
+                1,
+            ))),
+        })
+        .collect();
+    let mut replies = m1
+        .trading
+        .order_entry(tokio_stream::iter(requests))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    let mut n = 0;
+    while let Some(r) = replies.message().await.unwrap_or_else(|e| panic!("{e}")) {
+        assert!(r.reply.unwrap_or_default().rejection.is_none());
+        n += 1;
+    }
+    assert_eq!(n, 6_000);
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    // The watcher now finds what was buffered, then the reason it was dropped.
+    let mut got = 0;
+    let status = loop {
+        match stalled.next().await {
+            Some(Ok(_)) => got += 1,
+            Some(Err(status)) => break status,
+            None => panic!("the stream ended without a status after {got} items"),
+        }
+    };
+    assert_eq!(status.code(), tonic::Code::Unavailable);
+    assert_eq!(reason(&status), "SLOW_CONSUMER");
+    assert!(got < 6_000, "{got}");
+}

@@ -93,7 +93,10 @@ impl Ctx {
             .authenticate(request)
             .map_err(|e| self.refuse(method, e))?;
         let scope = authorize(&principal, rpc, accounts).map_err(|e| self.refuse(method, e))?;
-        tracing::debug!(method, principal = %principal.name, ?accounts, "request");
+        let span = tracing::Span::current();
+        span.record("principal", principal.name.as_str());
+        span.record("accounts", tracing::field::debug(accounts));
+        tracing::debug!(method, "request");
         Ok(Call {
             principal,
             scope,

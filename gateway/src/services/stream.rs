@@ -57,7 +57,9 @@ where
         hub.read_after(cursor, 0, |_| false)
             .map_err(|e| too_old(e.oldest))?;
     }
-    let (tx, rx) = mpsc::channel(ctx.limits.stream_buffer);
+    // One slot more than the buffer: data never takes the last one, so the status that
+    // explains why a stream ends always fits.
+    let (tx, rx) = mpsc::channel(ctx.limits.stream_buffer + 1);
     let metrics = ctx.core.metrics.clone();
     let slow = Duration::from_millis(ctx.limits.slow_consumer_ms);
     let mut shutdown = ctx.shutdown.clone();
@@ -90,8 +92,12 @@ where
                 let Some(message) = convert(item) else {
                     continue;
                 };
-                match tokio::time::timeout(slow, tx.send(Ok(message))).await {
-                    Ok(Ok(())) => {}
+                match tokio::time::timeout(slow, tx.reserve_many(2)).await {
+                    Ok(Ok(mut permits)) => {
+                        if let Some(permit) = permits.next() {
+                            permit.send(Ok(message));
+                        }
+                    }
                     Ok(Err(_)) => {
                         // The client went away.
                         metrics.streams_open.fetch_sub(1, Ordering::Relaxed);
