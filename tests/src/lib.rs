@@ -215,6 +215,15 @@ impl Clients {
     pub async fn of(server: &TestServer, principal: &str) -> Clients {
         Clients::new(server.channel().await, Some(token(principal)))
     }
+
+    /// Clients of a server at `addr` (e.g. one running in a child process).
+    pub async fn at(addr: SocketAddr, principal: &str) -> Result<Clients, tonic::transport::Error> {
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap_or_else(|e| panic!("{e}"))
+            .connect()
+            .await?;
+        Ok(Clients::new(channel, Some(token(principal))))
+    }
 }
 
 /// The reason code in a status.
@@ -233,8 +242,18 @@ pub fn field(status: &Status) -> String {
 /// Opens the test market: accounts, the CEA2025 instrument, allowances for the members
 /// and the entity at the exchange, funds; leaves the day open in continuous trading.
 pub async fn open_market(server: &TestServer) {
-    let ministry = Clients::of(server, "ministry").await;
-    let ops = Clients::of(server, "ops").await;
+    open_market_at(server.addr).await;
+}
+
+/// `open_market` for a server at `addr`.
+pub async fn open_market_at(addr: SocketAddr) {
+    let of = |name: &'static str| async move {
+        Clients::at(addr, name)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"))
+    };
+    let ministry = of("ministry").await;
+    let ops = of("ops").await;
     let mut reg = ministry.registry.clone();
     let accounts = [
         (
@@ -331,7 +350,7 @@ pub async fn open_market(server: &TestServer) {
         .unwrap_or_else(|e| panic!("fund {to}: {e}"));
     }
     for (name, account) in [("m1", M1), ("m2", M2), ("m3", M3), ("e1", E1)] {
-        let mut c = Clients::of(server, name).await;
+        let mut c = of(name).await;
         c.registry
             .move_to_trading(pb::MoveRequest {
                 idempotency_key: format!("deposit-{account}"),
