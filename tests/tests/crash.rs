@@ -68,17 +68,19 @@ fn start_child(data: &Path) -> ChildServer {
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn: {e}"));
+    let mut child = child;
     let started = Instant::now();
     loop {
-        if let Ok(text) = std::fs::read_to_string(data.join("addr")) {
-            if let Ok(addr) = text.parse() {
-                return ChildServer { child, addr };
-            }
+        if let Ok(text) = std::fs::read_to_string(data.join("addr"))
+            && let Ok(addr) = text.parse()
+        {
+            return ChildServer { child, addr };
         }
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "the child server did not start"
-        );
+        if started.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the child server did not start");
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -185,19 +187,17 @@ async fn trader(
                 }
             }
             5 => {
-                if let Some(id) = live.pop() {
-                    if let Err(s) = c
+                if let Some(id) = live.pop()
+                    && let Err(s) = c
                         .trading
                         .cancel_order(pb::CancelOrderRequest {
                             account_id: account,
                             order_id: id,
                         })
                         .await
-                    {
-                        if s.code() == tonic::Code::Unavailable {
-                            return;
-                        }
-                    }
+                    && s.code() == tonic::Code::Unavailable
+                {
+                    return;
                 }
             }
             6 => {
@@ -283,7 +283,16 @@ async fn verify(addr: SocketAddr, ledger: &Mutex<Ledger>, seed: u64, round: u32)
     let mut ops = Clients::at(addr, "ops")
         .await
         .unwrap_or_else(|e| panic!("{ctx}: {e}"));
-    let l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+    // What the clients were told, copied so no lock is held across the calls below.
+    let (orders, acked_trades, credits, keys) = {
+        let l = ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let keys: Vec<(String, RegistryRequest, Option<u64>)> = l
+            .registry
+            .iter()
+            .map(|(k, (r, s))| (k.clone(), r.clone(), *s))
+            .collect();
+        (l.orders.clone(), l.trades.clone(), l.credits.clone(), keys)
+    };
 
     // Every acknowledged order was accepted (its NEW report is in the replayed history).
     let mut accepted = BTreeSet::new();
@@ -307,11 +316,7 @@ async fn verify(addr: SocketAddr, ledger: &Mutex<Ledger>, seed: u64, round: u32)
             }
         }
     }
-    let lost: Vec<_> = l
-        .orders
-        .keys()
-        .filter(|id| !accepted.contains(id))
-        .collect();
+    let lost: Vec<_> = orders.keys().filter(|id| !accepted.contains(id)).collect();
     assert!(lost.is_empty(), "{ctx}: acknowledged orders lost: {lost:?}");
 
     // Every acknowledged trade is there with the same price and quantity; no duplicates.
@@ -343,7 +348,7 @@ async fn verify(addr: SocketAddr, ledger: &Mutex<Ledger>, seed: u64, round: u32)
         }
         after = last;
     }
-    for (id, fill) in &l.trades {
+    for (id, fill) in &acked_trades {
         assert_eq!(
             trades.get(id),
             Some(fill),
@@ -358,7 +363,7 @@ async fn verify(addr: SocketAddr, ledger: &Mutex<Ledger>, seed: u64, round: u32)
 
     // Funds: retry every credit ever attempted (idempotent): afterwards the engine holds
     // exactly their sum, so none was lost or applied twice.
-    for (id, (account, amount, _)) in &l.credits {
+    for (id, (account, amount, _)) in &credits {
         ops.admin
             .credit_funds(pb::FundsRequest {
                 transfer_id: *id,
@@ -380,7 +385,7 @@ async fn verify(addr: SocketAddr, ledger: &Mutex<Ledger>, seed: u64, round: u32)
             .into_inner();
         funds += a.funds_free_fen + a.funds_locked_fen + a.funds_pending_fen;
     }
-    let credited: i64 = l.credits.values().map(|c| c.1).sum();
+    let credited: i64 = credits.values().map(|c| c.1).sum();
     assert_eq!(
         funds,
         4 * 1_000_000_000 + credited,
@@ -388,12 +393,6 @@ async fn verify(addr: SocketAddr, ledger: &Mutex<Ledger>, seed: u64, round: u32)
     );
 
     // Registry: an acknowledged request, retried, returns its original journal entry.
-    let keys: Vec<(String, RegistryRequest, Option<u64>)> = l
-        .registry
-        .iter()
-        .map(|(k, (r, s))| (k.clone(), r.clone(), *s))
-        .collect();
-    drop(l);
     let mut owners = BTreeMap::new();
     for (name, account) in [("m1", M1), ("m2", M2), ("m3", M3), ("e1", E1)] {
         owners.insert(
