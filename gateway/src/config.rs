@@ -59,6 +59,9 @@ pub struct Limits {
     pub history_events: usize,
     /// Trades kept per instrument for GetTrades.
     pub trades_retained: usize,
+    /// Registry requests and settlement batches waiting for the registry writer; beyond it
+    /// registry requests get RESOURCE_EXHAUSTED.
+    pub registry_queue_depth: usize,
     /// Registry transactions committed with one fsync.
     pub registry_batch_max: usize,
     /// Journal segment size before a new segment starts.
@@ -82,6 +85,7 @@ impl Default for Limits {
             slow_consumer_ms: 5_000,
             history_events: 1 << 20,
             trades_retained: 100_000,
+            registry_queue_depth: 65_536,
             registry_batch_max: 1_024,
             journal_segment_bytes: 64 << 20,
             orders_max: 1 << 20,
@@ -282,6 +286,7 @@ impl Config {
             ("limits.stream_buffer", l.stream_buffer),
             ("limits.history_events", l.history_events),
             ("limits.trades_retained", l.trades_retained),
+            ("limits.registry_queue_depth", l.registry_queue_depth),
             ("limits.registry_batch_max", l.registry_batch_max),
         ];
         for (field, value) in positive {

@@ -322,7 +322,7 @@ pub async fn serve(
 
     let (registry_handle, settled, registry_thread) = crate::regworker::start(
         registry,
-        config.limits.queue_depth,
+        config.limits.registry_queue_depth,
         config.limits.registry_batch_max,
         catalog.clone(),
         metrics.clone(),
