@@ -456,7 +456,8 @@ fn read_body(r: &mut Reader<'_>) -> Result<Engine, SnapshotError> {
     for _ in 0..instruments {
         state.instruments.push(read_instrument(r)?);
     }
-    let accounts = r.len(44)?;
+    // id, stp, restricted and three balances; positions add 41 bytes per instrument.
+    let accounts = r.len(34 + 41 * instruments)?;
     if accounts == 0 || accounts > limits.accounts_max as usize {
         return Err(SnapshotError::Invalid("account count"));
     }

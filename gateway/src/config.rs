@@ -162,6 +162,9 @@ pub struct Config {
     pub durability: Durability,
     /// Async durability: fsync at least this often.
     pub async_flush_ms: u64,
+    /// Snapshot the engine every this many commands (0: only at shutdown). Recovery loads
+    /// the newest snapshot and replays the journal after it.
+    pub snapshot_every: u64,
     pub log_format: LogFormat,
     pub tls: Option<TlsConfig>,
     pub limits: Limits,
@@ -178,6 +181,7 @@ impl Default for Config {
             tokens_file: None,
             durability: Durability::Sync,
             async_flush_ms: 50,
+            snapshot_every: 1_000_000,
             log_format: LogFormat::Plain,
             tls: None,
             limits: Limits::default(),

@@ -69,6 +69,8 @@ pub(crate) enum Submission {
     Query(EngineQuery),
     /// Capture the engine's holdings, then compare in the registry once settled to there.
     Reconcile(oneshot::Sender<crate::regworker::ReconcileOutcome>),
+    /// Snapshot the engine now; the reply carries the sequence once the file is durable.
+    Snapshot(oneshot::Sender<Result<u64, String>>),
 }
 
 enum Sequenced {
@@ -78,6 +80,7 @@ enum Sequenced {
     },
     Query(EngineQuery),
     Reconcile(oneshot::Sender<crate::regworker::ReconcileOutcome>),
+    Snapshot(oneshot::Sender<Result<u64, String>>),
 }
 
 enum Out {
@@ -88,6 +91,11 @@ enum Out {
     Reconcile {
         holdings: EngineHoldings,
         reply: oneshot::Sender<crate::regworker::ReconcileOutcome>,
+    },
+    Snapshot {
+        seq: u64,
+        bytes: Vec<u8>,
+        reply: Option<oneshot::Sender<Result<u64, String>>>,
     },
 }
 
@@ -136,6 +144,8 @@ pub struct CoreParts {
     pub catalog: Arc<Catalog>,
     pub registry: RegistryHandle,
     pub settled: watch::Receiver<u64>,
+    /// Snapshot the engine every this many commands (0: only when asked).
+    pub snapshot_every: u64,
 }
 
 pub fn now_ns() -> u64 {
@@ -175,9 +185,10 @@ impl Core {
             })?;
         let m = metrics.clone();
         let engine = parts.engine;
+        let snapshot_every = parts.snapshot_every;
         let engine_thread = std::thread::Builder::new()
             .name("engine".into())
-            .spawn(move || engine_loop(engine, engine_rx, out_tx, &m))?;
+            .spawn(move || engine_loop(engine, engine_rx, out_tx, &m, snapshot_every))?;
         let m = metrics.clone();
         let hub = parts.hub.clone();
         let catalog = parts.catalog.clone();
@@ -259,6 +270,15 @@ impl Core {
             .map_err(|_| ApiError::unavailable("the engine stopped before replying"))
     }
 
+    /// Snapshots the engine at its current sequence; resolves once the file is durable.
+    pub async fn snapshot(&self) -> Result<u64, ApiError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Submission::Snapshot(reply))?;
+        rx.await
+            .map_err(|_| ApiError::unavailable("the server stopped before the snapshot"))?
+            .map_err(ApiError::unavailable)
+    }
+
     pub async fn reconcile(&self) -> Result<crate::regworker::ReconcileOutcome, ApiError> {
         let (reply, rx) = oneshot::channel();
         self.send(Submission::Reconcile(reply))?;
@@ -328,6 +348,7 @@ fn sequencer_loop(
                 }
                 Submission::Query(f) => batch.push(Sequenced::Query(f)),
                 Submission::Reconcile(r) => batch.push(Sequenced::Reconcile(r)),
+                Submission::Snapshot(r) => batch.push(Sequenced::Snapshot(r)),
             }
             if taken < batch_max
                 && let Ok(s) = rx.try_recv()
@@ -382,7 +403,9 @@ fn engine_loop(
     rx: Receiver<Vec<Sequenced>>,
     out_tx: SyncSender<Vec<Out>>,
     metrics: &Metrics,
+    snapshot_every: u64,
 ) {
+    let mut since_snapshot = 0u64;
     while let Ok(batch) = rx.recv() {
         metrics.engine_queue.fetch_sub(1, Ordering::Relaxed);
         let mut out = Vec::with_capacity(batch.len());
@@ -401,6 +424,15 @@ fn engine_loop(
                         },
                         reply,
                     });
+                    since_snapshot += 1;
+                }
+                Sequenced::Snapshot(reply) => {
+                    since_snapshot = 0;
+                    out.push(Out::Snapshot {
+                        seq: engine.last_seq(),
+                        bytes: engine.snapshot(),
+                        reply: Some(reply),
+                    });
                 }
                 Sequenced::Query(f) => f(&engine),
                 Sequenced::Reconcile(reply) => out.push(Out::Reconcile {
@@ -408,6 +440,16 @@ fn engine_loop(
                     reply,
                 }),
             }
+        }
+        if snapshot_every > 0 && since_snapshot >= snapshot_every {
+            // The copy is made here, on the engine thread; the registry writer settles up
+            // to it and another thread writes the file.
+            since_snapshot = 0;
+            out.push(Out::Snapshot {
+                seq: engine.last_seq(),
+                bytes: engine.snapshot(),
+                reply: None,
+            });
         }
         if out.is_empty() {
             continue;
@@ -524,6 +566,16 @@ fn dispatcher_loop(
                         registry.settle(seq, last_ts, std::mem::take(&mut legs));
                     }
                     registry.send_blocking(RegJob::Reconcile { holdings, reply });
+                }
+                Out::Snapshot { seq, bytes, reply } => {
+                    if let Some(seq) = through.take() {
+                        registry.settle(seq, last_ts, std::mem::take(&mut legs));
+                    }
+                    registry.send_blocking(RegJob::Snapshot {
+                        seq,
+                        bytes: crate::snapshot::encode(seq, &bytes, &hub.all_bars()),
+                        reply,
+                    });
                 }
             }
         }

@@ -36,7 +36,8 @@ pub struct TooOld {
 #[derive(Debug)]
 pub struct Hub {
     items: RwLock<VecDeque<Arc<Item>>>,
-    /// The newest item ever evicted from `items`.
+    /// The newest item ever evicted from `items`, or the snapshot recovery started from:
+    /// nothing at or before it can be served.
     evicted: RwLock<Option<Pos>>,
     capacity: usize,
     trades: RwLock<HashMap<InstrumentId, VecDeque<TradeRecord>>>,
@@ -116,6 +117,22 @@ impl Hub {
         }
         drop(items);
         self.latest.send_replace(seq);
+    }
+
+    /// Recovery started from a snapshot at `seq`: items up to it are not available.
+    pub fn set_floor(&self, seq: u64, bars: Vec<DailyBar>) {
+        *self.evicted.write() = Some((seq, u32::MAX));
+        *self.bars.write() = bars;
+        self.latest.send_replace(seq);
+    }
+
+    /// Where a subscription "from the oldest retained" starts.
+    pub fn oldest(&self) -> Pos {
+        self.evicted.read().unwrap_or((0, 0))
+    }
+
+    pub fn all_bars(&self) -> Vec<DailyBar> {
+        self.bars.read().clone()
     }
 
     pub fn subscribe(&self) -> watch::Receiver<u64> {

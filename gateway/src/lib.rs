@@ -12,6 +12,7 @@
 //! - [`regworker`]: the registry's single writer (group commit, settlement, reconcile).
 //! - [`hub`]: stream history for resumable executions and market data.
 //! - [`services`]: the tonic services.
+//! - [`snapshot`]: engine snapshot files (newest two kept).
 //! - [`server`]: recovery, serving, graceful shutdown.
 
 pub mod auth;
@@ -28,3 +29,4 @@ pub mod regworker;
 pub mod scheduler;
 pub mod server;
 pub mod services;
+pub mod snapshot;

@@ -34,6 +34,13 @@ pub enum RegJob {
         holdings: EngineHoldings,
         reply: oneshot::Sender<ReconcileOutcome>,
     },
+    /// An engine snapshot at `seq` (encoded file bytes): settle the watermark up to `seq`,
+    /// then hand it to the snapshot writer.
+    Snapshot {
+        seq: u64,
+        bytes: Vec<u8>,
+        reply: Option<oneshot::Sender<Result<u64, String>>>,
+    },
     /// Sent by the dispatcher after its last settlement: finish and stop.
     Stop,
 }
@@ -139,6 +146,7 @@ pub fn start(
     group_max: usize,
     catalog: Arc<Catalog>,
     metrics: Arc<Metrics>,
+    snapshot_dir: std::path::PathBuf,
 ) -> std::io::Result<(RegistryHandle, watch::Receiver<u64>, JoinHandle<()>)> {
     let (tx, rx) = sync_channel(queue_depth);
     let (settled_tx, settled_rx) = watch::channel(registry.ledger().settled_seq);
@@ -146,11 +154,38 @@ pub fn start(
         .settled_seq
         .store(registry.ledger().settled_seq, Ordering::Relaxed);
     let m = metrics.clone();
+    // Snapshot files are written by their own thread: one waiting at most, later ones are
+    // skipped while it is busy (the next interval brings another).
+    let (snap_tx, snap_rx) = sync_channel::<SnapshotJob>(1);
+    std::thread::Builder::new()
+        .name("snapshot-writer".into())
+        .spawn(move || {
+            while let Ok((seq, bytes, reply)) = snap_rx.recv() {
+                let started = std::time::Instant::now();
+                let result = crate::snapshot::write(&snapshot_dir, seq, &bytes)
+                    .map(|_| seq)
+                    .map_err(|e| e.to_string());
+                match &result {
+                    Ok(_) => tracing::info!(
+                        seq,
+                        bytes = bytes.len(),
+                        elapsed_ms = started.elapsed().as_millis() as u64,
+                        "snapshot written"
+                    ),
+                    Err(e) => tracing::error!(seq, "snapshot not written: {e}"),
+                }
+                if let Some(reply) = reply {
+                    let _ = reply.send(result);
+                }
+            }
+        })?;
     let handle = std::thread::Builder::new()
         .name("registry".into())
-        .spawn(move || writer_loop(registry, rx, group_max, &catalog, &m, &settled_tx))?;
+        .spawn(move || writer_loop(registry, rx, group_max, &catalog, &m, &settled_tx, &snap_tx))?;
     Ok((RegistryHandle { tx, metrics }, settled_rx, handle))
 }
+
+type SnapshotJob = (u64, Vec<u8>, Option<oneshot::Sender<Result<u64, String>>>);
 
 enum Pending {
     Reply(oneshot::Sender<Result<Receipt, RegistryError>>),
@@ -164,6 +199,7 @@ fn writer_loop(
     catalog: &Catalog,
     metrics: &Metrics,
     settled: &watch::Sender<u64>,
+    snapshots: &SyncSender<SnapshotJob>,
 ) {
     let mut failed = false;
     let mut stopping = false;
@@ -227,6 +263,40 @@ fn writer_loop(
                         &mut failed,
                     );
                     let _ = reply.send(reconcile(&registry, &holdings, catalog));
+                }
+                RegJob::Snapshot { seq, bytes, reply } => {
+                    flush(
+                        &mut registry,
+                        &mut txs,
+                        &mut pending,
+                        metrics,
+                        settled,
+                        &mut failed,
+                    );
+                    let refuse = |reply: Option<oneshot::Sender<Result<u64, String>>>,
+                                  why: String| {
+                        tracing::warn!(seq, "snapshot skipped: {why}");
+                        if let Some(reply) = reply {
+                            let _ = reply.send(Err(why));
+                        }
+                    };
+                    if failed {
+                        refuse(reply, "settlement has stopped".into());
+                        continue;
+                    }
+                    // A snapshot may only be used once the registry has settled everything
+                    // it covers: move the watermark up to it (an empty settlement).
+                    if registry.ledger().settled_seq < seq
+                        && let Err(e) = registry.apply(&settle_tx(seq, 0, Vec::new()))
+                    {
+                        refuse(reply, format!("watermark: {e}"));
+                        continue;
+                    }
+                    if let Err(std::sync::mpsc::TrySendError::Full((_, _, reply))) =
+                        snapshots.try_send((seq, bytes, reply))
+                    {
+                        refuse(reply, "the previous snapshot is still being written".into());
+                    }
                 }
                 RegJob::Stop => stopping = true,
             }

@@ -37,6 +37,10 @@ pub fn registry_dir(config: &Config) -> PathBuf {
     config.data_dir.join("registry")
 }
 
+pub fn snapshot_dir(config: &Config) -> PathBuf {
+    config.data_dir.join("snapshots")
+}
+
 pub fn engine_config(config: &Config) -> EngineConfig {
     EngineConfig {
         fee_account: EngineAccount(config.engine.fee_account),
@@ -97,8 +101,26 @@ pub fn recover(
     if let Some((segment, offset, bytes)) = &report.truncated {
         tracing::warn!(segment = %segment.display(), offset, bytes, "journal: torn tail truncated");
     }
-    let mut engine = Engine::new(engine_config(config));
     let settled = registry.ledger().settled_seq;
+    // The newest snapshot the registry has settled through; older or broken ones are
+    // skipped (a full replay is the last resort).
+    let (snapshot, skipped) = crate::snapshot::load_newest(&snapshot_dir(config), settled)
+        .map_err(|e| format!("snapshots: {e}"))?;
+    for why in skipped {
+        tracing::warn!("recovery: snapshot skipped: {why}");
+    }
+    let (mut engine, from) = match snapshot {
+        Some(loaded) => {
+            tracing::info!(seq = loaded.seq, path = %loaded.path.display(), elapsed_ms = started.elapsed().as_millis() as u64, "recovery: snapshot loaded");
+            for (n, i) in loaded.engine.state().instruments.iter().enumerate() {
+                catalog.add_instrument(engine::InstrumentId(n as u32), i.spec.symbol.as_str());
+            }
+            hub.set_floor(loaded.seq, loaded.bars);
+            (loaded.engine, loaded.seq + 1)
+        }
+        None => (Engine::new(engine_config(config)), 1),
+    };
+    let snapshot_seq = from - 1;
     let mut legs: Vec<SettleLeg> = Vec::new();
     let mut events = Vec::with_capacity(64);
     let mut tally = BTreeMap::new();
@@ -123,7 +145,13 @@ pub fn recover(
             .map(|_| ())
             .map_err(|e| format!("settling the engine through {through}: {e}"))
     };
-    let replayed = journal::replay(&dir, 1, |command| {
+    if report.last_seq < snapshot_seq {
+        return Err(format!(
+            "the journal ends at {} but the snapshot is at {snapshot_seq}: journal segments are missing",
+            report.last_seq
+        ));
+    }
+    let replayed = journal::replay(&dir, from, |command| {
         events.clear();
         engine
             .apply(command, &mut events)
@@ -148,6 +176,7 @@ pub fn recover(
     flush(registry, &mut legs, pending_through, pending_ts)?;
     tracing::info!(
         replayed,
+        from_snapshot = snapshot_seq,
         last_seq = engine.last_seq(),
         settled_from = settled,
         settle_legs,
@@ -326,6 +355,7 @@ pub async fn serve(
         config.limits.registry_batch_max,
         catalog.clone(),
         metrics.clone(),
+        snapshot_dir(&config),
     )
     .map_err(|e| e.to_string())?;
     let (core, threads) = Core::start(CoreParts {
@@ -340,6 +370,7 @@ pub async fn serve(
         catalog,
         registry: registry_handle,
         settled,
+        snapshot_every: config.snapshot_every,
     })
     .map_err(|e| e.to_string())?;
 
@@ -454,6 +485,12 @@ pub async fn serve(
     let served = router.serve_with_incoming_shutdown(incoming, signal).await;
     let _ = shutdown_tx.send(true);
     drop(ctx);
+    // A snapshot at the last sequence makes the next start quick.
+    match tokio::time::timeout(Duration::from_secs(60), core.snapshot()).await {
+        Ok(Ok(seq)) => tracing::info!(seq, "shutdown snapshot written"),
+        Ok(Err(e)) => tracing::warn!("shutdown snapshot not written: {}", e.message),
+        Err(_) => tracing::warn!("shutdown snapshot timed out"),
+    }
     // Everything acknowledged is in the journal already; wait for in-flight commands to
     // finish, then stop the threads in order.
     core.shutdown();

@@ -27,7 +27,13 @@ fn crash_child_entry_point() {
         return;
     };
     let data = PathBuf::from(data);
-    let config = test_config(&data);
+    let mut config = test_config(&data);
+    if let Some(every) = std::env::var("CARBONX_CRASH_SNAPSHOT_EVERY")
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        config.snapshot_every = every;
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -55,6 +61,11 @@ struct ChildServer {
 }
 
 fn start_child(data: &Path) -> ChildServer {
+    start_child_with(data, 0)
+}
+
+/// `snapshot_every`: 0 keeps the server's default.
+fn start_child_with(data: &Path, snapshot_every: u64) -> ChildServer {
     let _ = std::fs::remove_file(data.join("addr"));
     let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
     let child = Command::new(exe)
@@ -65,6 +76,14 @@ fn start_child(data: &Path) -> ChildServer {
             "--test-threads=1",
         ])
         .env(CHILD_ENV, data)
+        .env(
+            "CARBONX_CRASH_SNAPSHOT_EVERY",
+            if snapshot_every == 0 {
+                String::new()
+            } else {
+                snapshot_every.to_string()
+            },
+        )
         .stdout(std::process::Stdio::null())
         .spawn()
         .unwrap_or_else(|e| panic!("spawn: {e}"));
@@ -275,7 +294,9 @@ async fn trader(
 }
 
 /// Every check of the promise, on a freshly restarted server.
-async fn verify(addr: SocketAddr, ledger: &Mutex<Ledger>, seed: u64, round: u32) {
+/// `history`: also check acknowledged orders and trades against the replayed history
+/// (only complete when recovery replayed the whole journal, not from a snapshot).
+async fn verify(addr: SocketAddr, ledger: &Mutex<Ledger>, seed: u64, round: u32, history: bool) {
     let ctx = format!("seed {seed} round {round}");
     let mut audit = Clients::at(addr, "audit")
         .await
@@ -294,6 +315,18 @@ async fn verify(addr: SocketAddr, ledger: &Mutex<Ledger>, seed: u64, round: u32)
         (l.orders.clone(), l.trades.clone(), l.credits.clone(), keys)
     };
 
+    if history {
+        check_history(&mut audit, &orders, &acked_trades, &ctx).await;
+    }
+    check_rest(addr, &mut audit, &mut ops, ledger, &credits, keys, &ctx).await;
+}
+
+async fn check_history(
+    audit: &mut Clients,
+    orders: &BTreeMap<u64, (u64, u64)>,
+    acked_trades: &BTreeMap<u64, (i64, u64)>,
+    ctx: &str,
+) {
     // Every acknowledged order was accepted (its NEW report is in the replayed history).
     let mut accepted = BTreeSet::new();
     for account in [M1, M2, M3, E1] {
@@ -348,7 +381,7 @@ async fn verify(addr: SocketAddr, ledger: &Mutex<Ledger>, seed: u64, round: u32)
         }
         after = last;
     }
-    for (id, fill) in &acked_trades {
+    for (id, fill) in acked_trades {
         assert_eq!(
             trades.get(id),
             Some(fill),
@@ -360,10 +393,21 @@ async fn verify(addr: SocketAddr, ledger: &Mutex<Ledger>, seed: u64, round: u32)
         ids.windows(2).all(|w| w[1] == w[0] + 1),
         "{ctx}: trade ids not contiguous"
     );
+}
 
+#[allow(clippy::too_many_arguments)]
+async fn check_rest(
+    addr: SocketAddr,
+    audit: &mut Clients,
+    ops: &mut Clients,
+    ledger: &Mutex<Ledger>,
+    credits: &BTreeMap<u64, (u64, i64, bool)>,
+    keys: Vec<(String, RegistryRequest, Option<u64>)>,
+    ctx: &str,
+) {
     // Funds: retry every credit ever attempted (idempotent): afterwards the engine holds
     // exactly their sum, so none was lost or applied twice.
-    for (id, (account, amount, _)) in &credits {
+    for (id, (account, amount, _)) in credits {
         ops.admin
             .credit_funds(pb::FundsRequest {
                 transfer_id: *id,
@@ -514,7 +558,7 @@ async fn acknowledged_work_survives_sigkill_at_random_moments() {
         server = start_child(&data);
         let restart = t.elapsed();
         let t = Instant::now();
-        verify(server.addr, &ledger, seed, round).await;
+        verify(server.addr, &ledger, seed, round, true).await;
         println!(
             "round {round}: ran {run_for:?}, restart {restart:?}, verify {:?}",
             t.elapsed()
@@ -533,6 +577,60 @@ async fn acknowledged_work_survives_sigkill_at_random_moments() {
         "seed {seed}: too little work was acknowledged to mean anything"
     );
     drop(l);
+    kill(server);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn recovery_from_snapshots_survives_sigkill() {
+    let seed = std::env::var("CARBONX_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0x5A9_u64);
+    println!("seed {seed}");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let data = dir.path().to_path_buf();
+    let mut server = start_child_with(&data, 100);
+    open_market_at(server.addr).await;
+    let ledger = Arc::new(Mutex::new(Ledger::default()));
+    let mut rng = Rng(seed);
+    for round in 0..6 {
+        let run_for = Duration::from_millis(200 + rng.below(300));
+        let deadline = Instant::now() + run_for + Duration::from_secs(5);
+        let mut tasks = Vec::new();
+        for (n, (name, account)) in [("m1", M1), ("m2", M2), ("m3", M3), ("e1", E1)]
+            .into_iter()
+            .enumerate()
+        {
+            let task_seed = seed
+                .wrapping_mul(17)
+                .wrapping_add(u64::from(round) * 8 + n as u64 + 1);
+            tasks.push(tokio::spawn(trader(
+                server.addr,
+                name,
+                account,
+                task_seed,
+                ledger.clone(),
+                deadline,
+            )));
+        }
+        tokio::time::sleep(run_for).await;
+        kill(server);
+        for t in tasks {
+            let _ = t.await;
+        }
+        let snapshots = gateway::snapshot::list(&data.join("snapshots")).unwrap_or_default();
+        assert!(
+            !snapshots.is_empty() && snapshots.len() <= 2,
+            "seed {seed}: {snapshots:?}"
+        );
+        // The newest snapshot loads (recovery starts from it, not from a fallback).
+        let (loaded, skipped) = gateway::snapshot::load_newest(&data.join("snapshots"), u64::MAX)
+            .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
+        assert!(skipped.is_empty(), "seed {seed}: {skipped:?}");
+        assert_eq!(loaded.map(|l| l.seq), snapshots.first().map(|s| s.0));
+        server = start_child_with(&data, 100);
+        verify(server.addr, &ledger, seed, round, false).await;
+    }
     kill(server);
 }
 

@@ -51,7 +51,7 @@ where
     let mut cursor = if from_now {
         (hub.latest_seq(), u32::MAX)
     } else {
-        after.unwrap_or((0, 0))
+        after.unwrap_or_else(|| hub.oldest())
     };
     if after.is_some() && !from_now {
         hub.read_after(cursor, 0, |_| false)
