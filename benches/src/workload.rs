@@ -57,6 +57,25 @@ pub fn setup_instrument(
     band_bp: Option<u32>,
     opening_call: bool,
 ) -> (Engine, u64) {
+    let (engine, commands) = setup_recorded(
+        accounts,
+        orders_max,
+        orders_per_account_max,
+        band_bp,
+        opening_call,
+    );
+    (engine, commands.len() as u64)
+}
+
+/// [`setup_instrument`], also returning the commands it applied (sequences from 1), for
+/// journals that start from an empty engine.
+pub fn setup_recorded(
+    accounts: u32,
+    orders_max: u32,
+    orders_per_account_max: u32,
+    band_bp: Option<u32>,
+    opening_call: bool,
+) -> (Engine, Vec<Command>) {
     let config = EngineConfig {
         fee_account: AccountId(1),
         limits: Limits {
@@ -71,19 +90,17 @@ pub fn setup_instrument(
     let mut engine = Engine::new(config);
     let mut seq = 0;
     let mut out = Vec::new();
+    let mut recorded = Vec::new();
     let mut apply = |engine: &mut Engine, kind: CommandKind| {
         seq += 1;
         out.clear();
-        engine
-            .apply(
-                &Command {
-                    seq,
-                    timestamp_ns: seq,
-                    kind,
-                },
-                &mut out,
-            )
-            .expect("in sequence");
+        let command = Command {
+            seq,
+            timestamp_ns: seq,
+            kind,
+        };
+        recorded.push(command);
+        engine.apply(&command, &mut out).expect("in sequence");
         assert!(
             !matches!(
                 out.first(),
@@ -141,7 +158,7 @@ pub fn setup_instrument(
             },
         },
     );
-    (engine, seq)
+    (engine, recorded)
 }
 
 /// A passive limit order `offset` ticks away from the reference on `side`.
