@@ -126,6 +126,11 @@ impl Hub {
         self.latest.send_replace(seq);
     }
 
+    /// The daily bars as of a snapshot (replacing any rebuilt before it).
+    pub fn set_bars(&self, bars: Vec<DailyBar>) {
+        *self.bars.write() = bars;
+    }
+
     /// Where a subscription "from the oldest retained" starts.
     pub fn oldest(&self) -> Pos {
         self.evicted.read().unwrap_or((0, 0))

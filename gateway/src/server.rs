@@ -115,7 +115,8 @@ pub fn recover(
             for (n, i) in loaded.engine.state().instruments.iter().enumerate() {
                 catalog.add_instrument(engine::InstrumentId(n as u32), i.spec.symbol.as_str());
             }
-            hub.set_floor(loaded.seq, loaded.bars);
+            rebuild_history(config, hub, loaded.seq)?;
+            hub.set_bars(loaded.bars);
             (loaded.engine, loaded.seq + 1)
         }
         None => (Engine::new(engine_config(config)), 1),
@@ -195,6 +196,42 @@ pub fn recover(
             truncated: report.truncated,
         },
     ))
+}
+
+/// Streams resume across a restart: the history before the newest snapshot is rebuilt by
+/// replaying, on a scratch copy of the previous snapshot, the journal between the two (at
+/// most one snapshot interval). Without a previous snapshot the history starts at `newest`.
+fn rebuild_history(config: &Config, hub: &Hub, newest: u64) -> Result<(), String> {
+    let started = Instant::now();
+    let older = crate::snapshot::older_than(&snapshot_dir(config), newest)
+        .map_err(|e| format!("snapshots: {e}"))?;
+    let Some(older) = older else {
+        hub.set_floor(newest, Vec::new());
+        return Ok(());
+    };
+    hub.set_floor(older.seq, Vec::new());
+    let mut scratch = older.engine;
+    let mut events = Vec::with_capacity(64);
+    let replayed = journal::replay(&journal_dir(config), older.seq + 1, |command| {
+        if command.seq > newest {
+            return Ok(());
+        }
+        events.clear();
+        scratch
+            .apply(command, &mut events)
+            .map_err(|e| format!("{e:?}"))?;
+        hub.publish(command.seq, command.timestamp_ns, &events);
+        Ok(())
+    })
+    .map_err(|e| format!("rebuilding the stream history: {e}"))?;
+    tracing::info!(
+        from = older.seq,
+        to = newest,
+        replayed,
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "recovery: stream history rebuilt"
+    );
+    Ok(())
 }
 
 /// Brings the engine in line with registry facts it may have missed in a crash: trading

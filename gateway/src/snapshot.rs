@@ -182,6 +182,21 @@ pub fn decode(path: &Path, bytes: &[u8]) -> Result<Loaded, SnapshotFileError> {
     })
 }
 
+/// The sequence of the valid snapshot just older than `newer` (at most [`SNAPSHOTS_KEPT`]
+/// files exist), for rebuilding the stream history between the two.
+pub fn older_than(dir: &Path, newer: u64) -> Result<Option<Loaded>, SnapshotFileError> {
+    for (seq, path) in list(dir)? {
+        if seq >= newer {
+            continue;
+        }
+        let bytes = std::fs::read(&path)?;
+        if let Ok(loaded) = decode(&path, &bytes) {
+            return Ok(Some(loaded));
+        }
+    }
+    Ok(None)
+}
+
 /// The newest snapshot that loads, at or below `max_seq`; invalid ones are reported and
 /// skipped (the older one, or a full replay, takes over).
 pub fn load_newest(

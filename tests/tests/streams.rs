@@ -335,3 +335,50 @@ async fn a_consumer_that_stops_reading_is_dropped_with_a_clear_status_and_tradin
     assert_eq!(reason(&status), "SLOW_CONSUMER");
     assert!(got < 6_000, "{got}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_resume_across_a_restart_with_no_gap_and_no_duplicate() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut config = test_config(dir.path());
+    // Periodic snapshots, so the restart loads a snapshot and rebuilds the history before
+    // it from the previous one.
+    config.snapshot_every = 40;
+    let server = TestServer::start_with(config.clone());
+    open_market(&server).await;
+    let mut m1 = Clients::of(&server, "m1").await;
+    let mut m2 = Clients::of(&server, "m2").await;
+    for i in 0..30 {
+        m1.trading
+            .place_order(limit(M1, 100 + i, pb::Side::Sell, 8_500 + i as i64, 10))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        if i % 3 == 0 {
+            m2.trading
+                .place_order(limit(M2, 200 + i, pb::Side::Buy, 8_600, 5))
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+    let before = read_executions(&mut m1, None, 30).await;
+    drop(m1);
+    drop(m2);
+    let kept = server.stop_keep_dir();
+    let snapshots = gateway::snapshot::list(&dir.path().join("snapshots")).unwrap_or_default();
+    assert_eq!(snapshots.len(), 2, "{snapshots:?}");
+    // The client had processed the reports up to one just after the older snapshot when
+    // the server went down; the newer (shutdown) snapshot is past all of them.
+    let k = before
+        .iter()
+        .position(|r| pos(&r.position).0 > snapshots[1].0)
+        .unwrap_or_else(|| panic!("no report after the older snapshot {snapshots:?}"));
+    assert!(k + 3 < before.len(), "too few reports to resume: {k}");
+    assert!(pos(&before[before.len() - 1].position).0 <= snapshots[0].0);
+    let resume_at = pos(&before[k].position);
+    let expected: Vec<Pos> = before[k + 1..].iter().map(|r| pos(&r.position)).collect();
+    let restarted = TestServer::start_with(config);
+    let mut m1 = Clients::of(&restarted, "m1").await;
+    let resumed = read_executions(&mut m1, Some(resume_at), expected.len()).await;
+    let got: Vec<Pos> = resumed.iter().map(|r| pos(&r.position)).collect();
+    assert_eq!(got, expected);
+    drop(kept);
+}
