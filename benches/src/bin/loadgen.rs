@@ -1,0 +1,607 @@
+#![allow(clippy::float_arithmetic)] // rates and ratios for the report, never state
+//! Load generator for the carbonx gateway.
+//!
+//! `cargo run --release -p benches --bin loadgen -- [--target ADDR --tokens FILE] [options]`
+//!
+//! Without `--target` it starts the real server in-process on a temporary data directory
+//! (sync durability, the test principals) and opens the test market. With `--target` the
+//! server must know the test principals (`tests::PRINCIPALS`, written by `--write-tokens`)
+//! and have the test market open (`--setup` does that).
+//!
+//! Modes: closed loop (each client keeps `--window` requests in flight) or open loop (a
+//! constant offered rate; latency is measured from the *intended* send time, so queueing
+//! counts). APIs: unary `PlaceOrder`/`CancelOrder`/`AmendOrder`, or the `OrderEntry` stream.
+//! `--baseline` runs the same load against a trivial tonic service answering the same
+//! messages without doing anything, and reports the gateway as a ratio of it.
+//!
+//! The last line is machine-readable:
+//! `throughput_per_s=N p50_us=N p99_us=N p999_us=N max_us=N errors=N`
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, ValueEnum};
+use hdrhistogram::Histogram;
+use parking_lot::Mutex;
+use proto::v1 as pb;
+use proto::v1::trading_service_server::{TradingService, TradingServiceServer};
+use tests::{Clients, E1, M1, M2, M3, TestServer, limit, open_market_at, test_config};
+use tokio::sync::mpsc;
+use tokio_stream::StreamExt;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status, Streaming};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    Closed,
+    Open,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum Api {
+    Unary,
+    Stream,
+}
+
+#[derive(Debug, Parser)]
+#[command(about = "carbonx load generator")]
+struct Args {
+    /// A running server (default: start one in-process).
+    #[arg(long)]
+    target: Option<SocketAddr>,
+    /// With --target: open the test market first (accounts, instrument, funds, day).
+    #[arg(long)]
+    setup: bool,
+    /// Write the test principals' tokens file here and exit (for `carbonx serve --tokens`).
+    #[arg(long)]
+    write_tokens: Option<std::path::PathBuf>,
+    #[arg(long, value_enum, default_value = "closed")]
+    mode: Mode,
+    #[arg(long, value_enum, default_value = "stream")]
+    api: Api,
+    /// Concurrent clients (each its own connection), spread over the four test accounts.
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// Closed loop: requests in flight per client (stream) or concurrent calls (unary).
+    #[arg(long, default_value_t = 64)]
+    window: usize,
+    /// Open loop: total offered requests per second.
+    #[arg(long, default_value_t = 10_000)]
+    rate: u64,
+    /// Seconds of measured load (after one second of warm-up).
+    #[arg(long, default_value_t = 10)]
+    duration: u64,
+    /// Also run the same load against a trivial echo service and print the ratio.
+    #[arg(long)]
+    baseline: bool,
+}
+
+/// One request of the mix: 70% new limit orders (a fifth IOC), 20% cancels, 10% amends.
+fn next_request(
+    rng: &mut u64,
+    account: u64,
+    client_id: &mut u64,
+    live: &mut Vec<u64>,
+) -> pb::order_entry_request::Request {
+    *rng ^= *rng << 13;
+    *rng ^= *rng >> 7;
+    *rng ^= *rng << 17;
+    let roll = *rng % 100;
+    if roll < 20 && !live.is_empty() {
+        let id = live.swap_remove((*rng >> 8) as usize % live.len());
+        return pb::order_entry_request::Request::Cancel(pb::CancelOrderRequest {
+            account_id: account,
+            order_id: id,
+        });
+    }
+    if roll < 30 && !live.is_empty() {
+        let id = live[(*rng >> 8) as usize % live.len()];
+        return pb::order_entry_request::Request::Amend(pb::AmendOrderRequest {
+            account_id: account,
+            order_id: id,
+            price_fen: 8_300 + ((*rng >> 20) % 400) as i64,
+            quantity_t: 0,
+        });
+    }
+    *client_id += 1;
+    let side = if (*rng >> 3) & 1 == 0 {
+        pb::Side::Buy
+    } else {
+        pb::Side::Sell
+    };
+    // Buys below, sells above the reference, overlapping in the middle so some trade.
+    let offset = ((*rng >> 24) % 300) as i64;
+    let price = match side {
+        pb::Side::Buy => 8_350 + offset,
+        _ => 8_650 - offset,
+    };
+    let mut order = limit(account, *client_id, side, price, 1 + (*rng >> 40) % 20);
+    if roll.is_multiple_of(5) {
+        order.time_in_force = pb::TimeInForce::Ioc as i32;
+    }
+    pb::order_entry_request::Request::Place(order)
+}
+
+#[derive(Default)]
+struct Stats {
+    latency: Option<Histogram<u64>>,
+    done: u64,
+    errors: u64,
+}
+
+fn record(stats: &Mutex<Stats>, started: Instant, measuring_from: Instant, ok: bool) {
+    let now = Instant::now();
+    if started < measuring_from {
+        return;
+    }
+    let mut s = stats.lock();
+    if ok {
+        s.done += 1;
+    } else {
+        s.errors += 1;
+    }
+    let us = now.duration_since(started).as_micros() as u64;
+    if let Some(h) = s.latency.as_mut() {
+        let _ = h.record(us.max(1));
+    }
+}
+
+/// Live order ids from a reply.
+fn track(reply: &pb::OrderReply, live: &mut Vec<u64>) {
+    if let Some(o) = &reply.order
+        && o.leaves_t > 0
+        && reply.cancel_reason.is_empty()
+        && !live.contains(&o.order_id)
+    {
+        live.push(o.order_id);
+        if live.len() > 200 {
+            live.remove(0);
+        }
+    }
+}
+
+async fn run_client(
+    addr: SocketAddr,
+    n: usize,
+    args: Arc<Args>,
+    stats: Arc<Mutex<Stats>>,
+    measuring_from: Instant,
+    end: Instant,
+) {
+    let (name, account) = [("m1", M1), ("m2", M2), ("m3", M3), ("e1", E1)][n % 4];
+    let Ok(mut c) = Clients::at(addr, name).await else {
+        stats.lock().errors += 1;
+        return;
+    };
+    let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (n as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    let mut client_id = (n as u64 + 1) << 40;
+    let mut live = Vec::new();
+    let per_client_rate = (args.rate / args.clients.max(1) as u64).max(1);
+    let interval = Duration::from_nanos(1_000_000_000 / per_client_rate);
+    match args.api {
+        Api::Stream => {
+            let (tx, rx) = mpsc::channel::<pb::OrderEntryRequest>(args.window.max(1) * 2);
+            let mut replies = match c.trading.order_entry(ReceiverStream::new(rx)).await {
+                Ok(r) => r.into_inner(),
+                Err(_) => {
+                    stats.lock().errors += 1;
+                    return;
+                }
+            };
+            let sent: Arc<Mutex<HashMap<u64, Instant>>> = Arc::new(Mutex::new(HashMap::new()));
+            let window = Arc::new(tokio::sync::Semaphore::new(args.window.max(1)));
+            let live_shared = Arc::new(Mutex::new(Vec::<u64>::new()));
+            let reader = {
+                let sent = sent.clone();
+                let stats = stats.clone();
+                let window = window.clone();
+                let live_shared = live_shared.clone();
+                tokio::spawn(async move {
+                    while let Some(Ok(reply)) = replies.next().await {
+                        let started = sent.lock().remove(&reply.correlation_id);
+                        let r = reply.reply.unwrap_or_default();
+                        track(&r, &mut live_shared.lock());
+                        if let Some(started) = started {
+                            record(
+                                &stats,
+                                started,
+                                measuring_from,
+                                r.rejection
+                                    .as_ref()
+                                    .is_none_or(|x| x.reason != "QUEUE_FULL"),
+                            );
+                        }
+                        window.add_permits(1);
+                    }
+                })
+            };
+            let mut correlation = 0u64;
+            let mut next_at = Instant::now();
+            while Instant::now() < end {
+                let intended = match args.mode {
+                    Mode::Open => {
+                        next_at += interval;
+                        let now = Instant::now();
+                        if next_at > now {
+                            tokio::time::sleep(next_at - now).await;
+                        }
+                        next_at
+                    }
+                    Mode::Closed => {
+                        let Ok(permit) = window.acquire().await else {
+                            break;
+                        };
+                        permit.forget();
+                        Instant::now()
+                    }
+                };
+                correlation += 1;
+                let request = {
+                    let mut l = live_shared.lock();
+                    next_request(&mut rng, account, &mut client_id, &mut l)
+                };
+                sent.lock().insert(correlation, intended);
+                if tx
+                    .send(pb::OrderEntryRequest {
+                        correlation_id: correlation,
+                        request: Some(request),
+                    })
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+            drop(tx);
+            let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
+        }
+        Api::Unary => {
+            let mut next_at = Instant::now();
+            let mut inflight = tokio::task::JoinSet::new();
+            while Instant::now() < end {
+                let intended = match args.mode {
+                    Mode::Open => {
+                        next_at += interval;
+                        let now = Instant::now();
+                        if next_at > now {
+                            tokio::time::sleep(next_at - now).await;
+                        }
+                        next_at
+                    }
+                    Mode::Closed => {
+                        while inflight.len() >= args.window.max(1) {
+                            if let Some(Ok(reply)) = inflight.join_next().await
+                                && let Some(r) = reply
+                            {
+                                track(&r, &mut live);
+                            }
+                        }
+                        Instant::now()
+                    }
+                };
+                let request = next_request(&mut rng, account, &mut client_id, &mut live);
+                let mut t = c.trading.clone();
+                let stats = stats.clone();
+                inflight.spawn(async move {
+                    let result = match request {
+                        pb::order_entry_request::Request::Place(p) => t.place_order(p).await,
+                        pb::order_entry_request::Request::Cancel(x) => t.cancel_order(x).await,
+                        pb::order_entry_request::Request::Amend(a) => t.amend_order(a).await,
+                    };
+                    let ok = match &result {
+                        Ok(_) => true,
+                        Err(s) => {
+                            s.code() != tonic::Code::ResourceExhausted
+                                && s.code() != tonic::Code::Unavailable
+                        }
+                    };
+                    record(&stats, intended, measuring_from, ok);
+                    result.ok().map(Response::into_inner)
+                });
+                while let Some(done) = inflight.try_join_next() {
+                    if let Ok(Some(r)) = done {
+                        track(&r, &mut live);
+                    }
+                }
+            }
+            while inflight.join_next().await.is_some() {}
+        }
+    }
+}
+
+/// The baseline: answers every trading call at once with a reply of the same shape.
+#[derive(Clone, Copy, Debug)]
+struct Echo;
+
+fn echo_reply(request: &pb::order_entry_request::Request, seq: u64) -> pb::OrderReply {
+    let order = match request {
+        pb::order_entry_request::Request::Place(p) => pb::Order {
+            order_id: seq,
+            account_id: p.account_id,
+            client_order_id: p.client_order_id,
+            instrument: p.instrument.clone(),
+            side: p.side,
+            order_type: p.order_type,
+            time_in_force: p.time_in_force,
+            price_fen: p.price_fen,
+            quantity_t: p.quantity_t,
+            filled_t: 0,
+            leaves_t: p.quantity_t,
+            status: pb::OrderStatus::New as i32,
+        },
+        pb::order_entry_request::Request::Cancel(c) => pb::Order {
+            order_id: c.order_id,
+            account_id: c.account_id,
+            status: pb::OrderStatus::Cancelled as i32,
+            ..Default::default()
+        },
+        pb::order_entry_request::Request::Amend(a) => pb::Order {
+            order_id: a.order_id,
+            account_id: a.account_id,
+            price_fen: a.price_fen,
+            status: pb::OrderStatus::New as i32,
+            ..Default::default()
+        },
+    };
+    pb::OrderReply {
+        sequence: seq,
+        order: Some(order),
+        ..Default::default()
+    }
+}
+
+static ECHO_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn seq() -> u64 {
+    ECHO_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+}
+
+#[tonic::async_trait]
+impl TradingService for Echo {
+    async fn place_order(
+        &self,
+        r: Request<pb::PlaceOrderRequest>,
+    ) -> Result<Response<pb::OrderReply>, Status> {
+        Ok(Response::new(echo_reply(
+            &pb::order_entry_request::Request::Place(r.into_inner()),
+            seq(),
+        )))
+    }
+    async fn cancel_order(
+        &self,
+        r: Request<pb::CancelOrderRequest>,
+    ) -> Result<Response<pb::OrderReply>, Status> {
+        Ok(Response::new(echo_reply(
+            &pb::order_entry_request::Request::Cancel(r.into_inner()),
+            seq(),
+        )))
+    }
+    async fn amend_order(
+        &self,
+        r: Request<pb::AmendOrderRequest>,
+    ) -> Result<Response<pb::OrderReply>, Status> {
+        Ok(Response::new(echo_reply(
+            &pb::order_entry_request::Request::Amend(r.into_inner()),
+            seq(),
+        )))
+    }
+    async fn cancel_all(
+        &self,
+        _: Request<pb::CancelAllRequest>,
+    ) -> Result<Response<pb::CancelAllReply>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn get_order(
+        &self,
+        _: Request<pb::GetOrderRequest>,
+    ) -> Result<Response<pb::Order>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn list_orders(
+        &self,
+        _: Request<pb::ListOrdersRequest>,
+    ) -> Result<Response<pb::ListOrdersReply>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn get_trading_account(
+        &self,
+        _: Request<pb::GetTradingAccountRequest>,
+    ) -> Result<Response<pb::TradingAccount>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    type OrderEntryStream = ReceiverStream<Result<pb::OrderEntryReply, Status>>;
+    async fn order_entry(
+        &self,
+        r: Request<Streaming<pb::OrderEntryRequest>>,
+    ) -> Result<Response<Self::OrderEntryStream>, Status> {
+        let mut incoming = r.into_inner();
+        let (tx, rx) = mpsc::channel(8_192);
+        tokio::spawn(async move {
+            while let Some(Ok(req)) = incoming.next().await {
+                let reply = req.request.as_ref().map(|x| echo_reply(x, seq()));
+                if tx
+                    .send(Ok(pb::OrderEntryReply {
+                        correlation_id: req.correlation_id,
+                        reply,
+                    }))
+                    .await
+                    .is_err()
+                {
+                    break;
+                }
+            }
+        });
+        Ok(Response::new(ReceiverStream::new(rx)))
+    }
+    type StreamExecutionsStream = ReceiverStream<Result<pb::ExecutionReport, Status>>;
+    async fn stream_executions(
+        &self,
+        _: Request<pb::StreamExecutionsRequest>,
+    ) -> Result<Response<Self::StreamExecutionsStream>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn propose_block(
+        &self,
+        _: Request<pb::ProposeBlockRequest>,
+    ) -> Result<Response<pb::BlockReply>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn accept_block(
+        &self,
+        _: Request<pb::BlockActionRequest>,
+    ) -> Result<Response<pb::BlockReply>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn reject_block(
+        &self,
+        _: Request<pb::BlockActionRequest>,
+    ) -> Result<Response<pb::BlockReply>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+    async fn cancel_block(
+        &self,
+        _: Request<pb::BlockActionRequest>,
+    ) -> Result<Response<pb::BlockReply>, Status> {
+        Err(Status::unimplemented("echo"))
+    }
+}
+
+/// Starts the echo service on its own runtime (as a separate server would be).
+fn start_echo() -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            let _ = tx.send(listener.local_addr().expect("addr"));
+            let _ = tonic::transport::Server::builder()
+                .tcp_nodelay(true)
+                .add_service(TradingServiceServer::new(Echo))
+                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .await;
+        });
+    });
+    rx.recv().expect("echo address")
+}
+
+struct Summary {
+    throughput: f64,
+    p50: u64,
+    p99: u64,
+    p999: u64,
+    max: u64,
+    errors: u64,
+}
+
+fn run(addr: SocketAddr, args: &Arc<Args>, runtime: &tokio::runtime::Runtime) -> Summary {
+    let stats = Arc::new(Mutex::new(Stats {
+        latency: Histogram::new_with_bounds(1, 60_000_000, 3).ok(),
+        ..Stats::default()
+    }));
+    let measuring_from = Instant::now() + Duration::from_secs(1);
+    let end = measuring_from + Duration::from_secs(args.duration);
+    runtime.block_on(async {
+        let mut tasks = Vec::new();
+        for n in 0..args.clients {
+            tasks.push(tokio::spawn(run_client(
+                addr,
+                n,
+                args.clone(),
+                stats.clone(),
+                measuring_from,
+                end,
+            )));
+        }
+        for t in tasks {
+            let _ = t.await;
+        }
+    });
+    let s = stats.lock();
+    let h = s.latency.as_ref();
+    let q = |p: f64| h.map_or(0, |h| h.value_at_quantile(p));
+    Summary {
+        throughput: s.done as f64 / args.duration as f64,
+        p50: q(0.5),
+        p99: q(0.99),
+        p999: q(0.999),
+        max: h.map_or(0, Histogram::max),
+        errors: s.errors,
+    }
+}
+
+fn line(s: &Summary) -> String {
+    format!(
+        "throughput_per_s={:.0} p50_us={} p99_us={} p999_us={} max_us={} errors={}",
+        s.throughput, s.p50, s.p99, s.p999, s.max, s.errors
+    )
+}
+
+fn main() {
+    let args = Arc::new(Args::parse());
+    if let Some(path) = &args.write_tokens {
+        tests::write_tokens(path);
+        println!("wrote {}", path.display());
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    // The server under test: given, or in-process on a temp dir (sync durability).
+    let mut embedded = None;
+    let addr = match args.target {
+        Some(addr) => {
+            if args.setup {
+                runtime.block_on(open_market_at(addr));
+            }
+            addr
+        }
+        None => {
+            let dir = tempfile::tempdir().expect("temp dir");
+            let config = test_config(dir.path());
+            let server = TestServer::start_with(config);
+            runtime.block_on(open_market_at(server.addr));
+            let addr = server.addr;
+            embedded = Some((server, dir));
+            addr
+        }
+    };
+    println!(
+        "# loadgen: {:?} loop, {:?} API, {} clients, window {}, rate {}/s, {} s; target {addr}{}",
+        args.mode,
+        args.api,
+        args.clients,
+        args.window,
+        args.rate,
+        args.duration,
+        if embedded.is_some() {
+            " (in-process server, sync durability)"
+        } else {
+            ""
+        }
+    );
+    let gateway = run(addr, &args, &runtime);
+    println!("gateway:  {}", line(&gateway));
+    if args.baseline {
+        let echo = start_echo();
+        let base = run(echo, &args, &runtime);
+        println!("baseline: {}", line(&base));
+        let ratio = if base.throughput > 0.0 {
+            gateway.throughput / base.throughput
+        } else {
+            0.0
+        };
+        println!("{} ratio={ratio:.2}", line(&gateway));
+    } else {
+        println!("{}", line(&gateway));
+    }
+    drop(embedded);
+}
