@@ -14,10 +14,12 @@
 //! - [`services`]: the tonic services.
 //! - [`snapshot`]: engine snapshot files (newest two kept).
 //! - [`server`]: recovery, serving, graceful shutdown.
+//! - [`cli`]: the operator commands (`carbonx ctl ...`) over gRPC.
 
 pub mod auth;
 pub mod calendar;
 pub mod catalog;
+pub mod cli;
 pub mod config;
 pub mod core;
 pub mod error;

@@ -27,6 +27,14 @@ enum Command {
         #[arg(long)]
         data: Option<PathBuf>,
     },
+    /// Operate a running server over gRPC: status, book, trading day, funds, orders,
+    /// reconciliation (address and token from flags or CARBONX_ADDR / CARBONX_TOKEN).
+    Ctl {
+        #[command(flatten)]
+        connection: gateway::cli::Connection,
+        #[command(subcommand)]
+        command: gateway::cli::Ctl,
+    },
     /// Inspect the engine journal of a data directory.
     Journal {
         #[command(subcommand)]
@@ -163,5 +171,30 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
         Command::Journal { action } => journal(action),
+        Command::Ctl {
+            connection,
+            command,
+        } => {
+            let runtime = match tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    eprintln!("carbonx: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
+            match runtime.block_on(gateway::cli::run(&connection, &command)) {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("carbonx: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
     }
 }

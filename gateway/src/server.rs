@@ -456,6 +456,36 @@ pub async fn serve(
     health_reporter
         .set_serving::<pb::trading_service_server::TradingServiceServer<Trading>>()
         .await;
+    // Settlement refused by the registry stops settlement; say so to health checks (the
+    // whole server and the trading service) so operators and load balancers see it.
+    {
+        let reporter = health_reporter.clone();
+        let metrics = metrics.clone();
+        let mut shutdown = ctx.shutdown.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(1));
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = shutdown.changed() => return,
+                }
+                if metrics
+                    .settlement_failures
+                    .load(std::sync::atomic::Ordering::Relaxed)
+                    > 0
+                {
+                    tracing::error!("settlement stopped: health set to NOT_SERVING");
+                    reporter
+                        .set_service_status("", tonic_health::ServingStatus::NotServing)
+                        .await;
+                    reporter
+                        .set_not_serving::<pb::trading_service_server::TradingServiceServer<Trading>>()
+                        .await;
+                    return;
+                }
+            }
+        });
+    }
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
