@@ -13,6 +13,8 @@ pub struct ApiError {
     pub reason: &'static str,
     pub field: String,
     pub message: String,
+    /// Refused by the engine (already counted by the dispatcher from its event).
+    pub from_engine: bool,
 }
 
 impl ApiError {
@@ -22,6 +24,7 @@ impl ApiError {
             reason,
             field: field.to_string(),
             message: message.into(),
+            from_engine: false,
         }
     }
 
@@ -63,7 +66,10 @@ impl ApiError {
     /// An engine rejection, with the request field it concerns when there is one.
     pub fn engine(reject: Reject) -> Self {
         let (code, field) = engine_code(reject);
-        ApiError::new(code, reject.code(), field, engine_message(reject))
+        ApiError {
+            from_engine: true,
+            ..ApiError::new(code, reject.code(), field, engine_message(reject))
+        }
     }
 
     pub fn registry(e: &RegistryError) -> Self {

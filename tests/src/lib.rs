@@ -77,6 +77,8 @@ pub type Authed = InterceptedService<Channel, Bearer>;
 #[derive(Debug)]
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// The metrics endpoint, when the configuration turned it on.
+    pub metrics: Option<SocketAddr>,
     pub data: PathBuf,
     _dir: Option<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -130,13 +132,13 @@ impl TestServer {
             runtime.block_on(gateway::server::serve(
                 config,
                 move |running| {
-                    let _ = ready_tx.send(running.addr);
+                    let _ = ready_tx.send((running.addr, running.metrics_addr));
                 },
                 Some(stop_rx),
             ))
         });
-        let addr = match ready_rx.recv_timeout(std::time::Duration::from_secs(120)) {
-            Ok(addr) => addr,
+        let (addr, metrics) = match ready_rx.recv_timeout(std::time::Duration::from_secs(120)) {
+            Ok(ready) => ready,
             Err(_) => {
                 let result = thread.join();
                 panic!("the server did not start: {result:?}");
@@ -144,6 +146,7 @@ impl TestServer {
         };
         TestServer {
             addr,
+            metrics,
             data,
             _dir: None,
             stop: Some(stop_tx),

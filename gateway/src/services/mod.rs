@@ -107,7 +107,9 @@ impl Ctx {
 
     /// Counts and converts a refusal.
     pub fn refuse(&self, method: &'static str, e: ApiError) -> Status {
-        self.core.metrics.reject(e.reason);
+        if !e.from_engine {
+            self.core.metrics.reject(e.reason);
+        }
         tracing::debug!(method, reason = e.reason, field = %e.field, "refused: {}", e.message);
         Status::from(e)
     }
