@@ -579,6 +579,7 @@ fn dispatcher_loop(
                 }
             }
         }
+        hub.notify();
         if let Some(seq) = through {
             registry.settle(seq, last_ts, std::mem::take(&mut legs));
         }

@@ -5,6 +5,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use engine::{DailyBar, Event, EventKind, InstrumentId, TradeReport};
 use parking_lot::RwLock;
@@ -44,6 +45,8 @@ pub struct Hub {
     trades_retained: usize,
     bars: RwLock<Vec<DailyBar>>,
     latest: watch::Sender<u64>,
+    /// The last sequence published (subscribers are told at [`Hub::notify`]).
+    published: std::sync::atomic::AtomicU64,
 }
 
 /// Whether an event goes into the stream history.
@@ -78,6 +81,7 @@ impl Hub {
             trades_retained,
             bars: RwLock::new(Vec::new()),
             latest: watch::channel(0).0,
+            published: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
@@ -116,13 +120,25 @@ impl Hub {
             }));
         }
         drop(items);
-        self.latest.send_replace(seq);
+        self.published.store(seq, Ordering::Release);
+    }
+
+    /// Wakes subscribers for everything published so far (the dispatcher calls this once
+    /// per batch, not per command).
+    pub fn notify(&self) {
+        let seq = self.published.load(Ordering::Acquire);
+        self.latest.send_if_modified(|latest| {
+            let changed = *latest != seq;
+            *latest = seq;
+            changed
+        });
     }
 
     /// Recovery started from a snapshot at `seq`: items up to it are not available.
     pub fn set_floor(&self, seq: u64, bars: Vec<DailyBar>) {
         *self.evicted.write() = Some((seq, u32::MAX));
         *self.bars.write() = bars;
+        self.published.store(seq, Ordering::Release);
         self.latest.send_replace(seq);
     }
 
@@ -145,7 +161,7 @@ impl Hub {
     }
 
     pub fn latest_seq(&self) -> u64 {
-        *self.latest.borrow()
+        self.published.load(Ordering::Acquire)
     }
 
     /// Up to `max` items after `after` that pass `keep`; refuses a point already evicted.

@@ -169,12 +169,14 @@ pub fn recover(
             pending_ts = command.timestamp_ns;
             if legs.len() >= SETTLE_LEGS_MAX / 2 {
                 flush(registry, &mut legs, pending_through, pending_ts)?;
+                hub.notify();
             }
         }
         Ok(())
     })
     .map_err(|e| format!("journal replay: {e}"))?;
     flush(registry, &mut legs, pending_through, pending_ts)?;
+    hub.notify();
     tracing::info!(
         replayed,
         from_snapshot = snapshot_seq,
