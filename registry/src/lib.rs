@@ -13,6 +13,7 @@
 
 pub mod allocation;
 pub mod codec;
+pub mod compliance;
 pub mod error;
 pub mod ledger;
 pub mod model;

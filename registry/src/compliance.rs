@@ -1,0 +1,560 @@
+//! The compliance cycle's rules as pure functions over plain data: the yearly allocation
+//! run by sector method, pre-allocation and true-up with deductions, the surrender rules,
+//! compliance status, year close with penalties, and the CSV reports. Every coefficient comes
+//! from the [`Plan`] passed in (data, versioned per compliance year), never from code.
+//! Amounts are computed in `rust_decimal` and floored to whole tonnes (and fen) at the end.
+//!
+//! Persistence (plans, runs, statuses in the registry's journal) and the gRPC
+//! `ComplianceService` build on this module.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use rust_decimal::prelude::*;
+use rust_decimal_macros::dec;
+
+use crate::allocation::{
+    AllocationError, BalanceSolution, IndustryEntity, IntensityCoefficients, PowerPlan, PowerUnit,
+    allocate_power, floor_t, intensity_allocation, solve_balance_value,
+};
+use crate::model::{AccountId, Sector, UnitDef, UnitKind};
+
+/// How steel, cement and aluminium are allocated in a year.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IndustryMethod {
+    /// Allocation = verified emissions (2024).
+    Grandfathering,
+    /// Intensity coefficients with the sector balance value solved each year (from 2025).
+    Intensity {
+        coefficients: IntensityCoefficients,
+        tolerance_t: Decimal,
+        iterations_max: u32,
+    },
+}
+
+/// One compliance year's allocation plan: every number the rules need.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub year: u16,
+    /// Recorded with each allocation.
+    pub version: String,
+    pub power: PowerPlan,
+    pub industry: IndustryMethod,
+    /// Share of the previous year's verified emissions pre-allocated early in the year.
+    pub pre_allocation_share: Decimal,
+    /// CCER may cover at most this share of an obligation, basis points (500 = 5%).
+    pub ccer_cap_bp: u32,
+    /// CCER registered after this date (`YYYYMMDD`) are not eligible (0: no limit).
+    pub ccer_registered_by: u32,
+    /// CEA vintages before this year are not usable for this year's obligation.
+    pub earliest_vintage: u16,
+    /// Penalty per tonne short: this multiple of the average price before the deadline.
+    pub penalty_multiple: Decimal,
+    /// Surrender deadline, `YYYYMMDD` (31 December of the next year).
+    pub deadline: u32,
+}
+
+impl Plan {
+    /// The 2024 plan: power benchmarks of 2023-24, industry grandfathered, 70% pre-allocation.
+    pub fn plan_2024() -> Plan {
+        Plan {
+            year: 2024,
+            version: "2024.1".into(),
+            power: PowerPlan::plan_2024(),
+            industry: IndustryMethod::Grandfathering,
+            pre_allocation_share: dec!(0.70),
+            ccer_cap_bp: 500,
+            ccer_registered_by: 0,
+            earliest_vintage: 2019,
+            penalty_multiple: dec!(5),
+            deadline: 20_251_231,
+        }
+    }
+
+    /// The 2025 draft: intensity method for industry, at most 50% pre-allocation, old
+    /// vintages only after conversion (modelled as: 2025 and later only).
+    pub fn draft_2025() -> Plan {
+        Plan {
+            year: 2025,
+            version: "2025.draft".into(),
+            power: PowerPlan::plan_2024(),
+            industry: IndustryMethod::Intensity {
+                coefficients: IntensityCoefficients::draft_2025(),
+                tolerance_t: dec!(0.5),
+                iterations_max: 200,
+            },
+            pre_allocation_share: dec!(0.50),
+            ccer_cap_bp: 500,
+            ccer_registered_by: 0,
+            earliest_vintage: 2025,
+            penalty_multiple: dec!(5),
+            deadline: 20_261_231,
+        }
+    }
+}
+
+/// A covered entity's data for one year.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EntityYear {
+    pub account: AccountId,
+    pub sector: Sector,
+    pub province: String,
+    /// Keeps its allocation in the authority's account for forced surrender.
+    pub differentiated: bool,
+    /// Power: its generating units' activity data.
+    pub units: Vec<PowerUnit>,
+    /// Industry: output of the intensity product (hot metal, clinker, liquid aluminium), t.
+    pub output_t: Decimal,
+    /// Verified emissions of the year (CO2e), `None` until the verifier records them.
+    pub verified_t: Option<u64>,
+}
+
+/// One entity's allocation and how it was computed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Allocation {
+    pub account: AccountId,
+    pub sector: Sector,
+    pub method: &'static str,
+    pub allocated_t: u64,
+    /// The computation, step by step, for reports and the dashboard.
+    pub explanation: String,
+}
+
+/// The result of an allocation run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Run {
+    pub year: u16,
+    pub plan_version: String,
+    pub allocations: Vec<Allocation>,
+    /// Per industrial sector (intensity method only): the solved balance value.
+    pub balance: BTreeMap<Sector, BalanceSolution>,
+}
+
+fn sector_name(s: Sector) -> &'static str {
+    match s {
+        Sector::Power => "power",
+        Sector::Steel => "steel",
+        Sector::Cement => "cement",
+        Sector::Aluminium => "aluminium",
+    }
+}
+
+/// The year's final allocation of every entity with verified emissions. Deterministic:
+/// the same plan and data give the same tonnes (entities in account order).
+pub fn allocate(plan: &Plan, entities: &[EntityYear]) -> Result<Run, AllocationError> {
+    let mut sorted: Vec<&EntityYear> = entities.iter().filter(|e| e.verified_t.is_some()).collect();
+    sorted.sort_by_key(|e| e.account);
+    let mut allocations = Vec::with_capacity(sorted.len());
+    let mut balance = BTreeMap::new();
+    // Industry by sector first (the balance value needs the whole sector).
+    for sector in [Sector::Steel, Sector::Cement, Sector::Aluminium] {
+        let members: Vec<&&EntityYear> = sorted.iter().filter(|e| e.sector == sector).collect();
+        if members.is_empty() {
+            continue;
+        }
+        match &plan.industry {
+            IndustryMethod::Grandfathering => {
+                for e in members {
+                    let v = e.verified_t.unwrap_or(0);
+                    allocations.push(Allocation {
+                        account: e.account,
+                        sector,
+                        method: "grandfathering",
+                        allocated_t: v,
+                        explanation: format!("allocation = verified emissions = {v} t"),
+                    });
+                }
+            }
+            IndustryMethod::Intensity {
+                coefficients,
+                tolerance_t,
+                iterations_max,
+            } => {
+                let inputs: Vec<IndustryEntity> = members
+                    .iter()
+                    .map(|e| {
+                        let verified = Decimal::from(e.verified_t.unwrap_or(0));
+                        IndustryEntity {
+                            verified_t: verified,
+                            intensity: if e.output_t.is_zero() {
+                                Decimal::ZERO
+                            } else {
+                                verified / e.output_t
+                            },
+                        }
+                    })
+                    .collect();
+                let solution =
+                    solve_balance_value(&inputs, coefficients, *tolerance_t, *iterations_max)?;
+                for (e, input) in members.iter().zip(&inputs) {
+                    let exact = if input.verified_t.is_zero() {
+                        Decimal::ZERO
+                    } else {
+                        intensity_allocation(input, solution.balance_value, coefficients)
+                    };
+                    let allocated_t = floor_t(exact);
+                    allocations.push(Allocation {
+                        account: e.account,
+                        sector,
+                        method: "intensity",
+                        allocated_t,
+                        explanation: format!(
+                            "E = {} t, output {} t, I = E/output = {}; BP({}) = {}; X = (BP - I)/BP = {}; a = {}; A = E x (1 + a) = {} -> {allocated_t} t",
+                            input.verified_t,
+                            e.output_t,
+                            input.intensity.round_dp(6),
+                            sector_name(sector),
+                            solution.balance_value.round_dp(6),
+                            if input.intensity.is_zero() { Decimal::ZERO } else { ((solution.balance_value - input.intensity) / solution.balance_value).round_dp(6) },
+                            if input.intensity.is_zero() { Decimal::ZERO } else { coefficients.adjustment((solution.balance_value - input.intensity) / solution.balance_value).round_dp(6) },
+                            exact.round_dp(4),
+                        ),
+                    });
+                }
+                balance.insert(sector, solution);
+            }
+        }
+    }
+    for e in sorted.iter().filter(|e| e.sector == Sector::Power) {
+        let verified = Decimal::from(e.verified_t.unwrap_or(0));
+        let x = allocate_power(&plan.power, &e.units, verified)?;
+        let mut text = String::new();
+        for (n, u) in x.units.iter().enumerate() {
+            let _ = write!(
+                text,
+                "unit {}: Qe x Be x Ff = {} x {} x {} = {}; Qh x Bh = {}; unit = {}. ",
+                n + 1,
+                e.units[n].electricity_mwh,
+                u.benchmark,
+                u.load_factor_correction.round_dp(6),
+                u.electricity_part_t.round_dp(4),
+                u.heat_part_t.round_dp(4),
+                u.unit_t.round_dp(4)
+            );
+        }
+        let _ = write!(
+            text,
+            "units {} t; floor {} x verified {} = {} t; allocation max(...) = {} -> {} t",
+            x.units_sum_t.round_dp(4),
+            plan.power.floor_share,
+            verified,
+            x.floor_t.round_dp(4),
+            x.exact_t.round_dp(4),
+            x.allocated_t
+        );
+        allocations.push(Allocation {
+            account: e.account,
+            sector: Sector::Power,
+            method: "benchmark",
+            allocated_t: x.allocated_t,
+            explanation: text,
+        });
+    }
+    allocations.sort_by_key(|a| a.account);
+    Ok(Run {
+        year: plan.year,
+        plan_version: plan.version.clone(),
+        allocations,
+        balance,
+    })
+}
+
+/// Pre-allocation early in the year: the plan's share of last year's verified emissions,
+/// floored.
+pub fn pre_allocation(plan: &Plan, previous_verified_t: u64) -> u64 {
+    floor_t(Decimal::from(previous_verified_t) * plan.pre_allocation_share)
+}
+
+/// What issuance does for one entity, deductions netted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Issuance {
+    /// Units to issue to the entity now.
+    pub issue_t: u64,
+    /// Units to take back (the pre-allocation exceeded the final allocation).
+    pub claw_back_t: u64,
+    /// Deduction owed that this issuance absorbed.
+    pub deduction_applied_t: u64,
+    /// Deduction still owed afterwards (carried forward).
+    pub deduction_carried_t: u64,
+}
+
+/// Nets `due_t` (to issue) against a deduction owed: the deduction is taken from what would
+/// be issued; any remainder is carried forward.
+pub fn net_issuance(due_t: u64, deduction_owed_t: u64) -> Issuance {
+    let applied = due_t.min(deduction_owed_t);
+    Issuance {
+        issue_t: due_t - applied,
+        claw_back_t: 0,
+        deduction_applied_t: applied,
+        deduction_carried_t: deduction_owed_t - applied,
+    }
+}
+
+/// The true-up after verification: issue the rest of the final allocation or claw back the
+/// excess of the pre-allocation; a deduction still owed is netted against what is issued.
+pub fn true_up(final_t: u64, pre_allocated_t: u64, deduction_owed_t: u64) -> Issuance {
+    if final_t >= pre_allocated_t {
+        net_issuance(final_t - pre_allocated_t, deduction_owed_t)
+    } else {
+        Issuance {
+            issue_t: 0,
+            claw_back_t: pre_allocated_t - final_t,
+            deduction_applied_t: 0,
+            deduction_carried_t: deduction_owed_t,
+        }
+    }
+}
+
+/// Why a surrender is refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum SurrenderError {
+    #[error("vintage {vintage} is later than compliance year {year} (no borrowing)")]
+    VintageAfterYear { vintage: u16, year: u16 },
+    #[error("vintage {vintage} is older than {earliest}, the earliest usable for this year")]
+    VintageTooOld { vintage: u16, earliest: u16 },
+    #[error(
+        "CCER may cover at most {cap_t} t of this obligation; {used_t} t used, {wanted_t} t more asked"
+    )]
+    CcerLimitExceeded {
+        cap_t: u64,
+        used_t: u64,
+        wanted_t: u64,
+    },
+    #[error("this CCER was registered on {registered}, after the plan's cut-off {cutoff}")]
+    CcerNotEligible { registered: u32, cutoff: u32 },
+    #[error("the verified emissions of the year are not entered yet")]
+    EmissionsNotEntered,
+    #[error("compliance year {0} is closed")]
+    YearClosed(u16),
+}
+
+impl SurrenderError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            SurrenderError::VintageAfterYear { .. } => "VINTAGE_AFTER_YEAR",
+            SurrenderError::VintageTooOld { .. } => "VINTAGE_TOO_OLD",
+            SurrenderError::CcerLimitExceeded { .. } => "CCER_LIMIT_EXCEEDED",
+            SurrenderError::CcerNotEligible { .. } => "CCER_NOT_ELIGIBLE",
+            SurrenderError::EmissionsNotEntered => "EMISSIONS_NOT_ENTERED",
+            SurrenderError::YearClosed(_) => "YEAR_CLOSED",
+        }
+    }
+}
+
+/// Status code of an entity for a year.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StatusCode {
+    Compliant,
+    Short,
+    EmissionsNotEntered,
+}
+
+impl StatusCode {
+    pub fn code(self) -> &'static str {
+        match self {
+            StatusCode::Compliant => "COMPLIANT",
+            StatusCode::Short => "SHORT",
+            StatusCode::EmissionsNotEntered => "EMISSIONS_NOT_ENTERED",
+        }
+    }
+}
+
+/// One entity's compliance for one year, at any moment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Compliance {
+    /// Verified emissions (the obligation), once entered.
+    pub obligation_t: Option<u64>,
+    pub surrendered_cea_t: u64,
+    pub surrendered_ccer_t: u64,
+}
+
+impl Compliance {
+    pub fn shortfall_t(&self) -> u64 {
+        self.obligation_t.map_or(0, |o| {
+            o.saturating_sub(self.surrendered_cea_t + self.surrendered_ccer_t)
+        })
+    }
+
+    pub fn status(&self) -> StatusCode {
+        match self.obligation_t {
+            None => StatusCode::EmissionsNotEntered,
+            Some(_) if self.shortfall_t() == 0 => StatusCode::Compliant,
+            Some(_) => StatusCode::Short,
+        }
+    }
+
+    /// The most CCER this obligation admits.
+    pub fn ccer_cap_t(&self, plan: &Plan) -> u64 {
+        floor_t(
+            Decimal::from(self.obligation_t.unwrap_or(0)) * Decimal::from(plan.ccer_cap_bp)
+                / dec!(10000),
+        )
+    }
+}
+
+/// Checks a surrender of `quantity_t` of `unit` against year `plan.year` (the registry then
+/// moves the units to retirement).
+pub fn check_surrender(
+    plan: &Plan,
+    closed: bool,
+    status: &Compliance,
+    unit: &UnitDef,
+    quantity_t: u64,
+) -> Result<(), SurrenderError> {
+    if closed {
+        return Err(SurrenderError::YearClosed(plan.year));
+    }
+    if status.obligation_t.is_none() {
+        return Err(SurrenderError::EmissionsNotEntered);
+    }
+    if unit.vintage > plan.year {
+        return Err(SurrenderError::VintageAfterYear {
+            vintage: unit.vintage,
+            year: plan.year,
+        });
+    }
+    match unit.kind {
+        UnitKind::Cea => {
+            if unit.vintage < plan.earliest_vintage {
+                return Err(SurrenderError::VintageTooOld {
+                    vintage: unit.vintage,
+                    earliest: plan.earliest_vintage,
+                });
+            }
+        }
+        UnitKind::Ccer => {
+            if plan.ccer_registered_by != 0 && unit.registered > plan.ccer_registered_by {
+                return Err(SurrenderError::CcerNotEligible {
+                    registered: unit.registered,
+                    cutoff: plan.ccer_registered_by,
+                });
+            }
+            let cap_t = status.ccer_cap_t(plan);
+            if status.surrendered_ccer_t + quantity_t > cap_t {
+                return Err(SurrenderError::CcerLimitExceeded {
+                    cap_t,
+                    used_t: status.surrendered_ccer_t,
+                    wanted_t: quantity_t,
+                });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What closing the year does to one entity.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Closing {
+    pub account: AccountId,
+    pub status: StatusCode,
+    /// Differentiated entities: units surrendered from the authority's account for them.
+    pub forced_t: u64,
+    /// Differentiated entities: what was kept for them and is now released to them.
+    pub released_t: u64,
+    pub shortfall_t: u64,
+    /// Shortfall x multiple x average price, floored to the fen.
+    pub penalty_fen: i64,
+    /// Carried as a deduction from next year's allocation.
+    pub deduction_t: u64,
+}
+
+/// Closes the year for one entity. `held_for_t` is what the authority holds for a
+/// differentiated entity; `average_price_fen` is the average price of the month before the
+/// deadline (from the exchange).
+pub fn close(
+    plan: &Plan,
+    account: AccountId,
+    status: &Compliance,
+    differentiated: bool,
+    held_for_t: u64,
+    average_price_fen: i64,
+) -> Closing {
+    let mut after = *status;
+    let mut forced_t = 0;
+    let mut released_t = 0;
+    if differentiated {
+        forced_t = after.shortfall_t().min(held_for_t);
+        after.surrendered_cea_t += forced_t;
+        released_t = held_for_t - forced_t;
+    }
+    let shortfall_t = after.shortfall_t();
+    let penalty =
+        Decimal::from(shortfall_t) * plan.penalty_multiple * Decimal::from(average_price_fen);
+    Closing {
+        account,
+        status: after.status(),
+        forced_t,
+        released_t,
+        shortfall_t,
+        penalty_fen: penalty.floor().to_i64().unwrap_or(i64::MAX),
+        deduction_t: shortfall_t,
+    }
+}
+
+/// CSV: each entity's allocation with its method and explanation.
+pub fn allocation_csv(run: &Run, provinces: &BTreeMap<AccountId, String>) -> String {
+    let mut out =
+        String::from("year,plan,account,sector,province,method,allocated_t,explanation\n");
+    for a in &run.allocations {
+        let _ = writeln!(
+            out,
+            "{},{},{},{},{},{},{},\"{}\"",
+            run.year,
+            run.plan_version,
+            a.account.0,
+            sector_name(a.sector),
+            provinces.get(&a.account).map_or("", String::as_str),
+            a.method,
+            a.allocated_t,
+            a.explanation.replace('"', "\"\"")
+        );
+    }
+    out
+}
+
+/// CSV: compliance status per entity.
+pub fn status_csv(year: u16, rows: &[(AccountId, Compliance)]) -> String {
+    let mut out = String::from(
+        "year,account,obligation_t,surrendered_cea_t,surrendered_ccer_t,shortfall_t,status\n",
+    );
+    for (account, c) in rows {
+        let _ = writeln!(
+            out,
+            "{year},{},{},{},{},{},{}",
+            account.0,
+            c.obligation_t.map_or(String::new(), |o| o.to_string()),
+            c.surrendered_cea_t,
+            c.surrendered_ccer_t,
+            c.shortfall_t(),
+            c.status().code()
+        );
+    }
+    out
+}
+
+/// Totals by a key (sector or province): entities, obligation, allocated, surrendered,
+/// shortfall.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    pub entities: u64,
+    pub obligation_t: u64,
+    pub allocated_t: u64,
+    pub surrendered_t: u64,
+    pub shortfall_t: u64,
+}
+
+pub fn totals_csv(title: &str, totals: &BTreeMap<String, Totals>) -> String {
+    let mut out = format!("{title},entities,obligation_t,allocated_t,surrendered_t,shortfall_t\n");
+    for (k, t) in totals {
+        let _ = writeln!(
+            out,
+            "{k},{},{},{},{},{}",
+            t.entities, t.obligation_t, t.allocated_t, t.surrendered_t, t.shortfall_t
+        );
+    }
+    out
+}
+
+pub fn sector_label(s: Sector) -> &'static str {
+    sector_name(s)
+}
