@@ -33,7 +33,7 @@ fn main() {
                         8 => UnitCategory::UnconventionalCoal,
                         _ => UnitCategory::Gas,
                     };
-                    let mwh = 500_000 + rng.below(4_000_000);
+                    let mwh = 100_000 + rng.below(400_000);
                     PowerUnit {
                         category,
                         electricity_mwh: Decimal::from(mwh),
@@ -61,7 +61,7 @@ fn main() {
             let sector = [Sector::Steel, Sector::Cement, Sector::Aluminium][(n % 3) as usize];
             let lines = 1 + (n % 2) as usize;
             facilities += lines;
-            let output = 100_000 + rng.below(5_000_000);
+            let output = 10_000 + rng.below(500_000);
             let intensity_milli = match sector {
                 Sector::Steel => 1_500 + rng.below(600),
                 Sector::Cement => 800 + rng.below(200),
@@ -159,7 +159,7 @@ fn main() {
         setup.push(Op::OpenAccount {
             account: e.account,
             kind: AccountType::CoveredEntity(e.sector),
-            name: String::new(),
+            name: format!("entity {}", e.account.0),
         });
     }
     let txs: Vec<Tx> = setup
