@@ -423,3 +423,32 @@ impl Rng {
         self.next_u64() % n
     }
 }
+
+/// An account's registry holding of CEA2025 (all zero when it holds none).
+pub async fn cea2025_holding(c: &mut Clients, account: u64) -> pb::Holding {
+    holdings(c, account)
+        .await
+        .into_iter()
+        .find(|h| h.unit == "CEA2025")
+        .unwrap_or_default()
+}
+
+/// Everything an account holds in the registry: every unit, available + trading + frozen.
+pub async fn held_t(c: &mut Clients, account: u64) -> u64 {
+    holdings(c, account)
+        .await
+        .iter()
+        .map(|h| h.registry_available_t + h.trading_t + h.frozen_t)
+        .sum()
+}
+
+async fn holdings(c: &mut Clients, account: u64) -> Vec<pb::Holding> {
+    c.registry
+        .get_holdings(pb::GetHoldingsRequest {
+            account_id: account,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("holdings of {account}: {e}"))
+        .into_inner()
+        .holdings
+}

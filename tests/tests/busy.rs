@@ -135,19 +135,7 @@ async fn reconcile_is_clean_and_everything_is_conserved_after_a_busy_session() {
             .iter()
             .map(|p| p.free_t + p.locked_t + p.pending_t)
             .sum::<u64>();
-        let h = ops
-            .registry
-            .get_holdings(pb::GetHoldingsRequest {
-                account_id: account,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .into_inner();
-        registry_t += h
-            .holdings
-            .iter()
-            .map(|h| h.registry_available_t + h.trading_t + h.frozen_t)
-            .sum::<u64>();
+        registry_t += held_t(&mut ops, account).await;
     }
     assert_eq!(funds, 4 * 1_000_000_000, "seed {seed}");
     // Allowances: what the four were given (100,000 + n each) is still theirs in total.

@@ -478,19 +478,7 @@ async fn check_rest(
     // Allowances: the four hold what they were given, wherever it sits.
     let mut held = 0;
     for account in [M1, M2, M3, E1] {
-        let h = audit
-            .registry
-            .get_holdings(pb::GetHoldingsRequest {
-                account_id: account,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("{ctx}: {e}"))
-            .into_inner();
-        held += h
-            .holdings
-            .iter()
-            .map(|h| h.registry_available_t + h.trading_t + h.frozen_t)
-            .sum::<u64>();
+        held += held_t(audit, account).await;
     }
     assert_eq!(held, 400_006, "{ctx}: allowances not conserved");
 }

@@ -6,20 +6,6 @@ use proto::v1 as pb;
 use tests::*;
 use tonic::Code;
 
-async fn holding(c: &mut Clients, account: u64) -> pb::Holding {
-    c.registry
-        .get_holdings(pb::GetHoldingsRequest {
-            account_id: account,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner()
-        .holdings
-        .into_iter()
-        .find(|h| h.unit == "CEA2025")
-        .unwrap_or_default()
-}
-
 async fn reconcile_clean(server: &TestServer) {
     let mut audit = Clients::of(server, "audit").await;
     let rec = audit
@@ -62,7 +48,7 @@ async fn four_eyes_pledges_and_cancellation_through_the_api() {
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner();
     assert!(proposed.proposal_id > 0);
-    let h = holding(&mut m1, M1).await;
+    let h = cea2025_holding(&mut m1, M1).await;
     assert_eq!((h.registry_available_t, h.frozen_t), (45_000, 5_000));
     assert_eq!(h.frozen[0].reason, "PENDING_TRANSFER");
     // The proposer cannot be the second approver.
@@ -95,9 +81,11 @@ async fn four_eyes_pledges_and_cancellation_through_the_api() {
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(holding(&mut m1, M1).await.frozen_t, 0);
+    assert_eq!(cea2025_holding(&mut m1, M1).await.frozen_t, 0);
     assert_eq!(
-        holding(&mut ministry, M2).await.registry_available_t,
+        cea2025_holding(&mut ministry, M2)
+            .await
+            .registry_available_t,
         55_001
     );
 
@@ -117,7 +105,7 @@ async fn four_eyes_pledges_and_cancellation_through_the_api() {
         .into_inner()
         .pledge_id;
     assert!(pledge > 0);
-    let h = holding(&mut m3, M3).await;
+    let h = cea2025_holding(&mut m3, M3).await;
     assert_eq!(
         (
             h.registry_available_t,
@@ -147,7 +135,7 @@ async fn four_eyes_pledges_and_cancellation_through_the_api() {
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner();
     assert!(enforced.engine_sequence > 0);
-    let h = holding(&mut m3, M3).await;
+    let h = cea2025_holding(&mut m3, M3).await;
     assert_eq!(
         (h.registry_available_t, h.trading_t, h.frozen_t),
         (48_002, 52_000, 0)
@@ -172,7 +160,9 @@ async fn four_eyes_pledges_and_cancellation_through_the_api() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
-        holding(&mut audit, CANCELLATION).await.registry_available_t,
+        cea2025_holding(&mut audit, CANCELLATION)
+            .await
+            .registry_available_t,
         100
     );
 
@@ -296,7 +286,7 @@ async fn a_block_trade_and_a_bidding_auction_settle_in_the_registry() {
         (pb::TradeKind::Block as i32, 100_000, 8_000)
     );
     reconcile_clean(&server).await;
-    assert_eq!(holding(&mut m2, M2).await.trading_t, 150_000);
+    assert_eq!(cea2025_holding(&mut m2, M2).await.trading_t, 150_000);
 
     // m3 sells 100,000 t in a one-way bidding auction; m1 and m2 bid.
     let announced = ops
@@ -394,7 +384,7 @@ async fn a_block_trade_and_a_bidding_auction_settle_in_the_registry() {
         (8_300, 100_000, 0)
     );
     reconcile_clean(&server).await;
-    assert_eq!(holding(&mut m1, M1).await.trading_t, 60_000);
-    assert_eq!(holding(&mut m2, M2).await.trading_t, 190_000);
-    assert_eq!(holding(&mut m3, M3).await.trading_t, 2);
+    assert_eq!(cea2025_holding(&mut m1, M1).await.trading_t, 60_000);
+    assert_eq!(cea2025_holding(&mut m2, M2).await.trading_t, 190_000);
+    assert_eq!(cea2025_holding(&mut m3, M3).await.trading_t, 2);
 }

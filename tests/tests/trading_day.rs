@@ -13,18 +13,8 @@ fn position(account: &pb::TradingAccount) -> (u64, u64, u64) {
 }
 
 async fn holding(c: &mut Clients, account: u64) -> (u64, u64) {
-    let h = c
-        .registry
-        .get_holdings(pb::GetHoldingsRequest {
-            account_id: account,
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
-    h.holdings
-        .iter()
-        .find(|h| h.unit == "CEA2025")
-        .map_or((0, 0), |h| (h.registry_available_t, h.trading_t))
+    let h = cea2025_holding(c, account).await;
+    (h.registry_available_t, h.trading_t)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,8 +1,6 @@
 //! RegistryService: the book of record over gRPC. Moves to and from trading cross to the
 //! engine exactly once (transfer ids derived from the registry entry or the idempotency key).
 
-use std::sync::Arc;
-
 use ::registry::model::{
     AccountId, AccountStatus, AccountType, FreezeReason, PledgeState, ProposalState, Sector, UnitId,
 };
@@ -919,8 +917,9 @@ impl RegistryApi {
     ) -> Result<Response<pb::Receipt>, Status> {
         let r = request.get_ref().clone();
         // Authenticate first; the accounts involved come from the proposal itself.
-        let principal: Arc<Principal> = self
-            .ctx
+        // Unauthenticated callers are refused before anything is looked up; `begin` below
+        // authorizes once the proposal's account is known.
+        self.ctx
             .authenticate(&request)
             .map_err(|e| self.ctx.refuse(m, e))?;
         let (key, proposal) = (|| {
@@ -937,7 +936,6 @@ impl RegistryApi {
             .read(move |reg| reg.ledger().proposals.get(&proposal).map(|p| p.from.0))
             .await
             .map_err(|e| self.ctx.refuse(m, e))?;
-        let _ = principal;
         let call = self.ctx.begin(&request, m, rpc, &[from.unwrap_or(0)])?;
         let op = match rpc {
             Rpc::ApproveTransfer => Op::ApproveTransfer { proposal },
@@ -957,8 +955,8 @@ impl RegistryApi {
         rpc: Rpc,
     ) -> Result<Response<pb::Receipt>, Status> {
         let r = request.get_ref().clone();
-        let principal = self
-            .ctx
+        // As for proposals: authenticate first, authorize once the pledgee is known.
+        self.ctx
             .authenticate(&request)
             .map_err(|e| self.ctx.refuse(m, e))?;
         let (key, pledge_id) = (|| {
@@ -971,7 +969,6 @@ impl RegistryApi {
         // Authorize against the pledge's pledgee before revealing whether it exists.
         let pledge = self.lookup_pledge(pledge_id).await.ok();
         let pledgee = pledge.map_or(0, |p| p.pledgee.0);
-        let _ = principal;
         let call = self.ctx.begin(&request, m, rpc, &[pledgee])?;
         let Some(pledge) = pledge else {
             return Err(self.ctx.refuse(
