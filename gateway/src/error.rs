@@ -75,10 +75,11 @@ impl ApiError {
     pub fn registry(e: &RegistryError) -> Self {
         let (code, field) = registry_code(e);
         let field = match e {
-            RegistryError::InvalidField { field, .. } => field,
-            _ => field,
+            RegistryError::InvalidField { field, .. } => (*field).to_string(),
+            RegistryError::InvalidRow { row, field, .. } => format!("rows[{row}].{field}"),
+            _ => field.to_string(),
         };
-        ApiError::new(code, e.code(), field, e.to_string())
+        ApiError::new(code, e.code(), &field, e.to_string())
     }
 }
 
@@ -207,6 +208,13 @@ fn registry_code(e: &RegistryError) -> (Code, &'static str) {
         RegistryError::FreezeNotFound(_) => (NotFound, "court_order"),
         RegistryError::NotReversible(_) => (FailedPrecondition, "entry"),
         RegistryError::Overflow => (FailedPrecondition, "quantity_t"),
+        RegistryError::InvalidRow { .. } => (InvalidArgument, "rows"),
+        RegistryError::Surrender(_) => (FailedPrecondition, "unit"),
+        RegistryError::PlanNotFound { .. } => (NotFound, "plan_version"),
+        RegistryError::PlanExists { .. } => (AlreadyExists, "plan_toml"),
+        RegistryError::NotCovered(_) => (FailedPrecondition, "account_id"),
+        RegistryError::Allocation(_) => (FailedPrecondition, "plan_version"),
+        RegistryError::Cycle { .. } => (FailedPrecondition, "year"),
         RegistryError::Storage(_) => (Unavailable, ""),
         RegistryError::Corrupt(_) => (DataLoss, ""),
         RegistryError::Poisoned => (Internal, ""),

@@ -416,7 +416,7 @@ pub fn reconcile(
 /// Outcome to a journal-facing receipt id.
 pub fn outcome_ids(outcome: Outcome) -> (u64, u64) {
     match outcome {
-        Outcome::Done => (0, 0),
+        Outcome::Done | Outcome::Unchanged => (0, 0),
         Outcome::Proposed { proposal } => (proposal, 0),
         Outcome::Pledged { pledge } => (0, pledge),
     }

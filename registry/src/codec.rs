@@ -31,6 +31,14 @@ impl Writer {
     pub fn str(&mut self, v: &str) -> &mut Self {
         self.bytes(v.as_bytes())
     }
+    /// A decimal as its 96-bit mantissa (sign included, as i128) and scale.
+    pub fn dec(&mut self, v: rust_decimal::Decimal) -> &mut Self {
+        self.0.extend_from_slice(&v.mantissa().to_le_bytes());
+        self.u8(u8::try_from(v.scale()).unwrap_or(u8::MAX))
+    }
+    pub fn bool(&mut self, v: bool) -> &mut Self {
+        self.u8(u8::from(v))
+    }
 }
 
 #[derive(Debug)]
@@ -82,6 +90,19 @@ impl<'a> Reader<'a> {
     }
     pub fn str(&mut self) -> Result<String, RegistryError> {
         String::from_utf8(self.bytes()?.to_vec()).map_err(|_| corrupt("utf-8"))
+    }
+    pub fn dec(&mut self) -> Result<rust_decimal::Decimal, RegistryError> {
+        let mantissa = i128::from_le_bytes(self.array()?);
+        let scale = u32::from(self.u8()?);
+        rust_decimal::Decimal::try_from_i128_with_scale(mantissa, scale)
+            .map_err(|_| corrupt("decimal"))
+    }
+    pub fn bool(&mut self) -> Result<bool, RegistryError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            _ => Err(corrupt("bool")),
+        }
     }
     pub fn done(&self) -> Result<(), RegistryError> {
         if self.at == self.bytes.len() {

@@ -50,6 +50,26 @@ pub enum RegistryError {
     NotReversible(u64),
     #[error("quantity overflow")]
     Overflow,
+    #[error("row {row}, {field}: {why}")]
+    InvalidRow {
+        /// 0-based index of the row in the request.
+        row: usize,
+        field: &'static str,
+        why: String,
+    },
+    #[error("{0}")]
+    Surrender(#[from] crate::compliance::SurrenderError),
+    #[error("no allocation plan {version:?} for {year}")]
+    PlanNotFound { year: u16, version: String },
+    #[error("plan {version:?} for {year} exists already with other values")]
+    PlanExists { year: u16, version: String },
+    #[error("account {0} is not a registered covered entity")]
+    NotCovered(u64),
+    #[error("allocation failed: {0}")]
+    Allocation(#[from] crate::allocation::AllocationError),
+    /// A compliance-cycle precondition (year closed, run order...), with its own code.
+    #[error("{why}")]
+    Cycle { code: &'static str, why: String },
     #[error("storage: {0}")]
     Storage(#[from] StoreError),
     #[error("corrupt record: {0}")]
@@ -83,6 +103,13 @@ impl RegistryError {
             RegistryError::FreezeNotFound(_) => "FREEZE_NOT_FOUND",
             RegistryError::NotReversible(_) => "NOT_REVERSIBLE",
             RegistryError::Overflow => "OVERFLOW",
+            RegistryError::InvalidRow { .. } => "INVALID_ROW",
+            RegistryError::Surrender(e) => e.code(),
+            RegistryError::PlanNotFound { .. } => "PLAN_NOT_FOUND",
+            RegistryError::PlanExists { .. } => "PLAN_VERSION_EXISTS",
+            RegistryError::NotCovered(_) => "NOT_COVERED",
+            RegistryError::Allocation(_) => "ALLOCATION_FAILED",
+            RegistryError::Cycle { code, .. } => code,
             RegistryError::Storage(_) => "STORAGE",
             RegistryError::Corrupt(_) => "CORRUPT",
             RegistryError::Poisoned => "UNAVAILABLE",

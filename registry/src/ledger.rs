@@ -30,6 +30,7 @@ pub struct Dirty {
     pub pledges: BTreeSet<u64>,
     pub proposals: BTreeSet<u64>,
     pub movements: BTreeSet<u64>,
+    pub cycle: crate::cycle::CycleDirty,
 }
 
 /// Everything the registry knows, in memory.
@@ -47,6 +48,8 @@ pub struct Ledger {
     pub four_eyes_t: u64,
     /// The last engine sequence whose trades and withdrawals are settled here.
     pub settled_seq: u64,
+    /// The compliance cycle: entities, activity, plans, runs, standings, deductions.
+    pub cycle: crate::cycle::Cycle,
     #[doc(hidden)]
     pub dirty: Dirty,
 }
@@ -84,18 +87,18 @@ impl Ledger {
             .unwrap_or_default()
     }
 
-    fn account(&self, id: AccountId) -> Result<&Account, RegistryError> {
+    pub(crate) fn account(&self, id: AccountId) -> Result<&Account, RegistryError> {
         self.accounts
             .get(&id)
             .ok_or(RegistryError::UnknownAccount(id.0))
     }
 
-    fn unit(&self, id: UnitId) -> Result<&UnitDef, RegistryError> {
+    pub(crate) fn unit(&self, id: UnitId) -> Result<&UnitDef, RegistryError> {
         self.units.get(&id).ok_or(RegistryError::UnknownUnit(id.0))
     }
 
     /// The account may take `leg` of `kind` in `unit`, and its status allows it.
-    fn check_leg(
+    pub(crate) fn check_leg(
         &self,
         id: AccountId,
         unit: UnitId,
@@ -150,12 +153,18 @@ impl Ledger {
             .ok_or(RegistryError::Overflow)
     }
 
-    fn holding_mut(&mut self, id: AccountId, unit: UnitId) -> &mut Holding {
+    pub(crate) fn holding_mut(&mut self, id: AccountId, unit: UnitId) -> &mut Holding {
         self.dirty.holdings.insert((id, unit));
         self.holdings.entry((id, unit)).or_default()
     }
 
-    fn move_available(&mut self, from: AccountId, to: AccountId, unit: UnitId, quantity_t: u64) {
+    pub(crate) fn move_available(
+        &mut self,
+        from: AccountId,
+        to: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+    ) {
         self.holding_mut(from, unit).registry_available_t -= quantity_t;
         self.holding_mut(to, unit).registry_available_t += quantity_t;
     }
@@ -259,14 +268,23 @@ impl Ledger {
                 quantity_t,
                 year,
             } => {
-                let def = self.unit(*unit)?;
-                if def.vintage > *year {
+                // A year with an allocation plan applies the plan's rules and counts the
+                // surrender against the entity's obligation; a year without one only
+                // refuses later vintages.
+                let counted =
+                    self.check_compliance_surrender(*account, *unit, *quantity_t, *year)?;
+                if counted.is_none() && self.unit(*unit)?.vintage > *year {
                     return Err(RegistryError::InvalidField {
                         field: "year",
                         why: "the unit's vintage is later than the compliance year",
                     });
                 }
-                self.retire(TxKind::Surrender, *account, *retirement, *unit, *quantity_t)
+                let outcome =
+                    self.retire(TxKind::Surrender, *account, *retirement, *unit, *quantity_t)?;
+                if let Some(ccer) = counted {
+                    self.count_surrender(*account, *year, ccer, *quantity_t);
+                }
+                Ok(outcome)
             }
             Op::VoluntaryCancel {
                 account,
@@ -289,6 +307,27 @@ impl Ledger {
                 Ok(Outcome::Done)
             }
             Op::Settle { through_seq, legs } => self.settle(*through_seq, legs),
+            Op::RegisterPlan { plan } => self.register_plan(plan),
+            Op::LoadEntities { rows } => self.load_entities(rows),
+            Op::LoadActivity { year, rows } => self.load_activity(seq, *year, rows),
+            Op::RecordVerified { year, rows } => self.record_verified(seq, *year, rows),
+            Op::PreAllocate {
+                year,
+                plan_version,
+                unit,
+                authority,
+            } => self.pre_allocate(seq, *year, plan_version, *unit, *authority),
+            Op::TrueUp {
+                year,
+                plan_version,
+                unit,
+                authority,
+            } => self.true_up(seq, *year, plan_version, *unit, *authority),
+            Op::CloseYear {
+                year,
+                average_price_fen,
+                retirement,
+            } => self.close_year(seq, *year, *average_price_fen, *retirement),
         }
     }
 
@@ -396,6 +435,11 @@ impl Ledger {
                 why: "must be 1 to 256 bytes",
             });
         }
+        self.insert_account(id, kind, name);
+        Ok(Outcome::Done)
+    }
+
+    pub(crate) fn insert_account(&mut self, id: AccountId, kind: AccountType, name: &str) {
         self.accounts.insert(
             id,
             Account {
@@ -406,7 +450,6 @@ impl Ledger {
             },
         );
         self.dirty.accounts.insert(id);
-        Ok(Outcome::Done)
     }
 
     fn create_unit(&mut self, id: UnitId, def: UnitDef) -> Result<Outcome, RegistryError> {

@@ -14,9 +14,11 @@
 pub mod allocation;
 pub mod codec;
 pub mod compliance;
+pub mod cycle;
 pub mod error;
 pub mod ledger;
 pub mod model;
+pub mod plans;
 pub mod registry;
 pub mod store;
 pub mod tx;

@@ -7,6 +7,7 @@ use std::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::codec::{Reader, Writer};
+use crate::cycle;
 use crate::error::RegistryError;
 use crate::ledger::{Ledger, Movement};
 use crate::model::{
@@ -85,6 +86,28 @@ fn journal_key(seq: u64) -> Vec<u8> {
 fn idempotency_key(k: &str) -> Vec<u8> {
     key(b'i', &[k.as_bytes()])
 }
+fn entity_key(id: AccountId) -> Vec<u8> {
+    key(b'E', &[&id.0.to_be_bytes()])
+}
+fn activity_key(year: u16, id: AccountId, facility: u32) -> Vec<u8> {
+    key(
+        b'F',
+        &[
+            &year.to_be_bytes(),
+            &id.0.to_be_bytes(),
+            &facility.to_be_bytes(),
+        ],
+    )
+}
+fn year_key(year: u16) -> Vec<u8> {
+    key(b'Y', &[&year.to_be_bytes()])
+}
+fn standing_key(year: u16, id: AccountId) -> Vec<u8> {
+    key(b'S', &[&year.to_be_bytes(), &id.0.to_be_bytes()])
+}
+fn deduction_key(id: AccountId) -> Vec<u8> {
+    key(b'D', &[&id.0.to_be_bytes()])
+}
 
 /// The chained hash of entry `seq`.
 pub fn entry_hash(prev: &[u8; 32], seq: u64, payload: &[u8]) -> [u8; 32] {
@@ -112,6 +135,7 @@ fn encode_outcome(w: &mut Writer, outcome: Outcome) {
         Outcome::Done => w.u8(0).u64(0),
         Outcome::Proposed { proposal } => w.u8(1).u64(proposal),
         Outcome::Pledged { pledge } => w.u8(2).u64(pledge),
+        Outcome::Unchanged => w.u8(3).u64(0),
     };
 }
 
@@ -121,6 +145,7 @@ fn decode_outcome(r: &mut Reader<'_>) -> Result<Outcome, RegistryError> {
         0 => Outcome::Done,
         1 => Outcome::Proposed { proposal: id },
         2 => Outcome::Pledged { pledge: id },
+        3 => Outcome::Unchanged,
         _ => return Err(RegistryError::Corrupt("outcome".into())),
     })
 }
@@ -303,6 +328,13 @@ impl Registry {
         }
         let seq = self.seq + 1;
         let outcome = self.ledger.execute(seq, tx)?;
+        if outcome == Outcome::Unchanged {
+            // A re-run that finds nothing to do: no entry, nothing written.
+            return Ok(Receipt {
+                seq: self.seq,
+                outcome,
+            });
+        }
         self.seq = seq;
         let hash = entry_hash(&self.head, seq, &payload);
         let mut entry = Writer::default();
@@ -322,6 +354,7 @@ impl Registry {
         batch.put(&idempotency_key(&tx.key), &record.0);
         seen.insert(&tx.key, (payload_digest, receipt));
         self.put_dirty(batch);
+        self.put_cycle(batch);
         Ok(receipt)
     }
 
@@ -412,6 +445,39 @@ impl Registry {
                     .u64(m.quantity_t)
                     .u8(u8::from(m.reversed));
                 batch.put(&movement_key(*seq), &w.0);
+            }
+        }
+    }
+
+    fn put_cycle(&self, batch: &mut Batch) {
+        let c = &self.ledger.cycle;
+        let d = &self.ledger.dirty.cycle;
+        for id in &d.entities {
+            if let Some(e) = c.entities.get(id) {
+                batch.put(&entity_key(*id), &cycle::encode_entity(e));
+            }
+        }
+        for &(year, id, facility) in &d.activity {
+            if let Some(a) = c.activity.get(&(year, id, facility)) {
+                let mut w = Writer::default();
+                cycle::put_activity(&mut w, a);
+                batch.put(&activity_key(year, id, facility), &w.0);
+            }
+        }
+        for year in &d.years {
+            if let Some(y) = c.years.get(year) {
+                batch.put(&year_key(*year), &cycle::encode_year(y));
+            }
+        }
+        for &(year, id) in &d.standing {
+            if let Some(s) = c.standing.get(&(year, id)) {
+                batch.put(&standing_key(year, id), &cycle::encode_standing(s));
+            }
+        }
+        for id in &d.deductions {
+            match c.deductions.get(id) {
+                Some(owed) => batch.put(&deduction_key(*id), &owed.to_le_bytes()),
+                None => batch.delete(&deduction_key(*id)),
             }
         }
     }

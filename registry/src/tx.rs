@@ -1,8 +1,14 @@
 //! Registry transactions: what a caller asks for, and how it is encoded in the journal.
 
 use crate::codec::{Reader, Writer};
+use crate::compliance::Plan;
+use crate::cycle::{
+    ActivityRow, DATA_ROWS_MAX, ENTITY_ROWS_MAX, EntityRow, VerifiedRow, get_activity,
+    get_entity_row, get_rows, put_activity, put_entity_row,
+};
 use crate::error::RegistryError;
 use crate::model::{AccountId, AccountStatus, AccountType, Sector, UnitDef, UnitId, UnitKind};
+use crate::plans::{decode_plan, encode_plan};
 
 /// Longest idempotency key accepted, in bytes.
 pub const IDEMPOTENCY_KEY_BYTES_MAX: usize = 128;
@@ -134,6 +140,46 @@ pub enum Op {
         through_seq: u64,
         legs: Vec<SettleLeg>,
     },
+    /// Registers an allocation plan version for its compliance year.
+    RegisterPlan {
+        plan: Box<Plan>,
+    },
+    /// Registers (or updates) covered entities and their facilities, opening missing
+    /// accounts; all rows or none.
+    LoadEntities {
+        rows: Vec<EntityRow>,
+    },
+    /// Annual activity data per facility; all rows or none. A year already trued up is
+    /// recomputed (top-up or claw-back).
+    LoadActivity {
+        year: u16,
+        rows: Vec<ActivityRow>,
+    },
+    /// Verified emissions per entity (the verifier); a year already trued up is recomputed.
+    RecordVerified {
+        year: u16,
+        rows: Vec<VerifiedRow>,
+    },
+    /// Pre-allocation of a year under a registered plan, issued from `authority`.
+    PreAllocate {
+        year: u16,
+        plan_version: String,
+        unit: UnitId,
+        authority: AccountId,
+    },
+    /// The true-up of a year under a registered plan.
+    TrueUp {
+        year: u16,
+        plan_version: String,
+        unit: UnitId,
+        authority: AccountId,
+    },
+    /// Closes a compliance year at the deadline, at the exchange's average price.
+    CloseYear {
+        year: u16,
+        average_price_fen: i64,
+        retirement: AccountId,
+    },
 }
 
 /// Most legs in one settlement transaction.
@@ -168,6 +214,8 @@ pub enum Outcome {
     Pledged {
         pledge: u64,
     },
+    /// Nothing to do (a re-run with the same plan and data): no journal entry is written.
+    Unchanged,
 }
 
 /// A committed transaction: its journal sequence and outcome.
@@ -440,6 +488,63 @@ fn encode_op(w: &mut Writer, op: &Op) {
                 }
             }
         }
+        Op::RegisterPlan { plan } => {
+            w.u8(21);
+            encode_plan(w, plan);
+        }
+        Op::LoadEntities { rows } => {
+            w.u8(22).u32(rows.len() as u32);
+            for row in rows {
+                put_entity_row(w, row);
+            }
+        }
+        Op::LoadActivity { year, rows } => {
+            w.u8(23).u16(*year).u32(rows.len() as u32);
+            for row in rows {
+                w.u64(row.account.0).u32(row.facility);
+                put_activity(w, &row.activity);
+            }
+        }
+        Op::RecordVerified { year, rows } => {
+            w.u8(24).u16(*year).u32(rows.len() as u32);
+            for row in rows {
+                w.u64(row.account.0).u64(row.co2_t).u64(row.pfc_co2e_t);
+            }
+        }
+        Op::PreAllocate {
+            year,
+            plan_version,
+            unit,
+            authority,
+        } => {
+            w.u8(25)
+                .u16(*year)
+                .str(plan_version)
+                .u32(unit.0)
+                .u64(authority.0);
+        }
+        Op::TrueUp {
+            year,
+            plan_version,
+            unit,
+            authority,
+        } => {
+            w.u8(26)
+                .u16(*year)
+                .str(plan_version)
+                .u32(unit.0)
+                .u64(authority.0);
+        }
+        Op::CloseYear {
+            year,
+            average_price_fen,
+            retirement,
+        } => {
+            w.u8(27)
+                .u16(*year)
+                .u64(*average_price_fen as u64)
+                .u64(retirement.0);
+        }
     }
 }
 
@@ -574,6 +679,51 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, RegistryError> {
             }
             Op::Settle { through_seq, legs }
         }
+        21 => Op::RegisterPlan {
+            plan: Box::new(decode_plan(r)?),
+        },
+        22 => Op::LoadEntities {
+            rows: get_rows(r, ENTITY_ROWS_MAX, get_entity_row)?,
+        },
+        23 => {
+            let year = r.u16()?;
+            let rows = get_rows(r, DATA_ROWS_MAX, |r| {
+                Ok(ActivityRow {
+                    account: AccountId(r.u64()?),
+                    facility: r.u32()?,
+                    activity: get_activity(r)?,
+                })
+            })?;
+            Op::LoadActivity { year, rows }
+        }
+        24 => {
+            let year = r.u16()?;
+            let rows = get_rows(r, DATA_ROWS_MAX, |r| {
+                Ok(VerifiedRow {
+                    account: AccountId(r.u64()?),
+                    co2_t: r.u64()?,
+                    pfc_co2e_t: r.u64()?,
+                })
+            })?;
+            Op::RecordVerified { year, rows }
+        }
+        25 => Op::PreAllocate {
+            year: r.u16()?,
+            plan_version: r.str()?,
+            unit: u(r)?,
+            authority: a(r)?,
+        },
+        26 => Op::TrueUp {
+            year: r.u16()?,
+            plan_version: r.str()?,
+            unit: u(r)?,
+            authority: a(r)?,
+        },
+        27 => Op::CloseYear {
+            year: r.u16()?,
+            average_price_fen: r.u64()? as i64,
+            retirement: a(r)?,
+        },
         _ => return Err(RegistryError::Corrupt("op".into())),
     })
 }

@@ -164,6 +164,55 @@ impl Registry {
             ledger.movements.insert(seq, m);
             Ok::<_, RegistryError>(true)
         })?;
+        self.load_cycle()
+    }
+
+    fn load_cycle(&mut self) -> Result<(), RegistryError> {
+        let c = &mut self.ledger.cycle;
+        let bad = || RegistryError::Corrupt("compliance record key".into());
+        self.store.scan(b"E", b"E", |k, v| {
+            c.entities
+                .insert(AccountId(be_u64(&k[1..])?), cycle::decode_entity(v)?);
+            Ok::<_, RegistryError>(true)
+        })?;
+        self.store.scan(b"F", b"F", |k, v| {
+            if k.len() != 15 {
+                return Err(bad());
+            }
+            let year = u16::from_be_bytes([k[1], k[2]]);
+            let account = AccountId(be_u64(&k[3..11])?);
+            let facility = be_u32(&k[11..15])?;
+            let mut r = Reader::new(v);
+            let activity = cycle::get_activity(&mut r)?;
+            r.done()?;
+            c.activity.insert((year, account, facility), activity);
+            Ok(true)
+        })?;
+        self.store.scan(b"Y", b"Y", |k, v| {
+            if k.len() != 3 {
+                return Err(bad());
+            }
+            c.years
+                .insert(u16::from_be_bytes([k[1], k[2]]), cycle::decode_year(v)?);
+            Ok(true)
+        })?;
+        self.store.scan(b"S", b"S", |k, v| {
+            if k.len() != 11 {
+                return Err(bad());
+            }
+            let year = u16::from_be_bytes([k[1], k[2]]);
+            c.standing.insert(
+                (year, AccountId(be_u64(&k[3..11])?)),
+                cycle::decode_standing(v)?,
+            );
+            Ok(true)
+        })?;
+        self.store.scan(b"D", b"D", |k, v| {
+            let owed: [u8; 8] = v.try_into().map_err(|_| bad())?;
+            c.deductions
+                .insert(AccountId(be_u64(&k[1..])?), u64::from_le_bytes(owed));
+            Ok::<_, RegistryError>(true)
+        })?;
         Ok(())
     }
 
