@@ -218,6 +218,19 @@ pub enum Rpc {
     VoluntaryCancel,
     ReadJournal,
     VerifyJournal,
+    // Compliance
+    RegisterPlan,
+    GetPlan,
+    LoadEntities,
+    LoadActivity,
+    RecordVerified,
+    RunAllocation,
+    Surrender,
+    GetCompliance,
+    ListCompliance,
+    GetTotals,
+    CloseYear,
+    ExportReport,
     // Admin
     Instruments,
     TradingDay,
@@ -306,6 +319,34 @@ pub fn rule(rpc: Rpc) -> &'static [(Role, Scope)] {
             &[(Operator, Any)]
         }
         Rpc::Reconcile => &[(Operator, Any), (Auditor, Any), (Authority, Any)],
+        // The ministry runs the cycle.
+        Rpc::RegisterPlan
+        | Rpc::LoadEntities
+        | Rpc::LoadActivity
+        | Rpc::RunAllocation
+        | Rpc::CloseYear => &[(Authority, Any)],
+        // Verifiers record verified emissions; the ministry also loads past years' figures.
+        Rpc::RecordVerified => &[(Verifier, Any), (Authority, Any)],
+        Rpc::Surrender => &[(Entity, Own)],
+        // Plans are public.
+        Rpc::GetPlan => &[
+            (Authority, Any),
+            (Verifier, Any),
+            (Member, Any),
+            (Entity, Any),
+            (Pledgee, Any),
+            (Operator, Any),
+            (Auditor, Any),
+        ],
+        Rpc::GetCompliance => &[
+            (Authority, Any),
+            (Verifier, Any),
+            (Auditor, Any),
+            (Entity, Own),
+        ],
+        Rpc::ListCompliance | Rpc::GetTotals | Rpc::ExportReport => {
+            &[(Authority, Any), (Auditor, Any), (Verifier, Any)]
+        }
     }
 }
 

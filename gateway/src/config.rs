@@ -41,6 +41,9 @@ pub struct TlsConfig {
 pub struct Limits {
     /// Largest gRPC message accepted, in bytes.
     pub message_bytes_max: usize,
+    /// Largest message of the compliance service (bulk loads of entities, activity and
+    /// verified emissions; plan files), in bytes.
+    pub bulk_message_bytes_max: usize,
     /// Commands waiting for the sequencer; beyond it requests get RESOURCE_EXHAUSTED.
     pub queue_depth: usize,
     /// Most commands journaled with one fsync.
@@ -76,6 +79,7 @@ impl Default for Limits {
     fn default() -> Limits {
         Limits {
             message_bytes_max: 64 * 1024,
+            bulk_message_bytes_max: 8 * 1024 * 1024,
             queue_depth: 65_536,
             batch_max: 4_096,
             in_flight_per_connection: 1_024,
@@ -279,6 +283,7 @@ impl Config {
         let l = &self.limits;
         let positive = [
             ("limits.message_bytes_max", l.message_bytes_max),
+            ("limits.bulk_message_bytes_max", l.bulk_message_bytes_max),
             ("limits.queue_depth", l.queue_depth),
             ("limits.batch_max", l.batch_max),
             (

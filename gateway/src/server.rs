@@ -536,6 +536,12 @@ pub async fn serve(
         .add_service(
             pb::auction_service_server::AuctionServiceServer::new(Auctions { ctx: ctx.clone() })
                 .max_decoding_message_size(max),
+        )
+        .add_service(
+            pb::compliance_service_server::ComplianceServiceServer::new(
+                crate::services::compliance::ComplianceApi { ctx: ctx.clone() },
+            )
+            .max_decoding_message_size(config.limits.bulk_message_bytes_max),
         );
     let running = Running { addr, metrics_addr };
     tracing::info!(%addr, metrics = ?metrics_addr, elapsed_ms = started.elapsed().as_millis() as u64, "serving");

@@ -533,7 +533,7 @@ pub fn status_csv(year: u16, rows: &[(AccountId, Compliance)]) -> String {
 }
 
 /// Totals by a key (sector or province): entities, obligation, allocated, surrendered,
-/// shortfall.
+/// shortfall, penalties, and entities by status.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Totals {
     pub entities: u64,
@@ -541,18 +541,42 @@ pub struct Totals {
     pub allocated_t: u64,
     pub surrendered_t: u64,
     pub shortfall_t: u64,
+    pub penalty_fen: i64,
+    pub compliant: u64,
+    pub short: u64,
+    pub emissions_not_entered: u64,
 }
 
 pub fn totals_csv(title: &str, totals: &BTreeMap<String, Totals>) -> String {
-    let mut out = format!("{title},entities,obligation_t,allocated_t,surrendered_t,shortfall_t\n");
+    let mut out = format!(
+        "{title},entities,obligation_t,allocated_t,surrendered_t,shortfall_t,penalty_fen,compliant,short,emissions_not_entered\n"
+    );
     for (k, t) in totals {
         let _ = writeln!(
             out,
-            "{k},{},{},{},{},{}",
-            t.entities, t.obligation_t, t.allocated_t, t.surrendered_t, t.shortfall_t
+            "{},{},{},{},{},{},{},{},{},{}",
+            csv_field(k),
+            t.entities,
+            t.obligation_t,
+            t.allocated_t,
+            t.surrendered_t,
+            t.shortfall_t,
+            t.penalty_fen,
+            t.compliant,
+            t.short,
+            t.emissions_not_entered
         );
     }
     out
+}
+
+/// A CSV field, quoted when it holds a comma, quote or line break.
+pub fn csv_field(v: &str) -> String {
+    if v.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", v.replace('"', "\"\""))
+    } else {
+        v.to_string()
+    }
 }
 
 pub fn sector_label(s: Sector) -> &'static str {

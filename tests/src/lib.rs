@@ -15,6 +15,7 @@ use tonic::{Request, Status};
 
 pub use pb::admin_service_client::AdminServiceClient;
 pub use pb::auction_service_client::AuctionServiceClient;
+pub use pb::compliance_service_client::ComplianceServiceClient;
 pub use pb::market_data_service_client::MarketDataServiceClient;
 pub use pb::registry_service_client::RegistryServiceClient;
 pub use pb::trading_service_client::TradingServiceClient;
@@ -201,6 +202,7 @@ pub struct Clients {
     pub registry: RegistryServiceClient<Authed>,
     pub admin: AdminServiceClient<Authed>,
     pub auction: AuctionServiceClient<Authed>,
+    pub compliance: ComplianceServiceClient<Authed>,
 }
 
 impl Clients {
@@ -211,7 +213,8 @@ impl Clients {
             market: MarketDataServiceClient::with_interceptor(channel.clone(), b.clone()),
             registry: RegistryServiceClient::with_interceptor(channel.clone(), b.clone()),
             admin: AdminServiceClient::with_interceptor(channel.clone(), b.clone()),
-            auction: AuctionServiceClient::with_interceptor(channel, b),
+            auction: AuctionServiceClient::with_interceptor(channel.clone(), b.clone()),
+            compliance: ComplianceServiceClient::with_interceptor(channel, b),
         }
     }
 

@@ -64,6 +64,18 @@ const RPCS: &[(&str, Rpc, u64)] = &[
     ("DebitFunds", Rpc::Funds, 0),
     ("RestrictTradingAccount", Rpc::RestrictTradingAccount, 0),
     ("Reconcile", Rpc::Reconcile, 0),
+    ("RegisterPlan", Rpc::RegisterPlan, 0),
+    ("GetPlan", Rpc::GetPlan, 0),
+    ("LoadEntities", Rpc::LoadEntities, 0),
+    ("LoadActivity", Rpc::LoadActivity, 0),
+    ("RecordVerified", Rpc::RecordVerified, 0),
+    ("RunAllocation", Rpc::RunAllocation, 0),
+    ("Surrender", Rpc::Surrender, E1),
+    ("GetCompliance", Rpc::GetCompliance, E1),
+    ("ListCompliance", Rpc::ListCompliance, 0),
+    ("GetTotals", Rpc::GetTotals, 0),
+    ("CloseYear", Rpc::CloseYear, 0),
+    ("ExportReport", Rpc::ExportReport, 0),
     // Last: it ends the trading day.
     ("CloseTradingDay", Rpc::TradingDay, 0),
 ];
@@ -559,6 +571,109 @@ async fn invoke(c: &mut Clients, name: &str, n: &mut u64) -> Result<(), Status> 
         "CloseTradingDay" => c
             .admin
             .close_trading_day(pb::CloseTradingDayRequest {})
+            .await
+            .map(drop),
+        "RegisterPlan" => c
+            .compliance
+            .register_plan(pb::RegisterPlanRequest {
+                idempotency_key: key(n),
+                plan_toml: "not a plan".into(),
+            })
+            .await
+            .map(drop),
+        "GetPlan" => c
+            .compliance
+            .get_plan(pb::GetPlanRequest {
+                year: 2024,
+                plan_version: String::new(),
+            })
+            .await
+            .map(drop),
+        "LoadEntities" => c
+            .compliance
+            .load_entities(pb::LoadEntitiesRequest {
+                idempotency_key: key(n),
+                rows: Vec::new(),
+            })
+            .await
+            .map(drop),
+        "LoadActivity" => c
+            .compliance
+            .load_activity(pb::LoadActivityRequest {
+                idempotency_key: key(n),
+                year: 2024,
+                rows: Vec::new(),
+            })
+            .await
+            .map(drop),
+        "RecordVerified" => c
+            .compliance
+            .record_verified(pb::RecordVerifiedRequest {
+                idempotency_key: key(n),
+                year: 2024,
+                rows: Vec::new(),
+            })
+            .await
+            .map(drop),
+        "RunAllocation" => c
+            .compliance
+            .run_allocation(pb::RunAllocationRequest {
+                idempotency_key: key(n),
+                year: 2024,
+                plan_version: "none".into(),
+                kind: pb::RunKind::TrueUp as i32,
+            })
+            .await
+            .map(drop),
+        "Surrender" => c
+            .compliance
+            .surrender(pb::SurrenderRequest {
+                idempotency_key: key(n),
+                account_id: E1,
+                unit: unit(),
+                quantity_t: 1,
+                year: 2024,
+            })
+            .await
+            .map(drop),
+        "GetCompliance" => c
+            .compliance
+            .get_compliance(pb::GetComplianceRequest {
+                year: 2024,
+                account_id: E1,
+            })
+            .await
+            .map(drop),
+        "ListCompliance" => c
+            .compliance
+            .list_compliance(pb::ListComplianceRequest {
+                year: 2024,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "GetTotals" => c
+            .compliance
+            .get_totals(pb::GetTotalsRequest {
+                year: 2024,
+                by: pb::TotalsBy::Sector as i32,
+            })
+            .await
+            .map(drop),
+        "CloseYear" => c
+            .compliance
+            .close_year(pb::CloseYearRequest {
+                idempotency_key: key(n),
+                year: 2019,
+            })
+            .await
+            .map(drop),
+        "ExportReport" => c
+            .compliance
+            .export_report(pb::ExportReportRequest {
+                year: 2024,
+                report: pb::Report::Status as i32,
+            })
             .await
             .map(drop),
         other => panic!("no call for {other}"),

@@ -2,6 +2,7 @@
 //! convert the wire message, run it through the core or the registry writer, convert back.
 
 pub mod admin;
+pub mod compliance;
 pub mod convert;
 pub mod market;
 pub mod registry;
