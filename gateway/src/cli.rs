@@ -61,6 +61,112 @@ pub enum Ctl {
     Cancel { account: u64, order: u64 },
     /// Compare the registry with the exchange.
     Reconcile,
+    /// Register an allocation plan from its TOML file (e.g. registry/plans/2024.toml).
+    RegisterPlan { file: std::path::PathBuf },
+    /// Load covered entities and their facilities from CSV (account_id, name, sector,
+    /// province, differentiated, facility_id, facility_kind, fuel, capacity_mw, product_line).
+    LoadEntities { file: std::path::PathBuf },
+    /// Load a year's activity data from CSV (account_id, facility_id, electricity_mwh,
+    /// heat_gj, load_factor, emissions_t | output_t).
+    LoadActivity {
+        #[arg(long)]
+        year: u32,
+        file: std::path::PathBuf,
+    },
+    /// Record a year's verified emissions from CSV (account_id, co2_t, pfc_co2e_t).
+    RecordVerified {
+        #[arg(long)]
+        year: u32,
+        file: std::path::PathBuf,
+    },
+    /// Run a year's allocation under a registered plan (the true-up, or with --pre the
+    /// pre-allocation) and write the allocation report as CSV.
+    Allocate {
+        #[arg(long)]
+        year: u32,
+        #[arg(long)]
+        plan: String,
+        #[arg(long)]
+        pre: bool,
+        /// Where to write the allocation CSV (default: not written).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Compliance status of a year: totals by sector, or one entity with --account.
+    Compliance {
+        #[arg(long)]
+        year: u32,
+        #[arg(long)]
+        account: Option<u64>,
+    },
+    /// Surrender allowances against a compliance year (covered entities).
+    Surrender {
+        account: u64,
+        unit: String,
+        quantity: u64,
+        #[arg(long)]
+        year: u32,
+        /// Idempotency key: give the same one to retry safely (default: a new one).
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Close a compliance year at its deadline.
+    CloseYear {
+        #[arg(long)]
+        year: u32,
+    },
+    /// Export a report as CSV: allocation, status, sectors or provinces.
+    Report {
+        #[arg(long)]
+        year: u32,
+        kind: String,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+/// Entities per LoadEntities request the CLI sends.
+pub const CLI_ENTITIES_PER_REQUEST: usize = 1_000;
+/// Activity or verified rows per request the CLI sends.
+pub const CLI_ROWS_PER_REQUEST: usize = 5_000;
+
+fn fnv(bytes: &[u8]) -> u64 {
+    let mut hash = 0xcbf2_9ce4_8422_2325u64;
+    for b in bytes {
+        hash ^= u64::from(*b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash
+}
+
+fn read(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// A refused bulk request: a row error points back at the file's line.
+fn failed_rows(status: tonic::Status, path: &std::path::Path, lines: &[usize]) -> String {
+    if let Some(r) = crate::error::rejection_of(&status)
+        && let Some(rest) = r.field.strip_prefix("rows[")
+        && let Some((index, column)) = rest.split_once("].")
+        && let Some(line) = index.parse::<usize>().ok().and_then(|i| lines.get(i))
+    {
+        return format!(
+            "{} line {line}, column {column}: refused: {}: {}",
+            path.display(),
+            r.reason,
+            r.message
+        );
+    }
+    format!("{}: {}", path.display(), failed(status))
+}
+
+fn status_name(s: i32) -> &'static str {
+    match pb::ComplianceStatus::try_from(s) {
+        Ok(pb::ComplianceStatus::Compliant) => "COMPLIANT",
+        Ok(pb::ComplianceStatus::Short) => "SHORT",
+        Ok(pb::ComplianceStatus::EmissionsNotEntered) => "EMISSIONS_NOT_ENTERED",
+        _ => "UNKNOWN",
+    }
 }
 
 /// Yuan as typed by people (`85`, `85.4`, `85.42`) to fen, exactly.
@@ -138,6 +244,10 @@ pub async fn run(connection: &Connection, command: &Ctl) -> Result<String, Strin
         auth.clone(),
     );
     let mut admin = pb::admin_service_client::AdminServiceClient::with_interceptor(
+        channel.clone(),
+        auth.clone(),
+    );
+    let mut compliance = pb::compliance_service_client::ComplianceServiceClient::with_interceptor(
         channel.clone(),
         auth.clone(),
     );
@@ -358,8 +468,363 @@ pub async fn run(connection: &Connection, command: &Ctl) -> Result<String, Strin
                 let _ = writeln!(out, "  {p}");
             }
         }
+        Ctl::RegisterPlan { file } => {
+            let text = read(file)?;
+            let r = compliance
+                .register_plan(pb::RegisterPlanRequest {
+                    idempotency_key: format!("plan-{:016x}", fnv(text.as_bytes())),
+                    plan_toml: text,
+                })
+                .await
+                .map_err(|e| format!("{}: {}", file.display(), failed(e)))?
+                .into_inner();
+            let _ = writeln!(
+                out,
+                "plan {} registered (journal entry {})",
+                file.display(),
+                r.journal_sequence
+            );
+        }
+        Ctl::LoadEntities { file } => {
+            let text = read(file)?;
+            let rows =
+                crate::csvfile::entities(&text).map_err(|e| format!("{} {e}", file.display()))?;
+            let hash = fnv(text.as_bytes());
+            let mut facilities = 0;
+            for (n, chunk) in rows.chunks(CLI_ENTITIES_PER_REQUEST).enumerate() {
+                let lines: Vec<usize> = chunk.iter().map(|(l, _)| *l).collect();
+                facilities += chunk.iter().map(|(_, r)| r.facilities.len()).sum::<usize>();
+                compliance
+                    .load_entities(pb::LoadEntitiesRequest {
+                        idempotency_key: format!("entities-{hash:016x}-{n}"),
+                        rows: chunk.iter().map(|(_, r)| r.clone()).collect(),
+                    })
+                    .await
+                    .map_err(|e| failed_rows(e, file, &lines))?;
+            }
+            let _ = writeln!(
+                out,
+                "{} entities with {facilities} facilities loaded from {}",
+                rows.len(),
+                file.display()
+            );
+        }
+        Ctl::LoadActivity { year, file } => {
+            let text = read(file)?;
+            let rows =
+                crate::csvfile::activity(&text).map_err(|e| format!("{} {e}", file.display()))?;
+            let hash = fnv(text.as_bytes());
+            for (n, chunk) in rows.chunks(CLI_ROWS_PER_REQUEST).enumerate() {
+                let lines: Vec<usize> = chunk.iter().map(|(l, _)| *l).collect();
+                compliance
+                    .load_activity(pb::LoadActivityRequest {
+                        idempotency_key: format!("activity-{year}-{hash:016x}-{n}"),
+                        year: *year,
+                        rows: chunk.iter().map(|(_, r)| r.clone()).collect(),
+                    })
+                    .await
+                    .map_err(|e| failed_rows(e, file, &lines))?;
+            }
+            let _ = writeln!(
+                out,
+                "{} activity rows for {year} loaded from {}",
+                rows.len(),
+                file.display()
+            );
+        }
+        Ctl::RecordVerified { year, file } => {
+            let text = read(file)?;
+            let rows =
+                crate::csvfile::verified(&text).map_err(|e| format!("{} {e}", file.display()))?;
+            let hash = fnv(text.as_bytes());
+            let mut total = 0u64;
+            for (n, chunk) in rows.chunks(CLI_ROWS_PER_REQUEST).enumerate() {
+                let lines: Vec<usize> = chunk.iter().map(|(l, _)| *l).collect();
+                total += chunk
+                    .iter()
+                    .map(|(_, r)| r.co2_t + r.pfc_co2e_t)
+                    .sum::<u64>();
+                compliance
+                    .record_verified(pb::RecordVerifiedRequest {
+                        idempotency_key: format!("verified-{year}-{hash:016x}-{n}"),
+                        year: *year,
+                        rows: chunk.iter().map(|(_, r)| r.clone()).collect(),
+                    })
+                    .await
+                    .map_err(|e| failed_rows(e, file, &lines))?;
+            }
+            let _ = writeln!(
+                out,
+                "verified emissions of {} entities for {year} recorded: {total} t CO2e",
+                rows.len()
+            );
+        }
+        Ctl::Allocate {
+            year,
+            plan,
+            pre,
+            out: csv_out,
+        } => {
+            let kind = if *pre {
+                pb::RunKind::PreAllocation
+            } else {
+                pb::RunKind::TrueUp
+            };
+            let r = compliance
+                .run_allocation(pb::RunAllocationRequest {
+                    idempotency_key: format!(
+                        "run-{year}-{plan}-{}-{}",
+                        if *pre { "pre" } else { "true-up" },
+                        crate::core::now_ns()
+                    ),
+                    year: *year,
+                    plan_version: plan.clone(),
+                    kind: kind as i32,
+                })
+                .await
+                .map_err(failed)?
+                .into_inner();
+            let _ = writeln!(
+                out,
+                "{} {year} under plan {plan}: {}",
+                if *pre { "pre-allocation" } else { "true-up" },
+                if r.unchanged {
+                    "nothing to do (same plan and data as the last run)".to_string()
+                } else {
+                    format!("journal entry {}", r.journal_sequence)
+                }
+            );
+            let _ = writeln!(
+                out,
+                "  {} entities, {} t allocated; {} t issued in all, {} t held for differentiated entities, {} t of deductions netted, {} t clawed back",
+                r.entities, r.allocated_t, r.issued_t, r.held_t, r.deducted_t, r.clawed_back_t
+            );
+            if let Some(path) = csv_out {
+                let csv = export(&mut compliance, *year, pb::Report::Allocation).await?;
+                std::fs::write(path, &csv)
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                let _ = writeln!(
+                    out,
+                    "  allocation report ({} lines) written to {}",
+                    csv.lines().count().saturating_sub(1),
+                    path.display()
+                );
+            }
+        }
+        Ctl::Compliance { year, account } => match account {
+            Some(account) => {
+                let c = compliance
+                    .get_compliance(pb::GetComplianceRequest {
+                        year: *year,
+                        account_id: *account,
+                    })
+                    .await
+                    .map_err(failed)?
+                    .into_inner();
+                let _ = writeln!(
+                    out,
+                    "{} {} ({}), {year}: {}",
+                    c.account_id, c.name, c.province, c.status_code
+                );
+                let _ = writeln!(
+                    out,
+                    "  obligation {} t, surrendered {} t CEA + {} t CCER, shortfall {} t",
+                    c.obligation_t, c.surrendered_cea_t, c.surrendered_ccer_t, c.shortfall_t
+                );
+                let _ = writeln!(
+                    out,
+                    "  pre-allocated {} t, allocated {} t ({} under plan {}), delivered {} t, held {} t, deducted {} t, clawed back {} t",
+                    c.pre_allocated_t,
+                    c.allocated_t,
+                    c.method,
+                    c.plan_version,
+                    c.delivered_t,
+                    c.held_t,
+                    c.deducted_t,
+                    c.clawed_back_t
+                );
+                if !c.explanation.is_empty() {
+                    let _ = writeln!(out, "  how: {}", c.explanation);
+                }
+                if c.closed {
+                    let _ = writeln!(
+                        out,
+                        "  closed: forced {} t, released {} t, penalty {} yuan",
+                        c.forced_t,
+                        c.released_t,
+                        yuan(c.penalty_fen)
+                    );
+                }
+                if c.deduction_owed_t > 0 {
+                    let _ = writeln!(out, "  deduction owed: {} t", c.deduction_owed_t);
+                }
+            }
+            None => {
+                let rows = compliance
+                    .get_totals(pb::GetTotalsRequest {
+                        year: *year,
+                        by: pb::TotalsBy::Sector as i32,
+                    })
+                    .await
+                    .map_err(failed)?
+                    .into_inner()
+                    .rows;
+                let _ = writeln!(
+                    out,
+                    "{:<10} {:>8} {:>14} {:>14} {:>14} {:>12} {:>10} {:>6} {:>12} {:>18}",
+                    "sector",
+                    "entities",
+                    "obligation t",
+                    "allocated t",
+                    "surrendered t",
+                    "shortfall t",
+                    "compliant",
+                    "short",
+                    "not entered",
+                    "penalties yuan"
+                );
+                for t in rows {
+                    let _ = writeln!(
+                        out,
+                        "{:<10} {:>8} {:>14} {:>14} {:>14} {:>12} {:>10} {:>6} {:>12} {:>18}",
+                        t.key,
+                        t.entities,
+                        t.obligation_t,
+                        t.allocated_t,
+                        t.surrendered_t,
+                        t.shortfall_t,
+                        t.compliant,
+                        t.short,
+                        t.emissions_not_entered,
+                        yuan(t.penalty_fen)
+                    );
+                }
+            }
+        },
+        Ctl::Surrender {
+            account,
+            unit,
+            quantity,
+            year,
+            key,
+        } => {
+            let r = compliance
+                .surrender(pb::SurrenderRequest {
+                    idempotency_key: key.clone().unwrap_or_else(|| {
+                        format!("surrender-{account}-{}", crate::core::now_ns())
+                    }),
+                    account_id: *account,
+                    unit: unit.clone(),
+                    quantity_t: *quantity,
+                    year: *year,
+                })
+                .await
+                .map_err(failed)?
+                .into_inner();
+            let status = compliance
+                .get_compliance(pb::GetComplianceRequest {
+                    year: *year,
+                    account_id: *account,
+                })
+                .await
+                .map_err(failed)?
+                .into_inner();
+            let _ = writeln!(
+                out,
+                "{quantity} t of {unit} surrendered for {year} (journal entry {}); now {} with {} t short",
+                r.journal_sequence,
+                status_name(status.status),
+                status.shortfall_t
+            );
+        }
+        Ctl::CloseYear { year } => {
+            let r = compliance
+                .close_year(pb::CloseYearRequest {
+                    idempotency_key: format!("close-{year}"),
+                    year: *year,
+                })
+                .await
+                .map_err(failed)?
+                .into_inner();
+            let _ = writeln!(
+                out,
+                "{year} closed (journal entry {}) at an average price of {} yuan ({}): {} entities, {} compliant, {} short, {} without verified emissions",
+                r.journal_sequence,
+                yuan(r.average_price_fen),
+                r.price_month,
+                r.entities,
+                r.compliant,
+                r.short,
+                r.emissions_not_entered
+            );
+            let _ = writeln!(
+                out,
+                "  shortfall {} t, penalties {} yuan; forced surrender {} t, released {} t",
+                r.shortfall_t,
+                yuan(r.penalty_fen),
+                r.forced_t,
+                r.released_t
+            );
+        }
+        Ctl::Report {
+            year,
+            kind,
+            out: csv_out,
+        } => {
+            let report = match kind.as_str() {
+                "allocation" => pb::Report::Allocation,
+                "status" => pb::Report::Status,
+                "sectors" => pb::Report::SectorTotals,
+                "provinces" => pb::Report::ProvinceTotals,
+                other => {
+                    return Err(format!(
+                        "report {other:?}: allocation, status, sectors or provinces"
+                    ));
+                }
+            };
+            let csv = export(&mut compliance, *year, report).await?;
+            match csv_out {
+                Some(path) => {
+                    std::fs::write(path, &csv)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    let _ = writeln!(
+                        out,
+                        "{kind} report for {year} ({} lines) written to {}",
+                        csv.lines().count().saturating_sub(1),
+                        path.display()
+                    );
+                }
+                None => out.push_str(&csv),
+            }
+        }
     }
     Ok(out)
+}
+
+async fn export<S>(
+    client: &mut pb::compliance_service_client::ComplianceServiceClient<S>,
+    year: u32,
+    report: pb::Report,
+) -> Result<String, String>
+where
+    S: tonic::client::GrpcService<tonic::body::Body>,
+    S::Error: Into<tonic::codegen::StdError>,
+    S::ResponseBody: tonic::codegen::Body<Data = tonic::codegen::Bytes> + Send + 'static,
+    <S::ResponseBody as tonic::codegen::Body>::Error: Into<tonic::codegen::StdError> + Send,
+{
+    let mut stream = client
+        .export_report(pb::ExportReportRequest {
+            year,
+            report: report as i32,
+        })
+        .await
+        .map_err(failed)?
+        .into_inner();
+    let mut csv = Vec::new();
+    while let Some(chunk) = stream.message().await.map_err(failed)? {
+        csv.extend(chunk.csv);
+    }
+    String::from_utf8(csv).map_err(|_| "the report is not UTF-8".to_string())
 }
 
 #[cfg(test)]

@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod core;
+pub mod csvfile;
 pub mod error;
 pub mod http;
 pub mod hub;

@@ -160,3 +160,207 @@ async fn an_operator_runs_a_day_from_the_command_line() {
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(out.contains(": clean"), "{out}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_ministry_runs_a_year_from_csv_files() {
+    let server = TestServer::start();
+    open_market(&server).await;
+    let ministry = as_(&server, "ministry");
+    let verifier = as_(&server, "verifier");
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+        path
+    };
+    let ctl = |c: &Connection, cmd: Ctl| {
+        let c = c.clone();
+        async move { run(&c, &cmd).await }
+    };
+
+    let plan = std::path::PathBuf::from(format!(
+        "{}/../registry/plans/2025-draft.toml",
+        env!("CARGO_MANIFEST_DIR")
+    ));
+    let out = ctl(&ministry, Ctl::RegisterPlan { file: plan })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("registered"), "{out}");
+
+    // A bad line is named with its column; a row the server refuses points at its line.
+    let header = "account_id,name,sector,province,differentiated,facility_id,facility_kind,fuel,capacity_mw,product_line\n";
+    let bad = file(
+        "bad.csv",
+        &format!("{header}201,Power Plant One,power,Hebei,false,1,generating_unit,oil,600,\n"),
+    );
+    let e = ctl(&ministry, Ctl::LoadEntities { file: bad })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("bad fuel accepted"));
+    assert!(
+        e.ends_with("line 2, column fuel: \"oil\": coal, unconventional_coal or gas"),
+        "{e}"
+    );
+    let refused = file(
+        "refused.csv",
+        &format!(
+            "{header}201,Power Plant One,power,Hebei,false,1,generating_unit,coal,600,\n\
+             401,Cement A,cement,Anhui,false,1,generating_unit,coal,300,\n"
+        ),
+    );
+    let e = ctl(&ministry, Ctl::LoadEntities { file: refused })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("refused row accepted"));
+    assert!(
+        e.contains("line 3, column facility_kind: refused: INVALID_ROW"),
+        "{e}"
+    );
+
+    let entities = file(
+        "entities.csv",
+        &format!(
+            "{header}201,Power Plant One,power,Hebei,false,1,generating_unit,coal,600,\n\
+             401,Cement A,cement,Anhui,false,1,product_line,,,clinker\n"
+        ),
+    );
+    let out = ctl(&ministry, Ctl::LoadEntities { file: entities })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.starts_with("2 entities with 2 facilities loaded"),
+        "{out}"
+    );
+    let activity = file(
+        "activity.csv",
+        "account_id,facility_id,electricity_mwh,heat_gj,load_factor,emissions_t,output_t\n\
+         201,1,3000000,100000,0.55,2700000,\n401,1,,,,,1150000\n",
+    );
+    ctl(
+        &ministry,
+        Ctl::LoadActivity {
+            year: 2025,
+            file: activity,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let verified = file(
+        "verified.csv",
+        "account_id,co2_t\n201,2700000\n401,1000000\n",
+    );
+    let out = ctl(
+        &verifier,
+        Ctl::RecordVerified {
+            year: 2025,
+            file: verified,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.ends_with("3700000 t CO2e\n"), "{out}");
+
+    let csv_path = dir.path().join("allocation.csv");
+    let out = ctl(
+        &ministry,
+        Ctl::Allocate {
+            year: 2025,
+            plan: "2025.draft".into(),
+            pre: false,
+            out: Some(csv_path.clone()),
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("2 entities, 3566724 t allocated"), "{out}");
+    let csv = std::fs::read_to_string(&csv_path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        csv.lines().any(|l| l.starts_with(
+            "2025,201,Power Plant One,power,Hebei,false,2700000,0,3000000,100000,2025.draft,benchmark,0,2566724,"
+        )),
+        "{csv}"
+    );
+    // A single cement plant is its own sector balance: allocation = emissions.
+    assert!(
+        csv.lines().any(|l| l
+            .contains(",cement,Anhui,false,1000000,1150000,0,0,2025.draft,intensity,0,1000000,")),
+        "{csv}"
+    );
+    let out = ctl(
+        &ministry,
+        Ctl::Allocate {
+            year: 2025,
+            plan: "2025.draft".into(),
+            pre: false,
+            out: None,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.contains("nothing to do"), "{out}");
+
+    let out = ctl(
+        &as_(&server, "e1"),
+        Ctl::Surrender {
+            account: E1,
+            unit: "CEA2025".into(),
+            quantity: 2_600_000,
+            year: 2025,
+            key: Some("e1-2025".into()),
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(out.ends_with("now SHORT with 100000 t short\n"), "{out}");
+
+    let out = ctl(
+        &ministry,
+        Ctl::Compliance {
+            year: 2025,
+            account: None,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
+            == [
+                "power", "1", "2700000", "2566724", "2600000", "100000", "0", "1", "0", "0.00"
+            ]),
+        "{out}"
+    );
+    let out = ctl(
+        &ministry,
+        Ctl::Compliance {
+            year: 2025,
+            account: Some(E1),
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.contains("how: unit 1: Qe x Be x Ff = 3000000 x 0.7910 x 1.077284"),
+        "{out}"
+    );
+
+    // No trades yet: closing needs a price.
+    let e = ctl(&ministry, Ctl::CloseYear { year: 2025 })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("closed without a price"));
+    assert!(e.contains("NO_PRICE_HISTORY"), "{e}");
+    let out = ctl(
+        &ministry,
+        Ctl::Report {
+            year: 2025,
+            kind: "sectors".into(),
+            out: None,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.contains("\npower,1,2700000,2566724,2600000,100000,0,0,1,0\n"),
+        "{out}"
+    );
+}
