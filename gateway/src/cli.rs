@@ -548,7 +548,7 @@ pub async fn run(connection: &Connection, command: &Ctl) -> Result<String, Strin
                     .record_verified(pb::RecordVerifiedRequest {
                         idempotency_key: format!("verified-{year}-{hash:016x}-{n}"),
                         year: *year,
-                        rows: chunk.iter().map(|(_, r)| r.clone()).collect(),
+                        rows: chunk.iter().map(|(_, r)| *r).collect(),
                     })
                     .await
                     .map_err(|e| failed_rows(e, file, &lines))?;

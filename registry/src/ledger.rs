@@ -892,6 +892,34 @@ impl Ledger {
                 ));
             }
         }
+        // Every covered entity is a covered-entity account of its sector, and the authority
+        // holds at least what it keeps for differentiated entities.
+        for (account, e) in &self.cycle.entities {
+            if self.accounts.get(account).map(|a| a.kind)
+                != Some(AccountType::CoveredEntity(e.sector))
+            {
+                return Err(format!(
+                    "entity {} is not a covered-entity account of its sector",
+                    account.0
+                ));
+            }
+        }
+        for (year, y) in &self.cycle.years {
+            if let Some(run) = y.trued.as_ref().or(y.pre.as_ref()) {
+                let held: u64 = self
+                    .cycle
+                    .standing
+                    .range((*year, AccountId(0))..=(*year, AccountId(u64::MAX)))
+                    .map(|(_, s)| s.held_t)
+                    .sum();
+                let available = self.holding(run.authority, run.unit).registry_available_t;
+                if held > available {
+                    return Err(format!(
+                        "{year}: {held} t held for differentiated entities, the authority has {available} t"
+                    ));
+                }
+            }
+        }
         for p in self
             .proposals
             .values()

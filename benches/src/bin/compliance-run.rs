@@ -1,8 +1,9 @@
 #![allow(clippy::float_arithmetic)] // reporting durations, not state
 //! Allocation run and year close for a synthetic national market: 10,000 covered entities
 //! with 30,000 facilities (6,000 power entities with 4 generating units each, 4,000 steel,
-//! cement and aluminium entities with 1-2 product lines), plus the RocksDB commit of the
-//! resulting issuance (one synced group per 4,096 transactions).
+//! cement and aluminium entities with 1-2 product lines): the rules alone, then the same
+//! year through the registry's journaled transactions on RocksDB (load, pre-allocation,
+//! true-up and its idempotent re-run, surrender, year close), compute and commit timed.
 //!
 //! `cargo run --release -p benches --bin compliance-run`
 
@@ -10,8 +11,10 @@ use std::time::Instant;
 
 use benches::workload::Rng;
 use registry::allocation::{PowerUnit, UnitCategory};
-use registry::compliance::{
-    Compliance, EntityYear, Plan, allocate, close, pre_allocation, true_up,
+use registry::compliance::{Compliance, EntityYear, Plan, allocate, close};
+use registry::cycle::{
+    Activity, ActivityRow, DATA_ROWS_MAX, ENTITY_ROWS_MAX, EntityRow, FacilityKind, Fuel,
+    VerifiedRow,
 };
 use registry::model::{AccountId, AccountType, Sector, UnitDef, UnitId, UnitKind};
 use registry::tx::{Op, Tx};
@@ -129,19 +132,36 @@ fn main() {
         penalties
     );
 
-    // The issuance of the true-up committed to RocksDB (synced groups).
+    // The same year through the registry's journaled compliance transactions on RocksDB
+    // (synced): each run's compute is timed on a copy of the in-memory ledger, then the
+    // whole transaction (compute + one WriteBatch + fsync) through the registry.
     let dir = tempfile::tempdir().expect("dir");
     let mut registry =
         Registry::open(dir.path(), RegistryOptions { sync: true }).expect("registry");
-    let authority = AccountId(1);
-    let mut setup = vec![
+    let (authority, retirement, unit) = (AccountId(1), AccountId(2), UnitId(1));
+    let mut n = 0u64;
+    let mut tx = |op: Op| {
+        n += 1;
+        Tx {
+            key: format!("k{n}"),
+            actor: 1,
+            timestamp_ns: n,
+            op,
+        }
+    };
+    let setup = vec![
         Op::OpenAccount {
             account: authority,
             kind: AccountType::NationalAuthority,
             name: "MEE".into(),
         },
+        Op::OpenAccount {
+            account: retirement,
+            kind: AccountType::Retirement,
+            name: "Retirement".into(),
+        },
         Op::CreateUnit {
-            unit: UnitId(1),
+            unit,
             def: UnitDef {
                 kind: UnitKind::Cea,
                 vintage: 2024,
@@ -149,65 +169,202 @@ fn main() {
                 registered: 0,
             },
         },
-        Op::Issue {
-            authority,
-            unit: UnitId(1),
-            quantity_t: u64::MAX / 8,
+        Op::RegisterPlan {
+            plan: Box::new(Plan::plan_2024()),
         },
     ];
-    for e in &entities {
-        setup.push(Op::OpenAccount {
-            account: e.account,
-            kind: AccountType::CoveredEntity(e.sector),
-            name: format!("entity {}", e.account.0),
-        });
+    for op in setup {
+        registry.apply(&tx(op)).expect("setup");
     }
-    let txs: Vec<Tx> = setup
-        .into_iter()
-        .enumerate()
-        .map(|(n, op)| Tx {
-            key: format!("s{n}"),
-            actor: 1,
-            timestamp_ns: 0,
-            op,
+    let rows: Vec<EntityRow> = entities
+        .iter()
+        .map(|e| EntityRow {
+            account: e.account,
+            name: format!("entity {}", e.account.0),
+            sector: e.sector,
+            province: e.province.clone(),
+            differentiated: e.differentiated,
+            facilities: if e.sector == Sector::Power {
+                e.units
+                    .iter()
+                    .enumerate()
+                    .map(|(i, u)| {
+                        let (fuel, capacity_mw) = match u.category {
+                            UnitCategory::CoalLarge => (Fuel::Coal, 600),
+                            UnitCategory::CoalSmall => (Fuel::Coal, 300),
+                            UnitCategory::UnconventionalCoal => (Fuel::UnconventionalCoal, 300),
+                            UnitCategory::Gas => (Fuel::Gas, 400),
+                        };
+                        (i as u32 + 1, FacilityKind::Power { fuel, capacity_mw })
+                    })
+                    .collect()
+            } else {
+                let lines = 1 + (e.account.0 % 2) as u32;
+                (1..=lines)
+                    .map(|i| {
+                        (
+                            i,
+                            FacilityKind::Industry {
+                                product_line: format!("line {i}"),
+                            },
+                        )
+                    })
+                    .collect()
+            },
         })
         .collect();
-    for group in txs.chunks(GROUP_TXS_MAX) {
-        for r in registry.apply_group(group) {
-            r.expect("setup");
+    let mut activity = Vec::new();
+    for (e, row) in entities.iter().zip(&rows) {
+        if e.sector == Sector::Power {
+            for (u, (id, _)) in e.units.iter().zip(&row.facilities) {
+                activity.push(ActivityRow {
+                    account: e.account,
+                    facility: *id,
+                    activity: Activity::Power {
+                        electricity_mwh: u.electricity_mwh,
+                        heat_gj: u.heat_gj,
+                        load_factor: u.load_factor,
+                        emissions_t: u.verified_t,
+                    },
+                });
+            }
+        } else {
+            let lines = row.facilities.len() as u64;
+            for (id, _) in &row.facilities {
+                activity.push(ActivityRow {
+                    account: e.account,
+                    facility: *id,
+                    activity: Activity::Industry {
+                        output_t: e.output_t / Decimal::from(lines),
+                    },
+                });
+            }
         }
     }
-    let issuance: Vec<Tx> = run
-        .allocations
-        .iter()
-        .zip(&entities)
-        .filter(|(_, e)| !e.differentiated)
-        .map(|(a, e)| {
-            let pre = pre_allocation(&plan, e.verified_t.unwrap_or(0));
-            let t = true_up(a.allocated_t, 0, 0);
-            Tx {
-                key: format!("issue-{}", a.account.0),
-                actor: 1,
-                timestamp_ns: 0,
-                op: Op::Allocate {
-                    from: authority,
-                    to: a.account,
-                    unit: UnitId(1),
-                    quantity_t: (t.issue_t).max(pre).max(1),
-                },
+    let timed = |registry: &mut Registry, what: &str, tx: Tx| {
+        let t = Instant::now();
+        let mut copy = registry.ledger().clone();
+        let cloned = t.elapsed();
+        let t = Instant::now();
+        let outcome = copy.execute(registry.seq() + 1, &tx).expect(what);
+        let compute = t.elapsed();
+        let records = copy.dirty.holdings.len()
+            + copy.dirty.cycle.standing.len()
+            + copy.dirty.cycle.deductions.len();
+        drop(copy);
+        let t = Instant::now();
+        registry.apply(&tx).expect(what);
+        let total = t.elapsed();
+        println!(
+            "{what}: compute {:.1} ms, compute + RocksDB commit (synced) {:.1} ms, {records} records written{} (copying the ledger for the compute timing: {:.1} ms)",
+            compute.as_secs_f64() * 1e3,
+            total.as_secs_f64() * 1e3,
+            if outcome == registry::tx::Outcome::Unchanged {
+                ", unchanged: no entry"
+            } else {
+                ""
+            },
+            cloned.as_secs_f64() * 1e3,
+        );
+    };
+    let t = Instant::now();
+    for chunk in rows.chunks(ENTITY_ROWS_MAX) {
+        registry
+            .apply(&tx(Op::LoadEntities {
+                rows: chunk.to_vec(),
+            }))
+            .expect("entities");
+    }
+    for chunk in activity.chunks(DATA_ROWS_MAX) {
+        registry
+            .apply(&tx(Op::LoadActivity {
+                year: 2024,
+                rows: chunk.to_vec(),
+            }))
+            .expect("activity");
+    }
+    for year in [2023, 2024] {
+        registry
+            .apply(&tx(Op::RecordVerified {
+                year,
+                rows: entities
+                    .iter()
+                    .map(|e| VerifiedRow {
+                        account: e.account,
+                        co2_t: e.verified_t.unwrap_or(0),
+                        pfc_co2e_t: 0,
+                    })
+                    .collect(),
+            }))
+            .expect("verified");
+    }
+    println!(
+        "loading {} entities, {} activity rows and two years of verified emissions: {:.1} ms",
+        rows.len(),
+        activity.len(),
+        t.elapsed().as_secs_f64() * 1e3
+    );
+    let run = |pre: bool| {
+        if pre {
+            Op::PreAllocate {
+                year: 2024,
+                plan_version: "2024.1".into(),
+                unit,
+                authority,
             }
+        } else {
+            Op::TrueUp {
+                year: 2024,
+                plan_version: "2024.1".into(),
+                unit,
+                authority,
+            }
+        }
+    };
+    timed(&mut registry, "pre-allocation 2024", tx(run(true)));
+    timed(&mut registry, "true-up 2024", tx(run(false)));
+    timed(&mut registry, "true-up 2024 re-run", tx(run(false)));
+    // Every entity surrenders 95% of its obligation (or what it has).
+    let surrenders: Vec<Tx> = entities
+        .iter()
+        .filter(|e| !e.differentiated)
+        .filter_map(|e| {
+            let have = registry
+                .ledger()
+                .holding(e.account, unit)
+                .registry_available_t;
+            let q = (e.verified_t.unwrap_or(0) * 95 / 100).min(have);
+            (q > 0).then(|| {
+                tx(Op::Surrender {
+                    account: e.account,
+                    retirement,
+                    unit,
+                    quantity_t: q,
+                    year: 2024,
+                })
+            })
         })
         .collect();
     let t = Instant::now();
-    for group in issuance.chunks(GROUP_TXS_MAX) {
+    for group in surrenders.chunks(GROUP_TXS_MAX) {
         for r in registry.apply_group(group) {
-            r.expect("issuance");
+            r.expect("surrender");
         }
     }
     println!(
-        "issuance committed: {} allocations in {} synced groups, {:.1} ms",
-        issuance.len(),
-        issuance.len().div_ceil(GROUP_TXS_MAX),
+        "surrender: {} transactions in {} synced groups, {:.1} ms",
+        surrenders.len(),
+        surrenders.len().div_ceil(GROUP_TXS_MAX),
         t.elapsed().as_secs_f64() * 1e3
     );
+    timed(
+        &mut registry,
+        "year close 2024",
+        tx(Op::CloseYear {
+            year: 2024,
+            average_price_fen: 8_500,
+            retirement,
+        }),
+    );
+    registry.check_invariants().expect("invariants");
 }
