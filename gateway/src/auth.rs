@@ -301,9 +301,11 @@ pub fn rule(rpc: Rpc) -> &'static [(Role, Scope)] {
             &[(Authority, Any), (Member, Own), (Entity, Own)]
         }
         Rpc::ListProposals => &[(Authority, Any), (Auditor, Any), (Operator, Any)],
-        Rpc::MoveToTrading | Rpc::MoveFromTrading | Rpc::VoluntaryCancel => {
-            &[(Member, Own), (Entity, Own)]
+        // The authority moves paid allocation to the exchange to sell it at auction.
+        Rpc::MoveToTrading | Rpc::MoveFromTrading => {
+            &[(Authority, Own), (Member, Own), (Entity, Own)]
         }
+        Rpc::VoluntaryCancel => &[(Member, Own), (Entity, Own)],
         // The bank registers, releases and enforces pledges on its own pledgee account.
         Rpc::RegisterPledge | Rpc::ReleasePledge | Rpc::EnforcePledge => &[(Pledgee, Own)],
         Rpc::ListPledges => &[

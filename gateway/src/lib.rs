@@ -23,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod csvfile;
+pub mod demo;
 pub mod error;
 pub mod http;
 pub mod hub;

@@ -23,9 +23,18 @@ enum Command {
         /// Seed of the synthetic market (the same seed gives the same report).
         #[arg(long, default_value_t = 7)]
         seed: u64,
-        /// Data directory (default: a fresh temporary directory).
+        /// Data directory (default: a fresh temporary directory, removed afterwards).
         #[arg(long)]
         data: Option<PathBuf>,
+        /// Covered entities (power, steel, cement and aluminium in the national mix).
+        #[arg(long, default_value_t = 3_700)]
+        entities: usize,
+        /// Member firms trading.
+        #[arg(long, default_value_t = 40)]
+        members: usize,
+        /// Trading days before the deadline.
+        #[arg(long, default_value_t = 5)]
+        days: u32,
     },
     /// Operate a running server over gRPC: status, book, trading day, funds, orders,
     /// reconciliation (address and token from flags or CARBONX_ADDR / CARBONX_TOKEN).
@@ -166,9 +175,30 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve(args),
-        Command::Demo { .. } => {
-            eprintln!("carbonx demo: not built yet (issue 9)");
-            ExitCode::FAILURE
+        Command::Demo {
+            seed,
+            data,
+            entities,
+            members,
+            days,
+        } => {
+            let options = gateway::demo::DemoOptions {
+                seed,
+                data,
+                entities,
+                members,
+                days,
+            };
+            match gateway::demo::run(&options, false) {
+                Ok(report) => {
+                    print!("{report}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("carbonx demo: {e}");
+                    ExitCode::FAILURE
+                }
+            }
         }
         Command::Journal { action } => journal(action),
         Command::Ctl {

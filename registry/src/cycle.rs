@@ -9,9 +9,9 @@
 //! every step. The rules themselves are the pure functions of [`crate::compliance`].
 //!
 //! Allocation accounting per entity and year (all whole tonnes):
-//! `credited = delivered + held + deducted - clawed - excess_owed`, where `delivered` went to
-//! the entity's account, `held` stayed in the authority's account for a differentiated
-//! entity, `deducted` was absorbed by a deduction it owed, `clawed` was taken back from its
+//! `credited = delivered + held + forced + deducted - clawed - excess_owed`, where `delivered`
+//! went to the entity's account, `held` stays in the authority's account for a differentiated
+//! entity (`forced`: what of it the year close surrendered), `deducted` was absorbed by a deduction it owed, `clawed` was taken back from its
 //! account, and `excess_owed` is an over-allocation it could not give back (now a deduction
 //! owed). A true-up moves `credited` to the run's final allocation; a re-run with the same
 //! plan and data finds nothing to move.
@@ -213,9 +213,11 @@ impl Standing {
         self.verified_co2_t.map(|c| c + self.verified_pfc_t)
     }
 
-    /// What counts as allocated to the entity for the year so far.
+    /// What counts as allocated to the entity for the year so far (units surrendered by
+    /// force at the close were allocated too).
     pub fn credited_t(&self) -> u64 {
-        (self.delivered_t + self.held_t + self.deducted_t)
+        let forced = self.closing.map_or(0, |c| c.forced_t);
+        (self.delivered_t + self.held_t + forced + self.deducted_t)
             .saturating_sub(self.clawed_t + self.excess_owed_t)
     }
 
