@@ -556,7 +556,10 @@ pub async fn serve(
         }
         tracing::info!("shutting down: no new requests; draining queues");
     };
-    let incoming = tokio_stream::wrappers::TcpListenerStream::new(listener);
+    // Our own listener (bound before the port is announced), so the builder's tcp_nodelay
+    // does not reach it: set it here, or Nagle's algorithm holds small replies back until
+    // the peer's delayed ACK (40 ms).
+    let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
     let served = router.serve_with_incoming_shutdown(incoming, signal).await;
     let _ = shutdown_tx.send(true);
     drop(ctx);

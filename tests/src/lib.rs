@@ -126,7 +126,12 @@ impl TestServer {
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::spawn(move || {
             let runtime = tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
+                .worker_threads(
+                    std::env::var("CARBONX_TEST_WORKERS")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(2),
+                )
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;

@@ -76,6 +76,10 @@ struct Args {
     /// Also run the same load against a trivial echo service and print the ratio.
     #[arg(long)]
     baseline: bool,
+    /// In-process server: snapshot the engine every this many commands (default: the
+    /// server's default; 0: only at shutdown).
+    #[arg(long)]
+    snapshot_every: Option<u64>,
 }
 
 /// One request of the mix: 70% new limit orders (a fifth IOC), 20% cancels, 10% amends.
@@ -169,6 +173,7 @@ async fn run_client(
     stats: Arc<Mutex<Stats>>,
     measuring_from: Instant,
     end: Instant,
+    ticks: tokio::sync::mpsc::UnboundedReceiver<Instant>,
 ) {
     let (name, account) = [("m1", M1), ("m2", M2), ("m3", M3), ("e1", E1)][n % 4];
     let Ok(mut c) = Clients::at(addr, name).await else {
@@ -178,8 +183,6 @@ async fn run_client(
     let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (n as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     let mut client_id = (n as u64 + 1) << 40;
     let mut live = Vec::new();
-    let per_client_rate = (args.rate / args.clients.max(1) as u64).max(1);
-    let interval = Duration::from_nanos(1_000_000_000 / per_client_rate);
     match args.api {
         Api::Stream => {
             let (tx, rx) = mpsc::channel::<pb::OrderEntryRequest>(args.window.max(1) * 2);
@@ -218,16 +221,12 @@ async fn run_client(
                 })
             };
             let mut correlation = 0u64;
-            let mut next_at = Instant::now();
+            let mut ticks = ticks;
             while Instant::now() < end {
                 let intended = match args.mode {
                     Mode::Open => {
-                        next_at += interval;
-                        let now = Instant::now();
-                        if next_at > now {
-                            tokio::time::sleep(next_at - now).await;
-                        }
-                        next_at
+                        let Some(at) = ticks.recv().await else { break };
+                        at
                     }
                     Mode::Closed => {
                         let Ok(permit) = window.acquire().await else {
@@ -258,17 +257,13 @@ async fn run_client(
             let _ = tokio::time::timeout(Duration::from_secs(5), reader).await;
         }
         Api::Unary => {
-            let mut next_at = Instant::now();
+            let mut ticks = ticks;
             let mut inflight = tokio::task::JoinSet::new();
             while Instant::now() < end {
                 let intended = match args.mode {
                     Mode::Open => {
-                        next_at += interval;
-                        let now = Instant::now();
-                        if next_at > now {
-                            tokio::time::sleep(next_at - now).await;
-                        }
-                        next_at
+                        let Some(at) = ticks.recv().await else { break };
+                        at
                     }
                     Mode::Closed => {
                         while inflight.len() >= args.window.max(1) {
@@ -309,6 +304,38 @@ async fn run_client(
             while inflight.join_next().await.is_some() {}
         }
     }
+}
+
+/// Open loop: the intended send times at the offered rate, dealt round-robin to the
+/// clients by one thread that sleeps with the OS's high-resolution timer (tokio's timer
+/// wheel has 1 ms granularity, which would add up to a millisecond of generator lateness to
+/// every latency measured from the intended time). It wakes at least every 200 us and
+/// releases every request due by then.
+fn pacer(
+    rate: u64,
+    clients: usize,
+    end: Instant,
+) -> Vec<tokio::sync::mpsc::UnboundedReceiver<Instant>> {
+    let (txs, rxs): (Vec<_>, Vec<_>) = (0..clients.max(1))
+        .map(|_| tokio::sync::mpsc::unbounded_channel())
+        .unzip();
+    let interval = Duration::from_nanos(1_000_000_000 / rate.max(1));
+    std::thread::spawn(move || {
+        let mut next = Instant::now();
+        let mut n = 0usize;
+        while next < end {
+            let now = Instant::now();
+            while next <= now {
+                if txs[n % txs.len()].send(next).is_err() {
+                    return;
+                }
+                n += 1;
+                next += interval;
+            }
+            std::thread::sleep((next - now).min(Duration::from_micros(200)));
+        }
+    });
+    rxs
 }
 
 /// The baseline: answers every trading call at once with a reply of the same shape.
@@ -485,7 +512,9 @@ fn start_echo() -> SocketAddr {
             let _ = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
                 .add_service(TradingServiceServer::new(Echo))
-                .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+                .serve_with_incoming(
+                    tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                )
                 .await;
         });
     });
@@ -510,7 +539,17 @@ fn run(addr: SocketAddr, args: &Arc<Args>, runtime: &tokio::runtime::Runtime) ->
     let end = measuring_from + Duration::from_secs(args.duration);
     runtime.block_on(async {
         let mut tasks = Vec::new();
+        let mut ticks = if args.mode == Mode::Open {
+            pacer(args.rate, args.clients, end)
+        } else {
+            Vec::new()
+        };
         for n in 0..args.clients {
+            let t = if ticks.is_empty() {
+                tokio::sync::mpsc::unbounded_channel().1
+            } else {
+                ticks.remove(0)
+            };
             tasks.push(tokio::spawn(run_client(
                 addr,
                 n,
@@ -518,6 +557,7 @@ fn run(addr: SocketAddr, args: &Arc<Args>, runtime: &tokio::runtime::Runtime) ->
                 stats.clone(),
                 measuring_from,
                 end,
+                t,
             )));
         }
         for t in tasks {
@@ -566,7 +606,10 @@ fn main() {
         }
         None => {
             let dir = tempfile::tempdir().expect("temp dir");
-            let config = test_config(dir.path());
+            let mut config = test_config(dir.path());
+            if let Some(n) = args.snapshot_every {
+                config.snapshot_every = n;
+            }
             let server = TestServer::start_with(config);
             runtime.block_on(open_market_at(server.addr));
             let addr = server.addr;
