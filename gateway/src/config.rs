@@ -160,6 +160,8 @@ pub struct Config {
     pub listen: SocketAddr,
     /// Prometheus `/metrics` (and `/healthz`); `None` turns it off.
     pub metrics_listen: Option<SocketAddr>,
+    /// The web dashboard (read-only pages behind the same tokens); `None` turns it off.
+    pub dashboard_listen: Option<SocketAddr>,
     /// Principals and their tokens (TOML). Unset: `<data_dir>/tokens.toml`, created with a
     /// random token per role on first start.
     pub tokens_file: Option<PathBuf>,
@@ -182,6 +184,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./data"),
             listen: SocketAddr::from(([127, 0, 0, 1], 50051)),
             metrics_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+            dashboard_listen: Some(SocketAddr::from(([127, 0, 0, 1], 9470))),
             tokens_file: None,
             durability: Durability::Sync,
             async_flush_ms: 50,
@@ -211,6 +214,9 @@ pub struct Overrides {
     /// Prometheus metrics listen address; "off" disables it.
     #[arg(long, env = "CARBONX_METRICS_LISTEN")]
     pub metrics_listen: Option<String>,
+    /// Web dashboard listen address; "off" disables it.
+    #[arg(long, env = "CARBONX_DASHBOARD_LISTEN")]
+    pub dashboard_listen: Option<String>,
     #[arg(long, env = "CARBONX_TOKENS")]
     pub tokens: Option<PathBuf>,
     #[arg(long, env = "CARBONX_DURABILITY", value_enum)]
@@ -252,6 +258,16 @@ impl Config {
                 Some(metrics.parse().map_err(|_| ConfigError::Invalid {
                     field: "metrics_listen",
                     why: format!("{metrics:?} is not an address or \"off\""),
+                })?)
+            };
+        }
+        if let Some(dashboard) = &overrides.dashboard_listen {
+            config.dashboard_listen = if dashboard == "off" {
+                None
+            } else {
+                Some(dashboard.parse().map_err(|_| ConfigError::Invalid {
+                    field: "dashboard_listen",
+                    why: format!("{dashboard:?} is not an address or \"off\""),
                 })?)
             };
         }

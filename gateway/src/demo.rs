@@ -195,7 +195,9 @@ impl Entity {
     }
 }
 
-fn token(seed: u64, n: u64) -> String {
+/// The bearer token the demo gives principal `n` (1 ministry, 2 verifier, 3 operator,
+/// 4 bank, 5 auditor; members and entities by account id) for `seed`.
+pub fn token(seed: u64, n: u64) -> String {
     let mut r = Rng(seed ^ 0x5eed_0000 ^ n.wrapping_mul(0x1000_0001));
     format!("demo-{:016x}{:016x}", r.next(), r.next())
 }
@@ -456,6 +458,7 @@ pub fn run(options: &DemoOptions, quiet: bool) -> Result<String, String> {
         data_dir: data.clone(),
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
         metrics_listen: None,
+        dashboard_listen: None,
         tokens_file: Some(tokens_path),
         ..Config::default()
     };

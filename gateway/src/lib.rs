@@ -23,6 +23,7 @@ pub mod cli;
 pub mod config;
 pub mod core;
 pub mod csvfile;
+pub mod dashboard;
 pub mod demo;
 pub mod error;
 pub mod http;

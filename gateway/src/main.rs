@@ -121,6 +121,9 @@ fn serve(args: ServeArgs) -> ExitCode {
             if let Some(m) = running.metrics_addr {
                 println!("carbonx metrics on http://{m}/metrics");
             }
+            if let Some(d) = running.dashboard_addr {
+                println!("carbonx dashboard on http://{d}/ (open once with ?token=<token>)");
+            }
             let _ = std::io::stdout().flush();
         },
         None,

@@ -200,21 +200,31 @@ pub fn recover(
     ))
 }
 
-/// Streams resume across a restart: the history before the newest snapshot is rebuilt by
-/// replaying, on a scratch copy of the previous snapshot, the journal between the two (at
-/// most one snapshot interval). Without a previous snapshot the history starts at `newest`.
+/// Streams resume across a restart (and recent trades stay on the market pages): the
+/// history before the newest snapshot is rebuilt by replaying, on a scratch copy of the
+/// previous snapshot, the journal between the two (at most one snapshot interval). Without
+/// a previous snapshot, a journal of at most one snapshot interval is replayed from its
+/// start on a fresh engine; a longer one leaves the history starting at `newest`.
 fn rebuild_history(config: &Config, hub: &Hub, newest: u64) -> Result<(), String> {
     let started = Instant::now();
     let older = crate::snapshot::older_than(&snapshot_dir(config), newest)
         .map_err(|e| format!("snapshots: {e}"))?;
-    let Some(older) = older else {
-        hub.set_floor(newest, Vec::new());
-        return Ok(());
+    let interval = if config.snapshot_every == 0 {
+        1_000_000
+    } else {
+        config.snapshot_every
     };
-    hub.set_floor(older.seq, Vec::new());
-    let mut scratch = older.engine;
+    let (from, mut scratch) = match older {
+        Some(older) => (older.seq, older.engine),
+        None if newest <= interval => (0, Engine::new(engine_config(config))),
+        None => {
+            hub.set_floor(newest, Vec::new());
+            return Ok(());
+        }
+    };
+    hub.set_floor(from, Vec::new());
     let mut events = Vec::with_capacity(64);
-    let replayed = journal::replay(&journal_dir(config), older.seq + 1, |command| {
+    let replayed = journal::replay(&journal_dir(config), from + 1, |command| {
         if command.seq > newest {
             return Ok(());
         }
@@ -227,7 +237,7 @@ fn rebuild_history(config: &Config, hub: &Hub, newest: u64) -> Result<(), String
     })
     .map_err(|e| format!("rebuilding the stream history: {e}"))?;
     tracing::info!(
-        from = older.seq,
+        from,
         to = newest,
         replayed,
         elapsed_ms = started.elapsed().as_millis() as u64,
@@ -344,6 +354,7 @@ fn tls(config: &Config) -> Result<Option<ServerTlsConfig>, String> {
 pub struct Running {
     pub addr: SocketAddr,
     pub metrics_addr: Option<SocketAddr>,
+    pub dashboard_addr: Option<SocketAddr>,
 }
 
 /// Runs the server until `stop` resolves (or ctrl-c / SIGTERM when `stop` is None).
@@ -543,8 +554,16 @@ pub async fn serve(
             )
             .max_decoding_message_size(config.limits.bulk_message_bytes_max),
         );
-    let running = Running { addr, metrics_addr };
-    tracing::info!(%addr, metrics = ?metrics_addr, elapsed_ms = started.elapsed().as_millis() as u64, "serving");
+    let dashboard_addr = match config.dashboard_listen {
+        Some(a) => Some(crate::dashboard::start(a, ctx.clone()).await?),
+        None => None,
+    };
+    let running = Running {
+        addr,
+        metrics_addr,
+        dashboard_addr,
+    };
+    tracing::info!(%addr, metrics = ?metrics_addr, dashboard = ?dashboard_addr, elapsed_ms = started.elapsed().as_millis() as u64, "serving");
     on_ready(&running);
 
     let signal = async move {

@@ -80,6 +80,8 @@ pub struct TestServer {
     pub addr: SocketAddr,
     /// The metrics endpoint, when the configuration turned it on.
     pub metrics: Option<SocketAddr>,
+    /// The web dashboard, when the configuration turned it on.
+    pub dashboard: Option<SocketAddr>,
     pub data: PathBuf,
     _dir: Option<tempfile::TempDir>,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
@@ -105,6 +107,7 @@ pub fn test_config(data: &Path) -> Config {
         data_dir: data.to_path_buf(),
         listen: "127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")),
         metrics_listen: None,
+        dashboard_listen: None,
         tokens_file: Some(tokens),
         ..Config::default()
     }
@@ -138,21 +141,24 @@ impl TestServer {
             runtime.block_on(gateway::server::serve(
                 config,
                 move |running| {
-                    let _ = ready_tx.send((running.addr, running.metrics_addr));
+                    let _ =
+                        ready_tx.send((running.addr, running.metrics_addr, running.dashboard_addr));
                 },
                 Some(stop_rx),
             ))
         });
-        let (addr, metrics) = match ready_rx.recv_timeout(std::time::Duration::from_secs(120)) {
-            Ok(ready) => ready,
-            Err(_) => {
-                let result = thread.join();
-                panic!("the server did not start: {result:?}");
-            }
-        };
+        let (addr, metrics, dashboard) =
+            match ready_rx.recv_timeout(std::time::Duration::from_secs(120)) {
+                Ok(ready) => ready,
+                Err(_) => {
+                    let result = thread.join();
+                    panic!("the server did not start: {result:?}");
+                }
+            };
         TestServer {
             addr,
             metrics,
+            dashboard,
             data,
             _dir: None,
             stop: Some(stop_tx),
