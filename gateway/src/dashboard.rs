@@ -446,8 +446,18 @@ async fn market(
             "-".into()
         },
     );
-    // Recent trades with their running VWAP.
-    let recent: Vec<_> = trades.iter().rev().take(500).rev().collect();
+    // The trading day's trades (the last day opened, or the latest 500 when the history
+    // does not reach back to that day's opening) with their running VWAP.
+    let (opened_seq, opened_date) = ctx.core.hub.day_opened();
+    let today: Vec<_> = trades.iter().filter(|t| t.seq > opened_seq).collect();
+    let (recent, chart_title) = if opened_date > 0 && !today.is_empty() {
+        (today, format!("trading day {opened_date}"))
+    } else {
+        (
+            trades.iter().rev().take(500).rev().collect(),
+            "latest trades".to_string(),
+        )
+    };
     let (mut value, mut volume) = (0i128, 0i128);
     let (mut xs, mut ys, mut vwap, mut vs) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for t in &recent {
@@ -460,12 +470,13 @@ async fn market(
     }
     let _ = write!(
         body,
-        "<section><h2>Price: latest <span data-key=recent-trades data-value=\"{0}\">{0}</span> trades and their VWAP</h2><svg data-chart data-points='{{\"x\":[{1}],\"y\":[{2}],\"y2\":[{3}],\"v\":[{4}],\"label\":\"price (solid), VWAP (dashed), volume\"}}'></svg></section>",
+        "<section><h2>Price: {5}, <span data-key=recent-trades data-value=\"{0}\">{0}</span> trades and their VWAP</h2><svg data-chart data-points='{{\"x\":[{1}],\"y\":[{2}],\"y2\":[{3}],\"v\":[{4}],\"label\":\"price (solid), VWAP (dashed), volume\"}}'></svg></section>",
         recent.len(),
         xs.join(","),
         ys.join(","),
         vwap.join(","),
-        vs.join(",")
+        vs.join(","),
+        chart_title
     );
     let last: Vec<_> = bars.iter().rev().take(120).rev().collect();
     let _ = write!(

@@ -47,6 +47,8 @@ pub struct Hub {
     latest: watch::Sender<u64>,
     /// The last sequence published (subscribers are told at [`Hub::notify`]).
     published: std::sync::atomic::AtomicU64,
+    /// Sequence and date of the last trading day opened (today's trades come after it).
+    day_opened: RwLock<(u64, u32)>,
 }
 
 /// Whether an event goes into the stream history.
@@ -82,6 +84,7 @@ impl Hub {
             bars: RwLock::new(Vec::new()),
             latest: watch::channel(0).0,
             published: std::sync::atomic::AtomicU64::new(0),
+            day_opened: RwLock::new((0, 0)),
         }
     }
 
@@ -103,6 +106,7 @@ impl Hub {
                     });
                 }
                 EventKind::ClosingPrice(bar) => self.bars.write().push(bar),
+                EventKind::DayOpened { date } => *self.day_opened.write() = (seq, date),
                 _ => {}
             }
             if !streamed(&event.kind) {
@@ -150,6 +154,12 @@ impl Hub {
     /// Where a subscription "from the oldest retained" starts.
     pub fn oldest(&self) -> Pos {
         self.evicted.read().unwrap_or((0, 0))
+    }
+
+    /// Sequence and date of the last trading day opened, as far as the history reaches
+    /// (`(0, 0)` when it does not reach the last day open).
+    pub fn day_opened(&self) -> (u64, u32) {
+        *self.day_opened.read()
     }
 
     pub fn all_bars(&self) -> Vec<DailyBar> {
