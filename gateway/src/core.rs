@@ -573,7 +573,8 @@ fn dispatcher_loop(
                     }
                     registry.send_blocking(RegJob::Snapshot {
                         seq,
-                        bytes: crate::snapshot::encode(seq, &bytes, &hub.all_bars()),
+                        engine: bytes,
+                        bars: hub.all_bars(),
                         reply,
                     });
                 }

@@ -34,11 +34,13 @@ pub enum RegJob {
         holdings: EngineHoldings,
         reply: oneshot::Sender<ReconcileOutcome>,
     },
-    /// An engine snapshot at `seq` (encoded file bytes): settle the watermark up to `seq`,
-    /// then hand it to the snapshot writer.
+    /// An engine snapshot at `seq` (the engine's bytes and the daily bars): settle the
+    /// watermark up to `seq`, then hand it to the snapshot writer, which encodes (CRC
+    /// included) and writes the file off the dispatcher's and the writer's threads.
     Snapshot {
         seq: u64,
-        bytes: Vec<u8>,
+        engine: Vec<u8>,
+        bars: Vec<engine::DailyBar>,
         reply: Option<oneshot::Sender<Result<u64, String>>>,
     },
     /// Sent by the dispatcher after its last settlement: finish and stop.
@@ -160,8 +162,10 @@ pub fn start(
     std::thread::Builder::new()
         .name("snapshot-writer".into())
         .spawn(move || {
-            while let Ok((seq, bytes, reply)) = snap_rx.recv() {
+            while let Ok((seq, engine, bars, reply)) = snap_rx.recv() {
                 let started = std::time::Instant::now();
+                let bytes = crate::snapshot::encode(seq, &engine, &bars);
+                drop(engine);
                 let result = crate::snapshot::write(&snapshot_dir, seq, &bytes)
                     .map(|_| seq)
                     .map_err(|e| e.to_string());
@@ -185,7 +189,12 @@ pub fn start(
     Ok((RegistryHandle { tx, metrics }, settled_rx, handle))
 }
 
-type SnapshotJob = (u64, Vec<u8>, Option<oneshot::Sender<Result<u64, String>>>);
+type SnapshotJob = (
+    u64,
+    Vec<u8>,
+    Vec<engine::DailyBar>,
+    Option<oneshot::Sender<Result<u64, String>>>,
+);
 
 enum Pending {
     Reply(oneshot::Sender<Result<Receipt, RegistryError>>),
@@ -264,7 +273,12 @@ fn writer_loop(
                     );
                     let _ = reply.send(reconcile(&registry, &holdings, catalog));
                 }
-                RegJob::Snapshot { seq, bytes, reply } => {
+                RegJob::Snapshot {
+                    seq,
+                    engine,
+                    bars,
+                    reply,
+                } => {
                     flush(
                         &mut registry,
                         &mut txs,
@@ -292,8 +306,8 @@ fn writer_loop(
                         refuse(reply, format!("watermark: {e}"));
                         continue;
                     }
-                    if let Err(std::sync::mpsc::TrySendError::Full((_, _, reply))) =
-                        snapshots.try_send((seq, bytes, reply))
+                    if let Err(std::sync::mpsc::TrySendError::Full((_, _, _, reply))) =
+                        snapshots.try_send((seq, engine, bars, reply))
                     {
                         refuse(reply, "the previous snapshot is still being written".into());
                     }
