@@ -43,6 +43,8 @@ use crate::services::compliance::{entity_compliance, list_compliance, totals};
 pub const DASHBOARD_PAGE_ROWS: u32 = 50;
 /// Market updates pushed to one page at most this often.
 pub const DASHBOARD_PUSH_MS: u64 = 250;
+/// Trades the market page reads from the hub (the newest).
+pub const DASHBOARD_TRADES_MAX: usize = 20_000;
 /// Journal entries scanned for one entity's page (the most recent).
 pub const DASHBOARD_JOURNAL_SCAN: usize = 20_000;
 
@@ -407,7 +409,9 @@ async fn market(
             "the engine did not answer",
         );
     };
-    let trades = ctx.core.hub.trades(instrument, 0, usize::MAX);
+    // The page shows at most a trading day's trades (capped) and the newest 50 negotiated
+    // ones; the hub keeps `limits.trades_retained` per instrument.
+    let trades = ctx.core.hub.recent_trades(instrument, DASHBOARD_TRADES_MAX);
     let bars = ctx.core.hub.bars(instrument, 0, 0);
     let mut pick = String::new();
     for s in ctx.core.catalog.symbols() {
@@ -450,6 +454,8 @@ async fn market(
     // does not reach back to that day's opening) with their running VWAP.
     let (opened_seq, opened_date) = ctx.core.hub.day_opened();
     let today: Vec<_> = trades.iter().filter(|t| t.seq > opened_seq).collect();
+    // At most 2,000 points on the chart (the newest).
+    let today: Vec<_> = today[today.len().saturating_sub(2_000)..].to_vec();
     let (recent, chart_title) = if opened_date > 0 && !today.is_empty() {
         (today, format!("trading day {opened_date}"))
     } else {
@@ -612,7 +618,7 @@ async fn market_stream(
     tokio::spawn(async move {
         loop {
             if let Some(b) = book_now(&ctx, instrument).await {
-                let trades = ctx.core.hub.trades(instrument, 0, usize::MAX);
+                let trades = ctx.core.hub.recent_trades(instrument, 20);
                 if tx
                     .send(Ok(SseEvent::default().data(book_json(&b, &trades))))
                     .await

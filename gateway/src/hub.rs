@@ -214,6 +214,18 @@ impl Hub {
         list.range(start..).take(limit).copied().collect()
     }
 
+    /// The newest `n` trades of an instrument, oldest first.
+    pub fn recent_trades(&self, instrument: InstrumentId, n: usize) -> Vec<TradeRecord> {
+        let trades = self.trades.read();
+        let Some(list) = trades.get(&instrument) else {
+            return Vec::new();
+        };
+        list.iter()
+            .skip(list.len().saturating_sub(n))
+            .copied()
+            .collect()
+    }
+
     pub fn bars(&self, instrument: InstrumentId, from: u32, to: u32) -> Vec<DailyBar> {
         self.bars
             .read()
