@@ -45,8 +45,10 @@ pub const DASHBOARD_PAGE_ROWS: u32 = 50;
 pub const DASHBOARD_PUSH_MS: u64 = 250;
 /// Trades the market page reads from the hub (the newest).
 pub const DASHBOARD_TRADES_MAX: usize = 20_000;
-/// Journal entries scanned for one entity's page (the most recent).
-pub const DASHBOARD_JOURNAL_SCAN: usize = 20_000;
+/// Journal entries scanned for one entity's page (the most recent). The scan runs on the
+/// registry's writer thread, between transactions: kept small so a page view never holds
+/// settlement up for long.
+pub const DASHBOARD_JOURNAL_SCAN: usize = 5_000;
 
 type Shared = Arc<Ctx>;
 /// An account found by the registry search: id, name, type, and per unit (name, registry,
