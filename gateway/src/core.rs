@@ -61,10 +61,39 @@ pub struct EngineHoldings {
 
 pub type EngineQuery = Box<dyn FnOnce(&Engine) + Send>;
 
+/// Where an applied command goes once it is durable and applied.
+pub(crate) enum Reply {
+    Once(oneshot::Sender<Applied>),
+    /// Appended to a stream's sink, which the dispatcher wakes once per batch.
+    Sink(Arc<ReplySink>),
+}
+
+/// The applied commands of one order-entry stream, in the order it submitted them. The
+/// dispatcher appends every command of a batch, then wakes the stream once: one wake-up per
+/// stream per batch instead of one per command.
+#[derive(Debug, Default)]
+pub struct ReplySink {
+    queue: parking_lot::Mutex<std::collections::VecDeque<Applied>>,
+    notify: tokio::sync::Notify,
+}
+
+impl ReplySink {
+    /// Everything applied so far (oldest first), leaving the sink empty.
+    pub fn take(&self) -> std::collections::VecDeque<Applied> {
+        std::mem::take(&mut *self.queue.lock())
+    }
+
+    /// Resolves once something was appended since the last wake-up (a wake-up that came
+    /// while nobody waited is kept, so none is lost between `take` and `wait`).
+    pub async fn wait(&self) {
+        self.notify.notified().await;
+    }
+}
+
 pub(crate) enum Submission {
     Command {
         kind: CommandKind,
-        reply: Option<oneshot::Sender<Applied>>,
+        reply: Reply,
     },
     Query(EngineQuery),
     /// Capture the engine's holdings, then compare in the registry once settled to there.
@@ -74,10 +103,7 @@ pub(crate) enum Submission {
 }
 
 enum Sequenced {
-    Command {
-        command: Command,
-        reply: Option<oneshot::Sender<Applied>>,
-    },
+    Command { command: Command, reply: Reply },
     Query(EngineQuery),
     Reconcile(oneshot::Sender<crate::regworker::ReconcileOutcome>),
     Snapshot(oneshot::Sender<Result<u64, String>>),
@@ -86,7 +112,7 @@ enum Sequenced {
 enum Out {
     Applied {
         applied: Applied,
-        reply: Option<oneshot::Sender<Applied>>,
+        reply: Reply,
     },
     Reconcile {
         holdings: EngineHoldings,
@@ -244,9 +270,17 @@ impl Core {
         let (reply, rx) = oneshot::channel();
         self.send(Submission::Command {
             kind,
-            reply: Some(reply),
+            reply: Reply::Once(reply),
         })?;
         Ok(rx)
+    }
+
+    /// Queues a command whose result goes to `sink` (an order-entry stream's).
+    pub fn submit_to(&self, kind: CommandKind, sink: &Arc<ReplySink>) -> Result<(), ApiError> {
+        self.send(Submission::Command {
+            kind,
+            reply: Reply::Sink(sink.clone()),
+        })
     }
 
     /// Submits and waits for the command to be durable and applied.
@@ -545,6 +579,7 @@ fn dispatcher_loop(
     metrics: &Metrics,
 ) {
     let mut legs = Vec::new();
+    let mut woken: Vec<Arc<ReplySink>> = Vec::new();
     while let Ok(batch) = rx.recv() {
         metrics.dispatch_queue.fetch_sub(1, Ordering::Relaxed);
         let mut through = None;
@@ -557,8 +592,16 @@ fn dispatcher_loop(
                     hub.publish(applied.seq, applied.timestamp_ns, &applied.events);
                     through = Some(applied.seq);
                     last_ts = applied.timestamp_ns;
-                    if let Some(reply) = reply {
-                        let _ = reply.send(applied);
+                    match reply {
+                        Reply::Once(reply) => {
+                            let _ = reply.send(applied);
+                        }
+                        Reply::Sink(sink) => {
+                            sink.queue.lock().push_back(applied);
+                            if !woken.iter().any(|s| Arc::ptr_eq(s, &sink)) {
+                                woken.push(sink);
+                            }
+                        }
                     }
                 }
                 Out::Reconcile { holdings, reply } => {
@@ -579,6 +622,9 @@ fn dispatcher_loop(
                     });
                 }
             }
+        }
+        for sink in woken.drain(..) {
+            sink.notify.notify_one();
         }
         hub.notify();
         if let Some(seq) = through {

@@ -3,13 +3,13 @@
 use engine::{AccountId, ClientOrderId, CommandKind, EventKind, OrderId};
 use proto::v1 as pb;
 use proto::v1::trading_service_server::TradingService;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
 use crate::auth::{Principal, Rpc, Slot, authorize, take_slot};
-use crate::core::Applied;
+use crate::core::{Applied, ReplySink};
 use crate::error::ApiError;
 use crate::hub::Item;
 use crate::services::convert::{self, order_reply, side_out};
@@ -57,10 +57,10 @@ fn cancel_command(r: &pb::CancelOrderRequest, prefix: &str) -> Result<CommandKin
 /// One request of the order-entry stream, checked and submitted; its reply comes later.
 enum Pending {
     Ready(pb::OrderEntryReply),
+    /// Submitted: its result arrives in the stream's reply sink, in submission order.
     Waiting {
         correlation_id: u64,
         order: Option<OrderId>,
-        rx: oneshot::Receiver<Applied>,
         _slot: Slot,
     },
 }
@@ -89,6 +89,7 @@ impl Trading {
         &self,
         principal: &std::sync::Arc<Principal>,
         request: pb::OrderEntryRequest,
+        sink: &std::sync::Arc<ReplySink>,
     ) -> Pending {
         let correlation_id = request.correlation_id;
         let rejected = |e: ApiError| {
@@ -131,11 +132,10 @@ impl Trading {
             Ok(s) => s,
             Err(e) => return rejected(e),
         };
-        match self.ctx.core.submit(kind) {
-            Ok(rx) => Pending::Waiting {
+        match self.ctx.core.submit_to(kind, sink) {
+            Ok(()) => Pending::Waiting {
                 correlation_id,
                 order,
-                rx,
                 _slot: slot,
             },
             Err(e) => rejected(e),
@@ -491,12 +491,14 @@ impl TradingService for Trading {
         let (out_tx, out_rx) = mpsc::channel(self.ctx.limits.stream_buffer);
         let this = self.clone();
         let reader_out = out_tx.clone();
+        let sink = std::sync::Arc::new(ReplySink::default());
+        let reader_sink = sink.clone();
         tokio::spawn(async move {
             let _stream_slot = stream_slot;
             while let Some(message) = incoming.next().await {
                 match message {
                     Ok(request) => {
-                        let pending = this.entry_request(&principal, request);
+                        let pending = this.entry_request(&principal, request, &reader_sink);
                         if pending_tx.send(pending).await.is_err() {
                             break;
                         }
@@ -509,18 +511,32 @@ impl TradingService for Trading {
             }
         });
         let catalog = self.ctx.core.catalog.clone();
+        let mut shutdown = self.ctx.shutdown.clone();
         tokio::spawn(async move {
+            let mut applied_ready = std::collections::VecDeque::new();
             while let Some(p) = pending_rx.recv().await {
                 let reply = match p {
                     Pending::Ready(reply) => reply,
                     Pending::Waiting {
                         correlation_id,
                         order,
-                        rx,
                         _slot,
                     } => {
-                        let reply = match rx.await {
-                            Ok(applied) => match order_reply(&applied, order, &catalog) {
+                        // Results come back in submission order, a batch at a time.
+                        let next = loop {
+                            if let Some(applied) = applied_ready.pop_front() {
+                                break Some(applied);
+                            }
+                            applied_ready = sink.take();
+                            if applied_ready.is_empty() {
+                                tokio::select! {
+                                    _ = sink.wait() => {}
+                                    _ = shutdown.changed() => break None,
+                                }
+                            }
+                        };
+                        let reply = match next {
+                            Some(applied) => match order_reply(&applied, order, &catalog) {
                                 Ok(r) => r,
                                 Err(e) => pb::OrderReply {
                                     sequence: applied.seq,
@@ -528,9 +544,9 @@ impl TradingService for Trading {
                                     ..pb::OrderReply::default()
                                 },
                             },
-                            Err(_) => pb::OrderReply {
+                            None => pb::OrderReply {
                                 rejection: Some(
-                                    ApiError::unavailable("the engine stopped").rejection(),
+                                    ApiError::unavailable("the server is stopping").rejection(),
                                 ),
                                 ..pb::OrderReply::default()
                             },
