@@ -1141,11 +1141,13 @@ impl Ledger {
         let mut released = Vec::new();
         for (account, e) in &self.cycle.entities {
             let s = self.cycle.standing(year, *account);
+            // What the authority holds for an entity is used for it at the close even if
+            // it stopped being differentiated during the year.
             let c = compliance::close(
                 &plan,
                 *account,
                 &s.compliance(),
-                e.differentiated,
+                e.differentiated || s.held_t > 0,
                 s.held_t,
                 average_price_fen,
             );

@@ -624,3 +624,71 @@ fn the_intensity_true_up_balances_each_sector_and_names_missing_output() {
             .contains("BP(steel)")
     );
 }
+
+#[test]
+fn units_held_for_an_entity_no_longer_differentiated_are_used_at_the_close() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let r = Registry::open(dir.path(), RegistryOptions { sync: false })
+        .unwrap_or_else(|e| panic!("{e}"));
+    let mut b = Book { r, n: 0 };
+    for (account, kind) in [
+        (AUTHORITY, AccountType::NationalAuthority),
+        (RETIREMENT, AccountType::Retirement),
+    ] {
+        b.ok(Op::OpenAccount {
+            account,
+            kind,
+            name: "x".into(),
+        });
+    }
+    b.ok(Op::CreateUnit {
+        unit: U2024,
+        def: UnitDef {
+            kind: UnitKind::Cea,
+            vintage: 2024,
+            project_id: 0,
+            registered: 0,
+        },
+    });
+    b.ok(Op::RegisterPlan {
+        plan: Box::new(Plan::plan_2024()),
+    });
+    b.ok(Op::LoadEntities {
+        rows: vec![industry(DIFF, Sector::Cement, true)],
+    });
+    b.ok(Op::RecordVerified {
+        year: 2023,
+        rows: verified(&[(DIFF, 400_000, 0)]),
+    });
+    b.ok(Op::PreAllocate {
+        year: 2024,
+        plan_version: "2024.1".into(),
+        unit: U2024,
+        authority: AUTHORITY,
+    });
+    assert_eq!(b.standing(2024, DIFF).held_t, 280_000);
+    // No longer differentiated; verified 300,000 t; never trued up.
+    b.ok(Op::LoadEntities {
+        rows: vec![industry(DIFF, Sector::Cement, false)],
+    });
+    b.ok(Op::RecordVerified {
+        year: 2024,
+        rows: verified(&[(DIFF, 300_000, 0)]),
+    });
+    b.ok(Op::CloseYear {
+        year: 2024,
+        average_price_fen: 8_000,
+        retirement: RETIREMENT,
+    });
+    let c = b
+        .standing(2024, DIFF)
+        .closing
+        .unwrap_or_else(|| panic!("closed"));
+    // The 280,000 t held cover 280,000 t of the obligation; 20,000 t short.
+    assert_eq!(
+        (c.forced_t, c.released_t, c.shortfall_t),
+        (280_000, 0, 20_000)
+    );
+    assert_eq!(b.available(AUTHORITY, U2024), 0);
+    assert_eq!(b.available(RETIREMENT, U2024), 280_000);
+}
