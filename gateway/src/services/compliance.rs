@@ -12,7 +12,7 @@ use ::registry::cycle::{
 };
 use ::registry::ledger::Ledger;
 use ::registry::model::{AccountId, AccountType, Sector, UnitId, UnitKind};
-use ::registry::tx::{Op, Outcome, Receipt, Tx};
+use ::registry::tx::{Op, Outcome};
 use engine::{AccountId as EngineAccount, CommandKind};
 use proto::v1 as pb;
 use proto::v1::compliance_service_server::ComplianceService;
@@ -20,8 +20,7 @@ use rust_decimal::Decimal;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Code, Request, Response, Status};
 
-use crate::auth::{Principal, Rpc};
-use crate::core::now_ns;
+use crate::auth::Rpc;
 use crate::error::ApiError;
 use crate::services::{Ctx, id, idempotency_key, quantity};
 
@@ -328,19 +327,6 @@ pub fn average_price_before(bars: &[engine::DailyBar], deadline: u32) -> Option<
 }
 
 impl ComplianceApi {
-    async fn tx(&self, principal: &Principal, key: String, op: Op) -> Result<Receipt, ApiError> {
-        self.ctx
-            .core
-            .registry
-            .apply(Tx {
-                key,
-                actor: principal.id,
-                timestamp_ns: now_ns(),
-                op,
-            })
-            .await
-    }
-
     async fn receipt<T>(
         &self,
         request: &Request<T>,
@@ -352,7 +338,8 @@ impl ComplianceApi {
         let call = self.ctx.begin(request, m, rpc, accounts)?;
         let (key, op) = build().map_err(|e| self.ctx.refuse(m, e))?;
         let r = self
-            .tx(&call.principal, key, op)
+            .ctx
+            .registry_tx(&call.principal, key, op)
             .await
             .map_err(|e| self.ctx.refuse(m, e))?;
         Ok(Response::new(pb::Receipt {
@@ -492,7 +479,8 @@ impl ComplianceService for ComplianceApi {
         .map_err(|e| self.ctx.refuse(m, e))?;
         let accounts: Vec<u64> = rows.iter().map(|r| r.account.0).collect();
         let receipt = self
-            .tx(&call.principal, key, Op::LoadEntities { rows })
+            .ctx
+            .registry_tx(&call.principal, key, Op::LoadEntities { rows })
             .await
             .map_err(|e| self.ctx.refuse(m, e))?;
         // Each covered entity trades on its own account: open the missing ones at the
@@ -631,7 +619,8 @@ impl ComplianceService for ComplianceApi {
             },
         };
         let receipt = self
-            .tx(&call.principal, key, op)
+            .ctx
+            .registry_tx(&call.principal, key, op)
             .await
             .map_err(|e| self.ctx.refuse(m, e))?;
         let pre = kind == pb::RunKind::PreAllocation;
@@ -672,7 +661,8 @@ impl ComplianceService for ComplianceApi {
             .account_of_kind(m, AccountType::Retirement, "NO_RETIREMENT_ACCOUNT")
             .await?;
         let rec = self
-            .tx(
+            .ctx
+            .registry_tx(
                 &call.principal,
                 key,
                 Op::Surrender {
@@ -816,7 +806,8 @@ impl ComplianceService for ComplianceApi {
             .account_of_kind(m, AccountType::Retirement, "NO_RETIREMENT_ACCOUNT")
             .await?;
         let receipt = self
-            .tx(
+            .ctx
+            .registry_tx(
                 &call.principal,
                 key,
                 Op::CloseYear {

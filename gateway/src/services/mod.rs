@@ -106,6 +106,25 @@ impl Ctx {
         })
     }
 
+    /// Applies a registry transaction for `principal` (its id is the actor four-eyes checks),
+    /// stamped now.
+    pub async fn registry_tx(
+        &self,
+        principal: &crate::auth::Principal,
+        key: String,
+        op: ::registry::tx::Op,
+    ) -> Result<::registry::tx::Receipt, ApiError> {
+        self.core
+            .registry
+            .apply(::registry::tx::Tx {
+                key,
+                actor: principal.id,
+                timestamp_ns: crate::core::now_ns(),
+                op,
+            })
+            .await
+    }
+
     /// Counts and converts a refusal.
     pub fn refuse(&self, method: &'static str, e: ApiError) -> Status {
         if !e.from_engine {

@@ -4,15 +4,14 @@
 use ::registry::model::{
     AccountId, AccountStatus, AccountType, FreezeReason, PledgeState, ProposalState, Sector, UnitId,
 };
-use ::registry::tx::{Enforcement, Op, Receipt, Tx};
+use ::registry::tx::{Enforcement, Op, Receipt};
 use engine::{AccountId as EngineAccount, CommandKind, TransferId};
 use proto::v1 as pb;
 use proto::v1::registry_service_server::RegistryService;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::auth::{Principal, Rpc};
-use crate::core::now_ns;
+use crate::auth::Rpc;
 use crate::error::ApiError;
 use crate::regworker::outcome_ids;
 use crate::services::{Ctx, id, idempotency_key, quantity};
@@ -154,19 +153,6 @@ impl RegistryApi {
         })
     }
 
-    async fn tx(&self, principal: &Principal, key: String, op: Op) -> Result<Receipt, ApiError> {
-        self.ctx
-            .core
-            .registry
-            .apply(Tx {
-                key,
-                actor: principal.id,
-                timestamp_ns: now_ns(),
-                op,
-            })
-            .await
-    }
-
     /// Runs a simple registry transaction RPC.
     async fn simple<T>(
         &self,
@@ -179,7 +165,8 @@ impl RegistryApi {
         let call = self.ctx.begin(request, m, rpc, accounts)?;
         let (key, op) = build().map_err(|e| self.ctx.refuse(m, e))?;
         let r = self
-            .tx(&call.principal, key, op)
+            .ctx
+            .registry_tx(&call.principal, key, op)
             .await
             .map_err(|e| self.ctx.refuse(m, e))?;
         Ok(Response::new(receipt(r)))
@@ -258,7 +245,8 @@ impl RegistryService for RegistryApi {
         })()
         .map_err(|e| self.ctx.refuse(m, e))?;
         let rec = self
-            .tx(
+            .ctx
+            .registry_tx(
                 &call.principal,
                 key,
                 Op::OpenAccount {
@@ -583,7 +571,8 @@ impl RegistryService for RegistryApi {
             ));
         }
         let rec = self
-            .tx(
+            .ctx
+            .registry_tx(
                 &call.principal,
                 key,
                 Op::MoveToTrading {
@@ -812,7 +801,8 @@ impl RegistryService for RegistryApi {
                 )
             })?;
         let rec = self
-            .tx(
+            .ctx
+            .registry_tx(
                 &call.principal,
                 key,
                 Op::VoluntaryCancel {
@@ -942,7 +932,8 @@ impl RegistryApi {
             _ => Op::CancelProposal { proposal },
         };
         let rec = self
-            .tx(&call.principal, key, op)
+            .ctx
+            .registry_tx(&call.principal, key, op)
             .await
             .map_err(|e| self.ctx.refuse(m, e))?;
         Ok(Response::new(receipt(rec)))
@@ -1000,7 +991,8 @@ impl RegistryApi {
             }
         );
         let rec = self
-            .tx(&call.principal, key, op)
+            .ctx
+            .registry_tx(&call.principal, key, op)
             .await
             .map_err(|e| self.ctx.refuse(m, e))?;
         let mut reply = receipt(rec);
