@@ -69,24 +69,58 @@ pub(crate) enum Reply {
 }
 
 /// The applied commands of one order-entry stream, in the order it submitted them. The
-/// dispatcher appends every command of a batch, then wakes the stream once: one wake-up per
-/// stream per batch instead of one per command.
+/// dispatcher appends every command of a batch, then wakes the stream's reply poller once:
+/// one wake-up per stream per batch, straight to the task that writes the replies.
 #[derive(Debug, Default)]
 pub struct ReplySink {
-    queue: parking_lot::Mutex<std::collections::VecDeque<Applied>>,
-    notify: tokio::sync::Notify,
+    state: parking_lot::Mutex<SinkState>,
+}
+
+#[derive(Debug, Default)]
+struct SinkState {
+    applied: std::collections::VecDeque<Applied>,
+    waker: Option<std::task::Waker>,
 }
 
 impl ReplySink {
-    /// Everything applied so far (oldest first), leaving the sink empty.
-    pub fn take(&self) -> std::collections::VecDeque<Applied> {
-        std::mem::take(&mut *self.queue.lock())
+    /// Everything applied so far (oldest first), leaving the sink empty; when there is
+    /// nothing, `waker` is woken at the next batch that brings something.
+    pub fn take_or_register(
+        &self,
+        waker: &std::task::Waker,
+    ) -> std::collections::VecDeque<Applied> {
+        let mut state = self.state.lock();
+        if state.applied.is_empty() {
+            match &state.waker {
+                Some(w) if w.will_wake(waker) => {}
+                _ => state.waker = Some(waker.clone()),
+            }
+            return std::collections::VecDeque::new();
+        }
+        std::mem::take(&mut state.applied)
     }
 
-    /// Resolves once something was appended since the last wake-up (a wake-up that came
-    /// while nobody waited is kept, so none is lost between `take` and `wait`).
-    pub async fn wait(&self) {
-        self.notify.notified().await;
+    /// Wakes `waker` at the next batch that brings something, or now if something is here.
+    pub fn register_or_wake(&self, waker: std::task::Waker) {
+        let mut state = self.state.lock();
+        if state.applied.is_empty() {
+            state.waker = Some(waker);
+        } else {
+            drop(state);
+            waker.wake();
+        }
+    }
+
+    fn push(&self, applied: Applied) {
+        self.state.lock().applied.push_back(applied);
+    }
+
+    /// Wakes the poller registered by `take_or_register`, if any.
+    fn wake(&self) {
+        let waker = self.state.lock().waker.take();
+        if let Some(w) = waker {
+            w.wake();
+        }
     }
 }
 
@@ -597,7 +631,7 @@ fn dispatcher_loop(
                             let _ = reply.send(applied);
                         }
                         Reply::Sink(sink) => {
-                            sink.queue.lock().push_back(applied);
+                            sink.push(applied);
                             if !woken.iter().any(|s| Arc::ptr_eq(s, &sink)) {
                                 woken.push(sink);
                             }
@@ -624,7 +658,7 @@ fn dispatcher_loop(
             }
         }
         for sink in woken.drain(..) {
-            sink.notify.notify_one();
+            sink.wake();
         }
         hub.notify();
         if let Some(seq) = through {

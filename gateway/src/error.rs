@@ -28,6 +28,19 @@ impl ApiError {
         }
     }
 
+    /// The same error for a field inside `prefix` (e.g. `place.`): the field path and the
+    /// message (which starts with the field's name) gain the prefix. Validation names bare
+    /// fields and prefixes only on the error path, so a valid request formats nothing.
+    pub fn prefixed(mut self, prefix: &str) -> Self {
+        if !prefix.is_empty() && !self.field.is_empty() {
+            if self.message.starts_with(&self.field) {
+                self.message.insert_str(0, prefix);
+            }
+            self.field.insert_str(0, prefix);
+        }
+        self
+    }
+
     /// A bad field: INVALID_ARGUMENT, reason INVALID_FIELD, naming it.
     pub fn field(field: &str, why: impl Into<String>) -> Self {
         let why = why.into();

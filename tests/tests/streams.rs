@@ -191,6 +191,7 @@ async fn order_entry_replies_in_request_order_with_rejections_inline() {
                 (rej.reason.as_str(), rej.field.as_str()),
                 ("INVALID_FIELD", "place.quantity_t")
             );
+            assert_eq!(rej.message, "place.quantity_t: must be at least 1 t");
         } else {
             assert!(r.rejection.is_none(), "{r:?}");
             assert!(r.sequence > last_seq, "replies out of engine order");
@@ -210,6 +211,111 @@ async fn order_entry_replies_in_request_order_with_rejections_inline() {
         .into_inner()
         .orders;
     assert_eq!(orders.len(), 196);
+}
+
+/// With room for only 3 requests per connection the reader waits for replies to go out:
+/// every request is still answered, in order; a client that walks away mid-stream leaves
+/// the server serving (its slot and in-flight count are given back).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_entry_waits_for_room_and_survives_a_client_that_leaves() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut config = test_config(dir.path());
+    config.limits.in_flight_per_connection = 3;
+    config.limits.streams_per_principal = 1;
+    let server = TestServer::start_with(config);
+    open_market(&server).await;
+    let mut m1 = Clients::of(&server, "m1").await;
+    let requests: Vec<_> = (0..300u64)
+        .map(|i| pb::OrderEntryRequest {
+            correlation_id: i,
+            request: Some(pb::order_entry_request::Request::Place(limit(
+                M1,
+                20_000 + i,
+                pb::Side::Buy,
+                8_000,
+                1,
+            ))),
+        })
+        .collect();
+    let mut replies = m1
+        .trading
+        .order_entry(tokio_stream::iter(requests))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    let mut seen = Vec::new();
+    while let Some(reply) = replies.message().await.unwrap_or_else(|e| panic!("{e}")) {
+        let r = reply.reply.unwrap_or_default();
+        assert!(r.rejection.is_none(), "{r:?}");
+        seen.push(reply.correlation_id);
+    }
+    assert_eq!(seen, (0..300).collect::<Vec<_>>());
+
+    // A client that sends and leaves without reading: the stream's slot comes back (one
+    // stream per principal here), so a new stream works.
+    for round in 0..3u64 {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        for i in 0..10u64 {
+            let _ = tx
+                .send(pb::OrderEntryRequest {
+                    correlation_id: i,
+                    request: Some(pb::order_entry_request::Request::Place(limit(
+                        M1,
+                        30_000 + round * 100 + i,
+                        pb::Side::Buy,
+                        8_001,
+                        1,
+                    ))),
+                })
+                .await;
+        }
+        let mut c = Clients::of(&server, "m1").await;
+        let mut stream = c
+            .trading
+            .order_entry(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+            .unwrap_or_else(|e| panic!("round {round}: {e}"))
+            .into_inner();
+        // Read one reply, then drop everything.
+        let first = stream.message().await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(first.is_some());
+        drop(stream);
+        drop(tx);
+        drop(c);
+        // The server lets go of the stream once it sees the reset.
+        let mut tries = 0;
+        loop {
+            let (tx2, rx2) = tokio::sync::mpsc::channel(1);
+            let mut c2 = Clients::of(&server, "m1").await;
+            match c2
+                .trading
+                .order_entry(tokio_stream::wrappers::ReceiverStream::new(rx2))
+                .await
+            {
+                Ok(_) => {
+                    drop(tx2);
+                    break;
+                }
+                Err(e) if tries < 50 => {
+                    assert_eq!(reason(&e), "STREAMS_PER_PRINCIPAL_LIMIT");
+                    tries += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                }
+                Err(e) => panic!("the stream slot was never given back: {e}"),
+            }
+        }
+    }
+    let orders = m1
+        .trading
+        .list_orders(pb::ListOrdersRequest {
+            account_id: M1,
+            instrument: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .orders;
+    assert!(orders.len() >= 301, "{}", orders.len());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -99,17 +99,20 @@ pub fn new_order(
     catalog: &Catalog,
     prefix: &str,
 ) -> Result<NewOrder, ApiError> {
-    let f = |name: &str| format!("{prefix}{name}");
-    let account = id(r.account_id, &f("account_id"))?;
-    let client_order_id = id(r.client_order_id, &f("client_order_id"))?;
-    let instrument = instrument(catalog, &r.instrument, &f("instrument"))?;
-    let side = side(r.side, &f("side"))?;
+    new_order_fields(r, catalog).map_err(|e| e.prefixed(prefix))
+}
+
+fn new_order_fields(r: &pb::PlaceOrderRequest, catalog: &Catalog) -> Result<NewOrder, ApiError> {
+    let account = id(r.account_id, "account_id")?;
+    let client_order_id = id(r.client_order_id, "client_order_id")?;
+    let instrument = instrument(catalog, &r.instrument, "instrument")?;
+    let side = side(r.side, "side")?;
     let kind = match pb::OrderType::try_from(r.order_type) {
         Ok(pb::OrderType::Limit) => OrderKind::Limit,
         Ok(pb::OrderType::Market) => OrderKind::Market,
         _ => {
             return Err(ApiError::field(
-                &f("order_type"),
+                "order_type",
                 "must be ORDER_TYPE_LIMIT or ORDER_TYPE_MARKET",
             ));
         }
@@ -119,16 +122,13 @@ pub fn new_order(
         Ok(pb::TimeInForce::Gtc) => TimeInForce::Gtc,
         Ok(pb::TimeInForce::Ioc) => TimeInForce::Ioc,
         Ok(pb::TimeInForce::Fok) => TimeInForce::Fok,
-        Err(_) => return Err(ApiError::field(&f("time_in_force"), "unknown value")),
+        Err(_) => return Err(ApiError::field("time_in_force", "unknown value")),
     };
     let price_fen = match kind {
-        OrderKind::Limit => price(r.price_fen, &f("price_fen"))?,
+        OrderKind::Limit => price(r.price_fen, "price_fen")?,
         OrderKind::Market => {
             if r.price_fen != 0 {
-                return Err(ApiError::field(
-                    &f("price_fen"),
-                    "must be 0 for a market order",
-                ));
+                return Err(ApiError::field("price_fen", "must be 0 for a market order"));
             }
             0
         }
@@ -141,7 +141,7 @@ pub fn new_order(
         kind,
         time_in_force,
         price_fen,
-        quantity_t: quantity(r.quantity_t, &f("quantity_t"))?,
+        quantity_t: quantity(r.quantity_t, "quantity_t")?,
         post_only: r.post_only,
     })
 }

@@ -4,6 +4,7 @@
 pub mod admin;
 pub mod compliance;
 pub mod convert;
+pub mod entry;
 pub mod market;
 pub mod registry;
 pub mod stream;

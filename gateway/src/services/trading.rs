@@ -3,16 +3,15 @@
 use engine::{AccountId, ClientOrderId, CommandKind, EventKind, OrderId};
 use proto::v1 as pb;
 use proto::v1::trading_service_server::TradingService;
-use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status, Streaming};
 
-use crate::auth::{Principal, Rpc, Slot, authorize, take_slot};
-use crate::core::{Applied, ReplySink};
+use crate::auth::{Principal, Rpc, authorize, take_slot};
+use crate::core::Applied;
 use crate::error::ApiError;
 use crate::hub::Item;
 use crate::services::convert::{self, order_reply, side_out};
+use crate::services::entry::{Entry, EntryReplies, Pending, refused};
 use crate::services::stream::{ItemStream, subscribe};
 use crate::services::{Ctx, id, price, quantity};
 
@@ -22,20 +21,23 @@ pub struct Trading {
 }
 
 fn amend_command(r: &pb::AmendOrderRequest, prefix: &str) -> Result<CommandKind, ApiError> {
-    let f = |name: &str| format!("{prefix}{name}");
-    let account = id(r.account_id, &f("account_id"))?;
-    let order = id(r.order_id, &f("order_id"))?;
+    amend_fields(r).map_err(|e| e.prefixed(prefix))
+}
+
+fn amend_fields(r: &pb::AmendOrderRequest) -> Result<CommandKind, ApiError> {
+    let account = id(r.account_id, "account_id")?;
+    let order = id(r.order_id, "order_id")?;
     let price_fen = match r.price_fen {
         0 => None,
-        p => Some(price(p, &f("price_fen"))?),
+        p => Some(price(p, "price_fen")?),
     };
     let quantity_t = match r.quantity_t {
         0 => None,
-        q => Some(quantity(q, &f("quantity_t"))?),
+        q => Some(quantity(q, "quantity_t")?),
     };
     if price_fen.is_none() && quantity_t.is_none() {
         return Err(ApiError::field(
-            &f("price_fen"),
+            "price_fen",
             "set a new price_fen or quantity_t (both are 0)",
         ));
     }
@@ -49,20 +51,9 @@ fn amend_command(r: &pb::AmendOrderRequest, prefix: &str) -> Result<CommandKind,
 
 fn cancel_command(r: &pb::CancelOrderRequest, prefix: &str) -> Result<CommandKind, ApiError> {
     Ok(CommandKind::CancelOrder {
-        account: AccountId(id(r.account_id, &format!("{prefix}account_id"))?),
-        order: OrderId(id(r.order_id, &format!("{prefix}order_id"))?),
+        account: AccountId(id(r.account_id, "account_id").map_err(|e| e.prefixed(prefix))?),
+        order: OrderId(id(r.order_id, "order_id").map_err(|e| e.prefixed(prefix))?),
     })
-}
-
-/// One request of the order-entry stream, checked and submitted; its reply comes later.
-enum Pending {
-    Ready(pb::OrderEntryReply),
-    /// Submitted: its result arrives in the stream's reply sink, in submission order.
-    Waiting {
-        correlation_id: u64,
-        order: Option<OrderId>,
-        _slot: Slot,
-    },
 }
 
 impl Trading {
@@ -85,22 +76,18 @@ impl Trading {
             .map_err(|e| self.ctx.refuse(method, e))
     }
 
+    /// Checks and submits one request of an order-entry stream; its reply comes later,
+    /// through `entry`'s sink.
     fn entry_request(
         &self,
         principal: &std::sync::Arc<Principal>,
         request: pb::OrderEntryRequest,
-        sink: &std::sync::Arc<ReplySink>,
+        entry: &Entry,
     ) -> Pending {
         let correlation_id = request.correlation_id;
         let rejected = |e: ApiError| {
             self.ctx.core.metrics.reject(e.reason);
-            Pending::Ready(pb::OrderEntryReply {
-                correlation_id,
-                reply: Some(pb::OrderReply {
-                    rejection: Some(e.rejection()),
-                    ..pb::OrderReply::default()
-                }),
-            })
+            refused(correlation_id, &e)
         };
         let (kind, rpc, account, order) = match &request.request {
             Some(pb::order_entry_request::Request::Place(p)) => {
@@ -132,7 +119,7 @@ impl Trading {
             Ok(s) => s,
             Err(e) => return rejected(e),
         };
-        match self.ctx.core.submit_to(kind, sink) {
+        match self.ctx.core.submit_to(kind, &entry.sink) {
             Ok(()) => Pending::Waiting {
                 correlation_id,
                 order,
@@ -474,7 +461,7 @@ impl TradingService for Trading {
         }))
     }
 
-    type OrderEntryStream = ReceiverStream<Result<pb::OrderEntryReply, Status>>;
+    type OrderEntryStream = EntryReplies;
 
     async fn order_entry(
         &self,
@@ -486,83 +473,32 @@ impl TradingService for Trading {
         let stream_slot = take_slot(&principal, true, self.ctx.limits.streams_per_principal)
             .map_err(|e| self.ctx.refuse(m, e))?;
         let mut incoming = request.into_inner();
-        let (pending_tx, mut pending_rx) =
-            mpsc::channel::<Pending>(self.ctx.limits.in_flight_per_connection);
-        let (out_tx, out_rx) = mpsc::channel(self.ctx.limits.stream_buffer);
+        let entry = Entry::new(self.ctx.limits.in_flight_per_connection);
+        let reader = entry.clone();
         let this = self.clone();
-        let reader_out = out_tx.clone();
-        let sink = std::sync::Arc::new(ReplySink::default());
-        let reader_sink = sink.clone();
         tokio::spawn(async move {
-            let _stream_slot = stream_slot;
-            while let Some(message) = incoming.next().await {
-                match message {
-                    Ok(request) => {
-                        let pending = this.entry_request(&principal, request, &reader_sink);
-                        if pending_tx.send(pending).await.is_err() {
-                            break;
-                        }
+            while reader.room().await {
+                match incoming.next().await {
+                    Some(Ok(request)) => {
+                        let pending = this.entry_request(&principal, request, &reader);
+                        reader.push(pending);
                     }
-                    Err(status) => {
-                        let _ = reader_out.send(Err(status)).await;
+                    Some(Err(status)) => {
+                        reader.push(Pending::Failed(status));
                         break;
                     }
+                    None => break,
                 }
             }
+            // Given back before the replies can end, so a client that opens its next
+            // stream once this one ended never finds the slot still taken.
+            drop(stream_slot);
+            reader.finish();
         });
-        let catalog = self.ctx.core.catalog.clone();
-        let mut shutdown = self.ctx.shutdown.clone();
-        tokio::spawn(async move {
-            let mut applied_ready = std::collections::VecDeque::new();
-            while let Some(p) = pending_rx.recv().await {
-                let reply = match p {
-                    Pending::Ready(reply) => reply,
-                    Pending::Waiting {
-                        correlation_id,
-                        order,
-                        _slot,
-                    } => {
-                        // Results come back in submission order, a batch at a time.
-                        let next = loop {
-                            if let Some(applied) = applied_ready.pop_front() {
-                                break Some(applied);
-                            }
-                            applied_ready = sink.take();
-                            if applied_ready.is_empty() {
-                                tokio::select! {
-                                    _ = sink.wait() => {}
-                                    _ = shutdown.changed() => break None,
-                                }
-                            }
-                        };
-                        let reply = match next {
-                            Some(applied) => match order_reply(&applied, order, &catalog) {
-                                Ok(r) => r,
-                                Err(e) => pb::OrderReply {
-                                    sequence: applied.seq,
-                                    rejection: Some(e.rejection()),
-                                    ..pb::OrderReply::default()
-                                },
-                            },
-                            None => pb::OrderReply {
-                                rejection: Some(
-                                    ApiError::unavailable("the server is stopping").rejection(),
-                                ),
-                                ..pb::OrderReply::default()
-                            },
-                        };
-                        pb::OrderEntryReply {
-                            correlation_id,
-                            reply: Some(reply),
-                        }
-                    }
-                };
-                if out_tx.send(Ok(reply)).await.is_err() {
-                    break;
-                }
-            }
-        });
-        Ok(Response::new(ReceiverStream::new(out_rx)))
+        Ok(Response::new(EntryReplies::new(
+            entry,
+            self.ctx.core.catalog.clone(),
+        )))
     }
 
     type StreamExecutionsStream = ItemStream<pb::ExecutionReport>;
