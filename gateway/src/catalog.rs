@@ -1,5 +1,5 @@
 //! The mapping between the engine's instruments and the registry's units (one CEA vintage
-//! each), shared by the dispatcher (settlement) and the services (symbols on the wire).
+//! each), shared by the core thread (settlement) and the services (symbols on the wire).
 
 use std::collections::HashMap;
 
@@ -36,7 +36,7 @@ impl Catalog {
         inner.names_by_unit.insert(unit, name);
     }
 
-    /// Called by the dispatcher for every `InstrumentCreated` event, in order.
+    /// Called by the core thread for every `InstrumentCreated` event, in order.
     pub fn add_instrument(&self, instrument: InstrumentId, symbol: &str) {
         let mut inner = self.inner.write();
         let unit = inner.units_by_name.get(symbol).copied();

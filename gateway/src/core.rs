@@ -1,18 +1,19 @@
-//! The path from a request to the engine and back, on four threads joined by bounded
-//! queues (std's `sync_channel`, a lock-free array queue):
+//! The path from a request to the engine and back, on one thread (`core`) fed by a
+//! bounded queue (std's `sync_channel`, a lock-free array queue):
 //!
 //! ```text
-//! handlers --try_send--> sequencer: stamp seq+time, journal the batch, one fsync
-//!                            | batch (only once durable)
-//!                            v
-//!                        engine thread: apply, collect each command's events
-//!                            | batch of (command, events)
-//!                            v
-//!                        dispatcher: reply to callers, publish to the stream hub,
-//!                                    settlement legs -> registry writer
+//! handlers --try_send--> core thread, per batch:
+//!                          1. stamp seq + time, journal the batch, one write + fsync
+//!                          2. apply it to the engine (only once durable); run queries
+//!                          3. dispatch: reply to callers (a oneshot, or a stream's sink
+//!                             woken once per batch), publish to the stream hub, hand
+//!                             settlement legs to the registry writer
 //! ```
+//! One thread, because on a small machine every hand-off between threads costs a wake-up
+//! and a context switch per batch, and while the fsync is in flight the requests that
+//! arrive form the next batch anyway (measured: BENCHMARKS.md, issue 9).
 //! A handler never waits on a full queue: `try_send` fails at once with RESOURCE_EXHAUSTED.
-//! Everything after the sequencer blocks on its successor, so a slow registry slows intake
+//! The core blocks on the registry writer's bounded queue, so a slow registry slows intake
 //! (and then sheds load) instead of growing a queue without bound.
 
 use std::collections::BTreeMap;
@@ -215,47 +216,51 @@ pub fn now_ns() -> u64 {
 }
 
 impl Core {
-    /// Starts the sequencer, engine and dispatcher threads.
+    /// Starts the core thread.
     pub fn start(parts: CoreParts) -> std::io::Result<(Core, Threads)> {
         let (tx, rx) = sync_channel::<Submission>(parts.queue_depth);
-        // Small queues behind the sequencer: each item is a whole batch.
-        let (engine_tx, engine_rx) = sync_channel::<Vec<Sequenced>>(4);
-        let (out_tx, out_rx) = sync_channel::<Vec<Out>>(4);
         let metrics = parts.metrics.clone();
         let journal = parts.journal;
         let durability = parts.durability;
         let batch_max = parts.batch_max;
         let async_flush = parts.async_flush;
-        let m = metrics.clone();
         let stop = Arc::new(AtomicBool::new(false));
         let stop_seq = stop.clone();
-        let sequencer = std::thread::Builder::new()
-            .name("sequencer".into())
+        let mut applier = Applier {
+            engine: parts.engine,
+            since_snapshot: 0,
+            snapshot_every: parts.snapshot_every,
+        };
+        let mut dispatcher = Dispatcher {
+            hub: parts.hub.clone(),
+            catalog: parts.catalog.clone(),
+            registry: parts.registry.clone(),
+            metrics: metrics.clone(),
+            legs: Vec::new(),
+            woken: Vec::new(),
+        };
+        let m = metrics.clone();
+        let core = std::thread::Builder::new()
+            .name("core".into())
             .spawn(move || {
                 sequencer_loop(
                     rx,
-                    engine_tx,
+                    |batch| {
+                        let out = applier.apply(batch);
+                        if !out.is_empty() {
+                            dispatcher.dispatch(out);
+                        }
+                        true
+                    },
                     journal,
                     durability,
                     async_flush,
                     batch_max,
                     &m,
                     &stop_seq,
-                )
+                );
+                dispatcher.stop();
             })?;
-        let m = metrics.clone();
-        let engine = parts.engine;
-        let snapshot_every = parts.snapshot_every;
-        let engine_thread = std::thread::Builder::new()
-            .name("engine".into())
-            .spawn(move || engine_loop(engine, engine_rx, out_tx, &m, snapshot_every))?;
-        let m = metrics.clone();
-        let hub = parts.hub.clone();
-        let catalog = parts.catalog.clone();
-        let registry = parts.registry.clone();
-        let dispatcher = std::thread::Builder::new()
-            .name("dispatcher".into())
-            .spawn(move || dispatcher_loop(out_rx, &hub, &catalog, &registry, &m))?;
         Ok((
             Core {
                 tx,
@@ -267,7 +272,7 @@ impl Core {
                 stop,
             },
             Threads {
-                handles: vec![sequencer, engine_thread, dispatcher],
+                handles: vec![core],
             },
         ))
     }
@@ -367,7 +372,7 @@ impl Core {
 #[allow(clippy::too_many_arguments)]
 fn sequencer_loop(
     rx: Receiver<Submission>,
-    engine_tx: SyncSender<Vec<Sequenced>>,
+    mut next_stage: impl FnMut(Vec<Sequenced>) -> bool,
     mut journal: Journal,
     durability: Durability,
     async_flush: Duration,
@@ -449,8 +454,7 @@ fn sequencer_loop(
             }
             Err(e) => fatal(&format!("journal write failed: {e}")),
         }
-        metrics.engine_queue.fetch_add(1, Ordering::Relaxed);
-        if engine_tx.send(batch).is_err() {
+        if !next_stage(batch) {
             break;
         }
     }
@@ -466,16 +470,16 @@ fn fatal(message: &str) -> ! {
     std::process::exit(70);
 }
 
-fn engine_loop(
-    mut engine: Engine,
-    rx: Receiver<Vec<Sequenced>>,
-    out_tx: SyncSender<Vec<Out>>,
-    metrics: &Metrics,
+/// Applies sequenced (durable) batches to the engine.
+struct Applier {
+    engine: Engine,
+    since_snapshot: u64,
     snapshot_every: u64,
-) {
-    let mut since_snapshot = 0u64;
-    while let Ok(batch) = rx.recv() {
-        metrics.engine_queue.fetch_sub(1, Ordering::Relaxed);
+}
+
+impl Applier {
+    fn apply(&mut self, batch: Vec<Sequenced>) -> Vec<Out> {
+        let engine = &mut self.engine;
         let mut out = Vec::with_capacity(batch.len());
         for item in batch {
             match item {
@@ -492,40 +496,34 @@ fn engine_loop(
                         },
                         reply,
                     });
-                    since_snapshot += 1;
+                    self.since_snapshot += 1;
                 }
                 Sequenced::Snapshot(reply) => {
-                    since_snapshot = 0;
+                    self.since_snapshot = 0;
                     out.push(Out::Snapshot {
                         seq: engine.last_seq(),
                         bytes: engine.snapshot(),
                         reply: Some(reply),
                     });
                 }
-                Sequenced::Query(f) => f(&engine),
+                Sequenced::Query(f) => f(engine),
                 Sequenced::Reconcile(reply) => out.push(Out::Reconcile {
-                    holdings: engine_holdings(&engine),
+                    holdings: engine_holdings(engine),
                     reply,
                 }),
             }
         }
-        if snapshot_every > 0 && since_snapshot >= snapshot_every {
-            // The copy is made here, on the engine thread; the registry writer settles up
+        if self.snapshot_every > 0 && self.since_snapshot >= self.snapshot_every {
+            // The copy is made here, on the engine's thread; the registry writer settles up
             // to it and another thread writes the file.
-            since_snapshot = 0;
+            self.since_snapshot = 0;
             out.push(Out::Snapshot {
                 seq: engine.last_seq(),
                 bytes: engine.snapshot(),
                 reply: None,
             });
         }
-        if out.is_empty() {
-            continue;
-        }
-        metrics.dispatch_queue.fetch_add(1, Ordering::Relaxed);
-        if out_tx.send(out).is_err() {
-            break;
-        }
+        out
     }
 }
 
@@ -605,25 +603,27 @@ pub fn count(metrics: &Metrics, events: &[Event]) {
     }
 }
 
-fn dispatcher_loop(
-    rx: Receiver<Vec<Out>>,
-    hub: &Hub,
-    catalog: &Catalog,
-    registry: &RegistryHandle,
-    metrics: &Metrics,
-) {
-    let mut legs = Vec::new();
-    let mut woken: Vec<Arc<ReplySink>> = Vec::new();
-    while let Ok(batch) = rx.recv() {
-        metrics.dispatch_queue.fetch_sub(1, Ordering::Relaxed);
+/// Hands applied commands on: replies, the stream hub, settlement legs to the registry.
+struct Dispatcher {
+    hub: Arc<Hub>,
+    catalog: Arc<Catalog>,
+    registry: RegistryHandle,
+    metrics: Arc<Metrics>,
+    legs: Vec<SettleLeg>,
+    woken: Vec<Arc<ReplySink>>,
+}
+
+impl Dispatcher {
+    fn dispatch(&mut self, batch: Vec<Out>) {
         let mut through = None;
         let mut last_ts = 0;
         for out in batch {
             match out {
                 Out::Applied { applied, reply } => {
-                    settlement_legs(&applied.events, catalog, &mut legs);
-                    count(metrics, &applied.events);
-                    hub.publish(applied.seq, applied.timestamp_ns, &applied.events);
+                    settlement_legs(&applied.events, &self.catalog, &mut self.legs);
+                    count(&self.metrics, &applied.events);
+                    self.hub
+                        .publish(applied.seq, applied.timestamp_ns, &applied.events);
                     through = Some(applied.seq);
                     last_ts = applied.timestamp_ns;
                     match reply {
@@ -632,42 +632,49 @@ fn dispatcher_loop(
                         }
                         Reply::Sink(sink) => {
                             sink.push(applied);
-                            if !woken.iter().any(|s| Arc::ptr_eq(s, &sink)) {
-                                woken.push(sink);
+                            if !self.woken.iter().any(|s| Arc::ptr_eq(s, &sink)) {
+                                self.woken.push(sink);
                             }
                         }
                     }
                 }
                 Out::Reconcile { holdings, reply } => {
                     if let Some(seq) = through.take() {
-                        registry.settle(seq, last_ts, std::mem::take(&mut legs));
+                        self.registry
+                            .settle(seq, last_ts, std::mem::take(&mut self.legs));
                     }
-                    registry.send_blocking(RegJob::Reconcile { holdings, reply });
+                    self.registry
+                        .send_blocking(RegJob::Reconcile { holdings, reply });
                 }
                 Out::Snapshot { seq, bytes, reply } => {
                     if let Some(seq) = through.take() {
-                        registry.settle(seq, last_ts, std::mem::take(&mut legs));
+                        self.registry
+                            .settle(seq, last_ts, std::mem::take(&mut self.legs));
                     }
-                    registry.send_blocking(RegJob::Snapshot {
+                    self.registry.send_blocking(RegJob::Snapshot {
                         seq,
                         engine: bytes,
-                        bars: hub.all_bars(),
+                        bars: self.hub.all_bars(),
                         reply,
                     });
                 }
             }
         }
-        for sink in woken.drain(..) {
+        for sink in self.woken.drain(..) {
             sink.wake();
         }
-        hub.notify();
+        self.hub.notify();
         if let Some(seq) = through {
-            registry.settle(seq, last_ts, std::mem::take(&mut legs));
+            self.registry
+                .settle(seq, last_ts, std::mem::take(&mut self.legs));
         }
     }
-    // The engine stopped: everything it produced is queued for the registry; let the
-    // writer finish it and stop.
-    registry.send_blocking(RegJob::Stop);
+
+    /// The engine stopped: everything it produced is queued for the registry; let the
+    /// writer finish it and stop.
+    fn stop(&self) {
+        self.registry.send_blocking(RegJob::Stop);
+    }
 }
 
 /// Summary of how many of each event a replay produced (for the recovery log).

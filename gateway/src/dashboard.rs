@@ -312,7 +312,7 @@ fn phase_name(p: engine::Phase) -> &'static str {
     }
 }
 
-/// The book, best prices and status of an instrument, from the engine thread.
+/// The book, best prices and status of an instrument, from the core thread.
 struct BookNow {
     sequence: u64,
     date: u32,
@@ -1245,9 +1245,7 @@ async fn operations(
     );
     body.push_str("<section><h2>Queues</h2><table><tr><th>queue</th><th class=num>depth</th></tr>");
     for (name, q) in [
-        ("sequencer", &m.sequencer_queue),
-        ("engine", &m.engine_queue),
-        ("dispatcher", &m.dispatch_queue),
+        ("core (sequencer)", &m.sequencer_queue),
         ("registry writer", &m.registry_queue),
     ] {
         let depth = q.load(Relaxed);

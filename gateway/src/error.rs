@@ -13,7 +13,7 @@ pub struct ApiError {
     pub reason: &'static str,
     pub field: String,
     pub message: String,
-    /// Refused by the engine (already counted by the dispatcher from its event).
+    /// Refused by the engine (already counted by the core thread from its event).
     pub from_engine: bool,
 }
 

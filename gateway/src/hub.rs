@@ -1,6 +1,6 @@
-//! What the dispatcher publishes: a bounded in-memory history of stream items (for resume),
+//! What the core thread publishes: a bounded in-memory history of stream items (for resume),
 //! the recent trades per instrument, and the daily bars. Subscribers read it at their own
-//! pace from their own task; the dispatcher only appends and notifies, so no consumer can
+//! pace from their own task; the core thread only appends and notifies, so no consumer can
 //! stall the engine. A consumer that falls behind the history is told so and dropped.
 
 use std::collections::{HashMap, VecDeque};
@@ -88,7 +88,7 @@ impl Hub {
         }
     }
 
-    /// Publishes the events of one command (dispatcher thread only).
+    /// Publishes the events of one command (core thread only).
     pub fn publish(&self, seq: u64, timestamp_ns: u64, events: &[Event]) {
         let mut items = self.items.write();
         for (index, event) in events.iter().enumerate() {
@@ -127,7 +127,7 @@ impl Hub {
         self.published.store(seq, Ordering::Release);
     }
 
-    /// Wakes subscribers for everything published so far (the dispatcher calls this once
+    /// Wakes subscribers for everything published so far (the core thread calls this once
     /// per batch, not per command).
     pub fn notify(&self) {
         let seq = self.published.load(Ordering::Acquire);

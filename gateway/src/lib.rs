@@ -8,7 +8,7 @@
 //! - [`auth`]: bearer tokens to principals; the one authorization table.
 //! - [`error`]: every refusal as a gRPC status with a stable reason code.
 //! - [`journal`]: the engine's segmented, checksummed, group-committed journal.
-//! - [`core`]: sequencer -> engine -> dispatcher threads over bounded queues.
+//! - [`core`]: the core thread (journal + fsync, engine, dispatch) behind one bounded queue.
 //! - [`regworker`]: the registry's single writer (group commit, settlement, reconcile).
 //! - [`hub`]: stream history for resumable executions and market data.
 //! - [`services`]: the tonic services.

@@ -89,8 +89,6 @@ pub struct Metrics {
     pub journal_fsync: Histogram,
     pub requests: Mutex<BTreeMap<&'static str, std::sync::Arc<Histogram>>>,
     pub sequencer_queue: AtomicI64,
-    pub engine_queue: AtomicI64,
-    pub dispatch_queue: AtomicI64,
     pub registry_queue: AtomicI64,
     pub streams_open: AtomicI64,
     pub slow_consumers_dropped: AtomicU64,
@@ -181,18 +179,6 @@ impl Metrics {
             "carbonx_queue_depth_sequencer",
             "Commands waiting for the sequencer.",
             loadi(&self.sequencer_queue),
-        );
-        gauge(
-            &mut out,
-            "carbonx_queue_depth_engine",
-            "Batches waiting for the engine thread.",
-            loadi(&self.engine_queue),
-        );
-        gauge(
-            &mut out,
-            "carbonx_queue_depth_dispatch",
-            "Batches waiting for the dispatcher.",
-            loadi(&self.dispatch_queue),
         );
         gauge(
             &mut out,

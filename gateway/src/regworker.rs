@@ -36,14 +36,14 @@ pub enum RegJob {
     },
     /// An engine snapshot at `seq` (the engine's bytes and the daily bars): settle the
     /// watermark up to `seq`, then hand it to the snapshot writer, which encodes (CRC
-    /// included) and writes the file off the dispatcher's and the writer's threads.
+    /// included) and writes the file off the core thread and the writer's thread.
     Snapshot {
         seq: u64,
         engine: Vec<u8>,
         bars: Vec<engine::DailyBar>,
         reply: Option<oneshot::Sender<Result<u64, String>>>,
     },
-    /// Sent by the dispatcher after its last settlement: finish and stop.
+    /// Sent by the core thread after its last settlement: finish and stop.
     Stop,
 }
 
@@ -259,6 +259,7 @@ fn writer_loop(
                         metrics,
                         settled,
                         &mut failed,
+                        false,
                     );
                     f(&registry);
                 }
@@ -270,6 +271,7 @@ fn writer_loop(
                         metrics,
                         settled,
                         &mut failed,
+                        false,
                     );
                     let _ = reply.send(reconcile(&registry, &holdings, catalog));
                 }
@@ -286,6 +288,7 @@ fn writer_loop(
                         metrics,
                         settled,
                         &mut failed,
+                        true,
                     );
                     let refuse = |reply: Option<oneshot::Sender<Result<u64, String>>>,
                                   why: String| {
@@ -322,6 +325,7 @@ fn writer_loop(
             metrics,
             settled,
             &mut failed,
+            stopping,
         );
     }
 }
@@ -342,15 +346,22 @@ fn flush(
     metrics: &Metrics,
     settled: &watch::Sender<u64>,
     failed: &mut bool,
+    sync: bool,
 ) {
     if pending.is_empty() {
         return;
     }
+    // Settlement alone is rebuilt from the engine journal after a crash (recovery
+    // re-settles everything after the registry's durable `settled_seq`), so it commits
+    // without an fsync; anything answered to a caller is synced (and with it, RocksDB's
+    // log being sequential, every settlement before it). A snapshot's flush is synced too,
+    // so the snapshot is usable after a crash.
+    let sync = sync || pending.iter().any(|p| matches!(p, Pending::Reply(_)));
     let mut results = if txs.is_empty() {
         Vec::new()
     } else {
         metrics.registry_groups.fetch_add(1, Ordering::Relaxed);
-        registry.apply_group(txs)
+        registry.apply_group_with(txs, sync)
     }
     .into_iter();
     txs.clear();

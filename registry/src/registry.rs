@@ -262,6 +262,19 @@ impl Registry {
     /// Applies transactions in order and commits all that succeeded in one WriteBatch with one
     /// fsync (group commit). Each result is as if applied alone, in this order.
     pub fn apply_group(&mut self, txs: &[Tx]) -> Vec<Result<Receipt, RegistryError>> {
+        self.apply_group_with(txs, self.options.sync)
+    }
+
+    /// `apply_group`, committing with or without an fsync. Without one, a crash may lose
+    /// the group (never part of it, and never a group before a later synced one: RocksDB's
+    /// log is sequential). Only for what the caller can rebuild from its own durable
+    /// record: the gateway's settlement of the engine journal, re-settled from the
+    /// journal after `settled_seq` on recovery.
+    pub fn apply_group_with(
+        &mut self,
+        txs: &[Tx],
+        sync: bool,
+    ) -> Vec<Result<Receipt, RegistryError>> {
         if self.poisoned {
             return txs.iter().map(|_| Err(RegistryError::Poisoned)).collect();
         }
@@ -287,7 +300,7 @@ impl Registry {
             return results;
         }
         self.put_meta(&mut batch);
-        if let Err(e) = self.store.commit(batch, self.options.sync) {
+        if let Err(e) = self.store.commit(batch, sync && self.options.sync) {
             // Memory is ahead of disk now: refuse everything until a restart reloads.
             self.poisoned = true;
             let message = e.to_string();
