@@ -226,32 +226,32 @@ impl Core {
         let async_flush = parts.async_flush;
         let stop = Arc::new(AtomicBool::new(false));
         let stop_seq = stop.clone();
-        let mut applier = Applier {
+        let applier = Applier {
             engine: parts.engine,
             since_snapshot: 0,
             snapshot_every: parts.snapshot_every,
         };
-        let mut dispatcher = Dispatcher {
+        let dispatcher = Dispatcher {
             hub: parts.hub.clone(),
             catalog: parts.catalog.clone(),
             registry: parts.registry.clone(),
             metrics: metrics.clone(),
             legs: Vec::new(),
+            unsettled: None,
+            last_settle: Instant::now(),
             woken: Vec::new(),
         };
         let m = metrics.clone();
         let core = std::thread::Builder::new()
             .name("core".into())
             .spawn(move || {
+                let mut pipeline = Pipeline {
+                    applier,
+                    dispatcher,
+                };
                 sequencer_loop(
                     rx,
-                    |batch| {
-                        let out = applier.apply(batch);
-                        if !out.is_empty() {
-                            dispatcher.dispatch(out);
-                        }
-                        true
-                    },
+                    &mut pipeline,
                     journal,
                     durability,
                     async_flush,
@@ -259,7 +259,7 @@ impl Core {
                     &m,
                     &stop_seq,
                 );
-                dispatcher.stop();
+                pipeline.dispatcher.stop();
             })?;
         Ok((
             Core {
@@ -372,7 +372,7 @@ impl Core {
 #[allow(clippy::too_many_arguments)]
 fn sequencer_loop(
     rx: Receiver<Submission>,
-    mut next_stage: impl FnMut(Vec<Sequenced>) -> bool,
+    pipeline: &mut Pipeline,
     mut journal: Journal,
     durability: Durability,
     async_flush: Duration,
@@ -384,7 +384,15 @@ fn sequencer_loop(
     let mut last_flush = Instant::now();
     let mut unflushed = false;
     loop {
-        let first = match rx.recv_timeout(async_flush) {
+        let first = match rx.try_recv() {
+            Ok(s) => Ok(s),
+            Err(_) => {
+                // Nothing waiting: hand on what was held back for a busier moment.
+                pipeline.dispatcher.idle();
+                rx.recv_timeout(async_flush)
+            }
+        };
+        let first = match first {
             Ok(s) => s,
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if stop.load(Ordering::Acquire) {
@@ -454,8 +462,9 @@ fn sequencer_loop(
             }
             Err(e) => fatal(&format!("journal write failed: {e}")),
         }
-        if !next_stage(batch) {
-            break;
+        let out = pipeline.applier.apply(batch);
+        if !out.is_empty() {
+            pipeline.dispatcher.dispatch(out);
         }
     }
     if unflushed {
@@ -468,6 +477,12 @@ fn sequencer_loop(
 fn fatal(message: &str) -> ! {
     tracing::error!("{message}; stopping so that nothing unjournaled is acknowledged");
     std::process::exit(70);
+}
+
+/// What the core thread does with a durable batch: apply it, then dispatch the results.
+struct Pipeline {
+    applier: Applier,
+    dispatcher: Dispatcher,
 }
 
 /// Applies sequenced (durable) batches to the engine.
@@ -610,13 +625,25 @@ struct Dispatcher {
     registry: RegistryHandle,
     metrics: Arc<Metrics>,
     legs: Vec<SettleLeg>,
+    /// Settlement held back: (through seq, its timestamp), with `legs`.
+    unsettled: Option<(u64, u64)>,
+    last_settle: Instant,
     woken: Vec<Arc<ReplySink>>,
 }
 
+/// Under load, settlement goes to the registry writer at most this often (one wake-up and
+/// one RocksDB write for many batches); as soon as the core thread has nothing to do,
+/// whatever is held back goes at once.
+const SETTLE_INTERVAL: Duration = Duration::from_millis(2);
+/// ...or once this many legs are held back.
+const SETTLE_LEGS_MAX: usize = 4_096;
+
 impl Dispatcher {
     fn dispatch(&mut self, batch: Vec<Out>) {
-        let mut through = None;
-        let mut last_ts = 0;
+        let (mut through, mut last_ts) = match self.unsettled.take() {
+            Some((seq, ts)) => (Some(seq), ts),
+            None => (None, 0),
+        };
         for out in batch {
             match out {
                 Out::Applied { applied, reply } => {
@@ -665,14 +692,26 @@ impl Dispatcher {
         }
         self.hub.notify();
         if let Some(seq) = through {
+            self.unsettled = Some((seq, last_ts));
+            if self.last_settle.elapsed() >= SETTLE_INTERVAL || self.legs.len() >= SETTLE_LEGS_MAX {
+                self.idle();
+            }
+        }
+    }
+
+    /// Sends the settlement held back, if any.
+    fn idle(&mut self) {
+        if let Some((seq, ts)) = self.unsettled.take() {
             self.registry
-                .settle(seq, last_ts, std::mem::take(&mut self.legs));
+                .settle(seq, ts, std::mem::take(&mut self.legs));
+            self.last_settle = Instant::now();
         }
     }
 
     /// The engine stopped: everything it produced is queued for the registry; let the
     /// writer finish it and stop.
-    fn stop(&self) {
+    fn stop(&mut self) {
+        self.idle();
         self.registry.send_blocking(RegJob::Stop);
     }
 }

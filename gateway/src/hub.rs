@@ -4,7 +4,6 @@
 //! stall the engine. A consumer that falls behind the history is told so and dropped.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use engine::{DailyBar, Event, EventKind, InstrumentId, TradeReport};
@@ -14,7 +13,7 @@ use tokio::sync::watch;
 /// A stream position: (engine sequence, index of the event within its command).
 pub type Pos = (u64, u32);
 
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub struct Item {
     pub pos: Pos,
     pub timestamp_ns: u64,
@@ -36,7 +35,8 @@ pub struct TooOld {
 
 #[derive(Debug)]
 pub struct Hub {
-    items: RwLock<VecDeque<Arc<Item>>>,
+    /// Stored by value (no allocation per item on the core thread; readers copy).
+    items: RwLock<VecDeque<Item>>,
     /// The newest item ever evicted from `items`, or the snapshot recovery started from:
     /// nothing at or before it can be served.
     evicted: RwLock<Option<Pos>>,
@@ -91,6 +91,7 @@ impl Hub {
     /// Publishes the events of one command (core thread only).
     pub fn publish(&self, seq: u64, timestamp_ns: u64, events: &[Event]) {
         let mut items = self.items.write();
+        let mut evicted = None;
         for (index, event) in events.iter().enumerate() {
             match event.kind {
                 EventKind::Trade(trade) => {
@@ -115,13 +116,18 @@ impl Hub {
             if items.len() == self.capacity
                 && let Some(old) = items.pop_front()
             {
-                *self.evicted.write() = Some(old.pos);
+                evicted = Some(old.pos);
             }
-            items.push_back(Arc::new(Item {
+            items.push_back(Item {
                 pos: (seq, index as u32),
                 timestamp_ns,
                 event: *event,
-            }));
+            });
+        }
+        if let Some(pos) = evicted {
+            // Before the items lock is released: a reader never sees an item gone
+            // without the eviction recorded.
+            *self.evicted.write() = Some(pos);
         }
         drop(items);
         self.published.store(seq, Ordering::Release);
@@ -180,7 +186,7 @@ impl Hub {
         after: Pos,
         max: usize,
         keep: impl Fn(&Item) -> bool,
-    ) -> Result<(Vec<Arc<Item>>, Pos), TooOld> {
+    ) -> Result<(Vec<Item>, Pos), TooOld> {
         let items = self.items.read();
         if let Some(evicted) = *self.evicted.read()
             && after < evicted
@@ -195,7 +201,7 @@ impl Hub {
         for item in items.range(start..) {
             last = item.pos;
             if keep(item) {
-                out.push(item.clone());
+                out.push(*item);
                 if out.len() == max {
                     break;
                 }

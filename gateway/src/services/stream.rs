@@ -2,7 +2,6 @@
 //! cursor and pushes into a bounded buffer. A consumer that stops reading for
 //! `slow_consumer_ms`, or falls behind the history, is dropped with a clear status.
 
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -69,7 +68,7 @@ where
         loop {
             latest.borrow_and_update();
             let read = hub.read_after(cursor, READ_CHUNK, &keep);
-            let (items, last): (Vec<Arc<Item>>, Pos) = match read {
+            let (items, last): (Vec<Item>, Pos) = match read {
                 Ok(r) => r,
                 Err(e) => {
                     metrics
