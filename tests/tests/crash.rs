@@ -28,6 +28,10 @@ fn crash_child_entry_point() {
     };
     let data = PathBuf::from(data);
     let mut config = test_config(&data);
+    // As `carbonx serve` runs by default, with small segments so that SIGKILL also lands
+    // around segment rolls and spare segments being prepared.
+    config.journal_preallocate = true;
+    config.limits.journal_segment_bytes = 256 << 10;
     if let Some(every) = std::env::var("CARBONX_CRASH_SNAPSHOT_EVERY")
         .ok()
         .and_then(|s| s.parse().ok())

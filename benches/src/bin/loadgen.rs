@@ -80,6 +80,9 @@ struct Args {
     /// server's default; 0: only at shutdown).
     #[arg(long)]
     snapshot_every: Option<u64>,
+    /// In-process server: preallocate journal segments (as `carbonx serve` does by default).
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    journal_preallocate: bool,
 }
 
 /// One request of the mix: 70% new limit orders (a fifth IOC), 20% cancels, 10% amends.
@@ -655,6 +658,7 @@ fn main() {
         None => {
             let dir = tempfile::tempdir().expect("temp dir");
             let mut config = test_config(dir.path());
+            config.journal_preallocate = args.journal_preallocate;
             if let Some(n) = args.snapshot_every {
                 config.snapshot_every = n;
             }
