@@ -469,3 +469,34 @@ async fn holdings(c: &mut Clients, account: u64) -> Vec<pb::Holding> {
         .into_inner()
         .holdings
 }
+
+/// The auditor's two checks: Reconcile is clean and the registry journal verifies.
+pub async fn assert_audit_clean(audit: &mut Clients) {
+    let rec = audit
+        .admin
+        .reconcile(pb::ReconcileRequest {})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    assert!(rec.clean, "{rec:?}");
+    let verify = audit
+        .registry
+        .verify_journal(pb::VerifyJournalRequest {})
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    assert!(verify.ok, "{}", verify.problem);
+}
+
+/// The live orders of an account (every instrument).
+pub async fn live_orders(c: &mut Clients, account: u64) -> Vec<pb::Order> {
+    c.trading
+        .list_orders(pb::ListOrdersRequest {
+            account_id: account,
+            instrument: String::new(),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+        .orders
+}

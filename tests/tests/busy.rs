@@ -323,19 +323,6 @@ async fn settlements_the_registry_lost_are_redone_from_the_journal() {
     let server = TestServer::start_with(test_config(&data));
     assert_eq!(registry_view(&server).await, expected);
     let mut audit = Clients::of(&server, "audit").await;
-    let rec = audit
-        .admin
-        .reconcile(pb::ReconcileRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
-    assert!(rec.clean, "{rec:?}");
-    let verify = audit
-        .registry
-        .verify_journal(pb::VerifyJournalRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
-    assert!(verify.ok, "{}", verify.problem);
+    assert_audit_clean(&mut audit).await;
     server.stop().unwrap_or_else(|e| panic!("{e}"));
 }

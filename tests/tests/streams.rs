@@ -200,16 +200,7 @@ async fn order_entry_replies_in_request_order_with_rejections_inline() {
         seen.push(reply.correlation_id);
     }
     assert_eq!(seen, (0..200).collect::<Vec<_>>());
-    let orders = m1
-        .trading
-        .list_orders(pb::ListOrdersRequest {
-            account_id: M1,
-            instrument: String::new(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner()
-        .orders;
+    let orders = live_orders(&mut m1, M1).await;
     assert_eq!(orders.len(), 196);
 }
 
@@ -305,16 +296,7 @@ async fn order_entry_waits_for_room_and_survives_a_client_that_leaves() {
             }
         }
     }
-    let orders = m1
-        .trading
-        .list_orders(pb::ListOrdersRequest {
-            account_id: M1,
-            instrument: String::new(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner()
-        .orders;
+    let orders = live_orders(&mut m1, M1).await;
     assert!(orders.len() >= 301, "{}", orders.len());
 }
 

@@ -196,19 +196,6 @@ async fn a_trading_day_between_members_has_exact_balances() {
     assert_eq!(holding(&mut m2, M2).await, (50_601, 50_000));
     assert_eq!(position(&account(&mut m2, M2).await), (50_000, 0, 0));
 
-    let rec = audit
-        .admin
-        .reconcile(pb::ReconcileRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
-    assert!(rec.clean, "{rec:?}");
-    let verify = audit
-        .registry
-        .verify_journal(pb::VerifyJournalRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
-    assert!(verify.ok, "{}", verify.problem);
+    assert_audit_clean(&mut audit).await;
     server.stop().unwrap_or_else(|e| panic!("{e}"));
 }
