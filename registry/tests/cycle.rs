@@ -30,6 +30,13 @@ struct Book {
 }
 
 impl Book {
+    /// A registry on `dir` (unsynced: these tests do not crash).
+    fn open(dir: &std::path::Path) -> Book {
+        let r =
+            Registry::open(dir, RegistryOptions { sync: false }).unwrap_or_else(|e| panic!("{e}"));
+        Book { r, n: 0 }
+    }
+
     fn tx(&mut self, op: Op) -> Tx {
         self.n += 1;
         Tx {
@@ -163,9 +170,7 @@ fn the_plan_files_are_the_plans_the_rules_were_computed_with() {
 #[test]
 fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let r = Registry::open(dir.path(), RegistryOptions { sync: false })
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut b = Book { r, n: 0 };
+    let mut b = Book::open(dir.path());
     for (account, kind) in [
         (AUTHORITY, AccountType::NationalAuthority),
         (RETIREMENT, AccountType::Retirement),
@@ -530,9 +535,7 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
 #[test]
 fn the_intensity_true_up_balances_each_sector_and_names_missing_output() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let r = Registry::open(dir.path(), RegistryOptions { sync: false })
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut b = Book { r, n: 0 };
+    let mut b = Book::open(dir.path());
     b.ok(Op::OpenAccount {
         account: AUTHORITY,
         kind: AccountType::NationalAuthority,
@@ -628,9 +631,7 @@ fn the_intensity_true_up_balances_each_sector_and_names_missing_output() {
 #[test]
 fn units_held_for_an_entity_no_longer_differentiated_are_used_at_the_close() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let r = Registry::open(dir.path(), RegistryOptions { sync: false })
-        .unwrap_or_else(|e| panic!("{e}"));
-    let mut b = Book { r, n: 0 };
+    let mut b = Book::open(dir.path());
     for (account, kind) in [
         (AUTHORITY, AccountType::NationalAuthority),
         (RETIREMENT, AccountType::Retirement),

@@ -8,27 +8,15 @@
 //! books. The seed is printed on failure; rerun one with
 //! `CARBONX_SEED=<seed> cargo test -p registry --test cycle_simulation`.
 
+mod common;
+
+use common::Rng;
 use registry::compliance::Plan;
 use registry::cycle::{Activity, ActivityRow, EntityRow, FacilityKind, Fuel, VerifiedRow};
 use registry::model::{AccountId, AccountType, Sector, UnitDef, UnitId, UnitKind};
 use registry::tx::{Op, Tx};
 use registry::{Registry, RegistryOptions};
 use rust_decimal::Decimal;
-
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 const AUTHORITY: AccountId = AccountId(1);
 const RETIREMENT: AccountId = AccountId(2);

@@ -232,17 +232,7 @@ async fn a_full_queue_is_answered_with_resource_exhausted_at_once() {
     );
     // What was refused changed nothing: exactly the accepted orders rest.
     let mut m1 = Clients::of(&server, "m1").await;
-    let live = m1
-        .trading
-        .list_orders(pb::ListOrdersRequest {
-            account_id: M1,
-            instrument: String::new(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner()
-        .orders
-        .len();
+    let live = live_orders(&mut m1, M1).await.len();
     assert_eq!(live, accepted);
 }
 

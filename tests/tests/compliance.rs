@@ -449,12 +449,5 @@ async fn a_compliance_year_over_grpc() {
     assert!(csv.lines().any(|l| l == line), "{csv}");
 
     // Both ledgers still agree.
-    let outcome = Clients::of(&server, "audit")
-        .await
-        .admin
-        .reconcile(pb::ReconcileRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
-    assert!(outcome.clean, "{outcome:?}");
+    assert_reconciled(&mut Clients::of(&server, "audit").await).await;
 }

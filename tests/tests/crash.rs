@@ -646,17 +646,7 @@ async fn a_torn_tail_is_cut_and_a_corrupt_middle_stops_start_up() {
         good_len
     );
     let mut m1 = Clients::of(&server, "m1").await;
-    let live = m1
-        .trading
-        .list_orders(pb::ListOrdersRequest {
-            account_id: M1,
-            instrument: String::new(),
-        })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner()
-        .orders
-        .len();
+    let live = live_orders(&mut m1, M1).await.len();
     assert_eq!(live, 50);
     server.stop().unwrap_or_else(|e| panic!("{e}"));
 

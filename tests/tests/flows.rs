@@ -8,13 +8,7 @@ use tonic::Code;
 
 async fn reconcile_clean(server: &TestServer) {
     let mut audit = Clients::of(server, "audit").await;
-    let rec = audit
-        .admin
-        .reconcile(pb::ReconcileRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
-    assert!(rec.clean, "{rec:?}");
+    assert_reconciled(&mut audit).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

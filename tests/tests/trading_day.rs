@@ -87,13 +87,7 @@ async fn a_trading_day_between_members_has_exact_balances() {
     assert_eq!(a1.live_orders, 0);
 
     // The registry settled both trades: reconcile, then read the holdings.
-    let rec = audit
-        .admin
-        .reconcile(pb::ReconcileRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
-    assert!(rec.clean, "{rec:?}");
+    assert_reconciled(&mut audit).await;
     assert_eq!(holding(&mut m1, M1).await, (50_000, 49_000));
     assert_eq!(holding(&mut m2, M2).await, (50_001, 50_600));
     assert_eq!(holding(&mut m3, M3).await, (50_002, 50_400));

@@ -788,13 +788,7 @@ async fn malformed_fields_are_refused_naming_the_field_and_change_nothing() {
     // rejected, but moves nothing; the registry journals nothing refused).
     let after = sequences(&mut audit).await;
     assert_eq!(after.1, before.1, "registry journal grew");
-    let rec = audit
-        .admin
-        .reconcile(pb::ReconcileRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
-    assert!(rec.clean, "{rec:?}");
+    assert_reconciled(&mut audit).await;
     let account = m1
         .trading
         .get_trading_account(pb::GetTradingAccountRequest { account_id: M1 })

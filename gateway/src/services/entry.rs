@@ -179,37 +179,39 @@ impl tokio_stream::Stream for EntryReplies {
         }
         let (next, reader) = {
             let mut state = this.entry.state.lock();
-            let next = match state.pending.front() {
+            let next = match state.pending.pop_front() {
                 None if state.reader_done => Next::End,
                 None => {
                     register(&mut state.replies_waker, cx.waker());
                     Next::Wait
                 }
-                Some(Pending::Waiting { .. }) => {
+                Some(Pending::Ready(reply)) => Next::Reply(reply),
+                Some(Pending::Failed(status)) => Next::Failed(status),
+                Some(Pending::Waiting {
+                    correlation_id,
+                    order,
+                    _slot,
+                }) => {
                     if this.applied.is_empty() {
                         this.applied = this.entry.sink.take_or_register(cx.waker());
                     }
                     match this.applied.pop_front() {
-                        None => Next::Wait,
-                        Some(applied) => match state.pending.pop_front() {
-                            Some(Pending::Waiting {
+                        Some(applied) => Next::Answer {
+                            correlation_id,
+                            order,
+                            applied,
+                        },
+                        None => {
+                            // Its result is not in yet: it stays first in line.
+                            state.pending.push_front(Pending::Waiting {
                                 correlation_id,
                                 order,
                                 _slot,
-                            }) => Next::Answer {
-                                correlation_id,
-                                order,
-                                applied,
-                            },
-                            _ => Next::End,
-                        },
+                            });
+                            Next::Wait
+                        }
                     }
                 }
-                Some(_) => match state.pending.pop_front() {
-                    Some(Pending::Ready(reply)) => Next::Reply(reply),
-                    Some(Pending::Failed(status)) => Next::Failed(status),
-                    _ => Next::End,
-                },
             };
             let reader = if matches!(next, Next::Reply(_) | Next::Answer { .. }) {
                 state.reader_waker.take()
