@@ -38,6 +38,6 @@ pub use invariants::InvariantViolation;
 pub use orders::{NOTIONAL_FEN_MAX, buy_required_fen, fee_fen};
 pub use query::{AccountView, BookLevel, BookView, OrderView, PositionView};
 pub use reason::Reject;
-pub use snapshot::SnapshotError;
+pub use snapshot::{SnapshotError, seal_snapshot};
 pub use state::{EngineConfig, Limits};
 pub use types::*;

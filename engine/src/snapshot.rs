@@ -44,6 +44,13 @@ impl core::fmt::Display for SnapshotError {
 
 impl std::error::Error for SnapshotError {}
 
+/// Appends the checksum to [`Engine::snapshot_unsealed`]'s bytes, giving exactly what
+/// [`Engine::snapshot`] returns.
+pub fn seal_snapshot(bytes: &mut Vec<u8>) {
+    let checksum = fnv1a64(bytes);
+    bytes.extend_from_slice(&checksum.to_le_bytes());
+}
+
 /// FNV-1a 64: small, dependency-free, deterministic.
 pub fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut hash = 0xcbf2_9ce4_8422_2325u64;
@@ -192,11 +199,18 @@ fn tif_of(code: u8) -> Result<TimeInForce, SnapshotError> {
 impl Engine {
     /// The whole state as bytes (see the module docs for the format).
     pub fn snapshot(&self) -> Vec<u8> {
+        let mut bytes = self.snapshot_unsealed();
+        seal_snapshot(&mut bytes);
+        bytes
+    }
+
+    /// [`Engine::snapshot`] without its trailing checksum: the part that needs the engine.
+    /// [`seal_snapshot`] completes it on any thread, so that the engine's owner is held up
+    /// only for the copy.
+    pub fn snapshot_unsealed(&self) -> Vec<u8> {
         let mut w = Writer(Vec::with_capacity(4096 + self.state.live_orders() * 48));
         w.0.extend_from_slice(MAGIC);
         self.write_body(&mut w);
-        let checksum = fnv1a64(&w.0);
-        w.u64(checksum);
         w.0
     }
 

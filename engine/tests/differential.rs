@@ -452,7 +452,15 @@ impl Sim {
     /// Replaces the engine by one restored from its own snapshot; they must hash the same.
     fn roundtrip_snapshot(&mut self) {
         let hash = self.engine.state_hash();
-        let restored = Engine::restore(&self.engine.snapshot())
+        // The server's way: the copy on the engine thread, the checksum elsewhere.
+        let mut sealed = self.engine.snapshot_unsealed();
+        engine::seal_snapshot(&mut sealed);
+        assert!(
+            sealed == self.engine.snapshot(),
+            "seed {}: sealing the unsealed copy gives other bytes",
+            self.seed
+        );
+        let restored = Engine::restore(&sealed)
             .unwrap_or_else(|e| panic!("seed {}: restore failed: {e}", self.seed));
         assert_eq!(
             restored.state_hash(),

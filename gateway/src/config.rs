@@ -169,7 +169,10 @@ pub struct Config {
     /// Async durability: fsync at least this often.
     pub async_flush_ms: u64,
     /// Snapshot the engine every this many commands (0: only at shutdown). Recovery loads
-    /// the newest snapshot and replays the journal after it.
+    /// the newest snapshot and replays the journal after it. Default 5,000,000: at most
+    /// about a second of replay at start-up (4.9 M commands/s measured), while the copy on
+    /// the core thread (a few ms with tens of thousands of resting orders, during which
+    /// orders wait) comes at most once per 5 M commands.
     pub snapshot_every: u64,
     /// Journal segments are zero-filled and synced ahead of time by a helper thread, so
     /// each batch's fsync has no file-size change to commit (faster on most file
@@ -192,7 +195,7 @@ impl Default for Config {
             tokens_file: None,
             durability: Durability::Sync,
             async_flush_ms: 50,
-            snapshot_every: 1_000_000,
+            snapshot_every: 5_000_000,
             journal_preallocate: true,
             log_format: LogFormat::Plain,
             tls: None,

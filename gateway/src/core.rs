@@ -517,7 +517,7 @@ impl Applier {
                     self.since_snapshot = 0;
                     out.push(Out::Snapshot {
                         seq: engine.last_seq(),
-                        bytes: engine.snapshot(),
+                        bytes: engine.snapshot_unsealed(),
                         reply: Some(reply),
                     });
                 }
@@ -530,11 +530,11 @@ impl Applier {
         }
         if self.snapshot_every > 0 && self.since_snapshot >= self.snapshot_every {
             // The copy is made here, on the engine's thread; the registry writer settles up
-            // to it and another thread writes the file.
+            // to it and another thread checksums it and writes the file.
             self.since_snapshot = 0;
             out.push(Out::Snapshot {
                 seq: engine.last_seq(),
-                bytes: engine.snapshot(),
+                bytes: engine.snapshot_unsealed(),
                 reply: None,
             });
         }

@@ -39,6 +39,7 @@ pub enum RegJob {
     /// included) and writes the file off the core thread and the writer's thread.
     Snapshot {
         seq: u64,
+        /// `Engine::snapshot_unsealed`: the snapshot writer adds the checksum.
         engine: Vec<u8>,
         bars: Vec<engine::DailyBar>,
         reply: Option<oneshot::Sender<Result<u64, String>>>,
@@ -164,6 +165,8 @@ pub fn start(
         .spawn(move || {
             while let Ok((seq, engine, bars, reply)) = snap_rx.recv() {
                 let started = std::time::Instant::now();
+                let mut engine = engine;
+                engine::seal_snapshot(&mut engine);
                 let bytes = crate::snapshot::encode(seq, &engine, &bars);
                 drop(engine);
                 let result = crate::snapshot::write(&snapshot_dir, seq, &bytes)
