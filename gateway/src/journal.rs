@@ -606,6 +606,34 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_first_segment_is_preallocated_at_open() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (mut j, _) =
+            Journal::open_with(dir.path(), 65_536, true).unwrap_or_else(|e| panic!("{e}"));
+        let segs = segments(dir.path()).unwrap_or_default();
+        assert_eq!(segs.len(), 1);
+        let first = segs[0].1.clone();
+        let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
+        // Full size before the first record: the first batches overwrite zeros in place.
+        assert_eq!(len(&first), 65_536);
+        for seq in 1..=50 {
+            j.append(&credit(seq)).unwrap_or_else(|e| panic!("{e}"));
+        }
+        j.commit(true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(len(&first), 65_536, "written in place, no growth");
+        drop(j);
+        assert_eq!(all(dir.path()), (1..=50).collect::<Vec<_>>());
+        // A segment that already holds records is continued, not replaced.
+        let (mut j, report) =
+            Journal::open_with(dir.path(), 65_536, true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(report.last_seq, 50);
+        j.append(&credit(51)).unwrap_or_else(|e| panic!("{e}"));
+        j.commit(true).unwrap_or_else(|e| panic!("{e}"));
+        drop(j);
+        assert_eq!(all(dir.path()), (1..=51).collect::<Vec<_>>());
+    }
+
+    #[test]
     fn preallocated_segments_end_in_zeros_that_are_not_damage() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
         write_pre(dir.path(), 8_192, 1, 2_000, 10);
