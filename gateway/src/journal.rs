@@ -316,13 +316,23 @@ impl Journal {
             pending: 0,
         };
         if preallocate {
-            if segment_len == 0 {
+            let allocated = journal.file.metadata()?.len();
+            if segment_len == 0 && allocated < segment_bytes {
                 // Nothing written to the current segment yet: make it a preallocated one
                 // now (start-up can wait for it; the first batches would not), so that
                 // no fsync of this run has a file-size change to commit.
-                fill_spare(&dir.join(SPARE_NAME), segment_bytes, 0)?;
-                let path = journal.path.clone();
-                journal.install_spare(path)?;
+                match fill_spare(&dir.join(SPARE_NAME), segment_bytes, 0) {
+                    Ok(()) => {
+                        let path = journal.path.clone();
+                        journal.install_spare(path)?;
+                    }
+                    Err(e) => {
+                        tracing::warn!(
+                            "journal: preparing a spare segment failed ({e}); segments grow as written"
+                        );
+                        journal.preallocate = false;
+                    }
+                }
             } else {
                 journal.spare = Some(make_spare(dir, segment_bytes));
             }
@@ -608,14 +618,23 @@ mod tests {
     #[test]
     fn an_empty_first_segment_is_preallocated_at_open() {
         let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-        let (mut j, _) =
-            Journal::open_with(dir.path(), 65_536, true).unwrap_or_else(|e| panic!("{e}"));
+        let (j, _) = Journal::open_with(dir.path(), 65_536, true).unwrap_or_else(|e| panic!("{e}"));
         let segs = segments(dir.path()).unwrap_or_default();
         assert_eq!(segs.len(), 1);
         let first = segs[0].1.clone();
         let len = |p: &Path| std::fs::metadata(p).map(|m| m.len()).unwrap_or(0);
         // Full size before the first record: the first batches overwrite zeros in place.
         assert_eq!(len(&first), 65_536);
+        // Opened again before anything was written: the preallocated file is kept as is.
+        let inode = |p: &Path| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(p).map(|m| m.ino()).unwrap_or(0)
+        };
+        let before = inode(&first);
+        drop(j);
+        let (mut j, _) =
+            Journal::open_with(dir.path(), 65_536, true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(inode(&first), before, "not replaced by another spare");
         for seq in 1..=50 {
             j.append(&credit(seq)).unwrap_or_else(|e| panic!("{e}"));
         }
