@@ -245,59 +245,69 @@ async fn order_entry_waits_for_room_and_survives_a_client_that_leaves() {
     // A client that sends and leaves without reading: the stream's slot comes back (one
     // stream per principal here), so a new stream works.
     for round in 0..3u64 {
-        let (tx, rx) = tokio::sync::mpsc::channel(16);
-        for i in 0..10u64 {
-            let _ = tx
-                .send(pb::OrderEntryRequest {
-                    correlation_id: i,
-                    request: Some(pb::order_entry_request::Request::Place(limit(
-                        M1,
-                        30_000 + round * 100 + i,
-                        pb::Side::Buy,
-                        8_001,
-                        1,
-                    ))),
-                })
-                .await;
-        }
-        let mut c = Clients::of(&server, "m1").await;
-        let mut stream = c
-            .trading
-            .order_entry(tokio_stream::wrappers::ReceiverStream::new(rx))
-            .await
-            .unwrap_or_else(|e| panic!("round {round}: {e}"))
-            .into_inner();
+        let requests = (0..10u64)
+            .map(|i| pb::OrderEntryRequest {
+                correlation_id: i,
+                request: Some(pb::order_entry_request::Request::Place(limit(
+                    M1,
+                    30_000 + round * 100 + i,
+                    pb::Side::Buy,
+                    8_001,
+                    1,
+                ))),
+            })
+            .collect();
+        let (c, tx, mut stream) = open_when_free(&server, round, requests).await;
         // Read one reply, then drop everything.
         let first = stream.message().await.unwrap_or_else(|e| panic!("{e}"));
         assert!(first.is_some());
         drop(stream);
         drop(tx);
         drop(c);
-        // The server lets go of the stream once it sees the reset.
-        let mut tries = 0;
-        loop {
-            let (tx2, rx2) = tokio::sync::mpsc::channel(1);
-            let mut c2 = Clients::of(&server, "m1").await;
-            match c2
-                .trading
-                .order_entry(tokio_stream::wrappers::ReceiverStream::new(rx2))
-                .await
-            {
-                Ok(_) => {
-                    drop(tx2);
-                    break;
-                }
-                Err(e) if tries < 50 => {
-                    assert_eq!(reason(&e), "STREAMS_PER_PRINCIPAL_LIMIT");
-                    tries += 1;
-                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-                }
-                Err(e) => panic!("the stream slot was never given back: {e}"),
+    }
+    // The last round's slot comes back too.
+    let (c, tx, stream) = open_when_free(&server, 3, Vec::new()).await;
+    drop((c, tx, stream));
+    let orders = live_orders(&mut m1, M1).await;
+    assert!(orders.len() >= 301, "{}", orders.len());
+}
+
+/// Opens an order-entry stream for m1 with `requests` already sent. The server lets go of a
+/// stream whose client left once it sees the reset, which may come a moment after the
+/// client's next call: while m1's only stream slot is still held (STREAMS_PER_PRINCIPAL_LIMIT)
+/// this tries again, for at most a second.
+async fn open_when_free(
+    server: &TestServer,
+    round: u64,
+    requests: Vec<pb::OrderEntryRequest>,
+) -> (
+    Clients,
+    tokio::sync::mpsc::Sender<pb::OrderEntryRequest>,
+    tonic::Streaming<pb::OrderEntryReply>,
+) {
+    for _ in 0..50 {
+        let (tx, rx) = tokio::sync::mpsc::channel(16);
+        for request in &requests {
+            let _ = tx.send(request.clone()).await;
+        }
+        let mut c = Clients::of(server, "m1").await;
+        match c
+            .trading
+            .order_entry(tokio_stream::wrappers::ReceiverStream::new(rx))
+            .await
+        {
+            Ok(stream) => return (c, tx, stream.into_inner()),
+            Err(e) => {
+                assert_eq!(
+                    reason(&e),
+                    "STREAMS_PER_PRINCIPAL_LIMIT",
+                    "round {round}: {e}"
+                );
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         }
     }
-    let orders = live_orders(&mut m1, M1).await;
-    assert!(orders.len() >= 301, "{}", orders.len());
+    panic!("round {round}: the stream slot was never given back");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
