@@ -13,23 +13,8 @@ use engine::{
 pub const REFERENCE_FEN: i64 = 8_000;
 pub const INSTRUMENT: InstrumentId = InstrumentId(0);
 
-/// SplitMix64.
-#[derive(Clone, Debug)]
-pub struct Rng(pub u64);
-
-impl Rng {
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    pub fn below(&mut self, n: u64) -> u64 {
-        self.next_u64() % n
-    }
-}
+/// The seeded SplitMix64 every test and benchmark uses.
+pub use tests::Rng;
 
 /// An engine with one listed instrument and `accounts` funded accounts (ids 1000..), the
 /// trading day open and continuous. Returns the engine and the next sequence number.

@@ -470,26 +470,36 @@ async fn holdings(c: &mut Clients, account: u64) -> Vec<pb::Holding> {
         .holdings
 }
 
-/// Reconcile (engine against registry) is clean.
-pub async fn assert_reconciled(audit: &mut Clients) {
-    let rec = audit
+/// Reconcile (engine against registry); `ctx` names the caller if the call fails.
+pub async fn reconcile(audit: &mut Clients, ctx: &str) -> pb::ReconcileReply {
+    audit
         .admin
         .reconcile(pb::ReconcileRequest {})
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
+        .unwrap_or_else(|e| panic!("{ctx}: reconcile: {e}"))
+        .into_inner()
+}
+
+/// VerifyJournal (the registry's hash chain); `ctx` names the caller if the call fails.
+pub async fn verify_journal(audit: &mut Clients, ctx: &str) -> pb::VerifyJournalReply {
+    audit
+        .registry
+        .verify_journal(pb::VerifyJournalRequest {})
+        .await
+        .unwrap_or_else(|e| panic!("{ctx}: verify journal: {e}"))
+        .into_inner()
+}
+
+/// Reconcile (engine against registry) is clean.
+pub async fn assert_reconciled(audit: &mut Clients) {
+    let rec = reconcile(audit, "audit").await;
     assert!(rec.clean, "{rec:?}");
 }
 
 /// The auditor's two checks: Reconcile is clean and the registry journal verifies.
 pub async fn assert_audit_clean(audit: &mut Clients) {
     assert_reconciled(audit).await;
-    let verify = audit
-        .registry
-        .verify_journal(pb::VerifyJournalRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
+    let verify = verify_journal(audit, "audit").await;
     assert!(verify.ok, "{}", verify.problem);
 }
 

@@ -106,12 +106,7 @@ async fn reconcile_is_clean_and_everything_is_conserved_after_a_busy_session() {
     }
     assert!(placed > 100, "seed {seed}: only {placed} orders accepted");
     let mut audit = Clients::of(&server, "audit").await;
-    let rec = audit
-        .admin
-        .reconcile(pb::ReconcileRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
+    let rec = reconcile(&mut audit, &format!("seed {seed}")).await;
     assert!(rec.clean, "seed {seed}: {rec:?}");
     assert!(rec.accounts_checked >= 8);
 
@@ -141,12 +136,7 @@ async fn reconcile_is_clean_and_everything_is_conserved_after_a_busy_session() {
     // Allowances: what the four were given (100,000 + n each) is still theirs in total.
     assert_eq!(registry_t, 400_006, "seed {seed}");
     assert!(engine_t <= registry_t);
-    let verify = audit
-        .registry
-        .verify_journal(pb::VerifyJournalRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
+    let verify = verify_journal(&mut audit, &format!("seed {seed}")).await;
     assert!(verify.ok, "seed {seed}: {}", verify.problem);
 
     // Restart on the same data: the same state comes back (replay of the journal).
@@ -184,12 +174,7 @@ async fn reconcile_is_clean_and_everything_is_conserved_after_a_busy_session() {
         book_before, book_after,
         "seed {seed}: the book changed across a restart"
     );
-    let rec = audit
-        .admin
-        .reconcile(pb::ReconcileRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
+    let rec = reconcile(&mut audit, &format!("seed {seed}")).await;
     assert!(rec.clean, "seed {seed}: after restart {rec:?}");
     restarted.stop().unwrap_or_else(|e| panic!("{e}"));
     drop(kept);

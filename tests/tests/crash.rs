@@ -465,19 +465,9 @@ async fn check_rest(
             (Err(_), None) => {}
         }
     }
-    let verify = audit
-        .registry
-        .verify_journal(pb::VerifyJournalRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{ctx}: {e}"))
-        .into_inner();
+    let verify = verify_journal(audit, ctx).await;
     assert!(verify.ok, "{ctx}: registry journal: {}", verify.problem);
-    let rec = audit
-        .admin
-        .reconcile(pb::ReconcileRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{ctx}: {e}"))
-        .into_inner();
+    let rec = reconcile(audit, ctx).await;
     assert!(rec.clean, "{ctx}: {rec:?}");
     // Allowances: the four hold what they were given, wherever it sits.
     let mut held = 0;

@@ -191,12 +191,7 @@ async fn four_eyes_pledges_and_cancellation_through_the_api() {
     ] {
         assert!(kinds.iter().any(|x| x == k), "{k} missing from {kinds:?}");
     }
-    let verify = audit
-        .registry
-        .verify_journal(pb::VerifyJournalRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
+    let verify = verify_journal(&mut audit, "flows").await;
     assert!(
         verify.ok && verify.entries == kinds.len() as u64,
         "{verify:?}"

@@ -216,21 +216,25 @@ async fn order_entry_waits_for_room_and_survives_a_client_that_leaves() {
     let server = TestServer::start_with(config);
     open_market(&server).await;
     let mut m1 = Clients::of(&server, "m1").await;
-    let requests: Vec<_> = (0..300u64)
-        .map(|i| pb::OrderEntryRequest {
-            correlation_id: i,
-            request: Some(pb::order_entry_request::Request::Place(limit(
-                M1,
-                20_000 + i,
-                pb::Side::Buy,
-                8_000,
-                1,
-            ))),
-        })
-        .collect();
+    // `n` bids of 1 t for M1 at `price_fen`, correlation ids 0.., client order ids from
+    // `first_client_id`.
+    let bids = |n: u64, first_client_id: u64, price_fen: i64| -> Vec<pb::OrderEntryRequest> {
+        (0..n)
+            .map(|i| pb::OrderEntryRequest {
+                correlation_id: i,
+                request: Some(pb::order_entry_request::Request::Place(limit(
+                    M1,
+                    first_client_id + i,
+                    pb::Side::Buy,
+                    price_fen,
+                    1,
+                ))),
+            })
+            .collect()
+    };
     let mut replies = m1
         .trading
-        .order_entry(tokio_stream::iter(requests))
+        .order_entry(tokio_stream::iter(bids(300, 20_000, 8_000)))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner();
@@ -245,18 +249,7 @@ async fn order_entry_waits_for_room_and_survives_a_client_that_leaves() {
     // A client that sends and leaves without reading: the stream's slot comes back (one
     // stream per principal here), so a new stream works.
     for round in 0..3u64 {
-        let requests = (0..10u64)
-            .map(|i| pb::OrderEntryRequest {
-                correlation_id: i,
-                request: Some(pb::order_entry_request::Request::Place(limit(
-                    M1,
-                    30_000 + round * 100 + i,
-                    pb::Side::Buy,
-                    8_001,
-                    1,
-                ))),
-            })
-            .collect();
+        let requests = bids(10, 30_000 + round * 100, 8_001);
         let (c, tx, mut stream) = open_when_free(&server, round, requests).await;
         // Read one reply, then drop everything.
         let first = stream.message().await.unwrap_or_else(|e| panic!("{e}"));

@@ -13,13 +13,7 @@ async fn sequences(c: &mut Clients) -> (u64, u64) {
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner()
         .sequence;
-    let registry = c
-        .registry
-        .verify_journal(pb::VerifyJournalRequest {})
-        .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner()
-        .entries;
+    let registry = verify_journal(c, "counts").await.entries;
     (engine, registry)
 }
 
