@@ -562,6 +562,20 @@ struct Summary {
     p999: u64,
     max: u64,
     errors: u64,
+    /// CPU time of this whole process (clients, and the server when in-process) per
+    /// request answered while measuring.
+    cpu_us_per_request: Option<f64>,
+}
+
+/// CPU time (user + system) this process has used so far, from `/proc/self/stat`, in
+/// microseconds (the kernel counts in USER_HZ = 100 ticks per second).
+fn process_cpu_us() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after_name = &stat[stat.rfind(')')? + 1..];
+    let mut fields = after_name.split_whitespace().skip(11);
+    let user: u64 = fields.next()?.parse().ok()?;
+    let system: u64 = fields.next()?.parse().ok()?;
+    Some((user + system) * 10_000)
 }
 
 fn run(addr: SocketAddr, args: &Arc<Args>, runtime: &tokio::runtime::Runtime) -> Summary {
@@ -577,6 +591,12 @@ fn run(addr: SocketAddr, args: &Arc<Args>, runtime: &tokio::runtime::Runtime) ->
         .collect();
     let measuring_from = Instant::now() + Duration::from_secs(1);
     let end = measuring_from + Duration::from_secs(args.duration);
+    let cpu = runtime.spawn(async move {
+        tokio::time::sleep_until(measuring_from.into()).await;
+        let from = process_cpu_us();
+        tokio::time::sleep_until(end.into()).await;
+        Some(process_cpu_us()?.saturating_sub(from?))
+    });
     runtime.block_on(async {
         let mut tasks = Vec::new();
         let mut ticks = if args.mode == Mode::Open {
@@ -616,6 +636,7 @@ fn run(addr: SocketAddr, args: &Arc<Args>, runtime: &tokio::runtime::Runtime) ->
             let _ = all.add(h);
         }
     }
+    let cpu_us = runtime.block_on(cpu).ok().flatten();
     let h = s.latency.as_ref();
     let q = |p: f64| h.map_or(0, |h| h.value_at_quantile(p));
     Summary {
@@ -625,6 +646,56 @@ fn run(addr: SocketAddr, args: &Arc<Args>, runtime: &tokio::runtime::Runtime) ->
         p999: q(0.999),
         max: h.map_or(0, Histogram::max),
         errors: s.errors,
+        cpu_us_per_request: cpu_us
+            .filter(|_| s.done > 0)
+            .map(|us| us as f64 / s.done as f64),
+    }
+}
+
+/// What the in-process server's metrics endpoint says about a run: how the load was batched.
+#[derive(Debug, Default)]
+struct ServerCounts {
+    commands: u64,
+    batches: u64,
+    fsync_us: u64,
+}
+
+impl ServerCounts {
+    fn scrape(addr: SocketAddr) -> ServerCounts {
+        use std::io::{Read, Write};
+        let mut text = String::new();
+        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
+            let _ = s.write_all(b"GET /metrics HTTP/1.0\r\nHost: loadgen\r\n\r\n");
+            let _ = s.read_to_string(&mut text);
+        }
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        ServerCounts {
+            commands: value("carbonx_commands_total") as u64,
+            batches: value("carbonx_journal_batches_total") as u64,
+            fsync_us: (value("carbonx_journal_fsync_seconds_sum") * 1e6) as u64,
+        }
+    }
+
+    fn since(&self, before: &ServerCounts) -> String {
+        let commands = self.commands.saturating_sub(before.commands);
+        let batches = self.batches.saturating_sub(before.batches).max(1);
+        format!(
+            "server:   commands={commands} journal_batches={batches} commands_per_batch={} \
+             write_fsync_mean_us={}",
+            commands / batches,
+            self.fsync_us.saturating_sub(before.fsync_us) / batches
+        )
+    }
+}
+
+fn cpu_line(name: &str, s: &Summary) {
+    if let Some(us) = s.cpu_us_per_request {
+        println!("# {name}: process CPU {us:.2} us per request (clients included)");
     }
 }
 
@@ -662,6 +733,7 @@ fn main() {
             if let Some(n) = args.snapshot_every {
                 config.snapshot_every = n;
             }
+            config.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
             let server = TestServer::start_with(config);
             runtime.block_on(open_market_at(server.addr));
             let addr = server.addr;
@@ -683,12 +755,19 @@ fn main() {
             ""
         }
     );
+    let metrics = embedded.as_ref().and_then(|(server, _)| server.metrics);
+    let before = metrics.map(ServerCounts::scrape);
     let gateway = run(addr, &args, &runtime);
     println!("gateway:  {}", line(&gateway));
+    cpu_line("gateway", &gateway);
+    if let (Some(addr), Some(before)) = (metrics, before) {
+        println!("{}", ServerCounts::scrape(addr).since(&before));
+    }
     if args.baseline {
         let echo = start_echo();
         let base = run(echo, &args, &runtime);
         println!("baseline: {}", line(&base));
+        cpu_line("baseline", &base);
         let ratio = if base.throughput > 0.0 {
             gateway.throughput / base.throughput
         } else {
