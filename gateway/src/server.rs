@@ -570,6 +570,8 @@ pub async fn serve(
     tracing::info!(%addr, metrics = ?metrics_addr, dashboard = ?dashboard_addr, elapsed_ms = started.elapsed().as_millis() as u64, "serving");
     on_ready(&running);
 
+    let shutdown_tx = Arc::new(shutdown_tx);
+    let tell = shutdown_tx.clone();
     let signal = async move {
         match stop {
             Some(rx) => {
@@ -577,13 +579,33 @@ pub async fn serve(
             }
             None => shutdown_signal().await,
         }
-        tracing::info!("shutting down: no new requests; draining queues");
+        tracing::info!(
+            "shutting down: no new connections; streams end once what they took is answered"
+        );
+        // Open streams would otherwise hold the graceful shutdown for as long as their
+        // clients keep them open: subscriptions end now with UNAVAILABLE (clients resume
+        // from their last position), order entry after answering what it read.
+        let _ = tell.send(true);
+    };
+    let mut stopping = ctx.shutdown.clone();
+    let grace = async move {
+        let _ = stopping.wait_for(|down| *down).await;
+        tokio::time::sleep(SHUTDOWN_GRACE).await;
     };
     // Our own listener (bound before the port is announced), so the builder's tcp_nodelay
     // does not reach it: set it here, or Nagle's algorithm holds small replies back until
     // the peer's delayed ACK (40 ms).
     let incoming = tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
-    let served = router.serve_with_incoming_shutdown(incoming, signal).await;
+    let served = tokio::select! {
+        served = router.serve_with_incoming_shutdown(incoming, signal) => served,
+        () = grace => {
+            tracing::warn!(
+                grace_s = SHUTDOWN_GRACE.as_secs(),
+                "connections still open after the shutdown grace period: closing them"
+            );
+            Ok(())
+        }
+    };
     let _ = shutdown_tx.send(true);
     drop(ctx);
     // A snapshot at the last sequence makes the next start quick.
@@ -601,6 +623,10 @@ pub async fn serve(
     tracing::info!("stopped");
     served.map_err(|e| e.to_string())
 }
+
+/// After the stop signal, how long open connections get to finish their calls (a client
+/// that stops reading its replies could otherwise hold the shutdown forever).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 async fn shutdown_signal() {
     #[cfg(unix)]

@@ -473,3 +473,82 @@ async fn streams_resume_across_a_restart_with_no_gap_and_no_duplicate() {
     assert_eq!(got, expected);
     drop(kept);
 }
+
+/// Stopping the server with streams open: the order-entry stream answers what it took,
+/// then ends with UNAVAILABLE / SHUTTING_DOWN while its client still holds the request side
+/// open; a subscription ends with UNAVAILABLE; the server stops (instead of waiting for its
+/// clients to hang up) and every answered order is there after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_ends_open_streams_after_answering_what_they_took() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = test_config(dir.path());
+    let server = TestServer::start_with(config.clone());
+    open_market(&server).await;
+    let mut m1 = Clients::of(&server, "m1").await;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    let mut replies = m1
+        .trading
+        .order_entry(tokio_stream::wrappers::ReceiverStream::new(rx))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    for i in 0..20u64 {
+        let place = limit(M1, 40_000 + i, pb::Side::Buy, 8_000 + i as i64, 1);
+        tx.send(pb::OrderEntryRequest {
+            correlation_id: i,
+            request: Some(pb::order_entry_request::Request::Place(place)),
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    }
+    for i in 0..20u64 {
+        let reply = replies.message().await.unwrap_or_else(|e| panic!("{e}"));
+        let reply = reply.unwrap_or_else(|| panic!("stream ended before reply {i}"));
+        assert_eq!(reply.correlation_id, i);
+        assert!(reply.reply.unwrap_or_default().rejection.is_none());
+    }
+    let mut executions = m1
+        .trading
+        .stream_executions(pb::StreamExecutionsRequest {
+            account_id: M1,
+            after: None,
+            from_now: false,
+        })
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    for _ in 0..20 {
+        let report = executions.message().await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(report.is_some());
+    }
+
+    // `tx` stays open: the client neither half-closes nor hangs up.
+    let stopping = tokio::task::spawn_blocking(move || server.stop_keep_dir());
+    let ended = replies
+        .message()
+        .await
+        .expect_err("the order-entry stream ends with a status");
+    assert_eq!(ended.code(), tonic::Code::Unavailable, "{ended}");
+    assert_eq!(reason(&ended), "SHUTTING_DOWN", "{ended}");
+    let ended = executions
+        .message()
+        .await
+        .expect_err("the subscription ends with a status");
+    assert_eq!(ended.code(), tonic::Code::Unavailable, "{ended}");
+    let kept = tokio::time::timeout(std::time::Duration::from_secs(60), stopping)
+        .await
+        .unwrap_or_else(|_| panic!("the server did not stop"))
+        .unwrap_or_else(|e| panic!("{e}"));
+    drop(tx);
+
+    let restarted = TestServer::start_with(config);
+    let mut m1 = Clients::of(&restarted, "m1").await;
+    let mut ids: Vec<u64> = live_orders(&mut m1, M1)
+        .await
+        .iter()
+        .map(|o| o.client_order_id)
+        .collect();
+    ids.sort_unstable();
+    assert_eq!(ids, (40_000..40_020).collect::<Vec<_>>());
+    drop(kept);
+}

@@ -476,9 +476,25 @@ impl TradingService for Trading {
         let entry = Entry::new(self.ctx.limits.in_flight_per_connection);
         let reader = entry.clone();
         let this = self.clone();
+        let mut shutdown = self.ctx.shutdown.clone();
         tokio::spawn(async move {
-            while reader.room().await {
-                match incoming.next().await {
+            loop {
+                let next = tokio::select! {
+                    biased;
+                    // Shutting down: what was taken is answered, then the stream ends.
+                    _ = shutdown.wait_for(|down| *down) => {
+                        reader.push(Pending::Failed(shutting_down()));
+                        break;
+                    }
+                    next = async {
+                        if reader.room().await {
+                            incoming.next().await
+                        } else {
+                            None
+                        }
+                    } => next,
+                };
+                match next {
                     Some(Ok(request)) => {
                         let pending = this.entry_request(&principal, request, &reader);
                         reader.push(pending);
@@ -614,4 +630,16 @@ impl Trading {
             })
             .map_err(|e| self.ctx.refuse(m, e))
     }
+}
+
+/// How an `OrderEntry` stream ends when the server shuts down: every request answered
+/// before this status was taken (and is durable); the others were not read.
+fn shutting_down() -> Status {
+    Status::from(ApiError::new(
+        tonic::Code::Unavailable,
+        "SHUTTING_DOWN",
+        "",
+        "the server is shutting down: the requests answered before this were taken, the \
+         others were not read; send them again once it is back",
+    ))
 }
