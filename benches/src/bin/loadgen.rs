@@ -27,6 +27,7 @@ use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use proto::v1 as pb;
 use proto::v1::trading_service_server::{TradingService, TradingServiceServer};
+use tempfile::TempDir;
 use tests::{Clients, E1, M1, M2, M3, TestServer, limit, open_market_at, test_config};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
@@ -45,7 +46,7 @@ enum Api {
     Stream,
 }
 
-#[derive(Debug, Parser)]
+#[derive(Clone, Debug, Parser)]
 #[command(about = "carbonx load generator")]
 struct Args {
     /// A running server (default: start one in-process).
@@ -76,6 +77,11 @@ struct Args {
     /// Also run the same load against a trivial echo service and print the ratio.
     #[arg(long)]
     baseline: bool,
+    /// Closed loop: run once per window (e.g. `64,128,256,512,1024`; a fresh in-process
+    /// server each time), print a table, and end with the best run's line (with
+    /// --baseline: the ratio of the gateway's peak to the echo's peak).
+    #[arg(long, value_delimiter = ',')]
+    windows: Vec<usize>,
     /// In-process server: snapshot the engine every this many commands (default: the
     /// server's default; 0: only at shutdown).
     #[arg(long)]
@@ -706,6 +712,33 @@ fn line(s: &Summary) -> String {
     )
 }
 
+/// The server under test, in-process on a temp dir (sync durability), its market open.
+fn start_embedded(args: &Args, runtime: &tokio::runtime::Runtime) -> (TestServer, TempDir) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(dir.path());
+    config.journal_preallocate = args.journal_preallocate;
+    if let Some(n) = args.snapshot_every {
+        config.snapshot_every = n;
+    }
+    config.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let server = TestServer::start_with(config);
+    runtime.block_on(open_market_at(server.addr));
+    (server, dir)
+}
+
+/// The run with the highest throughput, with its window.
+fn peak<'a>(runs: impl Iterator<Item = (usize, &'a Summary)>) -> Option<(usize, &'a Summary)> {
+    runs.max_by(|a, b| a.1.throughput.total_cmp(&b.1.throughput))
+}
+
+fn ratio(gateway: &Summary, base: &Summary) -> f64 {
+    if base.throughput > 0.0 {
+        gateway.throughput / base.throughput
+    } else {
+        0.0
+    }
+}
+
 fn main() {
     let args = Arc::new(Args::parse());
     if let Some(path) = &args.write_tokens {
@@ -717,65 +750,94 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    // The server under test: given, or in-process on a temp dir (sync durability).
-    let mut embedded = None;
-    let addr = match args.target {
-        Some(addr) => {
-            if args.setup {
-                runtime.block_on(open_market_at(addr));
-            }
-            addr
-        }
-        None => {
-            let dir = tempfile::tempdir().expect("temp dir");
-            let mut config = test_config(dir.path());
-            config.journal_preallocate = args.journal_preallocate;
-            if let Some(n) = args.snapshot_every {
-                config.snapshot_every = n;
-            }
-            config.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
-            let server = TestServer::start_with(config);
-            runtime.block_on(open_market_at(server.addr));
-            let addr = server.addr;
-            embedded = Some((server, dir));
-            addr
-        }
-    };
-    println!(
-        "# loadgen: {:?} loop, {:?} API, {} clients, window {}, rate {}/s, {} s; target {addr}{}",
-        args.mode,
-        args.api,
-        args.clients,
-        args.window,
-        args.rate,
-        args.duration,
-        if embedded.is_some() {
-            " (in-process server, sync durability)"
-        } else {
-            ""
-        }
-    );
-    let metrics = embedded.as_ref().and_then(|(server, _)| server.metrics);
-    let before = metrics.map(ServerCounts::scrape);
-    let gateway = run(addr, &args, &runtime);
-    println!("gateway:  {}", line(&gateway));
-    cpu_line("gateway", &gateway);
-    if let (Some(addr), Some(before)) = (metrics, before) {
-        println!("{}", ServerCounts::scrape(addr).since(&before));
+    if let Some(addr) = args.target
+        && args.setup
+    {
+        runtime.block_on(open_market_at(addr));
     }
-    if args.baseline {
-        let echo = start_echo();
-        let base = run(echo, &args, &runtime);
-        println!("baseline: {}", line(&base));
-        cpu_line("baseline", &base);
-        let ratio = if base.throughput > 0.0 {
-            gateway.throughput / base.throughput
-        } else {
-            0.0
-        };
-        println!("{} ratio={ratio:.2}", line(&gateway));
+    let windows = if args.windows.is_empty() {
+        vec![args.window]
     } else {
-        println!("{}", line(&gateway));
+        args.windows.clone()
+    };
+    let echo = args.baseline.then(start_echo);
+    // (window, gateway, echo) for the sweep's table.
+    let mut rows = Vec::new();
+    for window in windows {
+        let args = Arc::new(Args {
+            window,
+            ..(*args).clone()
+        });
+        // A fresh in-process server for every window, so each starts from the same book.
+        let embedded = args
+            .target
+            .is_none()
+            .then(|| start_embedded(&args, &runtime));
+        let addr = match (&embedded, args.target) {
+            (Some((server, _)), _) => server.addr,
+            (None, Some(addr)) => addr,
+            (None, None) => unreachable!("no target and no in-process server"),
+        };
+        println!(
+            "# loadgen: {:?} loop, {:?} API, {} clients, window {}, rate {}/s, {} s; target {addr}{}",
+            args.mode,
+            args.api,
+            args.clients,
+            args.window,
+            args.rate,
+            args.duration,
+            if embedded.is_some() {
+                " (in-process server, sync durability)"
+            } else {
+                ""
+            }
+        );
+        let metrics = embedded.as_ref().and_then(|(server, _)| server.metrics);
+        let before = metrics.map(ServerCounts::scrape);
+        let gateway = run(addr, &args, &runtime);
+        println!("gateway:  {}", line(&gateway));
+        cpu_line("gateway", &gateway);
+        if let (Some(addr), Some(before)) = (metrics, before) {
+            println!("{}", ServerCounts::scrape(addr).since(&before));
+        }
+        drop(embedded);
+        let base = echo.map(|echo| {
+            let base = run(echo, &args, &runtime);
+            println!("baseline: {}", line(&base));
+            cpu_line("baseline", &base);
+            base
+        });
+        rows.push((window, gateway, base));
     }
-    drop(embedded);
+    if rows.len() > 1 {
+        // Each side at its own best window: the peak throughput of each.
+        println!("# window  gateway/s  echo/s  ratio");
+        for (window, gateway, base) in &rows {
+            match base {
+                Some(base) => println!(
+                    "# {window:>6} {:>10.0} {:>7.0} {:>6.2}",
+                    gateway.throughput,
+                    base.throughput,
+                    ratio(gateway, base)
+                ),
+                None => println!("# {window:>6} {:>10.0}", gateway.throughput),
+            }
+        }
+    }
+    let gateways = rows.iter().map(|(window, gateway, _)| (*window, gateway));
+    let echoes = rows
+        .iter()
+        .filter_map(|(window, _, base)| Some((*window, base.as_ref()?)));
+    let Some((gw_window, gateway)) = peak(gateways) else {
+        return;
+    };
+    match peak(echoes) {
+        Some((echo_window, base)) => {
+            if rows.len() > 1 {
+                println!("# peaks: gateway at window {gw_window}, echo at window {echo_window}");
+            }
+            println!("{} ratio={:.2}", line(gateway), ratio(gateway, base));
+        }
+        None => println!("{}", line(gateway)),
+    }
 }
