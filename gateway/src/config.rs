@@ -178,6 +178,10 @@ pub struct Config {
     /// each batch's fsync has no file-size change to commit (faster on most file
     /// systems). Costs one segment of extra writes per segment.
     pub journal_preallocate: bool,
+    /// After each snapshot, journal segments recovery no longer needs (every record at or
+    /// before the older snapshot kept) move to `journal/archive`, for the operator to ship
+    /// to long-term storage; otherwise the journal directory grows without bound.
+    pub journal_archive: bool,
     pub log_format: LogFormat,
     pub tls: Option<TlsConfig>,
     pub limits: Limits,
@@ -197,6 +201,7 @@ impl Default for Config {
             async_flush_ms: 50,
             snapshot_every: 5_000_000,
             journal_preallocate: true,
+            journal_archive: true,
             log_format: LogFormat::Plain,
             tls: None,
             limits: Limits::default(),

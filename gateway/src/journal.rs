@@ -49,6 +49,48 @@ pub enum JournalError {
         offset: u64,
         why: String,
     },
+    #[error(
+        "journal records from sequence {from} are needed but {} starts at {first}: move the \
+         archived segments (in its `{ARCHIVE_DIR}` directory, or wherever they were shipped) \
+         back into it",
+        dir.display()
+    )]
+    Missing { dir: PathBuf, from: u64, first: u64 },
+}
+
+/// Where `archive_through` moves segments recovery no longer needs (inside the journal
+/// directory, so a move is a rename). Operators ship them to long-term storage from there.
+pub const ARCHIVE_DIR: &str = "archive";
+
+/// Moves every segment whose records all have a sequence at most `seq` into
+/// `dir/archive` (never the last segment, which is being written). Returns the segments
+/// moved. The caller passes a sequence recovery will never replay from again: the older
+/// of the snapshots kept, which the registry has settled through.
+pub fn archive_through(dir: &Path, seq: u64) -> Result<Vec<PathBuf>, JournalError> {
+    let segs = segments(dir)?;
+    let mut moved = Vec::new();
+    for pair in segs.windows(2) {
+        let ((_, path), (next_first, _)) = (&pair[0], &pair[1]);
+        // This segment's records end just before the next segment's first.
+        if *next_first > seq.saturating_add(1) {
+            break;
+        }
+        let archive = dir.join(ARCHIVE_DIR);
+        if moved.is_empty() {
+            std::fs::create_dir_all(&archive)?;
+        }
+        let Some(name) = path.file_name() else {
+            continue;
+        };
+        let to = archive.join(name);
+        std::fs::rename(path, &to)?;
+        moved.push(to);
+    }
+    if !moved.is_empty() {
+        File::open(dir.join(ARCHIVE_DIR))?.sync_all()?;
+        File::open(dir)?.sync_all()?;
+    }
+    Ok(moved)
 }
 
 /// What opening found.
@@ -156,6 +198,16 @@ pub fn replay(
     mut each: impl FnMut(&Command) -> Result<(), String>,
 ) -> Result<u64, JournalError> {
     let segs = segments(dir)?;
+    if let Some((first, _)) = segs.first()
+        && *first > from_seq
+    {
+        // Records before the first segment were archived: replaying from here would skip them.
+        return Err(JournalError::Missing {
+            dir: dir.to_path_buf(),
+            from: from_seq,
+            first: *first,
+        });
+    }
     let mut expected: Option<u64> = None;
     let mut count = 0;
     for (n, (first, path)) in segs.iter().enumerate() {
@@ -566,6 +618,79 @@ mod tests {
         })
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(from_333, (333..=600).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn archiving_moves_only_segments_wholly_at_or_before_the_sequence() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        write(dir.path(), 4_096, 1, 500, 7);
+        let before = segments(dir.path()).unwrap_or_default();
+        assert!(before.len() > 4, "{before:?}");
+        // A sequence in the middle of the third segment: the first two move.
+        let (third, fourth) = (before[2].0, before[3].0);
+        let through = (third + fourth) / 2;
+        let moved = archive_through(dir.path(), through).unwrap_or_else(|e| panic!("{e}"));
+        let names = |list: &[(u64, PathBuf)]| -> Vec<std::ffi::OsString> {
+            list.iter()
+                .filter_map(|(_, p)| p.file_name().map(|n| n.to_owned()))
+                .collect()
+        };
+        let moved_names: Vec<_> = moved
+            .iter()
+            .filter_map(|p| p.file_name().map(|n| n.to_owned()))
+            .collect();
+        assert_eq!(moved_names, names(&before[..2]));
+        let archive = dir.path().join(ARCHIVE_DIR);
+        assert_eq!(
+            names(&segments(&archive).unwrap_or_default()),
+            names(&before[..2])
+        );
+        assert_eq!(
+            names(&segments(dir.path()).unwrap_or_default()),
+            names(&before[2..])
+        );
+        // The last record of a segment counts: through the end of the third moves it too.
+        let moved = archive_through(dir.path(), fourth - 1).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(moved.len(), 1);
+        // Recovery from after the archived part replays everything from there; from
+        // before it, the gap is refused (instead of silently skipped).
+        let mut from_fourth = Vec::new();
+        replay(dir.path(), fourth, |c| {
+            from_fourth.push(c.seq);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(from_fourth, (fourth..=500).collect::<Vec<_>>());
+        let missing = replay(dir.path(), fourth - 1, |_| Ok(()));
+        assert!(
+            matches!(missing, Err(JournalError::Missing { from, first, .. }) if from == fourth - 1 && first == fourth),
+            "{missing:?}"
+        );
+        // The archive is a journal of its own (verifiable from its first segment); the
+        // last segment never moves, even when every record is covered.
+        let mut archived = Vec::new();
+        replay(&archive, 1, |c| {
+            archived.push(c.seq);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(archived, (1..fourth).collect::<Vec<_>>());
+        archive_through(dir.path(), u64::MAX).unwrap_or_else(|e| panic!("{e}"));
+        let left = segments(dir.path()).unwrap_or_default();
+        assert_eq!(left.len(), 1);
+        assert_eq!(
+            left[0].1.file_name(),
+            before.last().and_then(|(_, p)| p.file_name())
+        );
+        // Reopening continues after the last record.
+        write(dir.path(), 4_096, 501, 520, 5);
+        let mut tail = Vec::new();
+        replay(dir.path(), left[0].0, |c| {
+            tail.push(c.seq);
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(tail, (left[0].0..=520).collect::<Vec<_>>());
     }
 
     #[test]

@@ -62,15 +62,22 @@ struct ServeArgs {
 
 #[derive(Debug, Subcommand)]
 enum JournalAction {
-    /// Check every record's checksum and the sequence from start to end.
+    /// Check every record's checksum and the sequence from the first segment present
+    /// (segments recovery no longer needs are moved to `journal/archive`) to the end.
     Verify {
         #[arg(long, default_value = "./data")]
         data: PathBuf,
+        /// A journal directory to read instead of `<data>/journal` (e.g. an archive).
+        #[arg(long)]
+        dir: Option<PathBuf>,
     },
     /// Print records from a sequence number.
     Dump {
         #[arg(long, default_value = "./data")]
         data: PathBuf,
+        /// A journal directory to read instead of `<data>/journal` (e.g. an archive).
+        #[arg(long)]
+        dir: Option<PathBuf>,
         #[arg(long, default_value_t = 1)]
         from: u64,
     },
@@ -138,11 +145,18 @@ fn serve(args: ServeArgs) -> ExitCode {
 }
 
 fn journal(action: JournalAction) -> ExitCode {
-    let (data, from, dump) = match action {
-        JournalAction::Verify { data } => (data, 1, false),
-        JournalAction::Dump { data, from } => (data, from, true),
+    let (data, dir, from, dump) = match action {
+        JournalAction::Verify { data, dir } => (data, dir, None, false),
+        JournalAction::Dump { data, dir, from } => (data, dir, Some(from), true),
     };
-    let dir = data.join("journal");
+    let dir = dir.unwrap_or_else(|| data.join("journal"));
+    // Verify reads from the first segment present (earlier ones may be archived).
+    let from = from.unwrap_or_else(|| {
+        gateway::journal::segments(&dir)
+            .ok()
+            .and_then(|s| s.first().map(|(first, _)| *first))
+            .unwrap_or(1)
+    });
     let mut count = 0u64;
     let mut last = 0u64;
     let result = gateway::journal::replay(&dir, from, |command| {
@@ -162,7 +176,7 @@ fn journal(action: JournalAction) -> ExitCode {
                 .map(|s| s.len())
                 .unwrap_or(0);
             eprintln!(
-                "journal {}: {segments} segments, {count} records read, last sequence {last}: OK",
+                "journal {}: {segments} segments, {count} records read from sequence {from}, last sequence {last}: OK",
                 dir.display()
             );
             ExitCode::SUCCESS

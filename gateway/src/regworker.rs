@@ -150,6 +150,7 @@ pub fn start(
     catalog: Arc<Catalog>,
     metrics: Arc<Metrics>,
     snapshot_dir: std::path::PathBuf,
+    archive_journal: Option<std::path::PathBuf>,
 ) -> std::io::Result<(RegistryHandle, watch::Receiver<u64>, JoinHandle<()>)> {
     let (tx, rx) = sync_channel(queue_depth);
     let (settled_tx, settled_rx) = watch::channel(registry.ledger().settled_seq);
@@ -181,6 +182,11 @@ pub fn start(
                     ),
                     Err(e) => tracing::error!(seq, "snapshot not written: {e}"),
                 }
+                if result.is_ok()
+                    && let Some(journal) = &archive_journal
+                {
+                    archive(journal, &snapshot_dir);
+                }
                 if let Some(reply) = reply {
                     let _ = reply.send(result);
                 }
@@ -190,6 +196,34 @@ pub fn start(
         .name("registry".into())
         .spawn(move || writer_loop(registry, rx, group_max, &catalog, &m, &settled_tx, &snap_tx))?;
     Ok((RegistryHandle { tx, metrics }, settled_rx, handle))
+}
+
+/// Moves the journal segments recovery no longer needs to the archive: those wholly at or
+/// before the older of the snapshots kept (the registry settled through both before they
+/// were written, and recovery falls back to the older one at worst).
+fn archive(journal: &std::path::Path, snapshot_dir: &std::path::Path) {
+    let kept = match crate::snapshot::list(snapshot_dir) {
+        Ok(kept) => kept,
+        Err(e) => {
+            tracing::warn!("journal not archived: snapshots: {e}");
+            return;
+        }
+    };
+    if kept.len() < crate::snapshot::SNAPSHOTS_KEPT {
+        return;
+    }
+    let Some(&(older, _)) = kept.last() else {
+        return;
+    };
+    match crate::journal::archive_through(journal, older) {
+        Ok(moved) if moved.is_empty() => {}
+        Ok(moved) => tracing::info!(
+            through = older,
+            segments = moved.len(),
+            "journal segments archived"
+        ),
+        Err(e) => tracing::warn!("journal not archived: {e}"),
+    }
 }
 
 type SnapshotJob = (

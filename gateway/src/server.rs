@@ -218,6 +218,10 @@ fn rebuild_history(config: &Config, hub: &Hub, newest: u64) -> Result<(), String
     } else {
         config.snapshot_every
     };
+    let journal_from = journal::segments(&journal_dir(config))
+        .ok()
+        .and_then(|s| s.first().map(|(first, _)| *first))
+        .unwrap_or(1);
     let (from, mut scratch) = match older {
         Some(older) => (older.seq, older.engine),
         None if newest <= interval => (0, Engine::new(engine_config(config))),
@@ -226,6 +230,12 @@ fn rebuild_history(config: &Config, hub: &Hub, newest: u64) -> Result<(), String
             return Ok(());
         }
     };
+    if from + 1 < journal_from {
+        // The journal before it was archived: the history starts at `newest` (recovery
+        // itself needs only the journal after `newest`).
+        hub.set_floor(newest, Vec::new());
+        return Ok(());
+    }
     hub.set_floor(from, Vec::new());
     let mut events = Vec::with_capacity(64);
     let replayed = journal::replay(&journal_dir(config), from + 1, |command| {
@@ -410,6 +420,7 @@ pub async fn serve(
         catalog.clone(),
         metrics.clone(),
         snapshot_dir(&config),
+        config.journal_archive.then(|| journal_dir(&config)),
     )
     .map_err(|e| e.to_string())?;
     let (core, threads) = Core::start(CoreParts {
