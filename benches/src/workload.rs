@@ -194,7 +194,17 @@ impl Workload {
 
     /// Records `count` commands after a prefill of `resting` orders.
     pub fn record(seed: u64, accounts: u32, resting: usize, count: usize) -> Workload {
-        let orders_max = 1 << 16;
+        Workload::record_with(seed, accounts, resting, count, 1 << 16)
+    }
+
+    /// `record`, on engines whose order capacity (and so index tables) is `orders_max`.
+    pub fn record_with(
+        seed: u64,
+        accounts: u32,
+        resting: usize,
+        count: usize,
+        orders_max: u32,
+    ) -> Workload {
         let (mut generator, setup_seq) = setup(accounts, orders_max, 1_000);
         let mut recorder = Recorder {
             rng: Rng(seed),

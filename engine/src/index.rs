@@ -14,10 +14,23 @@ pub fn hash_u64(key: u64) -> u64 {
     h ^ (h >> 29)
 }
 
-/// Hash of a pair of `u64` keys.
+/// Keys that arrive in runs (engine order ids; a broker's own client order ids, which it
+/// numbers upwards) keep runs of this many consecutive values side by side in the table.
+const RUN_BITS: u32 = 4;
+
+/// Hash of `key` under `seed` (an account, or 0) for keys that come in runs of consecutive
+/// values: `key / 16` is hashed, `key % 16` is kept, so 16 consecutive keys share one
+/// 64-byte line of the table. A new order's duplicate check and insert then usually find
+/// the line its predecessor brought into cache, instead of missing at a random place in a
+/// table of 2 x `orders_max` buckets (8 MB at the default million orders), while the runs
+/// themselves spread evenly. The result is below 2^32, so `home` takes its low bits.
+/// Measured (BENCHMARKS.md, session 6): +12% engine throughput at the default capacity,
+/// the engine's share of a gateway request 0.23 -> 0.08 us; -9% with 64 K-order tables,
+/// which stay in cache anyway.
 #[inline]
-pub fn hash_pair(a: u64, b: u64) -> u64 {
-    hash_u64(a ^ hash_u64(b).rotate_left(17))
+pub fn hash_run(seed: u64, key: u64) -> u64 {
+    let h = hash_u64(seed ^ hash_u64(key >> RUN_BITS).rotate_left(17));
+    (((h ^ (h >> 32)) & 0x0FFF_FFFF) << RUN_BITS) | (key & ((1 << RUN_BITS) - 1))
 }
 
 #[derive(Clone, Debug)]
@@ -169,6 +182,26 @@ mod tests {
                 assert_eq!(found.is_some(), present.contains(&probe));
             }
         }
+    }
+
+    #[test]
+    fn a_run_of_consecutive_keys_shares_one_line_and_runs_spread() {
+        let index = SlotIndex::with_capacity(1 << 20);
+        for seed in [0u64, 7, 1_000_003] {
+            for run in [0u64, 1, 12_345] {
+                let homes: Vec<usize> = (run * 16..run * 16 + 16)
+                    .map(|k| index.home(hash_run(seed, k)))
+                    .collect();
+                // 16 buckets of 4 bytes: one 64-byte line, in key order.
+                assert_eq!(homes[0] % 16, 0, "{homes:?}");
+                assert!(homes.windows(2).all(|w| w[1] == w[0] + 1), "{homes:?}");
+            }
+        }
+        // 4,096 runs of one seed land in (nearly) as many distinct lines of 131,072.
+        let lines: std::collections::BTreeSet<usize> = (0..4_096u64)
+            .map(|run| index.home(hash_run(42, run * 16)) / 16)
+            .collect();
+        assert!(lines.len() > 4_000, "{}", lines.len());
     }
 
     #[test]

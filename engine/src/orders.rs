@@ -3,7 +3,7 @@
 use crate::command::NewOrder;
 use crate::engine::{Engine, FEE_BP_MAX};
 use crate::event::{Event, EventKind, FillSide, OrderReport, TradeReport};
-use crate::index::{hash_pair, hash_u64};
+use crate::index::hash_run;
 use crate::levels::NIL;
 use crate::reason::Reject;
 use crate::state::{Instrument, Order};
@@ -646,9 +646,9 @@ impl Engine {
         account.order_tail = slot;
         account.orders += 1;
         state.orders[slot as usize] = order;
-        let inserted = state.order_index.insert(hash_u64(order.id), slot)
+        let inserted = state.order_index.insert(hash_run(0, order.id), slot)
             && state.client_index.insert(
-                hash_pair(u64::from(order.account), order.client_order_id),
+                hash_run(u64::from(order.account), order.client_order_id),
                 slot,
             );
         debug_assert!(inserted, "index sized to the arena");
@@ -690,15 +690,15 @@ impl Engine {
         }
         account.orders -= 1;
         let orders = &state.orders;
-        state.order_index.remove(hash_u64(order.id), slot, |s| {
-            hash_u64(orders[s as usize].id)
+        state.order_index.remove(hash_run(0, order.id), slot, |s| {
+            hash_run(0, orders[s as usize].id)
         });
         state.client_index.remove(
-            hash_pair(u64::from(order.account), order.client_order_id),
+            hash_run(u64::from(order.account), order.client_order_id),
             slot,
             |s| {
                 let o = &orders[s as usize];
-                hash_pair(u64::from(o.account), o.client_order_id)
+                hash_run(u64::from(o.account), o.client_order_id)
             },
         );
         state.orders[slot as usize] = Order {

@@ -1,7 +1,7 @@
 //! The engine's state: accounts, instruments, the order arena and the indexes over it.
 
 use crate::command::InstrumentSpec;
-use crate::index::{SlotIndex, hash_pair, hash_u64};
+use crate::index::{SlotIndex, hash_run, hash_u64};
 use crate::levels::{NIL, SideLevels};
 use crate::types::{
     AccountId, ClosingPriceMethod, Fen, Phase, Seq, Side, StpMode, TimeInForce, Tonnes,
@@ -417,14 +417,14 @@ impl State {
     pub fn order_slot(&self, id: u64) -> Option<u32> {
         let orders = &self.orders;
         self.order_index
-            .find(hash_u64(id), |slot| orders[slot as usize].id == id)
+            .find(hash_run(0, id), |slot| orders[slot as usize].id == id)
     }
 
     #[inline]
     pub fn client_slot(&self, account: u32, client_order_id: u64) -> Option<u32> {
         let orders = &self.orders;
         self.client_index
-            .find(hash_pair(u64::from(account), client_order_id), |slot| {
+            .find(hash_run(u64::from(account), client_order_id), |slot| {
                 let order = &orders[slot as usize];
                 order.account == account && order.client_order_id == client_order_id
             })

@@ -23,6 +23,8 @@ struct Args {
     accounts: u32,
     seed: u64,
     memory_orders: u64,
+    /// Order capacity of the engines (index tables are twice this many buckets).
+    orders_max: u32,
 }
 
 fn parse_args() -> Args {
@@ -32,13 +34,14 @@ fn parse_args() -> Args {
         accounts: 1_000,
         seed: 42,
         memory_orders: 1_000_000,
+        orders_max: 1 << 16,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let value = it.next().and_then(|v| v.parse::<u64>().ok());
         let Some(value) = value else {
             eprintln!(
-                "usage: engine-throughput [--commands N] [--resting N] [--accounts N] [--seed N] [--memory-orders N]"
+                "usage: engine-throughput [--commands N] [--resting N] [--accounts N] [--seed N] [--memory-orders N] [--orders-max N]"
             );
             std::process::exit(2);
         };
@@ -48,6 +51,7 @@ fn parse_args() -> Args {
             "--accounts" => args.accounts = value as u32,
             "--seed" => args.seed = value,
             "--memory-orders" => args.memory_orders = value,
+            "--orders-max" => args.orders_max = value.clamp(1_024, 1 << 24) as u32,
             _ => {
                 eprintln!("unknown flag {flag}");
                 std::process::exit(2);
@@ -118,7 +122,13 @@ fn bytes_per_resting_order(count: u64) -> u64 {
 fn main() {
     let args = parse_args();
     let started = Instant::now();
-    let workload = Workload::record(args.seed, args.accounts, args.resting, args.commands);
+    let workload = Workload::record_with(
+        args.seed,
+        args.accounts,
+        args.resting,
+        args.commands,
+        args.orders_max,
+    );
     let (prefill, measured) = workload.commands.split_at(args.resting);
     let (warmup, timed) = measured.split_at(measured.len() / 10);
     println!(
