@@ -145,6 +145,11 @@ pub fn segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, JournalError> {
     Ok(out)
 }
 
+/// The first sequence of the oldest segment in `dir` (earlier ones may be archived), if any.
+pub fn first_seq(dir: &Path) -> Option<u64> {
+    segments(dir).ok()?.first().map(|(first, _)| *first)
+}
+
 /// One record parsed at `at`, or why not.
 fn parse_at(bytes: &[u8], at: usize) -> Result<(Command, usize), String> {
     let header = bytes

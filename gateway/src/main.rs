@@ -78,8 +78,9 @@ enum JournalAction {
         /// A journal directory to read instead of `<data>/journal` (e.g. an archive).
         #[arg(long)]
         dir: Option<PathBuf>,
-        #[arg(long, default_value_t = 1)]
-        from: u64,
+        /// First sequence to print (default: the first one present).
+        #[arg(long)]
+        from: Option<u64>,
     },
 }
 
@@ -147,16 +148,11 @@ fn serve(args: ServeArgs) -> ExitCode {
 fn journal(action: JournalAction) -> ExitCode {
     let (data, dir, from, dump) = match action {
         JournalAction::Verify { data, dir } => (data, dir, None, false),
-        JournalAction::Dump { data, dir, from } => (data, dir, Some(from), true),
+        JournalAction::Dump { data, dir, from } => (data, dir, from, true),
     };
     let dir = dir.unwrap_or_else(|| data.join("journal"));
-    // Verify reads from the first segment present (earlier ones may be archived).
-    let from = from.unwrap_or_else(|| {
-        gateway::journal::segments(&dir)
-            .ok()
-            .and_then(|s| s.first().map(|(first, _)| *first))
-            .unwrap_or(1)
-    });
+    // From the first segment present unless asked (earlier ones may be archived).
+    let from = from.unwrap_or_else(|| gateway::journal::first_seq(&dir).unwrap_or(1));
     let mut count = 0u64;
     let mut last = 0u64;
     let result = gateway::journal::replay(&dir, from, |command| {

@@ -218,10 +218,7 @@ fn rebuild_history(config: &Config, hub: &Hub, newest: u64) -> Result<(), String
     } else {
         config.snapshot_every
     };
-    let journal_from = journal::segments(&journal_dir(config))
-        .ok()
-        .and_then(|s| s.first().map(|(first, _)| *first))
-        .unwrap_or(1);
+    let journal_from = journal::first_seq(&journal_dir(config)).unwrap_or(1);
     let (from, mut scratch) = match older {
         Some(older) => (older.seq, older.engine),
         None if newest <= interval => (0, Engine::new(engine_config(config))),

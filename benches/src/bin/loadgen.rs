@@ -569,8 +569,8 @@ struct Summary {
     max: u64,
     errors: u64,
     /// CPU time of this whole process (clients, and the server when in-process) per
-    /// request answered while measuring.
-    cpu_us_per_request: Option<f64>,
+    /// request answered while measuring, in nanoseconds.
+    cpu_ns_per_request: Option<u64>,
 }
 
 /// CPU time (user + system) this process has used so far, from `/proc/self/stat`, in
@@ -652,9 +652,7 @@ fn run(addr: SocketAddr, args: &Arc<Args>, runtime: &tokio::runtime::Runtime) ->
         p999: q(0.999),
         max: h.map_or(0, Histogram::max),
         errors: s.errors,
-        cpu_us_per_request: cpu_us
-            .filter(|_| s.done > 0)
-            .map(|us| us as f64 / s.done as f64),
+        cpu_ns_per_request: cpu_us.filter(|_| s.done > 0).map(|us| us * 1_000 / s.done),
     }
 }
 
@@ -677,13 +675,15 @@ impl ServerCounts {
         let value = |name: &str| {
             text.lines()
                 .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-                .unwrap_or(0.0)
+                .map(str::trim)
         };
+        let count = |name: &str| value(name).and_then(|v| v.parse::<u64>().ok());
         ServerCounts {
-            commands: value("carbonx_commands_total") as u64,
-            batches: value("carbonx_journal_batches_total") as u64,
-            fsync_us: (value("carbonx_journal_fsync_seconds_sum") * 1e6) as u64,
+            commands: count("carbonx_commands_total").unwrap_or(0),
+            batches: count("carbonx_journal_batches_total").unwrap_or(0),
+            fsync_us: value("carbonx_journal_fsync_seconds_sum")
+                .and_then(seconds_to_us)
+                .unwrap_or(0),
         }
     }
 
@@ -699,9 +699,24 @@ impl ServerCounts {
     }
 }
 
+/// `"12.3456789"` (seconds, as the metrics text writes them) in whole microseconds.
+fn seconds_to_us(text: &str) -> Option<u64> {
+    let (whole, fraction) = text.split_once('.').unwrap_or((text, ""));
+    let micros: String = fraction.chars().chain("000000".chars()).take(6).collect();
+    whole
+        .parse::<u64>()
+        .ok()?
+        .checked_mul(1_000_000)?
+        .checked_add(micros.parse().ok()?)
+}
+
 fn cpu_line(name: &str, s: &Summary) {
-    if let Some(us) = s.cpu_us_per_request {
-        println!("# {name}: process CPU {us:.2} us per request (clients included)");
+    if let Some(ns) = s.cpu_ns_per_request {
+        println!(
+            "# {name}: process CPU {}.{:02} us per request (clients included)",
+            ns / 1_000,
+            ns % 1_000 / 10
+        );
     }
 }
 
