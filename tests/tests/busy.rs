@@ -289,6 +289,12 @@ async fn settlements_the_registry_lost_are_redone_from_the_journal() {
 
     let server = TestServer::start_with(test_config(&data));
     trade_crossing(&server, 1_000, 40).await;
+    // Settlement reaches the registry a moment after the trade replies (at most 2 ms
+    // later, asynchronously): Reconcile settles everything before it, so the view below
+    // has every trade (reading right away raced the last settlement, and the two accounts
+    // could even be read either side of it).
+    let mut audit = Clients::of(&server, "audit").await;
+    assert_reconciled(&mut audit).await;
     let expected = registry_view(&server).await;
     assert_ne!(expected, Vec::<Vec<pb::Holding>>::new());
     server.stop().unwrap_or_else(|e| panic!("{e}"));
@@ -297,7 +303,7 @@ async fn settlements_the_registry_lost_are_redone_from_the_journal() {
     copy_dir(&older, &data.join("registry"));
     let server = TestServer::start_with(test_config(&data));
     assert_eq!(registry_view(&server).await, expected);
-    let mut audit = Clients::of(&server, "audit").await;
+    audit = Clients::of(&server, "audit").await;
     assert_audit_clean(&mut audit).await;
     server.stop().unwrap_or_else(|e| panic!("{e}"));
 }
