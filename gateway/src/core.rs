@@ -6,8 +6,9 @@
 //!                          1. stamp seq + time, journal the batch, one write + fsync
 //!                          2. apply it to the engine (only once durable); run queries
 //!                          3. dispatch: reply to callers (a oneshot, or a stream's sink
-//!                             woken once per batch), publish to the stream hub, hand
-//!                             settlement legs to the registry writer
+//!                             woken at its first result and at the end of the batch),
+//!                             publish to the stream hub, hand settlement legs to the
+//!                             registry writer
 //! ```
 //! One thread, because on a small machine every hand-off between threads costs a wake-up
 //! and a context switch per batch, and while the fsync is in flight the requests that
@@ -65,13 +66,15 @@ pub type EngineQuery = Box<dyn FnOnce(&Engine) + Send>;
 /// Where an applied command goes once it is durable and applied.
 pub(crate) enum Reply {
     Once(oneshot::Sender<Applied>),
-    /// Appended to a stream's sink, which the dispatcher wakes once per batch.
+    /// Appended to a stream's sink, which the dispatcher wakes at most twice per batch.
     Sink(Arc<ReplySink>),
 }
 
 /// The applied commands of one order-entry stream, in the order it submitted them. The
-/// dispatcher appends every command of a batch, then wakes the stream's reply poller once:
-/// one wake-up per stream per batch, straight to the task that writes the replies.
+/// dispatcher wakes the stream's reply poller (the task that writes the replies) at the
+/// stream's first result of a batch, so it starts sending while the core dispatches the
+/// rest, and once more at the end of the batch if it is waiting again: at most two
+/// wake-ups per stream per batch.
 #[derive(Debug, Default)]
 pub struct ReplySink {
     state: parking_lot::Mutex<SinkState>,
@@ -666,6 +669,9 @@ impl Dispatcher {
                         Reply::Sink(sink) => {
                             sink.push(applied);
                             if !self.woken.iter().any(|s| Arc::ptr_eq(s, &sink)) {
+                                // Woken at its first result: its task starts sending while
+                                // the rest of the batch is dispatched (and again at the end).
+                                sink.wake();
                                 self.woken.push(sink);
                             }
                         }

@@ -4,7 +4,7 @@
 //! ```text
 //! client --requests--> reader task: check, submit to the core, queue a Pending (in order)
 //!                                      |
-//! dispatcher --applied, once per batch--> ReplySink ---+
+//! dispatcher --applied, 1-2 wake/batch--> ReplySink ---+
 //!                                                      v
 //! client <--replies-- EntryReplies (polled by hyper): next Pending + its Applied -> reply
 //! ```
