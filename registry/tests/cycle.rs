@@ -131,8 +131,17 @@ fn surrender(account: AccountId, unit: UnitId, quantity_t: u64) -> Op {
     }
 }
 
+/// `registry/plans/<name>`. The directory comes from the environment cargo sets when it
+/// runs the test (a binary built in another checkout sharing the build cache has that
+/// checkout's path compiled in), falling back to the one compiled in.
+fn plans_path(name: &str) -> String {
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    format!("{dir}/plans/{name}")
+}
+
 fn plan_file(name: &str) -> Plan {
-    let path = format!("{}/plans/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = plans_path(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
     Plan::from_toml(&text).unwrap_or_else(|e| panic!("{path}: {e}"))
 }
@@ -146,8 +155,7 @@ fn the_plan_files_are_the_plans_the_rules_were_computed_with() {
         assert_eq!(Plan::from_toml(&plan.to_toml()), Ok(plan));
     }
     // Errors name the key at fault.
-    let text = std::fs::read_to_string(format!("{}/plans/2024.toml", env!("CARGO_MANIFEST_DIR")))
-        .unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(plans_path("2024.toml")).unwrap_or_else(|e| panic!("{e}"));
     let bad = text.replace("penalty_multiple = \"5\"", "penalty_multiple = \"12\"");
     assert_eq!(
         Plan::from_toml(&bad).map_err(|e| e.key),

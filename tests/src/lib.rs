@@ -441,6 +441,15 @@ impl Rng {
     }
 }
 
+/// `registry/plans/<name>` of this workspace. The directory comes from the environment
+/// cargo sets when it runs the test (a binary built in another checkout sharing the build
+/// cache has that checkout's path compiled in), falling back to the one compiled in.
+pub fn plan_path(name: &str) -> std::path::PathBuf {
+    let dir = std::env::var("CARGO_MANIFEST_DIR")
+        .unwrap_or_else(|_| env!("CARGO_MANIFEST_DIR").to_string());
+    Path::new(&dir).join("../registry/plans").join(name)
+}
+
 /// An account's registry holding of CEA2025 (all zero when it holds none).
 pub async fn cea2025_holding(c: &mut Clients, account: u64) -> pb::Holding {
     holdings(c, account)

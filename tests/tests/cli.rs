@@ -178,10 +178,7 @@ async fn the_ministry_runs_a_year_from_csv_files() {
         async move { run(&c, &cmd).await }
     };
 
-    let plan = std::path::PathBuf::from(format!(
-        "{}/../registry/plans/2025-draft.toml",
-        env!("CARGO_MANIFEST_DIR")
-    ));
+    let plan = plan_path("2025-draft.toml");
     let out = ctl(&ministry, Ctl::RegisterPlan { file: plan })
         .await
         .unwrap_or_else(|e| panic!("{e}"));

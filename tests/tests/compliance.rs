@@ -12,11 +12,8 @@ const CEMENT_A: u64 = 401;
 const CEMENT_B: u64 = 402;
 
 fn plan_toml() -> String {
-    let path = format!(
-        "{}/../registry/plans/2025-draft.toml",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+    let path = plan_path("2025-draft.toml");
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn entities() -> Vec<pb::EntityRow> {
