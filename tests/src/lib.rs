@@ -450,6 +450,23 @@ pub fn plan_path(name: &str) -> std::path::PathBuf {
     Path::new(&dir).join("../registry/plans").join(name)
 }
 
+/// Opens `account`'s execution reports from the server's history: after the stream
+/// position `after` (sequence, event index), or from the oldest kept.
+pub async fn executions(
+    c: &mut Clients,
+    account: u64,
+    after: Option<(u64, u32)>,
+) -> Result<tonic::Streaming<pb::ExecutionReport>, Status> {
+    c.trading
+        .stream_executions(pb::StreamExecutionsRequest {
+            account_id: account,
+            after: after.map(|(sequence, index)| pb::StreamPosition { sequence, index }),
+            from_now: false,
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
 /// An account's registry holding of CEA2025 (all zero when it holds none).
 pub async fn cea2025_holding(c: &mut Clients, account: u64) -> pb::Holding {
     holdings(c, account)

@@ -319,16 +319,9 @@ async fn check_history(
     // Every acknowledged order was accepted (its NEW report is in the replayed history).
     let mut accepted = BTreeSet::new();
     for account in [M1, M2, M3, E1] {
-        let mut stream = audit
-            .trading
-            .stream_executions(pb::StreamExecutionsRequest {
-                account_id: account,
-                after: None,
-                from_now: false,
-            })
+        let mut stream = executions(audit, account, None)
             .await
-            .unwrap_or_else(|e| panic!("{ctx}: {e}"))
-            .into_inner();
+            .unwrap_or_else(|e| panic!("{ctx}: {e}"));
         // The history is complete once read; a short idle gap means the end was reached.
         loop {
             let next = tokio::time::timeout(Duration::from_millis(100), stream.message()).await;

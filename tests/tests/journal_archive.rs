@@ -77,19 +77,9 @@ async fn segments_before_the_older_snapshot_are_archived_and_a_restart_needs_non
     assert_eq!(ids(&after), ids(&before));
     let mut audit = Clients::of(&restarted, "audit").await;
     assert_audit_clean(&mut audit).await;
-    let mut stream = m1
-        .trading
-        .stream_executions(pb::StreamExecutionsRequest {
-            account_id: M1,
-            after: Some(pb::StreamPosition {
-                sequence: older + 1,
-                index: 0,
-            }),
-            from_now: false,
-        })
+    let mut stream = executions(&mut m1, M1, Some((older + 1, 0)))
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
+        .unwrap_or_else(|e| panic!("{e}"));
     let first = tokio::time::timeout(std::time::Duration::from_secs(10), stream.next())
         .await
         .unwrap_or_else(|_| panic!("no execution report after the older snapshot"));

@@ -16,16 +16,9 @@ async fn read_executions(
     after: Option<Pos>,
     n: usize,
 ) -> Vec<pb::ExecutionReport> {
-    let mut stream = c
-        .trading
-        .stream_executions(pb::StreamExecutionsRequest {
-            account_id: M1,
-            after: after.map(|(sequence, index)| pb::StreamPosition { sequence, index }),
-            from_now: false,
-        })
+    let mut stream = executions(c, M1, after)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut out = Vec::new();
     while out.len() < n {
         match tokio::time::timeout(std::time::Duration::from_secs(10), stream.next()).await {
@@ -134,16 +127,7 @@ async fn a_resume_point_older_than_the_history_is_out_of_range() {
             .await
             .unwrap_or_else(|e| panic!("{e}"));
     }
-    let err = m1
-        .trading
-        .stream_executions(pb::StreamExecutionsRequest {
-            account_id: M1,
-            after: Some(pb::StreamPosition {
-                sequence: 1,
-                index: 0,
-            }),
-            from_now: false,
-        })
+    let err = executions(&mut m1, M1, Some((1, 0)))
         .await
         .map(drop)
         .unwrap_err();
@@ -507,18 +491,11 @@ async fn shutdown_ends_open_streams_after_answering_what_they_took() {
         assert_eq!(reply.correlation_id, i);
         assert!(reply.reply.unwrap_or_default().rejection.is_none());
     }
-    let mut executions = m1
-        .trading
-        .stream_executions(pb::StreamExecutionsRequest {
-            account_id: M1,
-            after: None,
-            from_now: false,
-        })
+    let mut reports = executions(&mut m1, M1, None)
         .await
-        .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
+        .unwrap_or_else(|e| panic!("{e}"));
     for _ in 0..20 {
-        let report = executions.message().await.unwrap_or_else(|e| panic!("{e}"));
+        let report = reports.message().await.unwrap_or_else(|e| panic!("{e}"));
         assert!(report.is_some());
     }
 
@@ -530,7 +507,7 @@ async fn shutdown_ends_open_streams_after_answering_what_they_took() {
         .expect_err("the order-entry stream ends with a status");
     assert_eq!(ended.code(), tonic::Code::Unavailable, "{ended}");
     assert_eq!(reason(&ended), "SHUTTING_DOWN", "{ended}");
-    let ended = executions
+    let ended = reports
         .message()
         .await
         .expect_err("the subscription ends with a status");

@@ -562,7 +562,8 @@ fn start_echo() -> SocketAddr {
 }
 
 struct Summary {
-    throughput: f64,
+    /// Requests answered per second while measuring.
+    throughput: u64,
     p50: u64,
     p99: u64,
     p999: u64,
@@ -646,7 +647,7 @@ fn run(addr: SocketAddr, args: &Arc<Args>, runtime: &tokio::runtime::Runtime) ->
     let h = s.latency.as_ref();
     let q = |p: f64| h.map_or(0, |h| h.value_at_quantile(p));
     Summary {
-        throughput: s.done as f64 / args.duration as f64,
+        throughput: s.done / args.duration.max(1),
         p50: q(0.5),
         p99: q(0.99),
         p999: q(0.999),
@@ -722,7 +723,7 @@ fn cpu_line(name: &str, s: &Summary) {
 
 fn line(s: &Summary) -> String {
     format!(
-        "throughput_per_s={:.0} p50_us={} p99_us={} p999_us={} max_us={} errors={}",
+        "throughput_per_s={} p50_us={} p99_us={} p999_us={} max_us={} errors={}",
         s.throughput, s.p50, s.p99, s.p999, s.max, s.errors
     )
 }
@@ -743,15 +744,15 @@ fn start_embedded(args: &Args, runtime: &tokio::runtime::Runtime) -> (TestServer
 
 /// The run with the highest throughput, with its window.
 fn peak<'a>(runs: impl Iterator<Item = (usize, &'a Summary)>) -> Option<(usize, &'a Summary)> {
-    runs.max_by(|a, b| a.1.throughput.total_cmp(&b.1.throughput))
+    runs.max_by_key(|run| run.1.throughput)
 }
 
-fn ratio(gateway: &Summary, base: &Summary) -> f64 {
-    if base.throughput > 0.0 {
-        gateway.throughput / base.throughput
-    } else {
-        0.0
-    }
+/// Gateway throughput over the echo's, to two decimals (rounded), e.g. `0.46`.
+fn ratio(gateway: &Summary, base: &Summary) -> String {
+    let hundredths = (gateway.throughput * 100 + base.throughput / 2)
+        .checked_div(base.throughput)
+        .unwrap_or(0);
+    format!("{}.{:02}", hundredths / 100, hundredths % 100)
 }
 
 fn main() {
@@ -830,12 +831,12 @@ fn main() {
         for (window, gateway, base) in &rows {
             match base {
                 Some(base) => println!(
-                    "# {window:>6} {:>10.0} {:>7.0} {:>6.2}",
+                    "# {window:>6} {:>10} {:>7} {:>6}",
                     gateway.throughput,
                     base.throughput,
                     ratio(gateway, base)
                 ),
-                None => println!("# {window:>6} {:>10.0}", gateway.throughput),
+                None => println!("# {window:>6} {:>10}", gateway.throughput),
             }
         }
     }
@@ -851,7 +852,7 @@ fn main() {
             if rows.len() > 1 {
                 println!("# peaks: gateway at window {gw_window}, echo at window {echo_window}");
             }
-            println!("{} ratio={:.2}", line(gateway), ratio(gateway, base));
+            println!("{} ratio={}", line(gateway), ratio(gateway, base));
         }
         None => println!("{}", line(gateway)),
     }
