@@ -83,25 +83,48 @@ pub struct ReplySink {
 #[derive(Debug, Default)]
 struct SinkState {
     applied: std::collections::VecDeque<Applied>,
+    /// Emptied event buffers the stream's poller gave back, reused for its next results:
+    /// the core thread then allocates nothing per command, and nothing it allocated is
+    /// freed on another thread (with glibc that was a sixth of the core thread's time).
+    spare: Vec<Vec<Event>>,
     waker: Option<std::task::Waker>,
 }
 
+/// A sink keeps at most this many spare event buffers (about a window's worth)...
+pub const SINK_SPARE_MAX: usize = 1_024;
+/// ...each holding at most this many events: a buffer grown by a rare large sweep is
+/// dropped rather than kept.
+pub const SINK_SPARE_EVENTS_MAX: usize = 16;
+
 impl ReplySink {
-    /// Everything applied so far (oldest first), leaving the sink empty; when there is
-    /// nothing, `waker` is woken at the next batch that brings something.
+    /// Moves everything applied so far (oldest first) into `into`, which must be empty:
+    /// the two queues trade places, so each keeps its capacity and neither side allocates
+    /// per batch. When there is nothing, `waker` is woken at the next batch that brings
+    /// something. The event buffers in `spare` (emptied by the caller) go back to the
+    /// sink for reuse.
     pub fn take_or_register(
         &self,
         waker: &std::task::Waker,
-    ) -> std::collections::VecDeque<Applied> {
+        into: &mut std::collections::VecDeque<Applied>,
+        spare: &mut Vec<Vec<Event>>,
+    ) {
+        debug_assert!(into.is_empty());
         let mut state = self.state.lock();
+        let room = SINK_SPARE_MAX.saturating_sub(state.spare.len());
+        if room >= spare.len() {
+            state.spare.append(spare);
+        } else {
+            state.spare.extend(spare.drain(..room));
+            spare.clear();
+        }
         if state.applied.is_empty() {
             match &state.waker {
                 Some(w) if w.will_wake(waker) => {}
                 _ => state.waker = Some(waker.clone()),
             }
-            return std::collections::VecDeque::new();
+            return;
         }
-        std::mem::take(&mut state.applied)
+        std::mem::swap(&mut state.applied, into);
     }
 
     /// Wakes `waker` at the next batch that brings something, or now if something is here.
@@ -115,8 +138,16 @@ impl ReplySink {
         }
     }
 
-    fn push(&self, applied: Applied) {
-        self.state.lock().applied.push_back(applied);
+    /// Appends one command's result, its events copied into a spare buffer if there is one.
+    fn push(&self, seq: u64, timestamp_ns: u64, events: &[Event]) {
+        let mut state = self.state.lock();
+        let mut buffer = state.spare.pop().unwrap_or_default();
+        buffer.extend_from_slice(events);
+        state.applied.push_back(Applied {
+            seq,
+            timestamp_ns,
+            events: buffer,
+        });
     }
 
     /// Wakes the poller registered by `take_or_register`, if any.
@@ -148,8 +179,11 @@ enum Sequenced {
 }
 
 enum Out {
+    /// A command as applied; its events are `events` of the batch's event buffer.
     Applied {
-        applied: Applied,
+        seq: u64,
+        timestamp_ns: u64,
+        events: std::ops::Range<usize>,
         reply: Reply,
     },
     Reconcile {
@@ -252,6 +286,8 @@ impl Core {
                 let mut pipeline = Pipeline {
                     applier,
                     dispatcher,
+                    batch: Vec::with_capacity(256),
+                    out: Vec::with_capacity(256),
                 };
                 sequencer_loop(
                     rx,
@@ -413,7 +449,7 @@ fn sequencer_loop(
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        let mut batch = Vec::with_capacity(64);
+        let batch = &mut pipeline.batch;
         let mut taken = 1;
         let mut next = Some(first);
         let now = now_ns();
@@ -466,9 +502,13 @@ fn sequencer_loop(
             }
             Err(e) => fatal(&format!("journal write failed: {e}")),
         }
-        let out = pipeline.applier.apply(batch);
-        if !out.is_empty() {
-            pipeline.dispatcher.dispatch(out);
+        pipeline
+            .applier
+            .apply(&mut pipeline.batch, &mut pipeline.out);
+        if !pipeline.out.is_empty() {
+            pipeline
+                .dispatcher
+                .dispatch(&mut pipeline.out, &pipeline.applier.events);
         }
     }
     if unflushed {
@@ -487,6 +527,10 @@ fn fatal(message: &str) -> ! {
 struct Pipeline {
     applier: Applier,
     dispatcher: Dispatcher,
+    /// One batch as sequenced, then its results: both drained every batch and kept, so a
+    /// batch of a few hundred commands does not allocate (and free) two large buffers.
+    batch: Vec<Sequenced>,
+    out: Vec<Out>,
 }
 
 /// Applies sequenced (durable) batches to the engine.
@@ -494,30 +538,31 @@ struct Applier {
     engine: Engine,
     since_snapshot: u64,
     snapshot_every: u64,
-    /// The engine writes each command's events here (reused, so it stays in cache); the
-    /// command's `Applied` gets an exact-size copy. A fresh `Vec::with_capacity(8)` per
-    /// command was 960 bytes of new memory each time (an `Event` is 120 bytes, a command
-    /// makes two or three), allocated here and freed on another thread.
+    /// The engine writes the events of a whole batch here, back to back (reused, so it
+    /// stays in cache); each result names its range. A reply copies its command's events
+    /// into a buffer its stream gave back (`ReplySink::push`); a fresh
+    /// `Vec::with_capacity(8)` per command was 960 bytes of new memory each time (an
+    /// `Event` is 120 bytes, a command makes two or three), allocated here and freed on
+    /// another thread.
     events: Vec<Event>,
 }
 
 impl Applier {
-    fn apply(&mut self, batch: Vec<Sequenced>) -> Vec<Out> {
+    /// Applies (and empties) `batch`, appending the results to `out`.
+    fn apply(&mut self, batch: &mut Vec<Sequenced>, out: &mut Vec<Out>) {
         let engine = &mut self.engine;
-        let mut out = Vec::with_capacity(batch.len());
-        for item in batch {
+        self.events.clear();
+        for item in batch.drain(..) {
             match item {
                 Sequenced::Command { command, reply } => {
-                    self.events.clear();
+                    let first = self.events.len();
                     if let Err(e) = engine.apply(&command, &mut self.events) {
                         fatal(&format!("engine out of sequence: {e:?}"));
                     }
                     out.push(Out::Applied {
-                        applied: Applied {
-                            seq: command.seq,
-                            timestamp_ns: command.timestamp_ns,
-                            events: self.events.as_slice().to_vec(),
-                        },
+                        seq: command.seq,
+                        timestamp_ns: command.timestamp_ns,
+                        events: first..self.events.len(),
                         reply,
                     });
                     self.since_snapshot += 1;
@@ -547,7 +592,6 @@ impl Applier {
                 reply: None,
             });
         }
-        out
     }
 }
 
@@ -648,26 +692,36 @@ const SETTLE_INTERVAL: Duration = Duration::from_millis(2);
 const SETTLE_LEGS_MAX: usize = 4_096;
 
 impl Dispatcher {
-    fn dispatch(&mut self, batch: Vec<Out>) {
+    /// Dispatches (and empties) `batch`, whose events are in `events`.
+    fn dispatch(&mut self, batch: &mut Vec<Out>, events: &[Event]) {
         let (mut through, mut last_ts) = match self.unsettled.take() {
             Some((seq, ts)) => (Some(seq), ts),
             None => (None, 0),
         };
-        for out in batch {
+        for out in batch.drain(..) {
             match out {
-                Out::Applied { applied, reply } => {
-                    settlement_legs(&applied.events, &self.catalog, &mut self.legs);
-                    count(&self.metrics, &applied.events);
-                    self.hub
-                        .publish(applied.seq, applied.timestamp_ns, &applied.events);
-                    through = Some(applied.seq);
-                    last_ts = applied.timestamp_ns;
+                Out::Applied {
+                    seq,
+                    timestamp_ns,
+                    events: range,
+                    reply,
+                } => {
+                    let events = events.get(range).unwrap_or_default();
+                    settlement_legs(events, &self.catalog, &mut self.legs);
+                    count(&self.metrics, events);
+                    self.hub.publish(seq, timestamp_ns, events);
+                    through = Some(seq);
+                    last_ts = timestamp_ns;
                     match reply {
                         Reply::Once(reply) => {
-                            let _ = reply.send(applied);
+                            let _ = reply.send(Applied {
+                                seq,
+                                timestamp_ns,
+                                events: events.to_vec(),
+                            });
                         }
                         Reply::Sink(sink) => {
-                            sink.push(applied);
+                            sink.push(seq, timestamp_ns, events);
                             if !self.woken.iter().any(|s| Arc::ptr_eq(s, &sink)) {
                                 // Woken at its first result: its task starts sending while
                                 // the rest of the batch is dispatched (and again at the end).
@@ -738,5 +792,76 @@ pub fn tally(events: &[Event], into: &mut BTreeMap<&'static str, u64>) {
             _ => continue,
         };
         *into.entry(name).or_insert(0) += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use engine::AccountId;
+
+    fn opened(seq: u64, account: u64) -> Event {
+        Event {
+            seq,
+            kind: EventKind::AccountOpened {
+                account: AccountId(account),
+            },
+        }
+    }
+
+    #[test]
+    fn a_sink_reuses_the_event_buffers_its_poller_gives_back() {
+        let sink = ReplySink::default();
+        let waker = std::task::Waker::noop();
+        let mut taken = std::collections::VecDeque::new();
+        let mut spare = Vec::new();
+
+        // Nothing yet: the poller registers and gets nothing.
+        sink.take_or_register(waker, &mut taken, &mut spare);
+        assert!(taken.is_empty());
+
+        sink.push(1, 10, &[opened(1, 7)]);
+        sink.push(2, 20, &[opened(2, 8), opened(2, 9)]);
+        sink.take_or_register(waker, &mut taken, &mut spare);
+        let first = taken.pop_front().unwrap();
+        let second = taken.pop_front().unwrap();
+        assert_eq!(
+            (first.seq, first.timestamp_ns, first.events),
+            (1, 10, vec![opened(1, 7)])
+        );
+        assert_eq!(second.events, vec![opened(2, 8), opened(2, 9)]);
+
+        // The poller gives an emptied buffer back with the next take; the next result
+        // arrives in that very buffer.
+        let mut buffer = Vec::with_capacity(12);
+        let address = buffer.as_ptr();
+        buffer.push(opened(0, 1));
+        buffer.clear();
+        spare.push(buffer);
+        sink.take_or_register(waker, &mut taken, &mut spare);
+        assert!(spare.is_empty());
+        sink.push(3, 30, &[opened(3, 5)]);
+        sink.take_or_register(waker, &mut taken, &mut spare);
+        let third = taken.pop_front().unwrap();
+        assert_eq!(third.events, vec![opened(3, 5)]);
+        assert_eq!(
+            (third.events.as_ptr(), third.events.capacity()),
+            (address, 12)
+        );
+    }
+
+    #[test]
+    fn a_sink_keeps_at_most_its_limit_of_spare_buffers() {
+        let sink = ReplySink::default();
+        let waker = std::task::Waker::noop();
+        let mut taken = std::collections::VecDeque::new();
+        let mut spare: Vec<Vec<Event>> = (0..SINK_SPARE_MAX + 10).map(|_| Vec::new()).collect();
+        sink.take_or_register(waker, &mut taken, &mut spare);
+        assert!(spare.is_empty());
+        assert_eq!(sink.state.lock().spare.len(), SINK_SPARE_MAX);
+        let mut more = vec![Vec::new(); 3];
+        sink.take_or_register(waker, &mut taken, &mut more);
+        assert!(more.is_empty());
+        assert_eq!(sink.state.lock().spare.len(), SINK_SPARE_MAX);
     }
 }

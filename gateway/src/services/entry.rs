@@ -25,7 +25,7 @@ use tonic::Status;
 
 use crate::auth::Slot;
 use crate::catalog::Catalog;
-use crate::core::{Applied, ReplySink};
+use crate::core::{Applied, ReplySink, SINK_SPARE_EVENTS_MAX, SINK_SPARE_MAX};
 use crate::error::ApiError;
 use crate::services::convert::order_reply;
 
@@ -143,6 +143,8 @@ pub struct EntryReplies {
     catalog: Arc<Catalog>,
     /// Results taken from the sink, not yet matched with their request.
     applied: VecDeque<Applied>,
+    /// Event buffers of answered results, emptied, to give back to the sink.
+    spare: Vec<Vec<engine::Event>>,
     ended: bool,
 }
 
@@ -152,6 +154,7 @@ impl EntryReplies {
             entry,
             catalog,
             applied: VecDeque::new(),
+            spare: Vec::new(),
             ended: false,
         }
     }
@@ -193,7 +196,11 @@ impl tokio_stream::Stream for EntryReplies {
                     _slot,
                 }) => {
                     if this.applied.is_empty() {
-                        this.applied = this.entry.sink.take_or_register(cx.waker());
+                        this.entry.sink.take_or_register(
+                            cx.waker(),
+                            &mut this.applied,
+                            &mut this.spare,
+                        );
                     }
                     match this.applied.pop_front() {
                         Some(applied) => Next::Answer {
@@ -247,6 +254,11 @@ impl tokio_stream::Stream for EntryReplies {
                         ..pb::OrderReply::default()
                     },
                 };
+                let mut events = applied.events;
+                if events.capacity() <= SINK_SPARE_EVENTS_MAX && this.spare.len() < SINK_SPARE_MAX {
+                    events.clear();
+                    this.spare.push(events);
+                }
                 Poll::Ready(Some(Ok(pb::OrderEntryReply {
                     correlation_id,
                     reply: Some(reply),
