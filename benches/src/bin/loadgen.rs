@@ -13,6 +13,8 @@
 //! counts). APIs: unary `PlaceOrder`/`CancelOrder`/`AmendOrder`, or the `OrderEntry` stream.
 //! `--baseline` runs the same load against a trivial tonic service answering the same
 //! messages without doing anything, and reports the gateway as a ratio of it.
+//! `--windows a,b,c` runs once per window and compares peaks; `--repeat N` runs each
+//! window N times (gateway and echo alternating) and reports each side's median run.
 //!
 //! The last line is machine-readable:
 //! `throughput_per_s=N p50_us=N p99_us=N p999_us=N max_us=N errors=N`
@@ -82,6 +84,10 @@ struct Args {
     /// --baseline: the ratio of the gateway's peak to the echo's peak).
     #[arg(long, value_delimiter = ',')]
     windows: Vec<usize>,
+    /// Run each window this many times (with --baseline: gateway and echo alternating, so
+    /// both see the same moments of a noisy machine) and report each side's median run.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=50))]
+    repeat: u64,
     /// In-process server: snapshot the engine every this many commands (default: the
     /// server's default; 0: only at shutdown).
     #[arg(long)]
@@ -742,6 +748,36 @@ fn start_embedded(args: &Args, runtime: &tokio::runtime::Runtime) -> (TestServer
     (server, dir)
 }
 
+/// Per window, in the order first run, each side's median run by throughput (the upper
+/// one of an even count).
+fn medians(rows: Vec<(usize, Summary, Option<Summary>)>) -> Vec<(usize, Summary, Option<Summary>)> {
+    let mut windows: Vec<usize> = Vec::new();
+    for (window, _, _) in &rows {
+        if !windows.contains(window) {
+            windows.push(*window);
+        }
+    }
+    let mut by_window: Vec<(Vec<Summary>, Vec<Summary>)> =
+        windows.iter().map(|_| (Vec::new(), Vec::new())).collect();
+    for (window, gateway, base) in rows {
+        let Some(at) = windows.iter().position(|w| *w == window) else {
+            continue;
+        };
+        by_window[at].0.push(gateway);
+        by_window[at].1.extend(base);
+    }
+    let median = |mut runs: Vec<Summary>| {
+        runs.sort_by_key(|s| s.throughput);
+        let middle = runs.len() / 2;
+        runs.into_iter().nth(middle)
+    };
+    windows
+        .into_iter()
+        .zip(by_window)
+        .filter_map(|(window, (gateways, bases))| Some((window, median(gateways)?, median(bases))))
+        .collect()
+}
+
 /// The run with the highest throughput, with its window.
 fn peak<'a>(runs: impl Iterator<Item = (usize, &'a Summary)>) -> Option<(usize, &'a Summary)> {
     runs.max_by_key(|run| run.1.throughput)
@@ -777,9 +813,12 @@ fn main() {
         args.windows.clone()
     };
     let echo = args.baseline.then(start_echo);
-    // (window, gateway, echo) for the sweep's table.
+    // (window, gateway, echo) for the sweep's table, one per run.
     let mut rows = Vec::new();
-    for window in windows {
+    let runs = windows
+        .iter()
+        .flat_map(|&window| std::iter::repeat_n(window, args.repeat as usize));
+    for window in runs {
         let args = Arc::new(Args {
             window,
             ..(*args).clone()
@@ -825,9 +864,27 @@ fn main() {
         });
         rows.push((window, gateway, base));
     }
+    if args.repeat > 1 {
+        println!("# window  gateway/s  echo/s  ratio  (every run)");
+        for (window, gateway, base) in &rows {
+            match base {
+                Some(base) => println!(
+                    "# {window:>6} {:>10} {:>7} {:>6}",
+                    gateway.throughput,
+                    base.throughput,
+                    ratio(gateway, base)
+                ),
+                None => println!("# {window:>6} {:>10}", gateway.throughput),
+            }
+        }
+    }
+    let rows = medians(rows);
     if rows.len() > 1 {
         // Each side at its own best window: the peak throughput of each.
-        println!("# window  gateway/s  echo/s  ratio");
+        println!(
+            "# window  gateway/s  echo/s  ratio{}",
+            if args.repeat > 1 { "  (medians)" } else { "" }
+        );
         for (window, gateway, base) in &rows {
             match base {
                 Some(base) => println!(
