@@ -92,6 +92,10 @@ struct Args {
     /// server's default; 0: only at shutdown).
     #[arg(long)]
     snapshot_every: Option<u64>,
+    /// In-process server: journal durability. `async` (fsync at most every few ms) shows
+    /// what the fsync per batch costs; the targets are for `sync`.
+    #[arg(long, value_enum, default_value = "sync")]
+    durability: gateway::config::Durability,
     /// In-process server: preallocate journal segments (as `carbonx serve` does by default).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     journal_preallocate: bool,
@@ -739,6 +743,7 @@ fn start_embedded(args: &Args, runtime: &tokio::runtime::Runtime) -> (TestServer
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(dir.path());
     config.journal_preallocate = args.journal_preallocate;
+    config.durability = args.durability;
     if let Some(n) = args.snapshot_every {
         config.snapshot_every = n;
     }
@@ -842,7 +847,10 @@ fn main() {
             args.rate,
             args.duration,
             if embedded.is_some() {
-                " (in-process server, sync durability)"
+                match args.durability {
+                    gateway::config::Durability::Sync => " (in-process server, sync durability)",
+                    gateway::config::Durability::Async => " (in-process server, ASYNC durability)",
+                }
             } else {
                 ""
             }
