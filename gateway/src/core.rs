@@ -90,11 +90,13 @@ struct SinkState {
     waker: Option<std::task::Waker>,
 }
 
-/// A sink keeps at most this many spare event buffers (about a window's worth)...
+/// A sink keeps at most this many spare event buffers (a stream has at most
+/// `in_flight_per_connection` results out, 1,024 by default, each in one buffer)...
 pub const SINK_SPARE_MAX: usize = 1_024;
-/// ...each holding at most this many events: a buffer grown by a rare large sweep is
-/// dropped rather than kept.
-pub const SINK_SPARE_EVENTS_MAX: usize = 16;
+/// ...each with room for at most this many events (a command makes two or three; a buffer
+/// grown by a large sweep is dropped rather than kept): at most 1,024 x 8 x 120 bytes,
+/// about 1 MiB, per stream.
+pub const SINK_SPARE_EVENTS_MAX: usize = 8;
 
 impl ReplySink {
     /// Moves everything applied so far (oldest first) into `into`, which must be empty:
