@@ -361,14 +361,7 @@ impl Engine {
                     lanes.swap_remove(lane);
                     continue;
                 };
-                let body = &mut bodies[level];
-                body.u64(o.id);
-                body.u64(o.client_order_id);
-                body.u32(o.account);
-                body.u64(o.quantity_t);
-                body.u64(o.filled_t);
-                body.u8(tif_code(o.time_in_force()));
-                body.bool(o.post_only());
+                write_order(&mut bodies[level], o);
                 lanes[lane].1 = o.next;
                 lane += 1;
             }
@@ -455,6 +448,17 @@ fn write_instrument_state(w: &mut Writer, i: &Instrument) {
     w.i64(i.indicative.0);
     w.u64(i.indicative.1);
     w.i64(i.indicative.2);
+}
+
+/// One resting order: `ORDER_BYTES` bytes.
+fn write_order(w: &mut Writer, o: &Order) {
+    w.u64(o.id);
+    w.u64(o.client_order_id);
+    w.u32(o.account);
+    w.u64(o.quantity_t);
+    w.u64(o.filled_t);
+    w.u8(tif_code(o.time_in_force()));
+    w.bool(o.post_only());
 }
 
 fn write_account(w: &mut Writer, a: &Account) {
@@ -801,13 +805,7 @@ mod tests {
             let mut slot = level.head;
             while slot != crate::levels::NIL {
                 let o = &engine.state.orders[slot as usize];
-                w.u64(o.id);
-                w.u64(o.client_order_id);
-                w.u32(o.account);
-                w.u64(o.quantity_t);
-                w.u64(o.filled_t);
-                w.u8(tif_code(o.time_in_force()));
-                w.bool(o.post_only());
+                write_order(w, o);
                 slot = o.next;
             }
         }
@@ -914,6 +912,9 @@ mod tests {
                 }
             }
         }
+        let mut one = Writer(Vec::new());
+        write_order(&mut one, &engine.state.orders[0]);
+        assert_eq!(one.0.len(), ORDER_BYTES);
         let instrument = &engine.state.instruments[0];
         for side in [Side::Buy, Side::Sell] {
             let levels = instrument.side(side);

@@ -753,6 +753,22 @@ fn start_embedded(args: &Args, runtime: &tokio::runtime::Runtime) -> (TestServer
     (server, dir)
 }
 
+/// One row per run: window, gateway and echo throughput, ratio.
+fn print_table(title: &str, rows: &[(usize, Summary, Option<Summary>)]) {
+    println!("# window  gateway/s  echo/s  ratio{title}");
+    for (window, gateway, base) in rows {
+        match base {
+            Some(base) => println!(
+                "# {window:>6} {:>10} {:>7} {:>6}",
+                gateway.throughput,
+                base.throughput,
+                ratio(gateway, base)
+            ),
+            None => println!("# {window:>6} {:>10}", gateway.throughput),
+        }
+    }
+}
+
 /// Per window, in the order first run, each side's median run by throughput (the upper
 /// one of an even count).
 fn medians(rows: Vec<(usize, Summary, Option<Summary>)>) -> Vec<(usize, Summary, Option<Summary>)> {
@@ -873,37 +889,12 @@ fn main() {
         rows.push((window, gateway, base));
     }
     if args.repeat > 1 {
-        println!("# window  gateway/s  echo/s  ratio  (every run)");
-        for (window, gateway, base) in &rows {
-            match base {
-                Some(base) => println!(
-                    "# {window:>6} {:>10} {:>7} {:>6}",
-                    gateway.throughput,
-                    base.throughput,
-                    ratio(gateway, base)
-                ),
-                None => println!("# {window:>6} {:>10}", gateway.throughput),
-            }
-        }
+        print_table("  (every run)", &rows);
     }
     let rows = medians(rows);
     if rows.len() > 1 {
         // Each side at its own best window: the peak throughput of each.
-        println!(
-            "# window  gateway/s  echo/s  ratio{}",
-            if args.repeat > 1 { "  (medians)" } else { "" }
-        );
-        for (window, gateway, base) in &rows {
-            match base {
-                Some(base) => println!(
-                    "# {window:>6} {:>10} {:>7} {:>6}",
-                    gateway.throughput,
-                    base.throughput,
-                    ratio(gateway, base)
-                ),
-                None => println!("# {window:>6} {:>10}", gateway.throughput),
-            }
-        }
+        print_table(if args.repeat > 1 { "  (medians)" } else { "" }, &rows);
     }
     let gateways = rows.iter().map(|(window, gateway, _)| (*window, gateway));
     let echoes = rows
