@@ -85,7 +85,7 @@ struct SinkState {
     applied: std::collections::VecDeque<Applied>,
     /// Emptied event buffers the stream's poller gave back, reused for its next results:
     /// the core thread then allocates nothing per command, and nothing it allocated is
-    /// freed on another thread (with glibc that was a sixth of the core thread's time).
+    /// freed on another thread (with glibc that was a fifth of the core thread's samples).
     spare: Vec<Vec<Event>>,
     waker: Option<std::task::Waker>,
 }
