@@ -213,10 +213,21 @@ impl Engine {
     /// [`seal_snapshot`] completes it on any thread, so that the engine's owner is held up
     /// only for the copy.
     pub fn snapshot_unsealed(&self) -> Vec<u8> {
-        let mut w = Writer(Vec::with_capacity(4096 + self.state.live_orders() * 48));
+        let mut bytes = Vec::new();
+        self.snapshot_unsealed_into(&mut bytes);
+        bytes
+    }
+
+    /// [`Engine::snapshot_unsealed`] into `bytes` (cleared first): a buffer kept from an
+    /// earlier snapshot is already mapped, so the copy does not page-fault its way through
+    /// megabytes of fresh memory.
+    pub fn snapshot_unsealed_into(&self, bytes: &mut Vec<u8>) {
+        bytes.clear();
+        bytes.reserve(4096 + self.state.live_orders() * 48);
+        let mut w = Writer(std::mem::take(bytes));
         w.0.extend_from_slice(MAGIC);
         self.write_body(&mut w);
-        w.0
+        *bytes = w.0;
     }
 
     /// A hash of the whole state: equal for equal states.
@@ -334,16 +345,28 @@ impl Engine {
         // Each level's orders are a linked list through the order table, one cache miss
         // per order when walked alone (most of a snapshot's time with tens of thousands
         // resting). Up to `SNAPSHOT_LANES` levels are walked at once, a step of each in
-        // turn, so that many misses are in flight together; each level's orders go to
-        // its own buffer, and the buffers are written in level order: the same bytes as
-        // walking one level after another.
-        let mut bodies: Vec<Writer> = levels
-            .iter()
-            .map(|(_, level)| Writer(Vec::with_capacity(level.orders as usize * ORDER_BYTES)))
-            .collect();
+        // turn, so that many misses are in flight together, each writing its orders
+        // straight to their place (a level's count says how long its run is): the same
+        // bytes as walking one level after another, which is what happens should a list's
+        // length ever differ from its count.
+        let start = w.0.len();
+        let mut runs = Vec::with_capacity(levels.len());
+        let mut at = start;
+        for (_, level) in &levels {
+            at += 12;
+            let end = at + level.orders as usize * ORDER_BYTES;
+            runs.push((at, end));
+            at = end;
+        }
+        w.0.resize(at, 0);
+        for ((price, level), (first, _)) in levels.iter().zip(&runs) {
+            w.0[first - 12..first - 4].copy_from_slice(&price.to_le_bytes());
+            w.0[first - 4..*first].copy_from_slice(&level.orders.to_le_bytes());
+        }
         let mut lanes: Vec<(usize, u32)> = Vec::with_capacity(SNAPSHOT_LANES);
         let mut next_level = 0;
-        loop {
+        let mut counts_hold = true;
+        'walk: loop {
             while lanes.len() < SNAPSHOT_LANES && next_level < levels.len() {
                 lanes.push((next_level, levels[next_level].1.head));
                 next_level += 1;
@@ -358,18 +381,42 @@ impl Engine {
                     .then(|| self.state.orders.get(slot as usize))
                     .flatten()
                 else {
+                    let (next, end) = runs[level];
+                    if next != end {
+                        counts_hold = false;
+                        break 'walk;
+                    }
                     lanes.swap_remove(lane);
                     continue;
                 };
-                write_order(&mut bodies[level], o);
+                let (next, end) = &mut runs[level];
+                let Some(place) =
+                    w.0.get_mut(*next..*next + ORDER_BYTES)
+                        .filter(|_| *next < *end)
+                else {
+                    counts_hold = false;
+                    break 'walk;
+                };
+                place.copy_from_slice(&order_bytes(o));
+                *next += ORDER_BYTES;
                 lanes[lane].1 = o.next;
                 lane += 1;
             }
         }
-        for ((price, level), body) in levels.iter().zip(bodies) {
-            w.i64(*price);
-            w.u32(level.orders);
-            w.0.extend_from_slice(&body.0);
+        if !counts_hold {
+            w.0.truncate(start);
+            for (price, level) in &levels {
+                w.i64(*price);
+                w.u32(level.orders);
+                let mut slot = level.head;
+                while let Some(o) = (slot != crate::levels::NIL)
+                    .then(|| self.state.orders.get(slot as usize))
+                    .flatten()
+                {
+                    write_order(w, o);
+                    slot = o.next;
+                }
+            }
         }
     }
 
@@ -450,15 +497,22 @@ fn write_instrument_state(w: &mut Writer, i: &Instrument) {
     w.i64(i.indicative.2);
 }
 
-/// One resting order: `ORDER_BYTES` bytes.
+/// One resting order.
 fn write_order(w: &mut Writer, o: &Order) {
-    w.u64(o.id);
-    w.u64(o.client_order_id);
-    w.u32(o.account);
-    w.u64(o.quantity_t);
-    w.u64(o.filled_t);
-    w.u8(tif_code(o.time_in_force()));
-    w.bool(o.post_only());
+    w.0.extend_from_slice(&order_bytes(o));
+}
+
+/// One resting order as a snapshot holds it.
+fn order_bytes(o: &Order) -> [u8; ORDER_BYTES] {
+    let mut b = [0u8; ORDER_BYTES];
+    b[0..8].copy_from_slice(&o.id.to_le_bytes());
+    b[8..16].copy_from_slice(&o.client_order_id.to_le_bytes());
+    b[16..20].copy_from_slice(&o.account.to_le_bytes());
+    b[20..28].copy_from_slice(&o.quantity_t.to_le_bytes());
+    b[28..36].copy_from_slice(&o.filled_t.to_le_bytes());
+    b[36] = tif_code(o.time_in_force());
+    b[37] = u8::from(o.post_only());
+    b
 }
 
 fn write_account(w: &mut Writer, a: &Account) {
@@ -805,7 +859,13 @@ mod tests {
             let mut slot = level.head;
             while slot != crate::levels::NIL {
                 let o = &engine.state.orders[slot as usize];
-                write_order(w, o);
+                w.u64(o.id);
+                w.u64(o.client_order_id);
+                w.u32(o.account);
+                w.u64(o.quantity_t);
+                w.u64(o.filled_t);
+                w.u8(tif_code(o.time_in_force()));
+                w.bool(o.post_only());
                 slot = o.next;
             }
         }
@@ -912,28 +972,50 @@ mod tests {
                 }
             }
         }
-        let mut one = Writer(Vec::new());
-        write_order(&mut one, &engine.state.orders[0]);
-        assert_eq!(one.0.len(), ORDER_BYTES);
-        let instrument = &engine.state.instruments[0];
-        for side in [Side::Buy, Side::Sell] {
-            let levels = instrument.side(side);
-            assert!(
-                levels.count_levels() > SNAPSHOT_LANES,
-                "{side:?}: too few levels"
-            );
-            let mut together = Writer(Vec::new());
-            engine.write_side(&mut together, levels);
-            let mut one_by_one = Writer(Vec::new());
-            write_side_one_level_at_a_time(&engine, &mut one_by_one, levels);
-            assert!(
-                one_by_one.0.len() > 20_000,
-                "{side:?}: {} bytes",
-                one_by_one.0.len()
-            );
-            assert!(together.0 == one_by_one.0, "{side:?}: the bytes differ");
-        }
+        let same_bytes = |engine: &Engine, at_least: usize| {
+            let instrument = &engine.state.instruments[0];
+            for side in [Side::Buy, Side::Sell] {
+                let levels = instrument.side(side);
+                assert!(
+                    levels.count_levels() > SNAPSHOT_LANES,
+                    "{side:?}: too few levels"
+                );
+                let mut together = Writer(b"prefix".to_vec());
+                engine.write_side(&mut together, levels);
+                let mut one_by_one = Writer(b"prefix".to_vec());
+                write_side_one_level_at_a_time(engine, &mut one_by_one, levels);
+                assert!(
+                    one_by_one.0.len() > at_least,
+                    "{side:?}: {} bytes",
+                    one_by_one.0.len()
+                );
+                assert!(together.0 == one_by_one.0, "{side:?}: the bytes differ");
+            }
+        };
+        same_bytes(&engine, 20_000);
         let restored = Engine::restore(&engine.snapshot()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(restored.state_hash(), engine.state_hash());
+        // A buffer kept from an earlier snapshot gives the same bytes.
+        let mut kept = b"an earlier snapshot".repeat(1000);
+        engine.snapshot_unsealed_into(&mut kept);
+        assert!(kept == engine.snapshot_unsealed());
+
+        // Were a level's count ever wrong (an invariant the engine keeps), the walk would
+        // still write what walking one level after another writes: too low, too high.
+        let (best_bid, best_ask) = (
+            engine.state.instruments[0].side(Side::Buy).best(),
+            engine.state.instruments[0].side(Side::Sell).best(),
+        );
+        let (Some(bid), Some(ask)) = (best_bid, best_ask) else {
+            panic!("an empty side")
+        };
+        for (side, price, delta) in [(Side::Buy, bid, -1i64), (Side::Sell, ask, 2)] {
+            let level = engine.state.instruments[0]
+                .side_mut(side)
+                .get_mut(price)
+                .unwrap_or_else(|| panic!("best level"));
+            level.orders = (i64::from(level.orders) + delta) as u32;
+        }
+        same_bytes(&engine, 20_000);
     }
 }

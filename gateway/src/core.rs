@@ -246,6 +246,8 @@ pub struct CoreParts {
     pub settled: watch::Receiver<u64>,
     /// Snapshot the engine every this many commands (0: only when asked).
     pub snapshot_every: u64,
+    /// Where the snapshot writer hands the last copy's buffer back.
+    pub copy_buffer: crate::snapshot::CopyBuffer,
 }
 
 pub fn now_ns() -> u64 {
@@ -270,6 +272,7 @@ impl Core {
             since_snapshot: 0,
             snapshot_every: parts.snapshot_every,
             events: Vec::with_capacity(64),
+            copy_buffer: parts.copy_buffer,
         };
         let dispatcher = Dispatcher {
             hub: parts.hub.clone(),
@@ -547,6 +550,15 @@ struct Applier {
     /// `Event` is 120 bytes, a command makes two or three), allocated here and freed on
     /// another thread.
     events: Vec<Event>,
+    copy_buffer: crate::snapshot::CopyBuffer,
+}
+
+/// The engine's state for a snapshot file, copied into the buffer the snapshot writer
+/// handed back, if it did.
+fn snapshot_copy(engine: &Engine, buffer: &crate::snapshot::CopyBuffer) -> Vec<u8> {
+    let mut bytes = buffer.lock().take().unwrap_or_default();
+    engine.snapshot_unsealed_into(&mut bytes);
+    bytes
 }
 
 impl Applier {
@@ -573,7 +585,7 @@ impl Applier {
                     self.since_snapshot = 0;
                     out.push(Out::Snapshot {
                         seq: engine.last_seq(),
-                        bytes: engine.snapshot_unsealed(),
+                        bytes: snapshot_copy(engine, &self.copy_buffer),
                         reply: Some(reply),
                     });
                 }
@@ -590,7 +602,7 @@ impl Applier {
             self.since_snapshot = 0;
             out.push(Out::Snapshot {
                 seq: engine.last_seq(),
-                bytes: engine.snapshot_unsealed(),
+                bytes: snapshot_copy(engine, &self.copy_buffer),
                 reply: None,
             });
         }

@@ -142,6 +142,16 @@ impl RegistryHandle {
     }
 }
 
+/// Where the snapshot writer thread puts snapshot files and what it does after each.
+#[derive(Debug)]
+pub struct SnapshotFiles {
+    pub dir: std::path::PathBuf,
+    /// The journal directory whose segments recovery no longer needs go to its archive.
+    pub archive_journal: Option<std::path::PathBuf>,
+    /// Where the engine copy's buffer goes back to the core thread once written.
+    pub copy_buffer: crate::snapshot::CopyBuffer,
+}
+
 /// Starts the writer thread; `settled` reports the settlement watermark.
 pub fn start(
     registry: Registry,
@@ -149,9 +159,13 @@ pub fn start(
     group_max: usize,
     catalog: Arc<Catalog>,
     metrics: Arc<Metrics>,
-    snapshot_dir: std::path::PathBuf,
-    archive_journal: Option<std::path::PathBuf>,
+    snapshots: SnapshotFiles,
 ) -> std::io::Result<(RegistryHandle, watch::Receiver<u64>, JoinHandle<()>)> {
+    let SnapshotFiles {
+        dir: snapshot_dir,
+        archive_journal,
+        copy_buffer,
+    } = snapshots;
     let (tx, rx) = sync_channel(queue_depth);
     let (settled_tx, settled_rx) = watch::channel(registry.ledger().settled_seq);
     metrics
@@ -169,7 +183,8 @@ pub fn start(
                 let mut engine = engine;
                 engine::seal_snapshot(&mut engine);
                 let bytes = crate::snapshot::encode(seq, &engine, &bars);
-                drop(engine);
+                engine.clear();
+                *copy_buffer.lock() = Some(engine);
                 let result = crate::snapshot::write(&snapshot_dir, seq, &bytes)
                     .map(|_| seq)
                     .map_err(|e| e.to_string());

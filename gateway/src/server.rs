@@ -410,14 +410,18 @@ pub async fn serve(
         "recovery: engine rebuilt"
     );
 
+    let copy_buffer = crate::snapshot::CopyBuffer::default();
     let (registry_handle, settled, registry_thread) = crate::regworker::start(
         registry,
         config.limits.registry_queue_depth,
         config.limits.registry_batch_max,
         catalog.clone(),
         metrics.clone(),
-        snapshot_dir(&config),
-        config.journal_archive.then(|| journal_dir(&config)),
+        crate::regworker::SnapshotFiles {
+            dir: snapshot_dir(&config),
+            archive_journal: config.journal_archive.then(|| journal_dir(&config)),
+            copy_buffer: copy_buffer.clone(),
+        },
     )
     .map_err(|e| e.to_string())?;
     let (core, threads) = Core::start(CoreParts {
@@ -433,6 +437,7 @@ pub async fn serve(
         registry: registry_handle,
         settled,
         snapshot_every: config.snapshot_every,
+        copy_buffer,
     })
     .map_err(|e| e.to_string())?;
 

@@ -15,6 +15,11 @@ use engine::{DailyBar, Engine, InstrumentId};
 const MAGIC: &[u8; 8] = b"CBXSNAPF";
 /// Snapshots kept on disk (the newest ones).
 pub const SNAPSHOTS_KEPT: usize = 2;
+
+/// The engine-copy buffer of the last snapshot written, handed back by the snapshot writer
+/// so that the core thread copies the next one into memory already mapped (the size of
+/// the book, kept between snapshots) instead of page-faulting through fresh megabytes.
+pub type CopyBuffer = std::sync::Arc<parking_lot::Mutex<Option<Vec<u8>>>>;
 /// One daily bar's encoded size.
 const BAR_BYTES: usize = 4 + 4 + 8 * 4 + 8 + 8 + 8;
 
