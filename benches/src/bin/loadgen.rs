@@ -721,10 +721,11 @@ fn seconds_to_us(text: &str) -> Option<u64> {
         .checked_add(micros.parse().ok()?)
 }
 
-fn cpu_line(name: &str, s: &Summary) {
+/// This process's CPU per request; `whose` says what runs in it.
+fn cpu_line(name: &str, s: &Summary, whose: &str) {
     if let Some(ns) = s.cpu_ns_per_request {
         println!(
-            "# {name}: process CPU {}.{:02} us per request (clients included)",
+            "# {name}: process CPU {}.{:02} us per request ({whose})",
             ns / 1_000,
             ns % 1_000 / 10
         );
@@ -875,7 +876,15 @@ fn main() {
         let before = metrics.map(ServerCounts::scrape);
         let gateway = run(addr, &args, &runtime);
         println!("gateway:  {}", line(&gateway));
-        cpu_line("gateway", &gateway);
+        cpu_line(
+            "gateway",
+            &gateway,
+            if embedded.is_some() {
+                "server and clients"
+            } else {
+                "clients only: the server is another process"
+            },
+        );
         if let (Some(addr), Some(before)) = (metrics, before) {
             println!("{}", ServerCounts::scrape(addr).since(&before));
         }
@@ -883,7 +892,7 @@ fn main() {
         let base = echo.map(|echo| {
             let base = run(echo, &args, &runtime);
             println!("baseline: {}", line(&base));
-            cpu_line("baseline", &base);
+            cpu_line("baseline", &base, "echo server and clients");
             base
         });
         rows.push((window, gateway, base));
