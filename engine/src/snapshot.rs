@@ -63,8 +63,10 @@ pub fn fnv1a64(bytes: &[u8]) -> u64 {
 
 pub(crate) struct Writer(pub(crate) Vec<u8>);
 
-/// Bytes of one resting order in a snapshot.
+/// Bytes of one resting order in a snapshot...
 const ORDER_BYTES: usize = 8 + 8 + 4 + 8 + 8 + 1 + 1;
+/// ...and of the price and order count before a level's orders.
+const LEVEL_HEADER_BYTES: usize = 8 + 4;
 /// Levels whose order lists a snapshot walks at once (see `write_side`).
 const SNAPSHOT_LANES: usize = 16;
 
@@ -353,15 +355,16 @@ impl Engine {
         let mut runs = Vec::with_capacity(levels.len());
         let mut at = start;
         for (_, level) in &levels {
-            at += 12;
+            at += LEVEL_HEADER_BYTES;
             let end = at + level.orders as usize * ORDER_BYTES;
             runs.push((at, end));
             at = end;
         }
         w.0.resize(at, 0);
         for ((price, level), (first, _)) in levels.iter().zip(&runs) {
-            w.0[first - 12..first - 4].copy_from_slice(&price.to_le_bytes());
-            w.0[first - 4..*first].copy_from_slice(&level.orders.to_le_bytes());
+            let header = first - LEVEL_HEADER_BYTES;
+            w.0[header..header + 8].copy_from_slice(&price.to_le_bytes());
+            w.0[header + 8..*first].copy_from_slice(&level.orders.to_le_bytes());
         }
         let mut lanes: Vec<(usize, u32)> = Vec::with_capacity(SNAPSHOT_LANES);
         let mut next_level = 0;
