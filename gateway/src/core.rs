@@ -283,6 +283,7 @@ impl Core {
             unsettled: None,
             last_settle: Instant::now(),
             woken: Vec::new(),
+            tally: Tally::default(),
         };
         let m = metrics.clone();
         let core = std::thread::Builder::new()
@@ -667,20 +668,54 @@ pub fn settlement_legs(events: &[Event], catalog: &Catalog, legs: &mut Vec<Settl
     }
 }
 
-/// Counts what the metrics endpoint reports about one command.
+/// Counts what the metrics endpoint reports about one command (recovery's replay).
 pub fn count(metrics: &Metrics, events: &[Event]) {
-    metrics.commands.fetch_add(1, Ordering::Relaxed);
-    for event in events {
-        match event.kind {
-            EventKind::Accepted(_) => {
-                metrics.orders.fetch_add(1, Ordering::Relaxed);
+    let mut tally = Tally::default();
+    tally.count(metrics, events);
+    tally.flush(metrics);
+}
+
+/// What the metrics endpoint counts about commands, summed over a batch and added to the
+/// shared counters once (four atomic additions per batch rather than up to four per
+/// command on the core thread).
+#[derive(Debug, Default)]
+struct Tally {
+    commands: u64,
+    orders: u64,
+    trades: u64,
+    traded_t: u64,
+}
+
+impl Tally {
+    /// Counts one command; an engine rejection goes to the metrics at once (rare, and
+    /// keyed by reason).
+    fn count(&mut self, metrics: &Metrics, events: &[Event]) {
+        self.commands += 1;
+        for event in events {
+            match event.kind {
+                EventKind::Accepted(_) => self.orders += 1,
+                EventKind::Trade(t) => {
+                    self.trades += 1;
+                    self.traded_t += t.quantity_t;
+                }
+                EventKind::Rejected { reason } => metrics.reject(reason.code()),
+                _ => {}
             }
-            EventKind::Trade(t) => {
-                metrics.trades.fetch_add(1, Ordering::Relaxed);
-                metrics.traded_t.fetch_add(t.quantity_t, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds what was counted to `metrics` and starts again from zero.
+    fn flush(&mut self, metrics: &Metrics) {
+        let t = std::mem::take(self);
+        for (counter, n) in [
+            (&metrics.commands, t.commands),
+            (&metrics.orders, t.orders),
+            (&metrics.trades, t.trades),
+            (&metrics.traded_t, t.traded_t),
+        ] {
+            if n > 0 {
+                counter.fetch_add(n, Ordering::Relaxed);
             }
-            EventKind::Rejected { reason } => metrics.reject(reason.code()),
-            _ => {}
         }
     }
 }
@@ -696,6 +731,7 @@ struct Dispatcher {
     unsettled: Option<(u64, u64)>,
     last_settle: Instant,
     woken: Vec<Arc<ReplySink>>,
+    tally: Tally,
 }
 
 /// Under load, settlement goes to the registry writer at most this often (one wake-up and
@@ -722,7 +758,7 @@ impl Dispatcher {
                 } => {
                     let events = events.get(range).unwrap_or_default();
                     settlement_legs(events, &self.catalog, &mut self.legs);
-                    count(&self.metrics, events);
+                    self.tally.count(&self.metrics, events);
                     self.hub.publish(seq, timestamp_ns, events);
                     through = Some(seq);
                     last_ts = timestamp_ns;
@@ -767,6 +803,7 @@ impl Dispatcher {
                 }
             }
         }
+        self.tally.flush(&self.metrics);
         for sink in self.woken.drain(..) {
             sink.wake();
         }
