@@ -90,13 +90,13 @@ struct SinkState {
     waker: Option<std::task::Waker>,
 }
 
-/// A sink keeps at most this many spare event buffers (a stream has at most
+/// A sink and its reply task keep at most this many spare event buffers (a stream has at most
 /// `in_flight_per_connection` results out, 1,024 by default, each in one buffer)...
-pub const SINK_SPARE_MAX: usize = 1_024;
+const SINK_SPARE_MAX: usize = 1_024;
 /// ...each with room for at most this many events (a command makes two or three; a buffer
 /// grown by a large sweep is dropped rather than kept): at most 1,024 x 8 x 120 bytes,
 /// about 1 MiB, per stream.
-pub const SINK_SPARE_EVENTS_MAX: usize = 8;
+const SINK_SPARE_EVENTS_MAX: usize = 8;
 
 impl ReplySink {
     /// Moves everything applied so far (oldest first) into `into`, which must be empty:
@@ -137,6 +137,16 @@ impl ReplySink {
         } else {
             drop(state);
             waker.wake();
+        }
+    }
+
+    /// Keeps an answered result's event buffer in `spare` (the reply task's, handed to the
+    /// sink with its next `take_or_register`), emptied, unless it grew large or `spare`
+    /// is full.
+    pub fn keep_spare(spare: &mut Vec<Vec<Event>>, mut events: Vec<Event>) {
+        if events.capacity() <= SINK_SPARE_EVENTS_MAX && spare.len() < SINK_SPARE_MAX {
+            events.clear();
+            spare.push(events);
         }
     }
 
@@ -283,7 +293,6 @@ impl Core {
             unsettled: None,
             last_settle: Instant::now(),
             woken: Vec::new(),
-            tally: Tally::default(),
         };
         let m = metrics.clone();
         let core = std::thread::Builder::new()
@@ -668,28 +677,21 @@ pub fn settlement_legs(events: &[Event], catalog: &Catalog, legs: &mut Vec<Settl
     }
 }
 
-/// Counts what the metrics endpoint reports about one command (recovery's replay).
-pub fn count(metrics: &Metrics, events: &[Event]) {
-    let mut tally = Tally::default();
-    tally.count(metrics, events);
-    tally.flush(metrics);
-}
-
-/// What the metrics endpoint counts about commands, summed over a batch and added to the
-/// shared counters once (four atomic additions per batch rather than up to four per
-/// command on the core thread).
+/// What the metrics endpoint counts about commands, summed over a batch (or a replay) and
+/// added to the shared counters once (four atomic additions per batch rather than up to
+/// four per command on the core thread).
 #[derive(Debug, Default)]
-struct Tally {
+pub struct MetricCounts {
     commands: u64,
     orders: u64,
     trades: u64,
     traded_t: u64,
 }
 
-impl Tally {
+impl MetricCounts {
     /// Counts one command; an engine rejection goes to the metrics at once (rare, and
     /// keyed by reason).
-    fn count(&mut self, metrics: &Metrics, events: &[Event]) {
+    pub fn count(&mut self, metrics: &Metrics, events: &[Event]) {
         self.commands += 1;
         for event in events {
             match event.kind {
@@ -704,14 +706,13 @@ impl Tally {
         }
     }
 
-    /// Adds what was counted to `metrics` and starts again from zero.
-    fn flush(&mut self, metrics: &Metrics) {
-        let t = std::mem::take(self);
+    /// Adds what was counted to `metrics`.
+    pub fn add_to(self, metrics: &Metrics) {
         for (counter, n) in [
-            (&metrics.commands, t.commands),
-            (&metrics.orders, t.orders),
-            (&metrics.trades, t.trades),
-            (&metrics.traded_t, t.traded_t),
+            (&metrics.commands, self.commands),
+            (&metrics.orders, self.orders),
+            (&metrics.trades, self.trades),
+            (&metrics.traded_t, self.traded_t),
         ] {
             if n > 0 {
                 counter.fetch_add(n, Ordering::Relaxed);
@@ -731,7 +732,6 @@ struct Dispatcher {
     unsettled: Option<(u64, u64)>,
     last_settle: Instant,
     woken: Vec<Arc<ReplySink>>,
-    tally: Tally,
 }
 
 /// Under load, settlement goes to the registry writer at most this often (one wake-up and
@@ -748,6 +748,7 @@ impl Dispatcher {
             Some((seq, ts)) => (Some(seq), ts),
             None => (None, 0),
         };
+        let mut counts = MetricCounts::default();
         for out in batch.drain(..) {
             match out {
                 Out::Applied {
@@ -758,7 +759,7 @@ impl Dispatcher {
                 } => {
                     let events = events.get(range).unwrap_or_default();
                     settlement_legs(events, &self.catalog, &mut self.legs);
-                    self.tally.count(&self.metrics, events);
+                    counts.count(&self.metrics, events);
                     self.hub.publish(seq, timestamp_ns, events);
                     through = Some(seq);
                     last_ts = timestamp_ns;
@@ -803,7 +804,7 @@ impl Dispatcher {
                 }
             }
         }
-        self.tally.flush(&self.metrics);
+        counts.add_to(&self.metrics);
         for sink in self.woken.drain(..) {
             sink.wake();
         }

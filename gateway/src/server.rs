@@ -18,7 +18,7 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 use crate::auth::Tokens;
 use crate::catalog::Catalog;
 use crate::config::{Config, Durability};
-use crate::core::{Core, CoreParts, count, settlement_legs};
+use crate::core::{Core, CoreParts, MetricCounts, settlement_legs};
 use crate::hub::Hub;
 use crate::journal::{self, Journal};
 use crate::metrics::Metrics;
@@ -129,6 +129,7 @@ pub fn recover(
     let mut legs: Vec<SettleLeg> = Vec::new();
     let mut events = Vec::with_capacity(64);
     let mut tally = BTreeMap::new();
+    let mut counts = MetricCounts::default();
     let mut pending_through = 0;
     let mut pending_ts = 0;
     let mut settle_legs = 0;
@@ -162,7 +163,7 @@ pub fn recover(
             .apply(command, &mut events)
             .map_err(|e| format!("{e:?}"))?;
         crate::core::tally(&events, &mut tally);
-        count(metrics, &events);
+        counts.count(metrics, &events);
         hub.publish(command.seq, command.timestamp_ns, &events);
         let before = legs.len();
         settlement_legs(&events, catalog, &mut legs);
@@ -179,6 +180,7 @@ pub fn recover(
         Ok(())
     })
     .map_err(|e| format!("journal replay: {e}"))?;
+    counts.add_to(metrics);
     flush(registry, &mut legs, pending_through, pending_ts)?;
     hub.notify();
     tracing::info!(

@@ -25,7 +25,7 @@ use tonic::Status;
 
 use crate::auth::Slot;
 use crate::catalog::Catalog;
-use crate::core::{Applied, ReplySink, SINK_SPARE_EVENTS_MAX, SINK_SPARE_MAX};
+use crate::core::{Applied, ReplySink};
 use crate::error::ApiError;
 use crate::services::convert::order_reply;
 
@@ -254,11 +254,7 @@ impl tokio_stream::Stream for EntryReplies {
                         ..pb::OrderReply::default()
                     },
                 };
-                let mut events = applied.events;
-                if events.capacity() <= SINK_SPARE_EVENTS_MAX && this.spare.len() < SINK_SPARE_MAX {
-                    events.clear();
-                    this.spare.push(events);
-                }
+                ReplySink::keep_spare(&mut this.spare, applied.events);
                 Poll::Ready(Some(Ok(pb::OrderEntryReply {
                     correlation_id,
                     reply: Some(reply),
