@@ -14,6 +14,19 @@
 //! no metadata to commit (on this project's 2-core VM: p50 128 us instead of 153-168 us).
 //! Zeros after the last record are the end of the journal, not damage.
 //!
+//! With direct I/O (`use_direct_io`, which the server turns on for sync durability with
+//! preallocation) a batch is written with `O_DIRECT` as whole 4 KiB blocks: the partial
+//! block at the end of the segment (kept in memory), the batch, zeros to the block's end;
+//! the next batch rewrites that block with more records in it. The file's bytes are the
+//! same as with buffered writes. Why: the spare's zero-fill leaves the segment in the page
+//! cache as large folios (128 KiB here), and a buffered write dirties a whole folio, so
+//! every fdatasync wrote about 136 KiB for an 8 KiB batch (the core thread's write_bytes:
+//! ~1 GB/s at 620 k commands/s). Direct writes move only the blocks touched (12 KiB), and
+//! in a probe on this VM (8.3 KB batches into a chunk-filled file, each followed by
+//! fdatasync) took p50 76 us instead of 90-93 us, with 25 us of kernel CPU instead of
+//! 35-39 us. Without `O_DIRECT` support (an `EINVAL` at open or at a write) the journal
+//! goes back to buffered writes.
+//!
 //! Opening checks every record. A bad record in the last segment with no valid record after
 //! it is a torn tail (a crash mid-write): it is truncated away. A bad record followed by
 //! valid ones, or in any earlier segment, is corruption: opening fails naming the segment
@@ -21,6 +34,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 
@@ -36,6 +50,9 @@ const SPARE_CHUNK_BYTES: usize = 128 << 10;
 /// one step at most (measured here: filling 64 MiB flat out took 88 ms and pushed a
 /// concurrent fsync from 0.2 to 11 ms). On this machine a spare takes about half a second.
 const SPARE_REST_FACTOR: u32 = 3;
+/// Direct I/O writes whole blocks of this size from a buffer aligned to it (4 KiB: a
+/// multiple of any logical block size a Linux block device reports).
+const DIRECT_BLOCK: usize = 4096;
 /// Smallest payload: sequence, timestamp and a tag.
 const PAYLOAD_BYTES_MIN: usize = 17;
 
@@ -118,6 +135,13 @@ pub struct Journal {
     buf: Vec<u8>,
     scratch: Vec<u8>,
     pending: usize,
+    /// Segment files are written with `O_DIRECT`, whole blocks at a time.
+    direct: bool,
+    /// With `direct`: the bytes of the segment's last, partial block (its length is
+    /// `segment_len % DIRECT_BLOCK`), written again in front of the next batch.
+    tail: Vec<u8>,
+    /// With `direct`: room for a batch's blocks at an address aligned to `DIRECT_BLOCK`.
+    aligned: Vec<u8>,
 }
 
 fn segment_name(first_seq: u64) -> String {
@@ -357,7 +381,7 @@ impl Journal {
                 (file, path.clone(), end_of_last)
             }
             None => {
-                let (file, path) = Self::create_segment(dir, last_seq + 1)?;
+                let (file, path) = Self::create_segment(dir, last_seq + 1, false)?;
                 (file, path, 0)
             }
         };
@@ -373,6 +397,9 @@ impl Journal {
             buf: Vec::with_capacity(1 << 20),
             scratch: Vec::with_capacity(COMMAND_BYTES_MAX),
             pending: 0,
+            direct: false,
+            tail: Vec::new(),
+            aligned: Vec::new(),
         };
         if preallocate {
             let allocated = journal.file.metadata()?.len();
@@ -399,12 +426,23 @@ impl Journal {
         Ok((journal, report))
     }
 
-    fn create_segment(dir: &Path, first_seq: u64) -> Result<(File, PathBuf), JournalError> {
+    /// Opens a segment for writing, with `O_DIRECT` when `direct`.
+    fn open_for_write(path: &Path, create_new: bool, direct: bool) -> std::io::Result<File> {
+        let mut options = OpenOptions::new();
+        options.write(true).create_new(create_new);
+        if direct {
+            options.custom_flags(libc::O_DIRECT);
+        }
+        options.open(path)
+    }
+
+    fn create_segment(
+        dir: &Path,
+        first_seq: u64,
+        direct: bool,
+    ) -> Result<(File, PathBuf), JournalError> {
         let path = dir.join(segment_name(first_seq));
-        let file = OpenOptions::new()
-            .create_new(true)
-            .write(true)
-            .open(&path)?;
+        let file = Self::open_for_write(&path, true, direct)?;
         // Make the new name durable too.
         File::open(dir)?.sync_all()?;
         Ok((file, path))
@@ -445,7 +483,7 @@ impl Journal {
     fn install_spare(&mut self, path: PathBuf) -> Result<(), JournalError> {
         std::fs::rename(self.dir.join(SPARE_NAME), &path)?;
         File::open(&self.dir)?.sync_all()?;
-        self.file = OpenOptions::new().write(true).open(&path)?;
+        self.file = Self::open_for_write(&path, false, self.direct)?;
         self.path = path;
         self.spare = Some(make_spare(&self.dir, self.segment_bytes));
         Ok(())
@@ -453,6 +491,81 @@ impl Journal {
 
     pub fn last_seq(&self) -> u64 {
         self.last_seq
+    }
+
+    /// Writes segments with direct I/O from now on (see the module's notes); returns
+    /// whether it is on. Off, with a warning, where the file system refuses `O_DIRECT`.
+    /// Anything appended and not yet committed is committed first.
+    pub fn use_direct_io(&mut self) -> Result<bool, JournalError> {
+        if self.direct {
+            return Ok(true);
+        }
+        self.commit(true)?;
+        let file = match Self::open_for_write(&self.path, false, true) {
+            Ok(file) => file,
+            Err(e) => {
+                tracing::warn!("journal: direct I/O unavailable ({e}); buffered writes");
+                return Ok(false);
+            }
+        };
+        // The segment's last, partial block, rewritten in front of the next batch.
+        let partial = (self.segment_len % DIRECT_BLOCK as u64) as usize;
+        let mut tail = vec![0u8; partial];
+        File::open(&self.path)?.read_exact_at(&mut tail, self.segment_len - partial as u64)?;
+        self.file = file;
+        self.tail = tail;
+        self.direct = true;
+        Ok(true)
+    }
+
+    /// Whether segments are written with direct I/O.
+    pub fn direct_io(&self) -> bool {
+        self.direct
+    }
+
+    /// Writes the batch in `buf` at the end of the segment.
+    fn write_batch(&mut self) -> Result<(), JournalError> {
+        if self.direct {
+            match self.write_direct() {
+                Ok(()) => return Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    // Alignment this device does not accept: nothing (or blocks of the
+                    // same bytes) written; from here on, buffered.
+                    tracing::warn!("journal: direct write refused ({e}); buffered writes");
+                    self.direct = false;
+                    self.tail.clear();
+                    self.file = Self::open_for_write(&self.path, false, false)?;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        self.file.write_all_at(&self.buf, self.segment_len)?;
+        Ok(())
+    }
+
+    /// One positioned `O_DIRECT` write: the partial last block, the batch, zeros to the
+    /// end of the block, from the last block's start.
+    fn write_direct(&mut self) -> std::io::Result<()> {
+        let kept = self.tail.len();
+        let start = self.segment_len - kept as u64;
+        let total = kept + self.buf.len();
+        let padded = total.div_ceil(DIRECT_BLOCK) * DIRECT_BLOCK;
+        if self.aligned.len() < padded + DIRECT_BLOCK {
+            self.aligned = vec![0; (padded + DIRECT_BLOCK).next_power_of_two()];
+        }
+        let at = self.aligned.as_ptr().align_offset(DIRECT_BLOCK);
+        let region = self
+            .aligned
+            .get_mut(at..at + padded)
+            .ok_or_else(|| std::io::Error::from_raw_os_error(libc::EINVAL))?;
+        region[..kept].copy_from_slice(&self.tail);
+        region[kept..total].copy_from_slice(&self.buf);
+        region[total..].fill(0);
+        self.file.write_all_at(region, start)?;
+        let partial = total % DIRECT_BLOCK;
+        self.tail.clear();
+        self.tail.extend_from_slice(&region[total - partial..total]);
+        Ok(())
     }
 
     pub fn dir(&self) -> &Path {
@@ -493,7 +606,7 @@ impl Journal {
             let path = self.path.clone();
             self.install_spare(path)?;
         }
-        self.file.write_all(&self.buf)?;
+        self.write_batch()?;
         if sync {
             self.file.sync_data()?;
         }
@@ -514,9 +627,11 @@ impl Journal {
             if self.spare_ready() {
                 self.install_spare(path)?;
             } else {
-                (self.file, self.path) = Self::create_segment(&self.dir, self.last_seq + 1)?;
+                (self.file, self.path) =
+                    Self::create_segment(&self.dir, self.last_seq + 1, self.direct)?;
             }
             self.segment_len = 0;
+            self.tail.clear();
         }
         Ok(written)
     }
@@ -865,5 +980,110 @@ mod tests {
         bytes[end / 2] ^= 0x40;
         std::fs::write(&path, &bytes).unwrap_or_else(|e| panic!("{e}"));
         assert!(Journal::open(dir.path(), 1 << 16).is_err());
+    }
+
+    /// Whether `dir`'s file system takes `O_DIRECT` (tmpfs, for one, does not).
+    fn takes_direct_io(dir: &Path) -> bool {
+        let probe = dir.join("probe");
+        let ok = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .custom_flags(libc::O_DIRECT)
+            .open(&probe)
+            .is_ok();
+        let _ = std::fs::remove_file(&probe);
+        ok
+    }
+
+    /// Writes records `from..=to` in batches whose sizes (in records) cycle through
+    /// `sizes`; with `direct`, through direct I/O (asserted on where the file system takes
+    /// it).
+    fn write_batches(
+        dir: &Path,
+        segment_bytes: u64,
+        preallocate: bool,
+        direct: bool,
+        (from, to): (u64, u64),
+        sizes: &[u64],
+    ) {
+        let (mut j, _) =
+            Journal::open_with(dir, segment_bytes, preallocate).unwrap_or_else(|e| panic!("{e}"));
+        if direct {
+            let on = j.use_direct_io().unwrap_or_else(|e| panic!("{e}"));
+            assert_eq!(on, takes_direct_io(dir));
+            assert_eq!(j.direct_io(), on);
+        }
+        let mut seq = from;
+        for &size in sizes.iter().cycle() {
+            for _ in 0..size {
+                if seq > to {
+                    break;
+                }
+                j.append(&credit(seq)).unwrap_or_else(|e| panic!("{e}"));
+                seq += 1;
+            }
+            j.commit(true).unwrap_or_else(|e| panic!("{e}"));
+            if seq > to {
+                break;
+            }
+        }
+    }
+
+    #[test]
+    fn direct_io_writes_the_bytes_buffered_writes_do() {
+        let buffered = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let direct = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        // Batches of one record, of a few, of about a block (a record is 40-odd bytes),
+        // of several blocks; segments of 16 KiB, so batches straddle blocks and segments.
+        let sizes = [1, 3, 95, 1, 250, 7, 400, 2];
+        // Reopened between runs: the direct journal picks up its partial last block from
+        // the file.
+        for range in [(1, 1_500), (1_501, 1_502), (1_503, 4_000)] {
+            write_batches(buffered.path(), 16_384, false, false, range, &sizes);
+            write_batches(direct.path(), 16_384, false, true, range, &sizes);
+        }
+        let a = segments(buffered.path()).unwrap_or_default();
+        let b = segments(direct.path()).unwrap_or_default();
+        assert!(a.len() > 5, "{}", a.len());
+        let names = |segs: &[(u64, PathBuf)]| segs.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+        assert_eq!(names(&a), names(&b));
+        for (n, ((_, pa), (_, pb))) in a.iter().zip(&b).enumerate() {
+            let x = std::fs::read(pa).unwrap_or_default();
+            let y = std::fs::read(pb).unwrap_or_default();
+            if n + 1 < a.len() {
+                // Cut to its last record at the roll, like the buffered one.
+                assert!(x == y, "segment {} differs", pb.display());
+            } else {
+                // The last block padded with zeros to its end.
+                assert_eq!(y.len() % DIRECT_BLOCK, 0);
+                assert!(y.starts_with(&x) && zero_tail(&y, x.len()));
+            }
+        }
+        assert_eq!(all(direct.path()), (1..=4_000).collect::<Vec<_>>());
+        let (_, report) = Journal::open(direct.path(), 16_384).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((report.last_seq, report.truncated), (4_000, None));
+    }
+
+    #[test]
+    fn direct_io_into_preallocated_segments_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let sizes = [2, 120, 1, 33, 300];
+        write_batches(dir.path(), 32_768, true, true, (1, 3_000), &sizes);
+        write_batches(dir.path(), 32_768, true, true, (3_001, 6_000), &sizes);
+        let segs = segments(dir.path()).unwrap_or_default();
+        assert!(segs.len() > 3, "{}", segs.len());
+        for (_, path) in &segs[..segs.len() - 1] {
+            let b = std::fs::read(path).unwrap_or_default();
+            let mut at = 0;
+            while at < b.len() {
+                at = parse_at(&b, at)
+                    .unwrap_or_else(|why| panic!("{} at {at}: {why}", path.display()))
+                    .1;
+            }
+        }
+        assert_eq!(all(dir.path()), (1..=6_000).collect::<Vec<_>>());
+        let (_, report) =
+            Journal::open_with(dir.path(), 32_768, true).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((report.last_seq, report.truncated), (6_000, None));
     }
 }

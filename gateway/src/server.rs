@@ -96,12 +96,21 @@ pub fn recover(
 ) -> Result<(Engine, Journal, Recovered), String> {
     let dir = journal_dir(config);
     let started = Instant::now();
-    let (journal, report) = Journal::open_with(
+    let (mut journal, report) = Journal::open_with(
         &dir,
         config.limits.journal_segment_bytes,
         config.journal_preallocate,
     )
     .map_err(|e| format!("journal: {e}"))?;
+    // Direct I/O where every batch is fsync'd into preallocated blocks: only the blocks a
+    // batch touches reach the disk (journal.rs). With async durability buffered writes
+    // stay (a direct write waits for the device, which async mode exists to avoid).
+    if config.journal_preallocate && config.durability == crate::config::Durability::Sync {
+        let direct = journal
+            .use_direct_io()
+            .map_err(|e| format!("journal: {e}"))?;
+        tracing::info!(direct_io = direct, "journal: write mode");
+    }
     if let Some((segment, offset, bytes)) = &report.truncated {
         tracing::warn!(segment = %segment.display(), offset, bytes, "journal: torn tail truncated");
     }
