@@ -31,7 +31,7 @@ use parking_lot::Mutex;
 use proto::v1 as pb;
 use proto::v1::trading_service_server::{TradingService, TradingServiceServer};
 use tempfile::TempDir;
-use tests::{Clients, E1, M1, M2, M3, TestServer, limit, open_market_at, test_config};
+use tests::{AUTHORITY, Clients, E1, M1, M2, M3, TestServer, limit, open_market_at, test_config};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
@@ -102,7 +102,11 @@ struct Args {
     journal_preallocate: bool,
 }
 
-/// One request of the mix: 70% new limit orders (a fifth IOC), 20% cancels, 10% amends.
+/// One request of the mix: 70% new limit orders (a fifth IOC), 20% cancels, 10% amends;
+/// and a cancel of the client's oldest live order whenever it has `LIVE_MAX` of them, so
+/// each client's resting orders (and the allowances and funds they hold) stay bounded and
+/// the market stays in a steady state (without it, resting orders piled up until most
+/// orders were refused for the account's order limit or its allowances).
 fn next_request(
     rng: &mut u64,
     account: u64,
@@ -113,6 +117,14 @@ fn next_request(
     *rng ^= *rng >> 7;
     *rng ^= *rng << 17;
     let roll = *rng % 100;
+    if live.len() >= LIVE_MAX
+        && let Some(id) = live.pop_front()
+    {
+        return pb::order_entry_request::Request::Cancel(pb::CancelOrderRequest {
+            account_id: account,
+            order_id: id,
+        });
+    }
     if roll < 20
         && let Some(id) = live.swap_remove_back((*rng >> 8) as usize % live.len().max(1))
     {
@@ -173,7 +185,7 @@ fn record(stats: &Mutex<Stats>, started: Instant, measuring_from: Instant, ok: b
     }
 }
 
-/// How many live order ids a client remembers for its cancels and amends.
+/// How many live orders a client keeps: at this many its next request cancels the oldest.
 const LIVE_MAX: usize = 200;
 
 /// Live order ids from a reply.
@@ -184,9 +196,6 @@ fn track(reply: &pb::OrderReply, live: &mut VecDeque<u64>) {
         && !live.contains(&o.order_id)
     {
         live.push_back(o.order_id);
-        if live.len() > LIVE_MAX {
-            live.pop_front();
-        }
     }
 }
 
@@ -251,7 +260,12 @@ async fn run_client(
         return;
     };
     let mut rng = 0x9e37_79b9_7f4a_7c15u64 ^ (n as u64 + 1).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    let mut client_id = (n as u64 + 1) << 40;
+    // Client order ids unique per client and per run (a run against a server that an
+    // earlier run used must not repeat that run's ids).
+    let run = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() & 0xFFFF);
+    let mut client_id = (run << 48) | ((n as u64 + 1) << 32);
     let mut live = VecDeque::new();
     match args.api {
         Api::Stream => {
@@ -790,6 +804,68 @@ fn line(s: &Summary) -> String {
     )
 }
 
+/// Allowances each test account gets on top of the test market's, in its trading account.
+const DEPTH_T: u64 = 100_000_000;
+/// Funds each test account gets on top of the test market's (1 bn yuan).
+const DEPTH_FEN: i64 = 100_000_000_000;
+
+/// Opens the test market and deepens it for load: allowances bought today are sellable
+/// only tomorrow (T+1), so with the test market's 50,000 t per account the day's supply was
+/// sold within the first second and from then on every sell was refused
+/// (`INSUFFICIENT_ALLOWANCES`); with `DEPTH_T` per account a run of minutes keeps trading.
+async fn open_load_market(addr: SocketAddr) {
+    open_market_at(addr).await;
+    let of = |name: &'static str| async move {
+        Clients::at(addr, name)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"))
+    };
+    let mut reg = of("ministry").await.registry;
+    let mut admin = of("ops").await.admin;
+    reg.issue(pb::IssueRequest {
+        idempotency_key: "loadgen-issue".into(),
+        authority_account_id: AUTHORITY,
+        unit: "CEA2025".into(),
+        quantity_t: DEPTH_T * 4,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("issue: {e}"));
+    for (name, account) in [("m1", M1), ("m2", M2), ("m3", M3), ("e1", E1)] {
+        let req = pb::TransferRequest {
+            idempotency_key: format!("loadgen-fund-{account}"),
+            from_account_id: AUTHORITY,
+            to_account_id: account,
+            unit: "CEA2025".into(),
+            quantity_t: DEPTH_T,
+        };
+        if account == E1 {
+            reg.allocate(req).await
+        } else {
+            reg.propose_transfer(req).await
+        }
+        .unwrap_or_else(|e| panic!("fund {account}: {e}"));
+        of(name)
+            .await
+            .registry
+            .move_to_trading(pb::MoveRequest {
+                idempotency_key: format!("loadgen-deposit-{account}"),
+                account_id: account,
+                unit: "CEA2025".into(),
+                quantity_t: DEPTH_T,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("deposit {account}: {e}"));
+        admin
+            .credit_funds(pb::FundsRequest {
+                transfer_id: 1_000 + account,
+                account_id: account,
+                amount_fen: DEPTH_FEN,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("credit {account}: {e}"));
+    }
+}
+
 /// The server under test, in-process on a temp dir (sync durability), its market open.
 fn start_embedded(args: &Args, runtime: &tokio::runtime::Runtime) -> (TestServer, TempDir) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -801,7 +877,7 @@ fn start_embedded(args: &Args, runtime: &tokio::runtime::Runtime) -> (TestServer
     }
     config.metrics_listen = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
     let server = TestServer::start_with(config);
-    runtime.block_on(open_market_at(server.addr));
+    runtime.block_on(open_load_market(server.addr));
     (server, dir)
 }
 
@@ -878,7 +954,7 @@ fn main() {
     if let Some(addr) = args.target
         && args.setup
     {
-        runtime.block_on(open_market_at(addr));
+        runtime.block_on(open_load_market(addr));
     }
     let windows = if args.windows.is_empty() {
         vec![args.window]
