@@ -846,6 +846,19 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap_or_default(), bytes);
     }
 
+    /// Each of `segs` holds whole records and nothing else (no zeros after them).
+    fn assert_records_only(segs: &[(u64, PathBuf)]) {
+        for (_, path) in segs {
+            let b = std::fs::read(path).unwrap_or_default();
+            let mut at = 0;
+            while at < b.len() {
+                at = parse_at(&b, at)
+                    .unwrap_or_else(|why| panic!("{} at {at}: {why}", path.display()))
+                    .1;
+            }
+        }
+    }
+
     fn write_pre(dir: &Path, segment_bytes: u64, from: u64, to: u64, batch: u64) {
         let (mut j, _) =
             Journal::open_with(dir, segment_bytes, true).unwrap_or_else(|e| panic!("{e}"));
@@ -908,15 +921,7 @@ mod tests {
         let (_, last) = segs.last().cloned().unwrap_or_else(|| panic!("no segment"));
         let bytes = std::fs::read(&last).unwrap_or_default();
         // Every segment but the last holds records only (zeros cut at the roll).
-        for (_, path) in &segs[..segs.len() - 1] {
-            let b = std::fs::read(path).unwrap_or_default();
-            let mut at = 0;
-            while at < b.len() {
-                at = parse_at(&b, at)
-                    .unwrap_or_else(|why| panic!("{} at {at}: {why}", path.display()))
-                    .1;
-            }
-        }
+        assert_records_only(&segs[..segs.len() - 1]);
         assert_eq!(all(dir.path()), (1..=2_000).collect::<Vec<_>>());
         // Reopening: zeros are the end, not a torn tail; writing continues after the last
         // record (not after the zeros), and a later open sees everything.
@@ -1072,15 +1077,7 @@ mod tests {
         write_batches(dir.path(), 32_768, true, true, (3_001, 6_000), &sizes);
         let segs = segments(dir.path()).unwrap_or_default();
         assert!(segs.len() > 3, "{}", segs.len());
-        for (_, path) in &segs[..segs.len() - 1] {
-            let b = std::fs::read(path).unwrap_or_default();
-            let mut at = 0;
-            while at < b.len() {
-                at = parse_at(&b, at)
-                    .unwrap_or_else(|why| panic!("{} at {at}: {why}", path.display()))
-                    .1;
-            }
-        }
+        assert_records_only(&segs[..segs.len() - 1]);
         assert_eq!(all(dir.path()), (1..=6_000).collect::<Vec<_>>());
         let (_, report) =
             Journal::open_with(dir.path(), 32_768, true).unwrap_or_else(|e| panic!("{e}"));
