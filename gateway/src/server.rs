@@ -105,7 +105,7 @@ pub fn recover(
     // Direct I/O where every batch is fsync'd into preallocated blocks: only the blocks a
     // batch touches reach the disk (journal.rs). With async durability buffered writes
     // stay (a direct write waits for the device, which async mode exists to avoid).
-    if config.journal_preallocate && config.durability == crate::config::Durability::Sync {
+    if config.journal_preallocate && config.durability == Durability::Sync {
         let direct = journal
             .use_direct_io()
             .map_err(|e| format!("journal: {e}"))?;

@@ -345,50 +345,18 @@ pub async fn open_market_at(addr: SocketAddr) {
         })
         .await
         .unwrap_or_else(|e| panic!("instrument: {e}"));
-    reg.issue(pb::IssueRequest {
-        idempotency_key: "issue-2025".into(),
-        authority_account_id: AUTHORITY,
-        unit: "CEA2025".into(),
-        quantity_t: 10_000_000,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("issue: {e}"));
-    for (n, to) in [M1, M2, M3, E1].into_iter().enumerate() {
-        let rpc = if to == E1 { "alloc" } else { "xfer" };
-        let req = pb::TransferRequest {
-            idempotency_key: format!("{rpc}-{to}"),
-            from_account_id: AUTHORITY,
-            to_account_id: to,
-            unit: "CEA2025".into(),
-            quantity_t: 100_000 + n as u64,
-        };
-        if to == E1 {
-            reg.allocate(req).await
-        } else {
-            reg.propose_transfer(req).await
-        }
-        .unwrap_or_else(|e| panic!("fund {to}: {e}"));
-    }
-    for (name, account) in [("m1", M1), ("m2", M2), ("m3", M3), ("e1", E1)] {
-        let mut c = of(name).await;
-        c.registry
-            .move_to_trading(pb::MoveRequest {
-                idempotency_key: format!("deposit-{account}"),
-                account_id: account,
-                unit: "CEA2025".into(),
-                quantity_t: 50_000,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("deposit {account}: {e}"));
-        admin
-            .credit_funds(pb::FundsRequest {
-                transfer_id: account,
-                account_id: account,
-                amount_fen: 1_000_000_000,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("credit {account}: {e}"));
-    }
+    supply(
+        addr,
+        &Supply {
+            tag: "",
+            issue_t: 10_000_000,
+            transfer_t: |n| 100_000 + n as u64,
+            deposit_t: 50_000,
+            funds_fen: 1_000_000_000,
+            funds_transfer_base: 0,
+        },
+    )
+    .await;
     admin
         .open_trading_day(pb::OpenTradingDayRequest {
             trading_date: 20_261_130,
@@ -401,6 +369,80 @@ pub async fn open_market_at(addr: SocketAddr) {
         })
         .await
         .unwrap_or_else(|e| panic!("continuous: {e}"));
+}
+
+/// What `supply` gives the four trading accounts (M1, M2, M3, E1).
+#[derive(Debug)]
+pub struct Supply {
+    /// Prefix of the idempotency keys, so that a second supply is not taken for a retry.
+    pub tag: &'static str,
+    /// Issued to the authority first.
+    pub issue_t: u64,
+    /// Allocated (E1) or transferred (members) from the authority, by account index.
+    pub transfer_t: fn(usize) -> u64,
+    /// Moved into each account's trading account.
+    pub deposit_t: u64,
+    /// Credited to each account (funds transfer id: the account id plus
+    /// `funds_transfer_base`).
+    pub funds_fen: i64,
+    pub funds_transfer_base: u64,
+}
+
+/// Issues allowances, hands them to the four trading accounts, moves them to trading and
+/// credits funds (the test market's supply, and the load generator's deeper one).
+pub async fn supply(addr: SocketAddr, supply: &Supply) {
+    let of = |name: &'static str| async move {
+        Clients::at(addr, name)
+            .await
+            .unwrap_or_else(|e| panic!("connect: {e}"))
+    };
+    let tag = supply.tag;
+    let mut reg = of("ministry").await.registry;
+    let mut admin = of("ops").await.admin;
+    reg.issue(pb::IssueRequest {
+        idempotency_key: format!("{tag}issue-2025"),
+        authority_account_id: AUTHORITY,
+        unit: "CEA2025".into(),
+        quantity_t: supply.issue_t,
+    })
+    .await
+    .unwrap_or_else(|e| panic!("issue: {e}"));
+    for (n, to) in [M1, M2, M3, E1].into_iter().enumerate() {
+        let rpc = if to == E1 { "alloc" } else { "xfer" };
+        let req = pb::TransferRequest {
+            idempotency_key: format!("{tag}{rpc}-{to}"),
+            from_account_id: AUTHORITY,
+            to_account_id: to,
+            unit: "CEA2025".into(),
+            quantity_t: (supply.transfer_t)(n),
+        };
+        if to == E1 {
+            reg.allocate(req).await
+        } else {
+            reg.propose_transfer(req).await
+        }
+        .unwrap_or_else(|e| panic!("fund {to}: {e}"));
+    }
+    for (name, account) in [("m1", M1), ("m2", M2), ("m3", M3), ("e1", E1)] {
+        let mut c = of(name).await;
+        c.registry
+            .move_to_trading(pb::MoveRequest {
+                idempotency_key: format!("{tag}deposit-{account}"),
+                account_id: account,
+                unit: "CEA2025".into(),
+                quantity_t: supply.deposit_t,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("deposit {account}: {e}"));
+        admin
+            .credit_funds(pb::FundsRequest {
+                transfer_id: supply.funds_transfer_base + account,
+                account_id: account,
+                amount_fen: supply.funds_fen,
+            })
+            .await
+            .unwrap_or_else(|e| panic!("credit {account}: {e}"));
+    }
 }
 
 pub fn limit(

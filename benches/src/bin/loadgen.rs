@@ -31,7 +31,9 @@ use parking_lot::Mutex;
 use proto::v1 as pb;
 use proto::v1::trading_service_server::{TradingService, TradingServiceServer};
 use tempfile::TempDir;
-use tests::{AUTHORITY, Clients, E1, M1, M2, M3, TestServer, limit, open_market_at, test_config};
+use tests::{
+    Clients, E1, M1, M2, M3, Supply, TestServer, limit, open_market_at, supply, test_config,
+};
 use tokio::sync::mpsc;
 use tokio_stream::StreamExt;
 use tokio_stream::wrappers::ReceiverStream;
@@ -815,55 +817,18 @@ const DEPTH_FEN: i64 = 100_000_000_000;
 /// (`INSUFFICIENT_ALLOWANCES`); with `DEPTH_T` per account a run of minutes keeps trading.
 async fn open_load_market(addr: SocketAddr) {
     open_market_at(addr).await;
-    let of = |name: &'static str| async move {
-        Clients::at(addr, name)
-            .await
-            .unwrap_or_else(|e| panic!("connect: {e}"))
-    };
-    let mut reg = of("ministry").await.registry;
-    let mut admin = of("ops").await.admin;
-    reg.issue(pb::IssueRequest {
-        idempotency_key: "loadgen-issue".into(),
-        authority_account_id: AUTHORITY,
-        unit: "CEA2025".into(),
-        quantity_t: DEPTH_T * 4,
-    })
-    .await
-    .unwrap_or_else(|e| panic!("issue: {e}"));
-    for (name, account) in [("m1", M1), ("m2", M2), ("m3", M3), ("e1", E1)] {
-        let req = pb::TransferRequest {
-            idempotency_key: format!("loadgen-fund-{account}"),
-            from_account_id: AUTHORITY,
-            to_account_id: account,
-            unit: "CEA2025".into(),
-            quantity_t: DEPTH_T,
-        };
-        if account == E1 {
-            reg.allocate(req).await
-        } else {
-            reg.propose_transfer(req).await
-        }
-        .unwrap_or_else(|e| panic!("fund {account}: {e}"));
-        of(name)
-            .await
-            .registry
-            .move_to_trading(pb::MoveRequest {
-                idempotency_key: format!("loadgen-deposit-{account}"),
-                account_id: account,
-                unit: "CEA2025".into(),
-                quantity_t: DEPTH_T,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("deposit {account}: {e}"));
-        admin
-            .credit_funds(pb::FundsRequest {
-                transfer_id: 1_000 + account,
-                account_id: account,
-                amount_fen: DEPTH_FEN,
-            })
-            .await
-            .unwrap_or_else(|e| panic!("credit {account}: {e}"));
-    }
+    supply(
+        addr,
+        &Supply {
+            tag: "loadgen-",
+            issue_t: DEPTH_T * 4,
+            transfer_t: |_| DEPTH_T,
+            deposit_t: DEPTH_T,
+            funds_fen: DEPTH_FEN,
+            funds_transfer_base: 1_000,
+        },
+    )
+    .await;
 }
 
 /// The server under test, in-process on a temp dir (sync durability), its market open.
