@@ -11,8 +11,10 @@
 //! Modes: closed loop (each client keeps `--window` requests in flight) or open loop (a
 //! constant offered rate; latency is measured from the *intended* send time, so queueing
 //! counts). APIs: unary `PlaceOrder`/`CancelOrder`/`AmendOrder`, or the `OrderEntry` stream.
-//! `--baseline` runs the same load against a trivial tonic service answering the same
-//! messages without doing anything, and reports the gateway as a ratio of it.
+//! `--baseline` runs the same load against a trivial tonic service that answers at once,
+//! with replies the gateway sent to requests of the same kind in the run before (so both
+//! send the same message sizes: every run prints its mean reply size), and reports the
+//! gateway as a ratio of it.
 //! `--windows a,b,c` runs once per window and compares peaks; `--repeat N` runs each
 //! window N times (gateway and echo alternating) and reports each side's median run.
 //!
@@ -49,6 +51,12 @@ enum Mode {
 enum Api {
     Unary,
     Stream,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum EchoReplies {
+    Recorded,
+    Fixed,
 }
 
 #[derive(Clone, Debug, Parser)]
@@ -91,6 +99,12 @@ struct Args {
     /// both see the same moments of a noisy machine) and report each side's median run.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..=50))]
     repeat: u64,
+    /// What the echo baseline answers with. `recorded` (the default): replies the gateway
+    /// sent in the run before, by request kind (fills, cancel reasons, rejections and all),
+    /// so the baseline sends the gateway's message sizes; `fixed`: the order echoed back
+    /// with no fills (what the figures before 2026-11-29 12:00 used).
+    #[arg(long, value_enum, default_value = "recorded")]
+    echo_replies: EchoReplies,
     /// In-process server: snapshot the engine every this many commands (default: the
     /// server's default; 0: only at shutdown).
     #[arg(long)]
@@ -168,14 +182,23 @@ struct Stats {
     latency: Option<Histogram<u64>>,
     done: u64,
     errors: u64,
+    /// Encoded size of the replies counted, in bytes (the gRPC message, before framing).
+    reply_bytes: u64,
 }
 
-fn record(stats: &Mutex<Stats>, started: Instant, measuring_from: Instant, ok: bool) {
+fn record(
+    stats: &Mutex<Stats>,
+    started: Instant,
+    measuring_from: Instant,
+    ok: bool,
+    reply_bytes: usize,
+) {
     let now = Instant::now();
     if started < measuring_from {
         return;
     }
     let mut s = stats.lock();
+    s.reply_bytes += reply_bytes as u64;
     if ok {
         s.done += 1;
     } else {
@@ -201,6 +224,105 @@ fn track(reply: &pb::OrderReply, live: &mut VecDeque<u64>) {
     }
 }
 
+/// A request's kind, which picks the echo's recorded reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    Place = 0,
+    Cancel = 1,
+    Amend = 2,
+}
+
+impl Kind {
+    fn of(request: &pb::order_entry_request::Request) -> Kind {
+        match request {
+            pb::order_entry_request::Request::Place(_) => Kind::Place,
+            pb::order_entry_request::Request::Cancel(_) => Kind::Cancel,
+            pb::order_entry_request::Request::Amend(_) => Kind::Amend,
+        }
+    }
+
+    fn from_bits(bits: u64) -> Kind {
+        match bits & 3 {
+            1 => Kind::Cancel,
+            2 => Kind::Amend,
+            _ => Kind::Place,
+        }
+    }
+}
+
+/// Replies kept per request kind for the echo (a few hundred ms of the gateway's replies).
+const REPLY_BOOK_MAX: usize = 4_096;
+/// A client offers every this-many-th measured reply to the book (each offer takes the
+/// book's lock).
+const REPLY_BOOK_STRIDE: u64 = 16;
+
+/// Replies the gateway sent, by request kind, which the echo baseline answers with: the
+/// issue asks for a baseline with the gateway's message sizes, and the gateway's replies
+/// carry fills, cancel reasons and rejections that a reply built from the request alone
+/// does not (measured: 55 bytes on average against the fixed echo's 37).
+#[derive(Debug, Default)]
+struct ReplyBook {
+    kinds: [parking_lot::RwLock<Sample>; 3],
+    next: [std::sync::atomic::AtomicUsize; 3],
+}
+
+/// A uniform sample of the replies offered (reservoir sampling): the whole run's replies,
+/// not its first moments (sequences and order ids, and with them the varints, grow).
+#[derive(Debug, Default)]
+struct Sample {
+    kept: Vec<pb::OrderReply>,
+    offered: u64,
+    rng: u64,
+}
+
+impl ReplyBook {
+    fn clear(&self) {
+        for kind in &self.kinds {
+            *kind.write() = Sample::default();
+        }
+    }
+
+    fn offer(&self, kind: Kind, reply: &pb::OrderReply) {
+        let mut sample = self.kinds[kind as usize].write();
+        sample.offered += 1;
+        if sample.kept.len() < REPLY_BOOK_MAX {
+            sample.kept.push(reply.clone());
+            return;
+        }
+        // The n-th offer replaces a kept reply with probability MAX / n.
+        sample.rng = sample
+            .rng
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1);
+        let at = (sample.rng >> 16) % sample.offered;
+        if let Some(slot) = sample.kept.get_mut(at as usize) {
+            *slot = reply.clone();
+        }
+    }
+
+    /// The next recorded reply for `kind`, round the book, if any was recorded.
+    fn pick(&self, kind: Kind) -> Option<pb::OrderReply> {
+        let kept = &self.kinds[kind as usize].read().kept;
+        if kept.is_empty() {
+            return None;
+        }
+        let n = self.next[kind as usize].fetch_add(1, Ordering::Relaxed);
+        kept.get(n % kept.len()).cloned()
+    }
+
+    /// (replies, encoded bytes) kept, for the report.
+    fn size(&self) -> (usize, usize) {
+        use prost::Message;
+        self.kinds.iter().fold((0, 0), |(n, bytes), kind| {
+            let kept = &kind.read().kept;
+            (
+                n + kept.len(),
+                bytes + kept.iter().map(Message::encoded_len).sum::<usize>(),
+            )
+        })
+    }
+}
+
 /// Slots of a stream's [`SendTimes`]: far more than a stream can have in flight (the
 /// server reads at most `limits.in_flight_per_connection`, 1,024 by default, ahead of its
 /// replies; the request channel and HTTP/2's stream window hold a few thousand more).
@@ -214,7 +336,8 @@ const SEND_TIME_SLOTS: usize = 1 << 16;
 /// slots share cache lines.
 struct SendTimes {
     base: Instant,
-    /// (correlation id, nanoseconds since `base`); correlation 0 is never used.
+    /// (correlation id, nanoseconds since `base` << 2 | the request's [`Kind`]);
+    /// correlation 0 is never used.
     slots: Box<[(AtomicU64, AtomicU64)]>,
 }
 
@@ -232,18 +355,23 @@ impl SendTimes {
         &self.slots[correlation as usize % SEND_TIME_SLOTS]
     }
 
-    fn put(&self, correlation: u64, at: Instant) {
+    fn put(&self, correlation: u64, at: Instant, kind: Kind) {
         let slot = self.slot(correlation);
         let nanos = at.saturating_duration_since(self.base).as_nanos() as u64;
-        slot.1.store(nanos, Ordering::Relaxed);
+        slot.1.store(nanos << 2 | kind as u64, Ordering::Relaxed);
         slot.0.store(correlation, Ordering::Release);
     }
 
-    /// The send time of `correlation`'s request, if its slot still holds it.
-    fn get(&self, correlation: u64) -> Option<Instant> {
+    /// The send time and kind of `correlation`'s request, if its slot still holds it.
+    fn get(&self, correlation: u64) -> Option<(Instant, Kind)> {
         let slot = self.slot(correlation);
-        (slot.0.load(Ordering::Acquire) == correlation)
-            .then(|| self.base + Duration::from_nanos(slot.1.load(Ordering::Relaxed)))
+        (slot.0.load(Ordering::Acquire) == correlation).then(|| {
+            let packed = slot.1.load(Ordering::Relaxed);
+            (
+                self.base + Duration::from_nanos(packed >> 2),
+                Kind::from_bits(packed),
+            )
+        })
     }
 }
 
@@ -252,10 +380,11 @@ async fn run_client(
     n: usize,
     args: Arc<Args>,
     stats: Arc<Mutex<Stats>>,
-    measuring_from: Instant,
-    end: Instant,
+    (measuring_from, end): (Instant, Instant),
     ticks: tokio::sync::mpsc::UnboundedReceiver<Vec<Instant>>,
+    book: Option<Arc<ReplyBook>>,
 ) {
+    use prost::Message;
     let (name, account) = [("m1", M1), ("m2", M2), ("m3", M3), ("e1", E1)][n % 4];
     let Ok(mut c) = Clients::at(addr, name).await else {
         stats.lock().errors += 1;
@@ -269,6 +398,8 @@ async fn run_client(
         .map_or(0, |d| d.as_secs() & 0xFFFF);
     let mut client_id = (run << 48) | ((n as u64 + 1) << 32);
     let mut live = VecDeque::new();
+    // Measured replies seen, for the book's sample (every `REPLY_BOOK_STRIDE`-th).
+    let mut measured = 0u64;
     match args.api {
         Api::Stream => {
             let (tx, rx) = mpsc::channel::<pb::OrderEntryRequest>(args.window.max(1) * 2);
@@ -289,10 +420,19 @@ async fn run_client(
                 let live_shared = live_shared.clone();
                 tokio::spawn(async move {
                     while let Some(Ok(reply)) = replies.next().await {
-                        let started = sent.get(reply.correlation_id);
+                        let bytes = reply.encoded_len();
+                        let sent_as = sent.get(reply.correlation_id);
                         let r = reply.reply.unwrap_or_default();
                         track(&r, &mut live_shared.lock());
-                        if let Some(started) = started {
+                        if let Some((started, kind)) = sent_as {
+                            if let Some(book) = &book
+                                && started >= measuring_from
+                            {
+                                measured += 1;
+                                if measured.is_multiple_of(REPLY_BOOK_STRIDE) {
+                                    book.offer(kind, &r);
+                                }
+                            }
                             record(
                                 &stats,
                                 started,
@@ -300,6 +440,7 @@ async fn run_client(
                                 r.rejection
                                     .as_ref()
                                     .is_none_or(|x| x.reason != "QUEUE_FULL"),
+                                bytes,
                             );
                         }
                         window.add_permits(1);
@@ -330,7 +471,7 @@ async fn run_client(
                     let mut l = live_shared.lock();
                     next_request(&mut rng, account, &mut client_id, &mut l)
                 };
-                sent.put(correlation, intended);
+                sent.put(correlation, intended, Kind::of(&request));
                 if tx
                     .send(pb::OrderEntryRequest {
                         correlation_id: correlation,
@@ -359,16 +500,15 @@ async fn run_client(
                     }
                     Mode::Closed => {
                         while inflight.len() >= args.window.max(1) {
-                            if let Some(Ok(reply)) = inflight.join_next().await
-                                && let Some(r) = reply
-                            {
-                                track(&r, &mut live);
+                            if let Some(Ok(answered)) = inflight.join_next().await {
+                                unary_answered(answered, &mut live, &book, &mut measured);
                             }
                         }
                         Instant::now()
                     }
                 };
                 let request = next_request(&mut rng, account, &mut client_id, &mut live);
+                let kind = Kind::of(&request);
                 let mut t = c.trading.clone();
                 let stats = stats.clone();
                 inflight.spawn(async move {
@@ -384,16 +524,41 @@ async fn run_client(
                                 && s.code() != tonic::Code::Unavailable
                         }
                     };
-                    record(&stats, intended, measuring_from, ok);
-                    result.ok().map(Response::into_inner)
+                    let bytes = result.as_ref().map_or(0, |r| r.get_ref().encoded_len());
+                    record(&stats, intended, measuring_from, ok, bytes);
+                    let measuring = intended >= measuring_from;
+                    (kind, measuring, result.ok().map(Response::into_inner))
                 });
                 while let Some(done) = inflight.try_join_next() {
-                    if let Ok(Some(r)) = done {
-                        track(&r, &mut live);
+                    if let Ok(answered) = done {
+                        unary_answered(answered, &mut live, &book, &mut measured);
                     }
                 }
             }
             while inflight.join_next().await.is_some() {}
+        }
+    }
+}
+
+/// A unary call's answer: (its request's kind, whether it was measured, the reply).
+type Answered = (Kind, bool, Option<pb::OrderReply>);
+
+/// Tracks a unary reply's order and offers every `REPLY_BOOK_STRIDE`-th measured one to
+/// the book.
+fn unary_answered(
+    (kind, measuring, reply): Answered,
+    live: &mut VecDeque<u64>,
+    book: &Option<Arc<ReplyBook>>,
+    measured: &mut u64,
+) {
+    let Some(r) = reply else { return };
+    track(&r, live);
+    if let Some(book) = book
+        && measuring
+    {
+        *measured += 1;
+        if measured.is_multiple_of(REPLY_BOOK_STRIDE) {
+            book.offer(kind, &r);
         }
     }
 }
@@ -455,9 +620,23 @@ fn pacer(
     rxs
 }
 
-/// The baseline: answers every trading call at once with a reply of the same shape.
-#[derive(Clone, Copy, Debug)]
-struct Echo;
+/// The baseline: answers every trading call at once, with a reply the gateway sent to a
+/// request of the same kind, as it was (ids and sequence too, so even the varints are the
+/// gateway's size: this echo answers twice as many requests, and numbering them itself
+/// made its replies 1.5 bytes longer), or without a book, one built from the request.
+#[derive(Clone, Debug)]
+struct Echo {
+    book: Option<Arc<ReplyBook>>,
+}
+
+impl Echo {
+    fn reply(&self, request: &pb::order_entry_request::Request) -> pb::OrderReply {
+        match self.book.as_ref().and_then(|b| b.pick(Kind::of(request))) {
+            Some(reply) => reply,
+            None => echo_reply(request, seq()),
+        }
+    }
+}
 
 fn echo_reply(request: &pb::order_entry_request::Request, seq: u64) -> pb::OrderReply {
     let order = match request {
@@ -508,27 +687,24 @@ impl TradingService for Echo {
         &self,
         r: Request<pb::PlaceOrderRequest>,
     ) -> Result<Response<pb::OrderReply>, Status> {
-        Ok(Response::new(echo_reply(
+        Ok(Response::new(self.reply(
             &pb::order_entry_request::Request::Place(r.into_inner()),
-            seq(),
         )))
     }
     async fn cancel_order(
         &self,
         r: Request<pb::CancelOrderRequest>,
     ) -> Result<Response<pb::OrderReply>, Status> {
-        Ok(Response::new(echo_reply(
+        Ok(Response::new(self.reply(
             &pb::order_entry_request::Request::Cancel(r.into_inner()),
-            seq(),
         )))
     }
     async fn amend_order(
         &self,
         r: Request<pb::AmendOrderRequest>,
     ) -> Result<Response<pb::OrderReply>, Status> {
-        Ok(Response::new(echo_reply(
+        Ok(Response::new(self.reply(
             &pb::order_entry_request::Request::Amend(r.into_inner()),
-            seq(),
         )))
     }
     async fn cancel_all(
@@ -562,9 +738,10 @@ impl TradingService for Echo {
     ) -> Result<Response<Self::OrderEntryStream>, Status> {
         let mut incoming = r.into_inner();
         let (tx, rx) = mpsc::channel(8_192);
+        let echo = self.clone();
         tokio::spawn(async move {
             while let Some(Ok(req)) = incoming.next().await {
-                let reply = req.request.as_ref().map(|x| echo_reply(x, seq()));
+                let reply = req.request.as_ref().map(|x| echo.reply(x));
                 if tx
                     .send(Ok(pb::OrderEntryReply {
                         correlation_id: req.correlation_id,
@@ -613,7 +790,7 @@ impl TradingService for Echo {
 }
 
 /// Starts the echo service on its own runtime (as a separate server would be).
-fn start_echo() -> SocketAddr {
+fn start_echo(book: Option<Arc<ReplyBook>>) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -628,7 +805,7 @@ fn start_echo() -> SocketAddr {
             let _ = tx.send(listener.local_addr().expect("addr"));
             let _ = tonic::transport::Server::builder()
                 .tcp_nodelay(true)
-                .add_service(TradingServiceServer::new(Echo))
+                .add_service(TradingServiceServer::new(Echo { book }))
                 .serve_with_incoming(
                     tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
                 )
@@ -649,6 +826,8 @@ struct Summary {
     /// CPU time of this whole process (clients, and the server when in-process) per
     /// request answered while measuring, in nanoseconds.
     cpu_ns_per_request: Option<u64>,
+    /// Mean encoded reply, in hundredths of a byte.
+    reply_centibytes: u64,
 }
 
 /// CPU time (user + system) this process has used so far, from `/proc/self/stat`, in
@@ -662,7 +841,13 @@ fn process_cpu_us() -> Option<u64> {
     Some((user + system) * 10_000)
 }
 
-fn run(addr: SocketAddr, args: &Arc<Args>, runtime: &tokio::runtime::Runtime) -> Summary {
+/// One run against `addr`; with `book`, a sample of the replies is kept there.
+fn run(
+    addr: SocketAddr,
+    args: &Arc<Args>,
+    runtime: &tokio::runtime::Runtime,
+    book: Option<&Arc<ReplyBook>>,
+) -> Summary {
     // One set of statistics per client (no lock shared between clients on the reply
     // path), merged at the end.
     let per_client: Vec<Arc<Mutex<Stats>>> = (0..args.clients)
@@ -699,9 +884,9 @@ fn run(addr: SocketAddr, args: &Arc<Args>, runtime: &tokio::runtime::Runtime) ->
                 n,
                 args.clone(),
                 stats.clone(),
-                measuring_from,
-                end,
+                (measuring_from, end),
                 t,
+                book.cloned(),
             )));
         }
         for t in tasks {
@@ -716,6 +901,7 @@ fn run(addr: SocketAddr, args: &Arc<Args>, runtime: &tokio::runtime::Runtime) ->
         let c = c.lock();
         s.done += c.done;
         s.errors += c.errors;
+        s.reply_bytes += c.reply_bytes;
         if let (Some(all), Some(h)) = (s.latency.as_mut(), c.latency.as_ref()) {
             let _ = all.add(h);
         }
@@ -731,6 +917,9 @@ fn run(addr: SocketAddr, args: &Arc<Args>, runtime: &tokio::runtime::Runtime) ->
         max: h.map_or(0, Histogram::max),
         errors: s.errors,
         cpu_ns_per_request: cpu_us.filter(|_| s.done > 0).map(|us| us * 1_000 / s.done),
+        reply_centibytes: (s.reply_bytes * 100)
+            .checked_div(s.done + s.errors)
+            .unwrap_or(0),
     }
 }
 
@@ -788,13 +977,15 @@ fn seconds_to_us(text: &str) -> Option<u64> {
         .checked_add(micros.parse().ok()?)
 }
 
-/// This process's CPU per request; `whose` says what runs in it.
+/// This process's CPU per request (`whose` says what runs in it) and the mean reply size.
 fn cpu_line(name: &str, s: &Summary, whose: &str) {
     if let Some(ns) = s.cpu_ns_per_request {
         println!(
-            "# {name}: process CPU {}.{:02} us per request ({whose})",
+            "# {name}: process CPU {}.{:02} us per request ({whose}); replies {}.{:02} bytes on average",
             ns / 1_000,
-            ns % 1_000 / 10
+            ns % 1_000 / 10,
+            s.reply_centibytes / 100,
+            s.reply_centibytes % 100
         );
     }
 }
@@ -926,7 +1117,10 @@ fn main() {
     } else {
         args.windows.clone()
     };
-    let echo = args.baseline.then(start_echo);
+    // The gateway's replies for the echo to answer with (`--echo-replies recorded`).
+    let book = (args.baseline && args.echo_replies == EchoReplies::Recorded)
+        .then(|| Arc::new(ReplyBook::default()));
+    let echo = args.baseline.then(|| start_echo(book.clone()));
     // (window, gateway, echo) for the sweep's table, one per run.
     let mut rows = Vec::new();
     let runs = windows
@@ -966,7 +1160,10 @@ fn main() {
         );
         let metrics = embedded.as_ref().and_then(|(server, _)| server.metrics);
         let before = metrics.map(ServerCounts::scrape);
-        let gateway = run(addr, &args, &runtime);
+        if let Some(book) = &book {
+            book.clear();
+        }
+        let gateway = run(addr, &args, &runtime, book.as_ref());
         println!("gateway:  {}", line(&gateway));
         cpu_line(
             "gateway",
@@ -981,8 +1178,18 @@ fn main() {
             println!("{}", ServerCounts::scrape(addr).since(&before));
         }
         drop(embedded);
+        if let Some(book) = &book {
+            let (n, bytes) = book.size();
+            println!(
+                "# echo answers with {n} of the gateway's replies (OrderReply {} bytes on average)",
+                bytes.checked_div(n).unwrap_or(0)
+            );
+        }
         let base = echo.map(|echo| {
-            let base = run(echo, &args, &runtime);
+            // Its order ids and sequences start where the gateway's did, as in a fresh
+            // server (the same varint sizes).
+            ECHO_SEQ.store(0, Ordering::Relaxed);
+            let base = run(echo, &args, &runtime, None);
             println!("baseline: {}", line(&base));
             cpu_line("baseline", &base, "echo server and clients");
             base
@@ -1012,5 +1219,106 @@ fn main() {
             println!("{} ratio={}", line(gateway), ratio(gateway, base));
         }
         None => println!("{}", line(gateway)),
+    }
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    fn place(account: u64, client_order_id: u64) -> pb::order_entry_request::Request {
+        pb::order_entry_request::Request::Place(limit(
+            account,
+            client_order_id,
+            pb::Side::Buy,
+            8_500,
+            5,
+        ))
+    }
+
+    #[test]
+    fn send_times_keep_each_request_time_and_kind() {
+        let sent = SendTimes::new();
+        let at = sent.base + Duration::from_nanos(123_456_789);
+        for (correlation, kind) in [(1, Kind::Place), (2, Kind::Cancel), (3, Kind::Amend)] {
+            sent.put(correlation, at, kind);
+            assert_eq!(sent.get(correlation), Some((at, kind)));
+        }
+        // A slot taken over by a later request no longer answers for the earlier one.
+        sent.put(1 + SEND_TIME_SLOTS as u64, at, Kind::Amend);
+        assert_eq!(sent.get(1), None);
+    }
+
+    #[test]
+    fn the_echo_answers_with_the_recorded_replies_of_the_same_kind() {
+        let book = Arc::new(ReplyBook::default());
+        let filled = pb::OrderReply {
+            sequence: 77,
+            order: Some(pb::Order {
+                order_id: 9_999,
+                account_id: 1,
+                client_order_id: 5,
+                instrument: "CEA".into(),
+                quantity_t: 5,
+                filled_t: 5,
+                status: pb::OrderStatus::Filled as i32,
+                ..pb::Order::default()
+            }),
+            fills: vec![pb::Fill {
+                trade_id: 3,
+                price_fen: 8_500,
+                quantity_t: 5,
+                aggressor: true,
+                ..pb::Fill::default()
+            }],
+            ..pb::OrderReply::default()
+        };
+        let closed = pb::OrderReply {
+            sequence: 78,
+            rejection: Some(pb::Rejection {
+                reason: "ORDER_CLOSED".into(),
+                ..pb::Rejection::default()
+            }),
+            ..pb::OrderReply::default()
+        };
+        book.offer(Kind::Place, &filled);
+        book.offer(Kind::Cancel, &closed);
+        let echo = Echo {
+            book: Some(book.clone()),
+        };
+
+        assert_eq!(echo.reply(&place(42, 1_001)), filled);
+
+        let cancel = pb::order_entry_request::Request::Cancel(pb::CancelOrderRequest {
+            account_id: 42,
+            order_id: 17,
+        });
+        assert_eq!(echo.reply(&cancel), closed);
+        // Round the book.
+        assert_eq!(echo.reply(&place(42, 1_002)), filled);
+
+        // Nothing recorded for amends: the reply is built from the request.
+        let amend = pb::order_entry_request::Request::Amend(pb::AmendOrderRequest {
+            account_id: 42,
+            order_id: 17,
+            price_fen: 8_600,
+            quantity_t: 0,
+        });
+        let reply = echo.reply(&amend);
+        assert!(reply.fills.is_empty() && reply.rejection.is_none());
+        assert_eq!(
+            reply.order.map(|o| (o.order_id, o.price_fen)),
+            Some((17, 8_600))
+        );
+
+        assert_eq!(book.size().0, 2);
+        book.clear();
+        assert_eq!(book.size(), (0, 0));
+        assert!(
+            Echo { book: Some(book) }
+                .reply(&place(1, 2))
+                .fills
+                .is_empty()
+        );
     }
 }
