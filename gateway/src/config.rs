@@ -58,7 +58,8 @@ pub struct Limits {
     pub stream_buffer: usize,
     /// A consumer that does not take an item for this long is dropped (UNAVAILABLE).
     pub slow_consumer_ms: u64,
-    /// Stream items kept in memory for resuming.
+    /// Stream items kept in memory for resuming (once full, the oldest go a 64th of this
+    /// at a time, at most 1,024).
     pub history_events: usize,
     /// Trades kept per instrument for GetTrades.
     pub trades_retained: usize,

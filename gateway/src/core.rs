@@ -757,6 +757,27 @@ impl Dispatcher {
             None => (None, 0),
         };
         let mut counts = MetricCounts::default();
+        // The stream hub takes the whole batch at once (its locks once per batch, not per
+        // command), before any reply goes out. A snapshot or reconciliation in the batch
+        // takes the hub's bars as of its own point, so such a batch publishes command by
+        // command instead.
+        let published = batch.iter().all(|out| matches!(out, Out::Applied { .. }));
+        if published {
+            self.hub
+                .publish_all(batch.iter().filter_map(|out| match out {
+                    Out::Applied {
+                        seq,
+                        timestamp_ns,
+                        events: range,
+                        ..
+                    } => Some((
+                        *seq,
+                        *timestamp_ns,
+                        events.get(range.clone()).unwrap_or_default(),
+                    )),
+                    _ => None,
+                }));
+        }
         for out in batch.drain(..) {
             match out {
                 Out::Applied {
@@ -768,7 +789,9 @@ impl Dispatcher {
                     let events = events.get(range).unwrap_or_default();
                     settlement_legs(events, &self.catalog, &mut self.legs);
                     counts.count(&self.metrics, events);
-                    self.hub.publish(seq, timestamp_ns, events);
+                    if !published {
+                        self.hub.publish(seq, timestamp_ns, events);
+                    }
                     through = Some(seq);
                     last_ts = timestamp_ns;
                     match reply {
