@@ -259,7 +259,8 @@ const REPLY_BOOK_STRIDE: u64 = 16;
 /// Replies the gateway sent, by request kind, which the echo baseline answers with: the
 /// issue asks for a baseline with the gateway's message sizes, and the gateway's replies
 /// carry fills, cancel reasons and rejections that a reply built from the request alone
-/// does not (measured: 55 bytes on average against the fixed echo's 37).
+/// does not (measured: 55 bytes on average against the fixed echo's 37). The unary calls
+/// refuse with a gRPC status instead of an inline rejection: those are kept too.
 #[derive(Debug, Default)]
 struct ReplyBook {
     kinds: [parking_lot::RwLock<Sample>; 3],
@@ -270,9 +271,38 @@ struct ReplyBook {
 /// not its first moments (sequences and order ids, and with them the varints, grow).
 #[derive(Debug, Default)]
 struct Sample {
-    kept: Vec<pb::OrderReply>,
+    kept: Vec<Outcome>,
     offered: u64,
     rng: u64,
+}
+
+/// What the gateway answered: a reply, or (unary calls) a refusal's status.
+#[derive(Clone, Debug)]
+enum Outcome {
+    Reply(pb::OrderReply),
+    Refused(Status),
+}
+
+impl PartialEq for Outcome {
+    fn eq(&self, other: &Outcome) -> bool {
+        match (self, other) {
+            (Outcome::Reply(a), Outcome::Reply(b)) => a == b,
+            (Outcome::Refused(a), Outcome::Refused(b)) => {
+                (a.code(), a.message()) == (b.code(), b.message())
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Outcome {
+    fn encoded_len(&self) -> usize {
+        use prost::Message;
+        match self {
+            Outcome::Reply(r) => r.encoded_len(),
+            Outcome::Refused(_) => 0,
+        }
+    }
 }
 
 impl ReplyBook {
@@ -282,11 +312,11 @@ impl ReplyBook {
         }
     }
 
-    fn offer(&self, kind: Kind, reply: &pb::OrderReply) {
+    fn offer(&self, kind: Kind, outcome: Outcome) {
         let mut sample = self.kinds[kind as usize].write();
         sample.offered += 1;
         if sample.kept.len() < REPLY_BOOK_MAX {
-            sample.kept.push(reply.clone());
+            sample.kept.push(outcome);
             return;
         }
         // The n-th offer replaces a kept reply with probability MAX / n.
@@ -296,12 +326,12 @@ impl ReplyBook {
             .wrapping_add(1);
         let at = (sample.rng >> 16) % sample.offered;
         if let Some(slot) = sample.kept.get_mut(at as usize) {
-            *slot = reply.clone();
+            *slot = outcome;
         }
     }
 
-    /// The next recorded reply for `kind`, round the book, if any was recorded.
-    fn pick(&self, kind: Kind) -> Option<pb::OrderReply> {
+    /// The next recorded outcome for `kind`, round the book, if any was recorded.
+    fn pick(&self, kind: Kind) -> Option<Outcome> {
         let kept = &self.kinds[kind as usize].read().kept;
         if kept.is_empty() {
             return None;
@@ -312,12 +342,11 @@ impl ReplyBook {
 
     /// (replies, encoded bytes) kept, for the report.
     fn size(&self) -> (usize, usize) {
-        use prost::Message;
         self.kinds.iter().fold((0, 0), |(n, bytes), kind| {
             let kept = &kind.read().kept;
             (
                 n + kept.len(),
-                bytes + kept.iter().map(Message::encoded_len).sum::<usize>(),
+                bytes + kept.iter().map(Outcome::encoded_len).sum::<usize>(),
             )
         })
     }
@@ -430,7 +459,7 @@ async fn run_client(
                             {
                                 measured += 1;
                                 if measured.is_multiple_of(REPLY_BOOK_STRIDE) {
-                                    book.offer(kind, &r);
+                                    book.offer(kind, Outcome::Reply(r.clone()));
                                 }
                             }
                             record(
@@ -527,7 +556,12 @@ async fn run_client(
                     let bytes = result.as_ref().map_or(0, |r| r.get_ref().encoded_len());
                     record(&stats, intended, measuring_from, ok, bytes);
                     let measuring = intended >= measuring_from;
-                    (kind, measuring, result.ok().map(Response::into_inner))
+                    let outcome = match result {
+                        Ok(reply) => Some(Outcome::Reply(reply.into_inner())),
+                        Err(status) if ok => Some(Outcome::Refused(status)),
+                        Err(_) => None,
+                    };
+                    (kind, measuring, outcome)
                 });
                 while let Some(done) = inflight.try_join_next() {
                     if let Ok(answered) = done {
@@ -540,25 +574,28 @@ async fn run_client(
     }
 }
 
-/// A unary call's answer: (its request's kind, whether it was measured, the reply).
-type Answered = (Kind, bool, Option<pb::OrderReply>);
+/// A unary call's answer: (its request's kind, whether it was measured, the reply or
+/// the gateway's refusal; `None` when the server was overloaded or gone).
+type Answered = (Kind, bool, Option<Outcome>);
 
-/// Tracks a unary reply's order and offers every `REPLY_BOOK_STRIDE`-th measured one to
-/// the book.
+/// Tracks a unary reply's order and offers every `REPLY_BOOK_STRIDE`-th measured answer
+/// to the book.
 fn unary_answered(
-    (kind, measuring, reply): Answered,
+    (kind, measuring, outcome): Answered,
     live: &mut VecDeque<u64>,
     book: &Option<Arc<ReplyBook>>,
     measured: &mut u64,
 ) {
-    let Some(r) = reply else { return };
-    track(&r, live);
+    let Some(outcome) = outcome else { return };
+    if let Outcome::Reply(r) = &outcome {
+        track(r, live);
+    }
     if let Some(book) = book
         && measuring
     {
         *measured += 1;
         if measured.is_multiple_of(REPLY_BOOK_STRIDE) {
-            book.offer(kind, &r);
+            book.offer(kind, outcome);
         }
     }
 }
@@ -630,11 +667,20 @@ struct Echo {
 }
 
 impl Echo {
-    fn reply(&self, request: &pb::order_entry_request::Request) -> pb::OrderReply {
+    /// The answer to a unary call: a recorded reply or refusal, as the gateway gave it.
+    fn answer(&self, request: &pb::order_entry_request::Request) -> Result<pb::OrderReply, Status> {
         match self.book.as_ref().and_then(|b| b.pick(Kind::of(request))) {
-            Some(reply) => reply,
-            None => echo_reply(request, seq()),
+            Some(Outcome::Reply(reply)) => Ok(reply),
+            Some(Outcome::Refused(status)) => Err(status),
+            None => Ok(echo_reply(request, seq())),
         }
+    }
+
+    /// The reply on an `OrderEntry` stream (where the gateway's rejections are inline, so
+    /// its book holds replies only).
+    fn reply(&self, request: &pb::order_entry_request::Request) -> pb::OrderReply {
+        self.answer(request)
+            .unwrap_or_else(|_| echo_reply(request, seq()))
     }
 }
 
@@ -687,25 +733,22 @@ impl TradingService for Echo {
         &self,
         r: Request<pb::PlaceOrderRequest>,
     ) -> Result<Response<pb::OrderReply>, Status> {
-        Ok(Response::new(self.reply(
-            &pb::order_entry_request::Request::Place(r.into_inner()),
-        )))
+        self.answer(&pb::order_entry_request::Request::Place(r.into_inner()))
+            .map(Response::new)
     }
     async fn cancel_order(
         &self,
         r: Request<pb::CancelOrderRequest>,
     ) -> Result<Response<pb::OrderReply>, Status> {
-        Ok(Response::new(self.reply(
-            &pb::order_entry_request::Request::Cancel(r.into_inner()),
-        )))
+        self.answer(&pb::order_entry_request::Request::Cancel(r.into_inner()))
+            .map(Response::new)
     }
     async fn amend_order(
         &self,
         r: Request<pb::AmendOrderRequest>,
     ) -> Result<Response<pb::OrderReply>, Status> {
-        Ok(Response::new(self.reply(
-            &pb::order_entry_request::Request::Amend(r.into_inner()),
-        )))
+        self.answer(&pb::order_entry_request::Request::Amend(r.into_inner()))
+            .map(Response::new)
     }
     async fn cancel_all(
         &self,
@@ -1281,8 +1324,8 @@ mod unit {
             }),
             ..pb::OrderReply::default()
         };
-        book.offer(Kind::Place, &filled);
-        book.offer(Kind::Cancel, &closed);
+        book.offer(Kind::Place, Outcome::Reply(filled.clone()));
+        book.offer(Kind::Cancel, Outcome::Reply(closed.clone()));
         let echo = Echo {
             book: Some(book.clone()),
         };
@@ -1311,7 +1354,23 @@ mod unit {
             Some((17, 8_600))
         );
 
-        assert_eq!(book.size().0, 2);
+        // A unary refusal is kept as the status the gateway sent, and given back as such.
+        let refused = Status::failed_precondition("ORDER_CLOSED: the order is closed");
+        book.offer(Kind::Amend, Outcome::Refused(refused.clone()));
+        let answer = echo.answer(&amend).err().unwrap_or_else(|| Status::ok(""));
+        assert_eq!(
+            (answer.code(), answer.message()),
+            (refused.code(), refused.message())
+        );
+        assert_eq!(book.pick(Kind::Amend), Some(Outcome::Refused(refused)));
+        // A stream's echo has no status to send for it: it echoes the request.
+        assert_eq!(
+            echo.reply(&amend).order.map(|o| o.order_id),
+            Some(17),
+            "stream replies never carry a unary refusal"
+        );
+
+        assert_eq!(book.size().0, 3);
         book.clear();
         assert_eq!(book.size(), (0, 0));
         assert!(
