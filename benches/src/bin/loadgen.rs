@@ -454,13 +454,8 @@ async fn run_client(
                         let r = reply.reply.unwrap_or_default();
                         track(&r, &mut live_shared.lock());
                         if let Some((started, kind)) = sent_as {
-                            if let Some(book) = &book
-                                && started >= measuring_from
-                            {
-                                measured += 1;
-                                if measured.is_multiple_of(REPLY_BOOK_STRIDE) {
-                                    book.offer(kind, Outcome::Reply(r.clone()));
-                                }
+                            if started >= measuring_from {
+                                sample(&book, &mut measured, kind, || Outcome::Reply(r.clone()));
                             }
                             record(
                                 &stats,
@@ -578,8 +573,7 @@ async fn run_client(
 /// the gateway's refusal; `None` when the server was overloaded or gone).
 type Answered = (Kind, bool, Option<Outcome>);
 
-/// Tracks a unary reply's order and offers every `REPLY_BOOK_STRIDE`-th measured answer
-/// to the book.
+/// Tracks a unary reply's order and samples the measured answers for the book.
 fn unary_answered(
     (kind, measuring, outcome): Answered,
     live: &mut VecDeque<u64>,
@@ -590,12 +584,23 @@ fn unary_answered(
     if let Outcome::Reply(r) = &outcome {
         track(r, live);
     }
-    if let Some(book) = book
-        && measuring
-    {
+    if measuring {
+        sample(book, measured, kind, || outcome);
+    }
+}
+
+/// Counts one of a client's measured answers and offers every `REPLY_BOOK_STRIDE`-th to
+/// the book, if there is one (made only then).
+fn sample(
+    book: &Option<Arc<ReplyBook>>,
+    measured: &mut u64,
+    kind: Kind,
+    outcome: impl FnOnce() -> Outcome,
+) {
+    if let Some(book) = book {
         *measured += 1;
         if measured.is_multiple_of(REPLY_BOOK_STRIDE) {
-            book.offer(kind, outcome);
+            book.offer(kind, outcome());
         }
     }
 }
