@@ -13,7 +13,10 @@ pub enum Durability {
     /// fsync (fdatasync) every batch before any reply of the batch leaves (the default).
     Sync,
     /// Write every batch to the OS but fsync only every `async_flush_ms`: a machine crash can
-    /// lose the last acknowledged commands. Only by explicit choice.
+    /// lose the last acknowledged commands. Only by explicit choice. Settlement to the
+    /// registry and snapshots still wait for the fsync, so what the registry holds never
+    /// gets ahead of the journal (a withdrawal, answered once settled, waits for it too:
+    /// up to `async_flush_ms`).
     Async,
 }
 

@@ -312,7 +312,7 @@ impl Core {
                     batch: Vec::with_capacity(256),
                     out: Vec::with_capacity(256),
                 };
-                sequencer_loop(
+                let durable = sequencer_loop(
                     rx,
                     &mut pipeline,
                     journal,
@@ -322,7 +322,7 @@ impl Core {
                     &m,
                     &stop_seq,
                 );
-                pipeline.dispatcher.stop();
+                pipeline.dispatcher.stop(durable);
             })?;
         Ok((
             Core {
@@ -432,6 +432,14 @@ impl Core {
     }
 }
 
+/// Runs the core until it is stopped; returns the sequence through which the journal is
+/// durable (fsync'd) at the end.
+///
+/// `durable` is that sequence as the loop goes: with sync durability every batch's, with
+/// async durability the last flush's. Nothing handed to the registry or written as a
+/// snapshot passes it (the dispatcher holds settlement back until it may go): otherwise a
+/// machine crash could leave the registry settled, or a snapshot taken, beyond the end of
+/// the journal that recovery finds.
 #[allow(clippy::too_many_arguments)]
 fn sequencer_loop(
     rx: Receiver<Submission>,
@@ -442,16 +450,25 @@ fn sequencer_loop(
     batch_max: usize,
     metrics: &Metrics,
     stop: &AtomicBool,
-) {
+) -> u64 {
     let mut last_ts = 0u64;
     let mut last_flush = Instant::now();
     let mut unflushed = false;
+    // What recovery found may be a crashed process's page cache only (async durability):
+    // made durable once before anything is built on it.
+    if let Err(e) = journal.flush() {
+        fatal(&format!("journal flush failed: {e}"));
+    }
+    let mut durable = journal.last_seq();
+    metrics
+        .journal_durable_seq
+        .store(durable, Ordering::Relaxed);
     loop {
         let first = match rx.try_recv() {
             Ok(s) => Ok(s),
             Err(_) => {
                 // Nothing waiting: hand on what was held back for a busier moment.
-                pipeline.dispatcher.idle();
+                pipeline.dispatcher.idle(durable);
                 rx.recv_timeout(async_flush)
             }
         };
@@ -467,6 +484,11 @@ fn sequencer_loop(
                     }
                     unflushed = false;
                     last_flush = Instant::now();
+                    durable = journal.last_seq();
+                    metrics
+                        .journal_durable_seq
+                        .store(durable, Ordering::Relaxed);
+                    pipeline.dispatcher.idle(durable);
                 }
                 continue;
             }
@@ -507,10 +529,20 @@ fn sequencer_loop(
         let started = Instant::now();
         let sync = match durability {
             Durability::Sync => true,
-            Durability::Async => last_flush.elapsed() >= async_flush,
+            Durability::Async => last_flush.elapsed() >= async_flush || pipeline.needs_durable(),
         };
         match journal.commit(sync) {
-            Ok(0) => {}
+            Ok(0) => {
+                // Nothing new to write (queries, a reconciliation): what was written
+                // before is flushed if it must be.
+                if sync && unflushed {
+                    if let Err(e) = journal.flush() {
+                        fatal(&format!("journal flush failed: {e}"));
+                    }
+                    unflushed = false;
+                    last_flush = Instant::now();
+                }
+            }
             Ok(_) => {
                 metrics.journal_batches.fetch_add(1, Ordering::Relaxed);
                 metrics
@@ -525,18 +557,31 @@ fn sequencer_loop(
             }
             Err(e) => fatal(&format!("journal write failed: {e}")),
         }
+        if sync {
+            durable = journal.last_seq();
+            metrics
+                .journal_durable_seq
+                .store(durable, Ordering::Relaxed);
+        }
         pipeline
             .applier
             .apply(&mut pipeline.batch, &mut pipeline.out);
         if !pipeline.out.is_empty() {
             pipeline
                 .dispatcher
-                .dispatch(&mut pipeline.out, &pipeline.applier.events);
+                .dispatch(&mut pipeline.out, &pipeline.applier.events, durable);
         }
     }
     if unflushed {
-        let _ = journal.flush();
+        match journal.flush() {
+            Ok(()) => durable = journal.last_seq(),
+            Err(e) => tracing::error!("journal flush at shutdown failed: {e}"),
+        }
     }
+    metrics
+        .journal_durable_seq
+        .store(durable, Ordering::Relaxed);
+    durable
 }
 
 /// The journal cannot take writes: nothing more may be acknowledged. Stop the process;
@@ -554,6 +599,25 @@ struct Pipeline {
     /// batch of a few hundred commands does not allocate (and free) two large buffers.
     batch: Vec<Sequenced>,
     out: Vec<Out>,
+}
+
+impl Pipeline {
+    /// Whether the batch about to be committed must be durable before what it hands on
+    /// goes out, even with async durability: it snapshots the engine or reconciles with
+    /// the registry (both settle everything before them), or settlement held back for the
+    /// journal is at its limit.
+    fn needs_durable(&self) -> bool {
+        let commands = self
+            .batch
+            .iter()
+            .filter(|s| matches!(s, Sequenced::Command { .. }))
+            .count() as u64;
+        self.batch
+            .iter()
+            .any(|s| matches!(s, Sequenced::Snapshot(_) | Sequenced::Reconcile(_)))
+            || self.applier.snapshot_due(commands)
+            || self.dispatcher.legs.len() >= SETTLE_LEGS_MAX
+    }
 }
 
 /// Applies sequenced (durable) batches to the engine.
@@ -624,6 +688,13 @@ impl Applier {
                 reply: None,
             });
         }
+    }
+}
+
+impl Applier {
+    /// Whether the periodic snapshot comes after `commands` more commands.
+    fn snapshot_due(&self, commands: u64) -> bool {
+        self.snapshot_every > 0 && self.since_snapshot + commands >= self.snapshot_every
     }
 }
 
@@ -750,8 +821,9 @@ const SETTLE_INTERVAL: Duration = Duration::from_millis(2);
 const SETTLE_LEGS_MAX: usize = 4_096;
 
 impl Dispatcher {
-    /// Dispatches (and empties) `batch`, whose events are in `events`.
-    fn dispatch(&mut self, batch: &mut Vec<Out>, events: &[Event]) {
+    /// Dispatches (and empties) `batch`, whose events are in `events`; the journal is
+    /// durable through `durable`.
+    fn dispatch(&mut self, batch: &mut Vec<Out>, events: &[Event], durable: u64) {
         let (mut through, mut last_ts) = match self.unsettled.take() {
             Some((seq, ts)) => (Some(seq), ts),
             None => (None, 0),
@@ -814,6 +886,8 @@ impl Dispatcher {
                     }
                 }
                 Out::Reconcile { holdings, reply } => {
+                    // Its batch was committed with an fsync (`Pipeline::needs_durable`).
+                    debug_assert!(through.is_none_or(|seq| seq <= durable));
                     if let Some(seq) = through.take() {
                         self.registry
                             .settle(seq, last_ts, std::mem::take(&mut self.legs));
@@ -822,6 +896,7 @@ impl Dispatcher {
                         .send_blocking(RegJob::Reconcile { holdings, reply });
                 }
                 Out::Snapshot { seq, bytes, reply } => {
+                    debug_assert!(seq <= durable);
                     if let Some(seq) = through.take() {
                         self.registry
                             .settle(seq, last_ts, std::mem::take(&mut self.legs));
@@ -843,24 +918,30 @@ impl Dispatcher {
         if let Some(seq) = through {
             self.unsettled = Some((seq, last_ts));
             if self.last_settle.elapsed() >= SETTLE_INTERVAL || self.legs.len() >= SETTLE_LEGS_MAX {
-                self.idle();
+                self.idle(durable);
             }
         }
     }
 
-    /// Sends the settlement held back, if any.
-    fn idle(&mut self) {
-        if let Some((seq, ts)) = self.unsettled.take() {
+    /// Sends the settlement held back, if any, once the journal is durable through all of
+    /// it (with async durability it waits for the next flush: a registry settled beyond
+    /// the journal that a machine crash leaves would never match the engine again).
+    fn idle(&mut self, durable: u64) {
+        if let Some((seq, ts)) = self.unsettled
+            && seq <= durable
+        {
+            self.unsettled = None;
             self.registry
                 .settle(seq, ts, std::mem::take(&mut self.legs));
             self.last_settle = Instant::now();
         }
     }
 
-    /// The engine stopped: everything it produced is queued for the registry; let the
-    /// writer finish it and stop.
-    fn stop(&mut self) {
-        self.idle();
+    /// The engine stopped: everything it produced that is durable is queued for the
+    /// registry; let the writer finish it and stop. (What is not, the journal's last flush
+    /// having failed, recovery settles from whatever the journal holds.)
+    fn stop(&mut self, durable: u64) {
+        self.idle(durable);
         self.registry.send_blocking(RegJob::Stop);
     }
 }

@@ -94,6 +94,9 @@ pub struct Metrics {
     pub slow_consumers_dropped: AtomicU64,
     pub overloaded: AtomicU64,
     pub settled_seq: AtomicU64,
+    /// The engine sequence through which the journal is fsync'd (with async durability it
+    /// trails the last command by up to `async_flush_ms`).
+    pub journal_durable_seq: AtomicU64,
     pub settlement_failures: AtomicU64,
     pub registry_groups: AtomicU64,
 }
@@ -209,6 +212,12 @@ impl Metrics {
             "carbonx_settled_sequence",
             "Last engine sequence settled in the registry.",
             load(&self.settled_seq) as i64,
+        );
+        gauge(
+            &mut out,
+            "carbonx_journal_durable_sequence",
+            "Last engine sequence fsync'd in the journal (settlement never passes it).",
+            load(&self.journal_durable_seq) as i64,
         );
         counter(
             &mut out,

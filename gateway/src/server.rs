@@ -114,6 +114,9 @@ pub fn recover(
     if let Some((segment, offset, bytes)) = &report.truncated {
         tracing::warn!(segment = %segment.display(), offset, bytes, "journal: torn tail truncated");
     }
+    // What the journal holds may be a crashed process's page cache only (async
+    // durability): durable before the registry is settled from it below.
+    journal.flush().map_err(|e| format!("journal: {e}"))?;
     let settled = registry.ledger().settled_seq;
     // The newest snapshot the registry has settled through; older or broken ones are
     // skipped (a full replay is the last resort).

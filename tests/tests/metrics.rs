@@ -78,3 +78,74 @@ async fn the_metrics_endpoint_counts_orders_trades_and_rejects() {
     );
     assert!(get(metrics, "/healthz").await.ends_with("ok\n"));
 }
+
+/// With async durability the journal is fsync'd only every `async_flush_ms`; settlement
+/// must wait for it, or a machine crash could leave the registry settled beyond the end
+/// of the journal recovery finds (allowances moved by trades the engine never saw, and
+/// the next commands, reusing those sequences, never settled).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_async_durability_settlement_never_passes_the_durable_journal() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut config = test_config(dir.path());
+    config.durability = gateway::config::Durability::Async;
+    config.async_flush_ms = 300;
+    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")));
+    let server = TestServer::start_with(config);
+    let metrics = server
+        .metrics
+        .unwrap_or_else(|| panic!("no metrics address"));
+    open_market(&server).await;
+    let mut m1 = Clients::of(&server, "m1").await;
+    let mut m2 = Clients::of(&server, "m2").await;
+    let mut audit = Clients::of(&server, "audit").await;
+    for round in 0..3u64 {
+        m1.trading
+            .place_order(limit(M1, 100 + round, pb::Side::Sell, 8_500, 10))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let trade = m2
+            .trading
+            .place_order(limit(M2, 100 + round, pb::Side::Buy, 8_500, 10))
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .into_inner();
+        assert_eq!(trade.fills.len(), 1, "round {round}: {trade:?}");
+        // A registry read commits the registry's pending work with an fsync.
+        let _ = held_t(&mut m2, M2).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let text = get(metrics, "/metrics").await;
+            let settled = value(&text, "carbonx_settled_sequence");
+            let durable = value(&text, "carbonx_journal_durable_sequence");
+            assert!(
+                settled <= durable,
+                "round {round}: settled through {settled}, journal durable through {durable}"
+            );
+            if settled >= trade.sequence {
+                assert!(durable >= trade.sequence);
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "round {round}: the trade at {} was never settled (settled {settled}, durable {durable})",
+                trade.sequence
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+    // A reconciliation flushes the journal before it settles and compares.
+    m1.trading
+        .place_order(limit(M1, 200, pb::Side::Sell, 8_500, 5))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    m2.trading
+        .place_order(limit(M2, 200, pb::Side::Buy, 8_500, 5))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_reconciled(&mut audit).await;
+    let text = get(metrics, "/metrics").await;
+    assert!(
+        value(&text, "carbonx_settled_sequence")
+            <= value(&text, "carbonx_journal_durable_sequence")
+    );
+}
