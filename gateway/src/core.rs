@@ -456,13 +456,8 @@ fn sequencer_loop(
     let mut unflushed = false;
     // What recovery found may be a crashed process's page cache only (async durability):
     // made durable once before anything is built on it.
-    if let Err(e) = journal.flush() {
-        fatal(&format!("journal flush failed: {e}"));
-    }
-    let mut durable = journal.last_seq();
-    metrics
-        .journal_durable_seq
-        .store(durable, Ordering::Relaxed);
+    flush(&mut journal);
+    let mut durable = durable_now(&journal, metrics);
     loop {
         let first = match rx.try_recv() {
             Ok(s) => Ok(s),
@@ -479,15 +474,10 @@ fn sequencer_loop(
                     break;
                 }
                 if unflushed {
-                    if let Err(e) = journal.flush() {
-                        fatal(&format!("journal flush failed: {e}"));
-                    }
+                    flush(&mut journal);
                     unflushed = false;
                     last_flush = Instant::now();
-                    durable = journal.last_seq();
-                    metrics
-                        .journal_durable_seq
-                        .store(durable, Ordering::Relaxed);
+                    durable = durable_now(&journal, metrics);
                     pipeline.dispatcher.idle(durable);
                 }
                 continue;
@@ -536,9 +526,7 @@ fn sequencer_loop(
                 // Nothing new to write (queries, a reconciliation): what was written
                 // before is flushed if it must be.
                 if sync && unflushed {
-                    if let Err(e) = journal.flush() {
-                        fatal(&format!("journal flush failed: {e}"));
-                    }
+                    flush(&mut journal);
                     unflushed = false;
                     last_flush = Instant::now();
                 }
@@ -558,10 +546,7 @@ fn sequencer_loop(
             Err(e) => fatal(&format!("journal write failed: {e}")),
         }
         if sync {
-            durable = journal.last_seq();
-            metrics
-                .journal_durable_seq
-                .store(durable, Ordering::Relaxed);
+            durable = durable_now(&journal, metrics);
         }
         pipeline
             .applier
@@ -574,14 +559,25 @@ fn sequencer_loop(
     }
     if unflushed {
         match journal.flush() {
-            Ok(()) => durable = journal.last_seq(),
+            Ok(()) => durable = durable_now(&journal, metrics),
             Err(e) => tracing::error!("journal flush at shutdown failed: {e}"),
         }
     }
-    metrics
-        .journal_durable_seq
-        .store(durable, Ordering::Relaxed);
     durable
+}
+
+/// fsyncs what the journal wrote without sync; a failure stops the process.
+fn flush(journal: &mut Journal) {
+    if let Err(e) = journal.flush() {
+        fatal(&format!("journal flush failed: {e}"));
+    }
+}
+
+/// The journal's last sequence, just made durable, as the metrics report it.
+fn durable_now(journal: &Journal, metrics: &Metrics) -> u64 {
+    let seq = journal.last_seq();
+    metrics.journal_durable_seq.store(seq, Ordering::Relaxed);
+    seq
 }
 
 /// The journal cannot take writes: nothing more may be acknowledged. Stop the process;
