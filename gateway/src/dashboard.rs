@@ -1238,10 +1238,13 @@ async fn operations(
         "<section class=wide><h1>Operations</h1><div class=kv>\
          <span>trading date</span><span data-key=trading-date data-value=\"{date}\">{date}</span>\
          <span>phase</span><span>{}</span><span>engine sequence</span><span data-key=sequence data-value=\"{seq}\">{seq}</span>\
-         <span>settled through</span><span>{}</span><span>settlement failures</span><span>{}</span></div></section>",
+         <span>journal durable through</span><span data-key=journal-durable data-value=\"{durable}\">{durable}</span>\
+         <span>settled through</span><span data-key=settled data-value=\"{settled}\">{settled}</span>\
+         <span>settlement failures</span><span>{}</span></div></section>",
         phase_name(phase),
-        m.settled_seq.load(Relaxed),
-        m.settlement_failures.load(Relaxed)
+        m.settlement_failures.load(Relaxed),
+        durable = m.journal_durable_seq.load(Relaxed),
+        settled = m.settled_seq.load(Relaxed),
     );
     body.push_str("<section><h2>Queues</h2><table><tr><th>queue</th><th class=num>depth</th></tr>");
     for (name, q) in [
