@@ -454,9 +454,8 @@ fn sequencer_loop(
     let mut last_ts = 0u64;
     let mut last_flush = Instant::now();
     let mut unflushed = false;
-    // What recovery found may be a crashed process's page cache only (async durability):
-    // made durable once before anything is built on it.
-    flush(&mut journal);
+    // Recovery flushed what it found before settling from it (`server::recover`: a crashed
+    // process's page cache is not yet the disk), so the journal starts durable.
     let mut durable = durable_now(&journal, metrics);
     loop {
         let first = match rx.try_recv() {
