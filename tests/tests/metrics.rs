@@ -27,16 +27,38 @@ fn value(text: &str, series: &str) -> u64 {
         .unwrap_or_else(|| panic!("{series} missing from\n{text}"))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_metrics_endpoint_counts_orders_trades_and_rejects() {
-    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
-    let mut config = test_config(dir.path());
+/// A server on `config` with its metrics endpoint on and the test market open, and the
+/// endpoint's address.
+async fn serving_metrics(
+    mut config: gateway::config::Config,
+) -> (TestServer, std::net::SocketAddr) {
     config.metrics_listen = Some("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")));
     let server = TestServer::start_with(config);
     let metrics = server
         .metrics
         .unwrap_or_else(|| panic!("no metrics address"));
     open_market(&server).await;
+    (server, metrics)
+}
+
+/// m1 sells and m2 buys `quantity_t` at 8,500 (both with client order id `id`): m2's reply,
+/// with the trade.
+async fn cross(m1: &mut Clients, m2: &mut Clients, id: u64, quantity_t: u64) -> pb::OrderReply {
+    m1.trading
+        .place_order(limit(M1, id, pb::Side::Sell, 8_500, quantity_t))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    m2.trading
+        .place_order(limit(M2, id, pb::Side::Buy, 8_500, quantity_t))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_metrics_endpoint_counts_orders_trades_and_rejects() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let (server, metrics) = serving_metrics(test_config(dir.path())).await;
     let mut m1 = Clients::of(&server, "m1").await;
     let mut m2 = Clients::of(&server, "m2").await;
     m1.trading
@@ -89,26 +111,12 @@ async fn with_async_durability_settlement_never_passes_the_durable_journal() {
     let mut config = test_config(dir.path());
     config.durability = gateway::config::Durability::Async;
     config.async_flush_ms = 300;
-    config.metrics_listen = Some("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")));
-    let server = TestServer::start_with(config);
-    let metrics = server
-        .metrics
-        .unwrap_or_else(|| panic!("no metrics address"));
-    open_market(&server).await;
+    let (server, metrics) = serving_metrics(config).await;
     let mut m1 = Clients::of(&server, "m1").await;
     let mut m2 = Clients::of(&server, "m2").await;
     let mut audit = Clients::of(&server, "audit").await;
     for round in 0..3u64 {
-        m1.trading
-            .place_order(limit(M1, 100 + round, pb::Side::Sell, 8_500, 10))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"));
-        let trade = m2
-            .trading
-            .place_order(limit(M2, 100 + round, pb::Side::Buy, 8_500, 10))
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .into_inner();
+        let trade = cross(&mut m1, &mut m2, 100 + round, 10).await;
         assert_eq!(trade.fills.len(), 1, "round {round}: {trade:?}");
         // A registry read commits the registry's pending work with an fsync.
         let _ = held_t(&mut m2, M2).await;
@@ -134,14 +142,7 @@ async fn with_async_durability_settlement_never_passes_the_durable_journal() {
         }
     }
     // A reconciliation flushes the journal before it settles and compares.
-    m1.trading
-        .place_order(limit(M1, 200, pb::Side::Sell, 8_500, 5))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
-    m2.trading
-        .place_order(limit(M2, 200, pb::Side::Buy, 8_500, 5))
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+    cross(&mut m1, &mut m2, 200, 5).await;
     assert_reconciled(&mut audit).await;
     let text = get(metrics, "/metrics").await;
     assert!(
