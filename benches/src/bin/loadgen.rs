@@ -17,6 +17,8 @@
 //! gateway as a ratio of it.
 //! `--windows a,b,c` runs once per window and compares peaks; `--repeat N` runs each
 //! window N times (gateway and echo alternating) and reports each side's median run.
+//! `--targets` judges the issue's two targets in one command: the sweep's peak ratio
+//! (>= 0.50), then the open loop at half of the gateway's peak (p99 <= 2 ms).
 //!
 //! The last line is machine-readable:
 //! `throughput_per_s=N p50_us=N p99_us=N p999_us=N max_us=N errors=N`
@@ -28,6 +30,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
+use gateway::config::Durability;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use proto::v1 as pb;
@@ -112,7 +115,15 @@ struct Args {
     /// In-process server: journal durability. `async` (fsync at most every few ms) shows
     /// what the fsync per batch costs; the issue's targets are for `sync`.
     #[arg(long, value_enum, default_value = "sync")]
-    durability: gateway::config::Durability,
+    durability: Durability,
+    /// Judge the issue's two targets in one command: a closed-loop sweep of `--windows`
+    /// (default 64,256,1024,2048) against the gateway and the echo (the ratio of their
+    /// peaks, target >= 0.50 with sync durability), then the open loop at half of the
+    /// gateway's peak (target p99 <= 2 ms); each step `--repeat` times, medians. Ends with
+    /// the peak's line plus `ratio=`, `half_peak_rate=`, `half_peak_p99_us=` and
+    /// `targets_met=`; exits 1 while a target is not met.
+    #[arg(long, conflicts_with_all = ["mode", "rate"])]
+    targets: bool,
     /// In-process server: preallocate journal segments (as `carbonx serve` does by default).
     #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
     journal_preallocate: bool,
@@ -863,6 +874,7 @@ fn start_echo(book: Option<Arc<ReplyBook>>) -> SocketAddr {
     rx.recv().expect("echo address")
 }
 
+#[derive(Default)]
 struct Summary {
     /// Requests answered per second while measuring.
     throughput: u64,
@@ -1136,12 +1148,130 @@ fn peak<'a>(runs: impl Iterator<Item = (usize, &'a Summary)>) -> Option<(usize, 
     runs.max_by_key(|run| run.1.throughput)
 }
 
+/// The issue's throughput target: the gateway's peak at least this share of the echo's.
+const TARGET_RATIO_PERCENT: u64 = 50;
+/// The issue's latency target: p99 at half of the gateway's peak rate, in microseconds.
+const TARGET_P99_US: u64 = 2_000;
+/// `--targets` without `--windows`: from a shallow window to past the gateway's peak.
+const TARGET_WINDOWS: [usize; 4] = [64, 256, 1_024, 2_048];
+
+/// Both targets judged from the sweep's peaks and the runs at half of the gateway's peak.
+#[derive(Debug, PartialEq, Eq)]
+struct Verdict {
+    ratio: String,
+    throughput_met: bool,
+    half_rate: u64,
+    /// The median of the half-peak runs' p99 (the upper one of an even count).
+    p99: u64,
+    latency_met: bool,
+}
+
+impl Verdict {
+    fn judge(gateway_peak: &Summary, echo_peak: &Summary, half: &[Summary]) -> Option<Verdict> {
+        let mut p99s: Vec<u64> = half.iter().map(|s| s.p99).collect();
+        p99s.sort_unstable();
+        let p99 = *p99s.get(p99s.len() / 2)?;
+        Some(Verdict {
+            ratio: ratio(gateway_peak, echo_peak),
+            throughput_met: gateway_peak.throughput * 100
+                >= echo_peak.throughput * TARGET_RATIO_PERCENT,
+            half_rate: half_rate(gateway_peak),
+            p99,
+            latency_met: p99 <= TARGET_P99_US,
+        })
+    }
+
+    fn met(&self) -> bool {
+        self.throughput_met && self.latency_met
+    }
+}
+
+/// The open loop's offered rate for the latency target: half of the gateway's peak.
+fn half_rate(gateway_peak: &Summary) -> u64 {
+    (gateway_peak.throughput / 2).max(1)
+}
+
+fn met(yes: bool) -> &'static str {
+    if yes { "met" } else { "NOT met" }
+}
+
 /// Gateway throughput over the echo's, to two decimals (rounded), e.g. `0.46`.
 fn ratio(gateway: &Summary, base: &Summary) -> String {
     let hundredths = (gateway.throughput * 100 + base.throughput / 2)
         .checked_div(base.throughput)
         .unwrap_or(0);
     format!("{}.{:02}", hundredths / 100, hundredths % 100)
+}
+
+/// One run of `args` against the gateway (a fresh in-process server unless `--target`),
+/// then, with `--baseline`, the same load against the echo; each result printed as it ends.
+fn run_pair(
+    args: &Arc<Args>,
+    runtime: &tokio::runtime::Runtime,
+    book: Option<&Arc<ReplyBook>>,
+    echo: Option<SocketAddr>,
+) -> (Summary, Option<Summary>) {
+    // A fresh in-process server for every run, so each starts from the same book.
+    let embedded = args.target.is_none().then(|| start_embedded(args, runtime));
+    let addr = match (&embedded, args.target) {
+        (Some((server, _)), _) => server.addr,
+        (None, Some(addr)) => addr,
+        (None, None) => unreachable!("no target and no in-process server"),
+    };
+    println!(
+        "# loadgen: {:?} loop, {:?} API, {} clients, window {}, rate {}/s, {} s; target {addr}{}",
+        args.mode,
+        args.api,
+        args.clients,
+        args.window,
+        args.rate,
+        args.duration,
+        if embedded.is_some() {
+            match args.durability {
+                Durability::Sync => " (in-process server, sync durability)",
+                Durability::Async => " (in-process server, ASYNC durability)",
+            }
+        } else {
+            ""
+        }
+    );
+    let metrics = embedded.as_ref().and_then(|(server, _)| server.metrics);
+    let before = metrics.map(ServerCounts::scrape);
+    if let Some(book) = book {
+        book.clear();
+    }
+    let gateway = run(addr, args, runtime, book);
+    println!("gateway:  {}", line(&gateway));
+    cpu_line(
+        "gateway",
+        &gateway,
+        if embedded.is_some() {
+            "server and clients"
+        } else {
+            "clients only: the server is another process"
+        },
+    );
+    if let (Some(addr), Some(before)) = (metrics, before) {
+        println!("{}", ServerCounts::scrape(addr).since(&before));
+    }
+    drop(embedded);
+    if let Some(book) = book {
+        let (n, bytes) = book.size();
+        println!(
+            "# echo answers with {n} of the gateway's replies (OrderReply {} bytes on average)",
+            bytes.checked_div(n).unwrap_or(0)
+        );
+    }
+    let base = echo.map(|echo| {
+        // Its order ids and sequences start where the gateway's did, as in a fresh
+        // server (the same varint sizes).
+        ECHO_SEQ.store(0, Ordering::Relaxed);
+        let base = run(echo, args, runtime, None);
+        println!("baseline: {}", line(&base));
+        cpu_line("baseline", &base, "echo server and clients");
+        base
+    });
+    (gateway, base)
 }
 
 fn main() {
@@ -1160,10 +1290,25 @@ fn main() {
     {
         runtime.block_on(open_load_market(addr));
     }
-    let windows = if args.windows.is_empty() {
-        vec![args.window]
+    if args.targets && (args.api != Api::Stream || args.durability != Durability::Sync) {
+        eprintln!(
+            "loadgen: --targets measures the OrderEntry stream with sync durability \
+             (the issue's targets): drop --api unary / --durability async"
+        );
+        std::process::exit(2);
+    }
+    let windows = match (args.windows.is_empty(), args.targets) {
+        (false, _) => args.windows.clone(),
+        (true, true) => TARGET_WINDOWS.to_vec(),
+        (true, false) => vec![args.window],
+    };
+    let args = if args.targets {
+        Arc::new(Args {
+            baseline: true,
+            ..(*args).clone()
+        })
     } else {
-        args.windows.clone()
+        args
     };
     // The gateway's replies for the echo to answer with (`--echo-replies recorded`).
     let book = (args.baseline && args.echo_replies == EchoReplies::Recorded)
@@ -1179,69 +1324,7 @@ fn main() {
             window,
             ..(*args).clone()
         });
-        // A fresh in-process server for every window, so each starts from the same book.
-        let embedded = args
-            .target
-            .is_none()
-            .then(|| start_embedded(&args, &runtime));
-        let addr = match (&embedded, args.target) {
-            (Some((server, _)), _) => server.addr,
-            (None, Some(addr)) => addr,
-            (None, None) => unreachable!("no target and no in-process server"),
-        };
-        println!(
-            "# loadgen: {:?} loop, {:?} API, {} clients, window {}, rate {}/s, {} s; target {addr}{}",
-            args.mode,
-            args.api,
-            args.clients,
-            args.window,
-            args.rate,
-            args.duration,
-            if embedded.is_some() {
-                match args.durability {
-                    gateway::config::Durability::Sync => " (in-process server, sync durability)",
-                    gateway::config::Durability::Async => " (in-process server, ASYNC durability)",
-                }
-            } else {
-                ""
-            }
-        );
-        let metrics = embedded.as_ref().and_then(|(server, _)| server.metrics);
-        let before = metrics.map(ServerCounts::scrape);
-        if let Some(book) = &book {
-            book.clear();
-        }
-        let gateway = run(addr, &args, &runtime, book.as_ref());
-        println!("gateway:  {}", line(&gateway));
-        cpu_line(
-            "gateway",
-            &gateway,
-            if embedded.is_some() {
-                "server and clients"
-            } else {
-                "clients only: the server is another process"
-            },
-        );
-        if let (Some(addr), Some(before)) = (metrics, before) {
-            println!("{}", ServerCounts::scrape(addr).since(&before));
-        }
-        drop(embedded);
-        if let Some(book) = &book {
-            let (n, bytes) = book.size();
-            println!(
-                "# echo answers with {n} of the gateway's replies (OrderReply {} bytes on average)",
-                bytes.checked_div(n).unwrap_or(0)
-            );
-        }
-        let base = echo.map(|echo| {
-            // Its order ids and sequences start where the gateway's did, as in a fresh
-            // server (the same varint sizes).
-            ECHO_SEQ.store(0, Ordering::Relaxed);
-            let base = run(echo, &args, &runtime, None);
-            println!("baseline: {}", line(&base));
-            cpu_line("baseline", &base, "echo server and clients");
-            base
-        });
+        let (gateway, base) = run_pair(&args, &runtime, book.as_ref(), echo);
         rows.push((window, gateway, base));
     }
     if args.repeat > 1 {
@@ -1264,10 +1347,72 @@ fn main() {
             if rows.len() > 1 {
                 println!("# peaks: gateway at window {gw_window}, echo at window {echo_window}");
             }
+            if args.targets {
+                let met = check_targets(&args, &runtime, book.as_ref(), echo, gateway, base);
+                std::process::exit(if met { 0 } else { 1 });
+            }
             println!("{} ratio={}", line(gateway), ratio(gateway, base));
         }
         None => println!("{}", line(gateway)),
     }
+}
+
+/// `--targets` after the sweep: the open loop at half of the gateway's peak, `--repeat`
+/// times (the echo at the same rate after each, for reference), then both targets judged
+/// and the last line. Whether both are met.
+fn check_targets(
+    args: &Arc<Args>,
+    runtime: &tokio::runtime::Runtime,
+    book: Option<&Arc<ReplyBook>>,
+    echo: Option<SocketAddr>,
+    gateway_peak: &Summary,
+    echo_peak: &Summary,
+) -> bool {
+    let open = Arc::new(Args {
+        mode: Mode::Open,
+        rate: half_rate(gateway_peak),
+        ..(**args).clone()
+    });
+    let (half, echo_half): (Vec<Summary>, Vec<Option<Summary>>) = (0..args.repeat)
+        .map(|_| run_pair(&open, runtime, book, echo))
+        .unzip();
+    let Some(verdict) = Verdict::judge(gateway_peak, echo_peak, &half) else {
+        return false;
+    };
+    println!(
+        "# target: streaming throughput >= 0.{TARGET_RATIO_PERCENT} of the echo's (peaks, sync durability): \
+         {} / {} = {}: {}",
+        gateway_peak.throughput,
+        echo_peak.throughput,
+        verdict.ratio,
+        met(verdict.throughput_met)
+    );
+    println!(
+        "# target: p99 <= {TARGET_P99_US} us at half of the gateway's peak ({}/s, open loop): \
+         p99 {} us (median of {}: {}): {}",
+        verdict.half_rate,
+        verdict.p99,
+        half.len(),
+        half.iter()
+            .map(|s| s.p99.to_string())
+            .collect::<Vec<_>>()
+            .join(" / "),
+        met(verdict.latency_met)
+    );
+    let mut echo_p99s: Vec<u64> = echo_half.iter().flatten().map(|s| s.p99).collect();
+    echo_p99s.sort_unstable();
+    if let Some(p99) = echo_p99s.get(echo_p99s.len() / 2) {
+        println!("# the echo at the same rate: p99 {p99} us (median; what tonic alone does here)");
+    }
+    println!(
+        "{} ratio={} half_peak_rate={} half_peak_p99_us={} targets_met={}",
+        line(gateway_peak),
+        verdict.ratio,
+        verdict.half_rate,
+        verdict.p99,
+        u8::from(verdict.met())
+    );
+    verdict.met()
 }
 
 #[cfg(test)]
@@ -1282,6 +1427,54 @@ mod unit {
             8_500,
             5,
         ))
+    }
+
+    fn summary(throughput: u64, p99: u64) -> Summary {
+        Summary {
+            throughput,
+            p99,
+            ..Summary::default()
+        }
+    }
+
+    #[test]
+    fn the_targets_are_judged_on_the_peaks_and_the_median_p99_at_half_the_peak() {
+        let gateway = summary(1_190_000, 5_000);
+        let echo = summary(1_820_000, 900);
+        let half = [
+            summary(595_000, 4_200),
+            summary(595_000, 2_500),
+            summary(595_000, 1_900),
+        ];
+        assert_eq!(
+            Verdict::judge(&gateway, &echo, &half),
+            Some(Verdict {
+                ratio: "0.65".into(),
+                throughput_met: true,
+                half_rate: 595_000,
+                p99: 2_500,
+                latency_met: false,
+            })
+        );
+        // Exactly half of the echo, exactly 2 ms: both met; one request per second less,
+        // one microsecond more: not.
+        let at_limit = Verdict::judge(
+            &summary(500_000, 0),
+            &summary(1_000_000, 0),
+            &[summary(250_000, 2_000)],
+        );
+        assert!(at_limit.is_some_and(|v| v.met()));
+        let short = Verdict::judge(
+            &summary(499_999, 0),
+            &summary(1_000_000, 0),
+            &[summary(250_000, 2_001)],
+        );
+        assert!(short.is_some_and(|v| !v.throughput_met && !v.latency_met && !v.met()));
+        // An even count takes the upper of the two middle runs (the stricter one).
+        let even = Verdict::judge(&gateway, &echo, &[summary(1, 1_000), summary(1, 3_000)]);
+        assert_eq!(even.map(|v| v.p99), Some(3_000));
+        // Nothing measured at half the peak: no verdict.
+        assert_eq!(Verdict::judge(&gateway, &echo, &[]), None);
     }
 
     #[test]
