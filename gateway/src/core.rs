@@ -440,6 +440,13 @@ impl Core {
 /// snapshot passes it (the dispatcher holds settlement back until it may go): otherwise a
 /// machine crash could leave the registry settled, or a snapshot taken, beyond the end of
 /// the journal that recovery finds.
+/// A durable batch is applied and handed on at most this many commands at a time. After
+/// an fsync stall the next batch holds everything that arrived during it (thousands of
+/// commands); in chunks the tokio workers start sending the first replies on the other CPU
+/// while the core applies the rest, instead of waiting for the whole batch. Ordinary
+/// batches (tens to a few hundred) are one chunk.
+const DISPATCH_CHUNK: usize = 256;
+
 #[allow(clippy::too_many_arguments)]
 fn sequencer_loop(
     rx: Receiver<Submission>,
@@ -547,13 +554,18 @@ fn sequencer_loop(
         if sync {
             durable = durable_now(&journal, metrics);
         }
-        pipeline
-            .applier
-            .apply(&mut pipeline.batch, &mut pipeline.out);
-        if !pipeline.out.is_empty() {
+        // Applied and handed on a chunk at a time: the first replies of a large batch
+        // (the backlog after an fsync stall) leave while the rest is applied.
+        let mut items = pipeline.batch.drain(..);
+        while items.len() > 0 {
             pipeline
-                .dispatcher
-                .dispatch(&mut pipeline.out, &pipeline.applier.events, durable);
+                .applier
+                .apply(items.by_ref().take(DISPATCH_CHUNK), &mut pipeline.out);
+            if !pipeline.out.is_empty() {
+                pipeline
+                    .dispatcher
+                    .dispatch(&mut pipeline.out, &pipeline.applier.events, durable);
+            }
         }
     }
     if unflushed {
@@ -639,11 +651,12 @@ fn snapshot_copy(engine: &Engine, buffer: &crate::snapshot::CopyBuffer) -> Vec<u
 }
 
 impl Applier {
-    /// Applies (and empties) `batch`, appending the results to `out`.
-    fn apply(&mut self, batch: &mut Vec<Sequenced>, out: &mut Vec<Out>) {
+    /// Applies `items` (durable, in sequence), appending the results to `out`; the events
+    /// they refer to are in `events` until the next call.
+    fn apply(&mut self, items: impl Iterator<Item = Sequenced>, out: &mut Vec<Out>) {
         let engine = &mut self.engine;
         self.events.clear();
-        for item in batch.drain(..) {
+        for item in items {
             match item {
                 Sequenced::Command { command, reply } => {
                     let first = self.events.len();
@@ -966,6 +979,94 @@ mod tests {
                 account: AccountId(account),
             },
         }
+    }
+
+    /// A batch of two and a half chunks (queued before the core starts, so one batch and
+    /// one fsync), with a query among the second chunk's commands: the first chunk is
+    /// answered before the second is applied (the query finds its first reply sent), the
+    /// query sees the engine after the commands before it, every command is answered with
+    /// its own sequence and events, and the hub has published through the last.
+    #[test]
+    fn a_batch_larger_than_a_chunk_is_answered_whole_and_in_sequence() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let (journal, _) = Journal::open(dir.path(), 1 << 20).unwrap_or_else(|e| panic!("{e}"));
+        let metrics = Arc::new(Metrics::default());
+        let (registry, _settlement) = RegistryHandle::detached(16, metrics.clone());
+        let hub = Arc::new(Hub::new(4_096, 16));
+        let mut pipeline = Pipeline {
+            applier: Applier {
+                engine: Engine::new(engine::EngineConfig::default()),
+                since_snapshot: 0,
+                snapshot_every: 0,
+                events: Vec::new(),
+                copy_buffer: Default::default(),
+            },
+            dispatcher: Dispatcher {
+                hub: hub.clone(),
+                catalog: Arc::new(Catalog::default()),
+                registry,
+                metrics: metrics.clone(),
+                legs: Vec::new(),
+                unsettled: None,
+                last_settle: Instant::now(),
+                woken: Vec::new(),
+            },
+            batch: Vec::new(),
+            out: Vec::new(),
+        };
+        let n = DISPATCH_CHUNK as u64 * 2 + DISPATCH_CHUNK as u64 / 2;
+        let query_after = DISPATCH_CHUNK as u64 + 10;
+        let (tx, rx) = sync_channel(n as usize + 1);
+        let mut replies = Vec::new();
+        let (seen_tx, seen_rx) = oneshot::channel();
+        let mut seen_tx = Some(seen_tx);
+        for i in 1..=n {
+            let (reply, answer) = oneshot::channel();
+            let queued = tx.try_send(Submission::Command {
+                kind: CommandKind::OpenAccount {
+                    account: AccountId(1_000 + i),
+                    stp: Default::default(),
+                },
+                reply: Reply::Once(reply),
+            });
+            assert!(queued.is_ok(), "queue full at {i}");
+            replies.push(Some(answer));
+            if i == query_after
+                && let (Some(mut first), Some(seen)) = (replies[0].take(), seen_tx.take())
+            {
+                // Runs while the second chunk is applied: the first is answered by then.
+                let query: EngineQuery = Box::new(move |engine| {
+                    let first_answered = first.try_recv().ok().map(|a| a.seq);
+                    let _ = seen.send((engine.last_seq(), first_answered));
+                });
+                assert!(tx.try_send(Submission::Query(query)).is_ok());
+            }
+        }
+        drop(tx);
+        let stop = AtomicBool::new(false);
+        let durable = sequencer_loop(
+            rx,
+            &mut pipeline,
+            journal,
+            Durability::Sync,
+            Duration::from_millis(1),
+            4_096,
+            &metrics,
+            &stop,
+        );
+
+        assert_eq!(durable, n);
+        assert_eq!(metrics.journal_batches.load(Ordering::Relaxed), 1);
+        assert_eq!(seen_rx.blocking_recv().ok(), Some((query_after, Some(1))));
+        for (i, answer) in (1..=n).zip(replies) {
+            let Some(mut answer) = answer else { continue };
+            let applied = answer
+                .try_recv()
+                .unwrap_or_else(|e| panic!("command {i} unanswered: {e}"));
+            assert_eq!(applied.seq, i);
+            assert_eq!(applied.events, vec![opened(i, 1_000 + i)]);
+        }
+        assert_eq!(hub.latest_seq(), n);
     }
 
     #[test]

@@ -83,6 +83,17 @@ pub struct RegistryHandle {
 }
 
 impl RegistryHandle {
+    /// A handle with no writer behind it: what the core hands on is left in the receiver
+    /// for a test to read.
+    #[cfg(test)]
+    pub(crate) fn detached(
+        capacity: usize,
+        metrics: Arc<Metrics>,
+    ) -> (RegistryHandle, std::sync::mpsc::Receiver<RegJob>) {
+        let (tx, rx) = std::sync::mpsc::sync_channel(capacity);
+        (RegistryHandle { tx, metrics }, rx)
+    }
+
     fn try_send(&self, job: RegJob) -> Result<(), ApiError> {
         match self.tx.try_send(job) {
             Ok(()) => {
