@@ -285,33 +285,18 @@ impl Core {
         let async_flush = parts.async_flush;
         let stop = Arc::new(AtomicBool::new(false));
         let stop_seq = stop.clone();
-        let applier = Applier {
-            engine: parts.engine,
-            since_snapshot: 0,
-            snapshot_every: parts.snapshot_every,
-            events: Vec::with_capacity(64),
-            copy_buffer: parts.copy_buffer,
-        };
-        let dispatcher = Dispatcher {
-            hub: parts.hub.clone(),
-            catalog: parts.catalog.clone(),
-            registry: parts.registry.clone(),
-            metrics: metrics.clone(),
-            legs: Vec::new(),
-            unsettled: None,
-            last_settle: Instant::now(),
-            woken: Vec::new(),
-        };
+        let applier = Applier::new(parts.engine, parts.snapshot_every, parts.copy_buffer);
+        let dispatcher = Dispatcher::new(
+            parts.hub.clone(),
+            parts.catalog.clone(),
+            parts.registry.clone(),
+            metrics.clone(),
+        );
         let m = metrics.clone();
         let core = std::thread::Builder::new()
             .name("core".into())
             .spawn(move || {
-                let mut pipeline = Pipeline {
-                    applier,
-                    dispatcher,
-                    batch: Vec::with_capacity(256),
-                    out: Vec::with_capacity(256),
-                };
+                let mut pipeline = Pipeline::new(applier, dispatcher);
                 let durable = sequencer_loop(
                     rx,
                     &mut pipeline,
@@ -432,6 +417,13 @@ impl Core {
     }
 }
 
+/// A durable batch is applied and handed on at most this many commands at a time. After
+/// an fsync stall the next batch holds everything that arrived during it (thousands of
+/// commands); in chunks the tokio workers start sending the first replies on the other CPU
+/// while the core applies the rest, instead of waiting for the whole batch. Ordinary
+/// batches (tens to a few hundred) are one chunk.
+const DISPATCH_CHUNK: usize = 256;
+
 /// Runs the core until it is stopped; returns the sequence through which the journal is
 /// durable (fsync'd) at the end.
 ///
@@ -440,13 +432,6 @@ impl Core {
 /// snapshot passes it (the dispatcher holds settlement back until it may go): otherwise a
 /// machine crash could leave the registry settled, or a snapshot taken, beyond the end of
 /// the journal that recovery finds.
-/// A durable batch is applied and handed on at most this many commands at a time. After
-/// an fsync stall the next batch holds everything that arrived during it (thousands of
-/// commands); in chunks the tokio workers start sending the first replies on the other CPU
-/// while the core applies the rest, instead of waiting for the whole batch. Ordinary
-/// batches (tens to a few hundred) are one chunk.
-const DISPATCH_CHUNK: usize = 256;
-
 #[allow(clippy::too_many_arguments)]
 fn sequencer_loop(
     rx: Receiver<Submission>,
@@ -609,6 +594,15 @@ struct Pipeline {
 }
 
 impl Pipeline {
+    fn new(applier: Applier, dispatcher: Dispatcher) -> Pipeline {
+        Pipeline {
+            applier,
+            dispatcher,
+            batch: Vec::with_capacity(DISPATCH_CHUNK),
+            out: Vec::with_capacity(DISPATCH_CHUNK),
+        }
+    }
+
     /// Whether the batch about to be committed must be durable before what it hands on
     /// goes out, even with async durability: it snapshots the engine or reconciles with
     /// the registry (both settle everything before them), or settlement held back for the
@@ -651,6 +645,20 @@ fn snapshot_copy(engine: &Engine, buffer: &crate::snapshot::CopyBuffer) -> Vec<u
 }
 
 impl Applier {
+    fn new(
+        engine: Engine,
+        snapshot_every: u64,
+        copy_buffer: crate::snapshot::CopyBuffer,
+    ) -> Applier {
+        Applier {
+            engine,
+            since_snapshot: 0,
+            snapshot_every,
+            events: Vec::with_capacity(64),
+            copy_buffer,
+        }
+    }
+
     /// Applies `items` (durable, in sequence), appending the results to `out`; the events
     /// they refer to are in `events` until the next call.
     fn apply(&mut self, items: impl Iterator<Item = Sequenced>, out: &mut Vec<Out>) {
@@ -829,6 +837,24 @@ const SETTLE_INTERVAL: Duration = Duration::from_millis(2);
 const SETTLE_LEGS_MAX: usize = 4_096;
 
 impl Dispatcher {
+    fn new(
+        hub: Arc<Hub>,
+        catalog: Arc<Catalog>,
+        registry: RegistryHandle,
+        metrics: Arc<Metrics>,
+    ) -> Dispatcher {
+        Dispatcher {
+            hub,
+            catalog,
+            registry,
+            metrics,
+            legs: Vec::new(),
+            unsettled: None,
+            last_settle: Instant::now(),
+            woken: Vec::new(),
+        }
+    }
+
     /// Dispatches (and empties) `batch`, whose events are in `events`; the journal is
     /// durable through `durable`.
     fn dispatch(&mut self, batch: &mut Vec<Out>, events: &[Event], durable: u64) {
@@ -993,27 +1019,14 @@ mod tests {
         let metrics = Arc::new(Metrics::default());
         let (registry, _settlement) = RegistryHandle::detached(16, metrics.clone());
         let hub = Arc::new(Hub::new(4_096, 16));
-        let mut pipeline = Pipeline {
-            applier: Applier {
-                engine: Engine::new(engine::EngineConfig::default()),
-                since_snapshot: 0,
-                snapshot_every: 0,
-                events: Vec::new(),
-                copy_buffer: Default::default(),
-            },
-            dispatcher: Dispatcher {
-                hub: hub.clone(),
-                catalog: Arc::new(Catalog::default()),
-                registry,
-                metrics: metrics.clone(),
-                legs: Vec::new(),
-                unsettled: None,
-                last_settle: Instant::now(),
-                woken: Vec::new(),
-            },
-            batch: Vec::new(),
-            out: Vec::new(),
-        };
+        let mut pipeline = Pipeline::new(
+            Applier::new(
+                Engine::new(engine::EngineConfig::default()),
+                0,
+                Default::default(),
+            ),
+            Dispatcher::new(hub.clone(), Arc::default(), registry, metrics.clone()),
+        );
         let n = DISPATCH_CHUNK as u64 * 2 + DISPATCH_CHUNK as u64 / 2;
         let query_after = DISPATCH_CHUNK as u64 + 10;
         let (tx, rx) = sync_channel(n as usize + 1);

@@ -1168,9 +1168,7 @@ struct Verdict {
 
 impl Verdict {
     fn judge(gateway_peak: &Summary, echo_peak: &Summary, half: &[Summary]) -> Option<Verdict> {
-        let mut p99s: Vec<u64> = half.iter().map(|s| s.p99).collect();
-        p99s.sort_unstable();
-        let p99 = *p99s.get(p99s.len() / 2)?;
+        let p99 = median_p99(half.iter())?;
         Some(Verdict {
             ratio: ratio(gateway_peak, echo_peak),
             throughput_met: gateway_peak.throughput * 100
@@ -1184,6 +1182,13 @@ impl Verdict {
     fn met(&self) -> bool {
         self.throughput_met && self.latency_met
     }
+}
+
+/// The median of the runs' p99 (the upper one of an even count: the stricter).
+fn median_p99<'a>(runs: impl Iterator<Item = &'a Summary>) -> Option<u64> {
+    let mut p99s: Vec<u64> = runs.map(|s| s.p99).collect();
+    p99s.sort_unstable();
+    p99s.get(p99s.len() / 2).copied()
 }
 
 /// The open loop's offered rate for the latency target: half of the gateway's peak.
@@ -1399,9 +1404,7 @@ fn check_targets(
             .join(" / "),
         met(verdict.latency_met)
     );
-    let mut echo_p99s: Vec<u64> = echo_half.iter().flatten().map(|s| s.p99).collect();
-    echo_p99s.sort_unstable();
-    if let Some(p99) = echo_p99s.get(echo_p99s.len() / 2) {
+    if let Some(p99) = median_p99(echo_half.iter().flatten()) {
         println!("# the echo at the same rate: p99 {p99} us (median; what tonic alone does here)");
     }
     println!(
