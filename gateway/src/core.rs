@@ -608,16 +608,15 @@ impl Pipeline {
     /// the registry (both settle everything before them), or settlement held back for the
     /// journal is at its limit.
     fn needs_durable(&self) -> bool {
-        let commands = self
-            .batch
-            .iter()
-            .filter(|s| matches!(s, Sequenced::Command { .. }))
-            .count() as u64;
-        self.batch
-            .iter()
-            .any(|s| matches!(s, Sequenced::Snapshot(_) | Sequenced::Reconcile(_)))
-            || self.applier.snapshot_due(commands)
-            || self.dispatcher.legs.len() >= SETTLE_LEGS_MAX
+        let mut commands = 0u64;
+        for item in &self.batch {
+            match item {
+                Sequenced::Command { .. } => commands += 1,
+                Sequenced::Snapshot(_) | Sequenced::Reconcile(_) => return true,
+                Sequenced::Query(_) => {}
+            }
+        }
+        self.applier.snapshot_due(commands) || self.dispatcher.legs.len() >= SETTLE_LEGS_MAX
     }
 }
 
@@ -694,20 +693,18 @@ impl Applier {
                 }),
             }
         }
-        if self.snapshot_every > 0 && self.since_snapshot >= self.snapshot_every {
+        if self.snapshot_due(0) {
             // The copy is made here, on the engine's thread; the registry writer settles up
             // to it and another thread checksums it and writes the file.
             self.since_snapshot = 0;
             out.push(Out::Snapshot {
-                seq: engine.last_seq(),
-                bytes: snapshot_copy(engine, &self.copy_buffer),
+                seq: self.engine.last_seq(),
+                bytes: snapshot_copy(&self.engine, &self.copy_buffer),
                 reply: None,
             });
         }
     }
-}
 
-impl Applier {
     /// Whether the periodic snapshot comes after `commands` more commands.
     fn snapshot_due(&self, commands: u64) -> bool {
         self.snapshot_every > 0 && self.since_snapshot + commands >= self.snapshot_every
