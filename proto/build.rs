@@ -26,6 +26,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        // A request that does not decode is INVALID_ARGUMENT with a reason (src/codec.rs).
+        .codec_path("crate::codec::CarbonxCodec")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -81,8 +81,21 @@ impl Engine {
         self.state.last_seq
     }
 
+    /// The journal's record `seq` is not an engine command (a registry transaction, a
+    /// settlement point): the engine's sequence moves past it, so the next command follows
+    /// it. Like a command, it must follow the last sequence.
+    pub fn pass(&mut self, seq: Seq) -> Result<(), SequenceError> {
+        let expected = self.state.last_seq + 1;
+        if seq != expected {
+            return Err(SequenceError { expected, got: seq });
+        }
+        self.state.last_seq = seq;
+        self.seq = seq;
+        Ok(())
+    }
+
     /// Applies one command, appending the events it caused to `out`. The command's sequence
-    /// must follow the last one applied.
+    /// must follow the last one applied (or passed).
     pub fn apply(&mut self, command: &Command, out: &mut Vec<Event>) -> Result<(), SequenceError> {
         let expected = self.state.last_seq + 1;
         if command.seq != expected {

@@ -7,7 +7,7 @@ use crate::reason::Reject;
 use crate::state::{
     TRANSFER_CREDIT, TRANSFER_DEBIT, TRANSFER_DEPOSIT, TRANSFER_WITHDRAW, TransferRecord,
 };
-use crate::types::{AccountId, Fen, InstrumentId, Tonnes, TransferId};
+use crate::types::{AccountId, Fen, InstrumentId, Seq, Tonnes, TransferId};
 
 /// Largest balance of funds an account may hold, far from overflow.
 pub const FUNDS_FEN_MAX: Fen = i64::MAX / 4;
@@ -24,7 +24,7 @@ impl Engine {
     fn seen(&self, transfer: TransferId, record: TransferRecord) -> Result<Seen, Reject> {
         match self.state.transfers.get(&transfer) {
             None => Ok(Seen::New),
-            Some(existing) if *existing == record => Ok(Seen::Retry),
+            Some(existing) if existing.same_request(&record) => Ok(Seen::Retry),
             Some(_) => Err(Reject::DuplicateTransferId),
         }
     }
@@ -52,7 +52,13 @@ impl Engine {
         self.touch_account(slot);
         self.state.accounts[slot as usize].free_fen += amount_fen;
         self.state.net_funds_fen += amount_fen;
-        self.state.transfers.insert(transfer, record);
+        self.state.transfers.insert(
+            transfer,
+            TransferRecord {
+                seq: self.seq,
+                ..record
+            },
+        );
         self.emit(
             out,
             EventKind::FundsCredited {
@@ -83,7 +89,13 @@ impl Engine {
         self.touch_account(slot);
         self.state.accounts[slot as usize].free_fen -= amount_fen;
         self.state.net_funds_fen -= amount_fen;
-        self.state.transfers.insert(transfer, record);
+        self.state.transfers.insert(
+            transfer,
+            TransferRecord {
+                seq: self.seq,
+                ..record
+            },
+        );
         self.emit(
             out,
             EventKind::FundsDebited {
@@ -117,7 +129,13 @@ impl Engine {
         self.touch_position(slot, index);
         self.state.accounts[slot as usize].positions[index].free_t += quantity_t;
         self.state.instruments[index].net_deposited_t += quantity_t;
-        self.state.transfers.insert(transfer, record);
+        self.state.transfers.insert(
+            transfer,
+            TransferRecord {
+                seq: self.seq,
+                ..record
+            },
+        );
         self.emit(
             out,
             EventKind::AllowancesDeposited {
@@ -151,7 +169,13 @@ impl Engine {
         self.touch_position(slot, index);
         self.state.accounts[slot as usize].positions[index].free_t -= quantity_t;
         self.state.instruments[index].net_deposited_t -= quantity_t;
-        self.state.transfers.insert(transfer, record);
+        self.state.transfers.insert(
+            transfer,
+            TransferRecord {
+                seq: self.seq,
+                ..record
+            },
+        );
         self.emit(
             out,
             EventKind::AllowancesWithdrawn {
@@ -174,6 +198,7 @@ fn funds_record(kind: u8, account: AccountId, amount_fen: Fen) -> Result<Transfe
         account,
         instrument: u32::MAX,
         amount: amount_fen.unsigned_abs(),
+        seq: 0,
     })
 }
 
@@ -191,5 +216,76 @@ fn allowance_record(
         account,
         instrument: instrument.0,
         amount: quantity_t,
+        seq: 0,
     })
+}
+
+/// What a transfer command asks for: its id and the record it would leave (`None` for
+/// other commands, or for amounts the engine would refuse anyway).
+fn transfer_request(kind: &crate::command::CommandKind) -> Option<(TransferId, TransferRecord)> {
+    use crate::command::CommandKind as K;
+    match *kind {
+        K::CreditFunds {
+            transfer,
+            account,
+            amount_fen,
+        } => Some((
+            transfer,
+            funds_record(TRANSFER_CREDIT, account, amount_fen).ok()?,
+        )),
+        K::DebitFunds {
+            transfer,
+            account,
+            amount_fen,
+        } => Some((
+            transfer,
+            funds_record(TRANSFER_DEBIT, account, amount_fen).ok()?,
+        )),
+        K::DepositAllowances {
+            transfer,
+            account,
+            instrument,
+            quantity_t,
+        } => Some((
+            transfer,
+            allowance_record(TRANSFER_DEPOSIT, account, instrument, quantity_t).ok()?,
+        )),
+        K::WithdrawAllowances {
+            transfer,
+            account,
+            instrument,
+            quantity_t,
+        } => Some((
+            transfer,
+            allowance_record(TRANSFER_WITHDRAW, account, instrument, quantity_t).ok()?,
+        )),
+        _ => None,
+    }
+}
+
+/// Whether a transfer command was applied before.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferSeen {
+    /// Not a transfer, or its id is new: the command must run.
+    New,
+    /// The same transfer was applied by the command at this sequence: a retry, answered
+    /// without running it again.
+    Applied(Seq),
+    /// The id was used for another transfer: the command would be refused.
+    Clash,
+}
+
+impl Engine {
+    /// Whether `kind` is a transfer this engine applied already (the caller answers a
+    /// retry from here instead of submitting it again).
+    pub fn transfer_seen(&self, kind: &crate::command::CommandKind) -> TransferSeen {
+        let Some((id, record)) = transfer_request(kind) else {
+            return TransferSeen::New;
+        };
+        match self.state.transfers.get(&id) {
+            None => TransferSeen::New,
+            Some(existing) if existing.same_request(&record) => TransferSeen::Applied(existing.seq),
+            Some(_) => TransferSeen::Clash,
+        }
+    }
 }

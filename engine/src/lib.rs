@@ -33,7 +33,7 @@ pub use codec::{COMMAND_BYTES_MAX, CodecError, decode_command, encode_command};
 pub use command::{Command, CommandKind, InstrumentSpec, NewOrder, Pricing, ReserveRule};
 pub use engine::{BAND_BP_MAX, Engine, FEE_BP_MAX, SequenceError};
 pub use event::{DailyBar, Event, EventKind, FillSide, OrderReport, TradeReport};
-pub use funds::{ALLOWANCES_T_MAX, FUNDS_FEN_MAX};
+pub use funds::{ALLOWANCES_T_MAX, FUNDS_FEN_MAX, TransferSeen};
 pub use invariants::InvariantViolation;
 pub use orders::{NOTIONAL_FEN_MAX, buy_required_fen, fee_fen};
 pub use query::{AccountView, BookLevel, BookView, OrderView, PositionView};

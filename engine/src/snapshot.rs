@@ -18,7 +18,10 @@ use crate::types::{
     AccountId, ClosingPriceMethod, Phase, Side, StpMode, Symbol, TimeInForce, TransferId,
 };
 
-const MAGIC: &[u8; 8] = b"CBXSNAP1";
+/// Version 2: each transfer record carries the command that applied it.
+const MAGIC: &[u8; 8] = b"CBXSNAP2";
+/// Snapshots written before transfer records had their sequence (read as 0).
+const MAGIC_V1: &[u8; 8] = b"CBXSNAP1";
 
 /// Why a snapshot could not be restored.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -295,6 +298,7 @@ impl Engine {
             w.u64(record.account.0);
             w.u32(record.instrument);
             w.u64(record.amount);
+            w.u64(record.seq);
         }
         self.write_negotiated(w);
     }
@@ -425,9 +429,14 @@ impl Engine {
 
     /// Rebuilds an engine from [`Engine::snapshot`] bytes.
     pub fn restore(bytes: &[u8]) -> Result<Engine, SnapshotError> {
-        if bytes.len() < MAGIC.len() + 8 || &bytes[..MAGIC.len()] != MAGIC {
+        if bytes.len() < MAGIC.len() + 8 {
             return Err(SnapshotError::BadMagic);
         }
+        let version = match &bytes[..MAGIC.len()] {
+            m if m == MAGIC => 2,
+            m if m == MAGIC_V1 => 1,
+            _ => return Err(SnapshotError::BadMagic),
+        };
         let (body, tail) = bytes.split_at(bytes.len() - 8);
         let mut checksum = [0u8; 8];
         checksum.copy_from_slice(tail);
@@ -438,7 +447,7 @@ impl Engine {
             bytes: body,
             at: MAGIC.len(),
         };
-        let engine = read_body(&mut r)?;
+        let engine = read_body(&mut r, version)?;
         if r.at != body.len() {
             return Err(SnapshotError::Invalid("trailing bytes"));
         }
@@ -534,7 +543,7 @@ fn write_account(w: &mut Writer, a: &Account) {
     }
 }
 
-fn read_body(r: &mut Reader<'_>) -> Result<Engine, SnapshotError> {
+fn read_body(r: &mut Reader<'_>, version: u8) -> Result<Engine, SnapshotError> {
     let fee_account = AccountId(r.u64()?);
     let risk_checks = r.bool()?;
     let proceeds_same_day = r.bool()?;
@@ -590,7 +599,7 @@ fn read_body(r: &mut Reader<'_>) -> Result<Engine, SnapshotError> {
             read_side(r, &mut engine, index, side)?;
         }
     }
-    let transfers = r.len(29)?;
+    let transfers = r.len(if version >= 2 { 37 } else { 29 })?;
     for _ in 0..transfers {
         let id = TransferId(r.u64()?);
         let record = TransferRecord {
@@ -598,6 +607,7 @@ fn read_body(r: &mut Reader<'_>) -> Result<Engine, SnapshotError> {
             account: AccountId(r.u64()?),
             instrument: r.u32()?,
             amount: r.u64()?,
+            seq: if version >= 2 { r.u64()? } else { 0 },
         };
         engine.state.transfers.insert(id, record);
     }

@@ -293,6 +293,16 @@ pub struct TransferRecord {
     pub account: AccountId,
     pub instrument: u32,
     pub amount: u64,
+    /// The command that applied it (a retry is answered with it).
+    pub seq: Seq,
+}
+
+impl TransferRecord {
+    /// Whether `other` asks for the same move (whichever command applied it).
+    pub fn same_request(&self, other: &TransferRecord) -> bool {
+        (self.kind, self.account, self.instrument, self.amount)
+            == (other.kind, other.account, other.instrument, other.amount)
+    }
 }
 
 pub const TRANSFER_CREDIT: u8 = 1;

@@ -69,6 +69,9 @@ impl Principal {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PrincipalEntry {
+    /// Stable: the journal records it as the actor (four eyes compare it), so it must not
+    /// change with the entry's place in the file.
+    id: Option<u64>,
     name: String,
     token: String,
     role: Role,
@@ -93,15 +96,32 @@ impl Tokens {
     pub fn parse(text: &str) -> Result<Tokens, String> {
         let file: TokensFile = toml::from_str(text).map_err(|e| e.to_string())?;
         let mut by_token = HashMap::new();
-        for (n, p) in file.principal.into_iter().enumerate() {
+        let mut ids = HashMap::new();
+        for p in file.principal {
             if p.token.len() < 16 {
                 return Err(format!(
                     "principal {:?}: token shorter than 16 characters",
                     p.name
                 ));
             }
+            let id = match p.id {
+                Some(id) if id > 0 => id,
+                _ => {
+                    return Err(format!(
+                        "principal {:?}: give it a stable `id = N` (1 or more, unique): the \
+                         journal records it",
+                        p.name
+                    ));
+                }
+            };
+            if let Some(other) = ids.insert(id, p.name.clone()) {
+                return Err(format!(
+                    "principals {other:?} and {:?} share id {id}",
+                    p.name
+                ));
+            }
             let principal = Arc::new(Principal {
-                id: n as u64 + 1,
+                id,
                 name: p.name,
                 role: p.role,
                 accounts: p.accounts,
@@ -109,7 +129,7 @@ impl Tokens {
                 streams: AtomicUsize::new(0),
             });
             if by_token.insert(p.token, principal).is_some() {
-                return Err(format!("principal {}: token used twice", n + 1));
+                return Err(format!("principal {id}: token used twice"));
             }
         }
         Ok(Tokens { by_token })
@@ -138,15 +158,23 @@ impl Tokens {
                 .map(|b| format!("{b:02x}"))
                 .collect();
             text.push_str(&format!(
-                "\n[[principal]]\nname = \"{0}\"\nrole = \"{0}\"\ntoken = \"{1}\"\naccounts = []\n",
+                "\n[[principal]]\nid = {2}\nname = \"{0}\"\nrole = \"{0}\"\ntoken = \"{1}\"\naccounts = []\n",
                 role.name(),
-                token
+                token,
+                n + 1
             ));
         }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
         }
         std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// Every principal, by id.
+    pub fn principals(&self) -> Vec<Arc<Principal>> {
+        let mut all: Vec<_> = self.by_token.values().cloned().collect();
+        all.sort_by_key(|p| p.id);
+        all
     }
 
     pub fn authenticate(&self, token: &str) -> Option<Arc<Principal>> {
@@ -160,6 +188,70 @@ impl Tokens {
     pub fn is_empty(&self) -> bool {
         self.by_token.is_empty()
     }
+}
+
+/// The file in the data directory that remembers which id each principal had.
+pub const PRINCIPALS_SEEN: &str = "principals.seen";
+
+/// Refuses a tokens file that gives a known id to another name, or a known name another
+/// id (four eyes and the journal's actors rest on ids meaning the same principal for
+/// good); remembers the principals it has not seen yet in `seen` (lines `id name`).
+pub fn check_stable_ids(tokens: &Tokens, seen: &Path) -> Result<(), String> {
+    let text = match std::fs::read_to_string(seen) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => return Err(format!("{}: {e}", seen.display())),
+    };
+    let mut by_id: HashMap<u64, String> = HashMap::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let (id, name) = line
+            .split_once(' ')
+            .and_then(|(id, name)| Some((id.parse::<u64>().ok()?, name.to_string())))
+            .ok_or_else(|| format!("{}: bad line {line:?}", seen.display()))?;
+        by_id.insert(id, name);
+    }
+    let mut added = String::new();
+    for p in tokens.principals() {
+        match by_id.get(&p.id) {
+            Some(name) if *name == p.name => continue,
+            Some(name) => {
+                return Err(format!(
+                    "tokens file: id {} was {name:?} and is now {:?}; ids must not move to another principal ({})",
+                    p.id,
+                    p.name,
+                    seen.display()
+                ));
+            }
+            None => {}
+        }
+        if let Some((id, _)) = by_id.iter().find(|(_, n)| **n == p.name) {
+            return Err(format!(
+                "tokens file: {:?} had id {id} and now has {}; ids must not change ({})",
+                p.name,
+                p.id,
+                seen.display()
+            ));
+        }
+        if p.name.contains('\n') {
+            return Err(format!("principal {}: a name on one line", p.id));
+        }
+        added.push_str(&format!("{} {}\n", p.id, p.name));
+    }
+    if added.is_empty() {
+        return Ok(());
+    }
+    let tmp = seen.with_extension("tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, format!("{text}{added}").as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, seen)?;
+        if let Some(dir) = seen.parent() {
+            std::fs::File::open(dir)?.sync_all()?;
+        }
+        Ok(())
+    };
+    write().map_err(|e| format!("{}: {e}", seen.display()))
 }
 
 /// Which accounts a role may name in a request.
@@ -428,7 +520,7 @@ mod tests {
     #[test]
     fn tokens_parse_and_authorize() {
         let tokens = Tokens::parse(
-            "[[principal]]\nname = \"m1\"\nrole = \"member\"\ntoken = \"0123456789abcdef\"\naccounts = [7]\n",
+            "[[principal]]\nid = 1\nname = \"m1\"\nrole = \"member\"\ntoken = \"0123456789abcdef\"\naccounts = [7]\n",
         )
         .unwrap_or_else(|e| panic!("{e}"));
         let p = tokens
@@ -440,14 +532,68 @@ mod tests {
         let e = authorize(&p, Rpc::Issue, &[]).unwrap_err();
         assert_eq!(e.reason, "ROLE_NOT_ALLOWED");
         assert!(
-            Tokens::parse("[[principal]]\nname = \"x\"\nrole = \"member\"\ntoken = \"short\"\n")
-                .is_err()
-        );
-        assert!(
             Tokens::parse(
-                "[[principal]]\nname = \"x\"\nrole = \"king\"\ntoken = \"0123456789abcdef\"\n"
+                "[[principal]]\nid = 1\nname = \"x\"\nrole = \"member\"\ntoken = \"short\"\n"
             )
             .is_err()
         );
+        assert!(
+            Tokens::parse(
+                "[[principal]]\nid = 1\nname = \"x\"\nrole = \"king\"\ntoken = \"0123456789abcdef\"\n"
+            )
+            .is_err()
+        );
+    }
+
+    fn file(entries: &[(Option<u64>, &str)]) -> Result<Tokens, String> {
+        let mut text = String::new();
+        for (n, (id, name)) in entries.iter().enumerate() {
+            if let Some(id) = id {
+                text.push_str(&format!("[[principal]]\nid = {id}\n"));
+            } else {
+                text.push_str("[[principal]]\n");
+            }
+            text.push_str(&format!(
+                "name = \"{name}\"\nrole = \"member\"\ntoken = \"token-{n:012}\"\n"
+            ));
+        }
+        Tokens::parse(&text)
+    }
+
+    #[test]
+    fn principal_ids_are_stable_and_a_file_that_moves_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let seen = dir.path().join(PRINCIPALS_SEEN);
+        let check = |entries: &[(Option<u64>, &str)]| {
+            let tokens = file(entries)?;
+            check_stable_ids(&tokens, &seen)
+        };
+        assert_eq!(check(&[(Some(1), "m1"), (Some(2), "m2")]), Ok(()));
+        assert_eq!(check(&[(Some(1), "m1"), (Some(2), "m2")]), Ok(()));
+        // An entry removed above another, and one added: the others keep their ids.
+        assert_eq!(check(&[(Some(2), "m2"), (Some(3), "bank")]), Ok(()));
+        let seen_text = std::fs::read_to_string(&seen).unwrap_or_default();
+        assert_eq!(seen_text, "1 m1\n2 m2\n3 bank\n");
+        // Renumbering: m2 would take m1's id (and approve m1's proposals as a second
+        // approver of its own), or m1 would come back under another id.
+        let moved = check(&[(Some(1), "m2")]).unwrap_err();
+        assert!(
+            moved.contains("id 1 was \"m1\" and is now \"m2\""),
+            "{moved}"
+        );
+        let renumbered = check(&[(Some(4), "m1")]).unwrap_err();
+        assert!(
+            renumbered.contains("\"m1\" had id 1 and now has 4"),
+            "{renumbered}"
+        );
+        // Ids are required, positive and unique.
+        let missing = file(&[(None, "m1")]).map(|_| ()).unwrap_err();
+        assert!(missing.contains("stable `id = N`"), "{missing}");
+        let zero = file(&[(Some(0), "m1")]).map(|_| ()).unwrap_err();
+        assert!(zero.contains("stable `id = N`"), "{zero}");
+        let twice = file(&[(Some(5), "a"), (Some(5), "b")])
+            .map(|_| ())
+            .unwrap_err();
+        assert!(twice.contains("share id 5"), "{twice}");
     }
 }

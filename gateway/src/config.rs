@@ -77,6 +77,11 @@ pub struct Limits {
     pub orders_max: u32,
     pub orders_per_account_max: u32,
     pub accounts_max: u32,
+    /// Changes are refused (RESOURCE_EXHAUSTED, `DISK_FULL`) while the data directory's
+    /// file system has less than this free, and accepted again once it has it: the
+    /// journal never fails for want of space mid-batch, and RocksDB, the snapshots and a
+    /// new journal segment always find room.
+    pub disk_reserve_bytes: u64,
 }
 
 impl Default for Limits {
@@ -99,6 +104,7 @@ impl Default for Limits {
             orders_max: 1 << 20,
             orders_per_account_max: 10_000,
             accounts_max: 100_000,
+            disk_reserve_bytes: 64 << 20,
         }
     }
 }
@@ -191,6 +197,10 @@ pub struct Config {
     pub limits: Limits,
     pub calendar: Calendar,
     pub engine: EngineSection,
+    /// Start without refusing a state known to be wrong, to inspect it: every change is
+    /// refused (`READ_ONLY`), nothing on disk is repaired (a damaged registry is rebuilt
+    /// into `registry.inspect`), no snapshot is written.
+    pub read_only: bool,
 }
 
 impl Default for Config {
@@ -211,6 +221,7 @@ impl Default for Config {
             limits: Limits::default(),
             calendar: Calendar::default(),
             engine: EngineSection::default(),
+            read_only: false,
         }
     }
 }
@@ -240,6 +251,9 @@ pub struct Overrides {
     pub durability: Option<Durability>,
     #[arg(long, env = "CARBONX_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
+    /// Serve a state start-up would refuse, read-only, to inspect it (see `read_only`).
+    #[arg(long, env = "CARBONX_READ_ONLY")]
+    pub read_only: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -297,6 +311,7 @@ impl Config {
         if let Some(f) = overrides.log_format {
             config.log_format = f;
         }
+        config.read_only |= overrides.read_only;
         config.validate()?;
         Ok(config)
     }

@@ -12,9 +12,15 @@
 //! on the server (10,000 entities never load at once). Key figures carry
 //! `data-key`/`data-value` attributes with the raw integers (for scripts and tests).
 //!
-//! Authentication: `Authorization: Bearer <token>`, or `?token=<token>` once (the page sets
-//! an HttpOnly, SameSite=Strict cookie), or that cookie. A page without a valid token is
-//! refused with 401, a role the table does not allow with 403.
+//! Authentication: a login form (`/login`, the token posted, never in a URL that browsers
+//! keep in history and servers in logs) sets an HttpOnly, SameSite=Strict cookie that
+//! expires after [`SESSION_S`] (Secure when the server runs TLS); scripts may send
+//! `Authorization: Bearer <token>` instead. A page without a valid token is refused with
+//! 401 and a link to the login form, a role the table does not allow with 403. Every
+//! response carries a Content-Security-Policy (scripts only from `/static/`), frame
+//! denial and nosniff; pages with holdings are `Cache-Control: no-store`. A principal has
+//! at most `limits.streams_per_principal` live market streams open (counted with its gRPC
+//! streams).
 
 use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
@@ -28,7 +34,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use engine::{InstrumentId, TradeKind};
 use proto::v1 as pb;
 use registry::model::{AccountId, FreezeReason, PledgeState, ProposalState};
@@ -49,6 +55,16 @@ pub const DASHBOARD_TRADES_MAX: usize = 20_000;
 /// registry's writer thread, between transactions: kept small so a page view never holds
 /// settlement up for long.
 pub const DASHBOARD_JOURNAL_SCAN: usize = 5_000;
+/// A login lasts this long (the cookie's Max-Age).
+pub const SESSION_S: u64 = 8 * 3_600;
+/// The login form's body is at most this long.
+const LOGIN_BYTES_MAX: usize = 4_096;
+const COOKIE: &str = "carbonx_token";
+/// What pages may load: scripts and styles from the dashboard's own `/static/` only (the
+/// bars' widths are inline style attributes), nothing framed, forms posted back here.
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+                   img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+                   frame-ancestors 'none'; base-uri 'none'";
 
 type Shared = Arc<Ctx>;
 /// An account found by the registry search: id, name, type, and per unit (name, registry,
@@ -63,12 +79,25 @@ pub async fn start(addr: SocketAddr, ctx: Ctx) -> Result<SocketAddr, String> {
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     let app = Router::new()
         .route("/", get(|| async { Redirect::to("/market") }))
+        .route(
+            "/login",
+            get(login_form)
+                .post(login)
+                .layer(axum::extract::DefaultBodyLimit::max(LOGIN_BYTES_MAX)),
+        )
+        .route("/logout", post(logout))
+        .route("/static/carbonx.js", get(|| async { script() }))
+        .route(
+            "/static/carbonx.css",
+            get(|| async { asset("text/css", CSS) }),
+        )
         .route("/market", get(market))
         .route("/market/stream", get(market_stream))
         .route("/compliance", get(compliance))
         .route("/entity/{id}", get(entity))
         .route("/registry", get(registry_page))
         .route("/operations", get(operations))
+        .layer(axum::middleware::map_response(security_headers))
         .with_state(Arc::new(ctx));
     tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -78,26 +107,130 @@ pub async fn start(addr: SocketAddr, ctx: Ctx) -> Result<SocketAddr, String> {
     Ok(bound)
 }
 
-/// Who is asking: the token from the header, the query (then also set as a cookie) or the
-/// cookie; and whether they may see what `rpc` shows for `accounts`.
+/// Who is asking: the principal of the cookie (or of the bearer header).
 struct Viewer {
     principal: Arc<Principal>,
-    set_cookie: Option<String>,
+}
+
+/// What every response of the dashboard carries; pages (HTML, the market stream) are
+/// never cached (they show holdings), the static files may be.
+async fn security_headers(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    let is_asset = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("text/javascript") || t.starts_with("text/css"));
+    for (name, value) in [
+        (header::CONTENT_SECURITY_POLICY, CSP),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        h.insert(name, HeaderValue::from_static(value));
+    }
+    if !is_asset {
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    r
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
 }
 
 fn refused(status: StatusCode, reason: &str, message: &str) -> Response {
+    let login = if status == StatusCode::UNAUTHORIZED {
+        "<p><a href=\"/login\">Log in</a> with your token (from the server's tokens file).</p>"
+    } else {
+        ""
+    };
     let body = page_shell(
         "Refused",
         "",
         &format!(
-            "<section><h1>Refused</h1><p class=refused data-key=refused data-value=\"{}\">{}: {}</p>\
-             <p>Open the page once with <code>?token=&lt;your token&gt;</code> (from the server's tokens file).</p></section>",
+            "<section><h1>Refused</h1><p class=refused data-key=refused data-value=\"{}\">{}: {}</p>{login}</section>",
             esc(reason),
             esc(reason),
             esc(message)
         ),
     );
     (status, Html(body)).into_response()
+}
+
+/// Where a login may send the browser next: a path of this dashboard only.
+fn next_path(next: Option<&String>) -> String {
+    match next {
+        Some(n) if n.starts_with('/') && !n.starts_with("//") && !n.contains('\\') => n.clone(),
+        _ => "/market".into(),
+    }
+}
+
+fn login_page(status: StatusCode, next: &str, problem: &str) -> Response {
+    let problem = if problem.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<p class=refused data-key=refused data-value=BAD_TOKEN>{}</p>",
+            esc(problem)
+        )
+    };
+    let body = page_shell(
+        "Log in",
+        "",
+        &format!(
+            "<section><h1>Log in</h1>{problem}<form method=post action=/login>\
+             <input type=hidden name=next value=\"{}\"><label>Token <input type=password name=token autocomplete=off autofocus></label> \
+             <button>Log in</button></form></section>",
+            esc(next)
+        ),
+    );
+    (status, Html(body)).into_response()
+}
+
+async fn login_form(Query(query): Query<HashMap<String, String>>) -> Response {
+    login_page(StatusCode::OK, &next_path(query.get("next")), "")
+}
+
+/// The login form's fields.
+#[derive(serde::Deserialize)]
+struct LoginForm {
+    #[serde(default)]
+    token: String,
+    next: Option<String>,
+}
+
+/// The posted token, checked: the session cookie and a redirect to where the user was
+/// going, or the form again with the reason.
+async fn login(State(ctx): State<Shared>, form: axum::Form<LoginForm>) -> Response {
+    let next = next_path(form.next.as_ref());
+    let token = form.token.as_str();
+    if ctx.tokens.authenticate(token).is_none() || !cookie_safe(token) {
+        return login_page(StatusCode::UNAUTHORIZED, &next, "unknown token");
+    }
+    let secure = if ctx.tls { "; Secure" } else { "" };
+    let cookie =
+        format!("{COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={SESSION_S}{secure}");
+    let mut r = Redirect::to(&next).into_response();
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        r.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    r
+}
+
+async fn logout() -> Response {
+    let mut r = Redirect::to("/login").into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("carbonx_token=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0"),
+    );
+    r
+}
+
+/// Tokens a cookie can carry as they are.
+fn cookie_safe(token: &str) -> bool {
+    token
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 fn viewer(
@@ -107,21 +240,22 @@ fn viewer(
     rpc: Rpc,
     accounts: &[u64],
 ) -> Result<Viewer, Box<Response>> {
+    let _ = query;
     let from_header = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.strip_prefix("Bearer ").unwrap_or(v).trim().to_string());
-    let from_query = query.get("token").cloned();
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_string);
     let from_cookie = headers
         .get(header::COOKIE)
         .and_then(|v| v.to_str().ok())
         .and_then(|c| {
             c.split(';')
                 .filter_map(|kv| kv.trim().split_once('='))
-                .find(|(k, _)| *k == "carbonx_token")
+                .find(|(k, _)| *k == COOKIE)
                 .map(|(_, v)| v.to_string())
         });
-    let Some(token) = from_header.or(from_query.clone()).or(from_cookie) else {
+    let Some(token) = from_header.or(from_cookie) else {
         return Err(Box::new(refused(
             StatusCode::UNAUTHORIZED,
             "NO_TOKEN",
@@ -137,26 +271,11 @@ fn viewer(
     };
     authorize(&principal, rpc, accounts)
         .map_err(|e| Box::new(refused(StatusCode::FORBIDDEN, e.reason, &e.message)))?;
-    let set_cookie = from_query
-        .filter(|t| {
-            t.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-        })
-        .map(|t| format!("carbonx_token={t}; Path=/; HttpOnly; SameSite=Strict"));
-    Ok(Viewer {
-        principal,
-        set_cookie,
-    })
+    Ok(Viewer { principal })
 }
 
-fn respond(v: &Viewer, html: String) -> Response {
-    let mut r = Html(html).into_response();
-    if let Some(c) = &v.set_cookie
-        && let Ok(value) = HeaderValue::from_str(c)
-    {
-        r.headers_mut().insert(header::SET_COOKIE, value);
-    }
-    r
+fn respond(_v: &Viewer, html: String) -> Response {
+    Html(html).into_response()
 }
 
 fn esc(s: &str) -> String {
@@ -244,6 +363,7 @@ function drawCharts(){for(const svg of document.querySelectorAll('svg[data-chart
  s+=`<text x="${P}" y="${H-8}" font-size="11" fill="#4a5d66">${xs[0]}</text><text x="${W-P}" y="${H-8}" font-size="11" text-anchor="end" fill="#4a5d66">${xs[xs.length-1]}</text>`;
  if(d.label)s+=`<text x="${W-P}" y="14" font-size="11" text-anchor="end" fill="#4a5d66">${d.label}</text>`;svg.innerHTML=s}}
 document.addEventListener('DOMContentLoaded',drawCharts);
+document.addEventListener('DOMContentLoaded',()=>{const r=document.querySelector('[data-reload-ms]');if(r)setTimeout(()=>location.reload(),+r.dataset.reloadMs)});
 "##;
 
 /// Keeps the book and recent trades of the market page current over server-sent events.
@@ -260,10 +380,20 @@ document.addEventListener('DOMContentLoaded',()=>{const el=document.getElementBy
   el.textContent='live: sequence '+d.sequence}});
 "##;
 
+/// The pages' one script (charts, the live market, the operations page's reload), served
+/// from `/static/` so the Content-Security-Policy admits no inline script.
+fn script() -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/javascript")],
+        format!("{CHART_JS}{LIVE_JS}"),
+    )
+        .into_response()
+}
+
 fn page_shell(title: &str, nav: &str, body: &str) -> String {
     format!(
         "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width,initial-scale=1\">\
-         <title>{} - carbonx</title><style>{CSS}</style><script>{CHART_JS}{LIVE_JS}</script></head>\
+         <title>{} - carbonx</title><link rel=stylesheet href=/static/carbonx.css><script src=/static/carbonx.js defer></script></head>\
          <body><header><b>carbonx</b>{nav}</header><main>{body}</main></body></html>",
         esc(title)
     )
@@ -604,9 +734,15 @@ async fn market_stream(
     headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    if let Err(r) = viewer(&ctx, &headers, &query, Rpc::MarketData, &[]) {
-        return *r;
-    }
+    let v = match viewer(&ctx, &headers, &query, Rpc::MarketData, &[]) {
+        Ok(v) => v,
+        Err(r) => return *r,
+    };
+    // Counted with the principal's gRPC streams: one token cannot open streams without end.
+    let slot = match crate::auth::take_slot(&v.principal, true, ctx.limits.streams_per_principal) {
+        Ok(slot) => slot,
+        Err(e) => return refused(StatusCode::TOO_MANY_REQUESTS, e.reason, &e.message),
+    };
     let Some((_, instrument)) = instrument_of(&ctx, &query) else {
         return refused(
             StatusCode::NOT_FOUND,
@@ -618,6 +754,7 @@ async fn market_stream(
     let mut changes = ctx.core.hub.subscribe();
     let mut shutdown = ctx.shutdown.clone();
     tokio::spawn(async move {
+        let _slot = slot;
         loop {
             if let Some(b) = book_now(&ctx, instrument).await {
                 let trades = ctx.core.hub.recent_trades(instrument, 20);
@@ -1299,6 +1436,6 @@ async fn operations(
     if rejects.is_empty() {
         body.push_str("<tr><td colspan=2 class=muted>none</td></tr>");
     }
-    body.push_str("</table><p class=muted>The same figures as <code>/metrics</code> on the metrics port. This page reloads every 5 s.</p></section><script>setTimeout(()=>location.reload(),5000)</script>");
+    body.push_str("</table><p class=muted data-reload-ms=5000>The same figures as <code>/metrics</code> on the metrics port. This page reloads every 5 s.</p></section>");
     respond(&v, page_shell("Operations", &nav("/operations", &v), &body))
 }

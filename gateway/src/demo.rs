@@ -429,10 +429,12 @@ pub fn run(options: &DemoOptions, quiet: bool) -> Result<String, String> {
     // Principals: the ministry, a verifier, the operator, the bank, an auditor, every member
     // and every covered entity with its own token.
     let mut tokens = String::from("# carbonx demo principals\n");
+    let mut next_id = 0u64;
     let mut principal = |name: String, role: &str, token: String, accounts: &[u64]| {
+        next_id += 1;
         let _ = write!(
             tokens,
-            "[[principal]]\nname = \"{name}\"\nrole = \"{role}\"\ntoken = \"{token}\"\naccounts = {accounts:?}\n\n"
+            "[[principal]]\nid = {next_id}\nname = \"{name}\"\nrole = \"{role}\"\ntoken = \"{token}\"\naccounts = {accounts:?}\n\n"
         );
     };
     let seed = options.seed;

@@ -64,6 +64,25 @@ impl ApiError {
         ApiError::new(Code::Unavailable, "UNAVAILABLE", "", message)
     }
 
+    /// The disk holding the data directory is full (or below its reserve): nothing is
+    /// journaled until space returns, so nothing can be acknowledged.
+    pub fn disk_full() -> Self {
+        ApiError::exhausted(
+            "DISK_FULL",
+            "the server's disk is full: nothing is accepted until space returns; retry later",
+        )
+    }
+
+    /// The server was started read-only (to inspect a state it would not serve).
+    pub fn read_only() -> Self {
+        ApiError::new(
+            Code::FailedPrecondition,
+            "READ_ONLY",
+            "",
+            "the server runs read-only: it accepts no changes",
+        )
+    }
+
     pub fn not_found(reason: &'static str, field: &str, message: impl Into<String>) -> Self {
         ApiError::new(Code::NotFound, reason, field, message)
     }

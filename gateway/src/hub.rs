@@ -197,6 +197,31 @@ impl Hub {
         *self.day_opened.read()
     }
 
+    /// Every trade kept for `GetTrades`, per instrument oldest first (for a snapshot).
+    pub fn all_trades(&self) -> Vec<TradeRecord> {
+        let trades = self.trades.read();
+        let mut instruments: Vec<_> = trades.keys().copied().collect();
+        instruments.sort_by_key(|i| i.0);
+        instruments
+            .iter()
+            .flat_map(|i| trades.get(i).into_iter().flatten().copied())
+            .collect()
+    }
+
+    /// The trades kept as of a snapshot (replacing any rebuilt before it), each
+    /// instrument's newest `trades_retained`.
+    pub fn set_trades(&self, records: Vec<TradeRecord>) {
+        let mut trades = self.trades.write();
+        trades.clear();
+        for record in records {
+            let list = trades.entry(record.trade.instrument).or_default();
+            if list.len() == self.trades_retained {
+                list.pop_front();
+            }
+            list.push_back(record);
+        }
+    }
+
     pub fn all_bars(&self) -> Vec<DailyBar> {
         self.bars.read().clone()
     }

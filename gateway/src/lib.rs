@@ -7,13 +7,17 @@
 //! - [`config`]: defaults < TOML < environment < flags; every limit named.
 //! - [`auth`]: bearer tokens to principals; the one authorization table.
 //! - [`error`]: every refusal as a gRPC status with a stable reason code.
-//! - [`journal`]: the engine's segmented, checksummed, group-committed journal.
+//! - [`journal`]: the one journal of every state change: segmented, checksummed,
+//!   group-committed, with its durable mark.
 //! - [`core`]: the core thread (journal + fsync, engine, dispatch) behind one bounded queue.
-//! - [`regworker`]: the registry's single writer (group commit, settlement, reconcile).
+//! - [`regworker`]: the registry's single writer (journal order, settlement, checkpoints,
+//!   reconcile).
 //! - [`hub`]: stream history for resumable executions and market data.
 //! - [`services`]: the tonic services.
-//! - [`snapshot`]: engine snapshot files (newest two kept).
-//! - [`server`]: recovery, serving, graceful shutdown.
+//! - [`snapshot`]: snapshots (engine file + registry checkpoint; newest two kept).
+//! - [`recovery`]: the state rebuilt from the journal at start-up, or refused.
+//! - [`disk`]: free space watched; changes refused while the disk is full.
+//! - [`server`]: start-up, serving, graceful shutdown.
 //! - [`cli`]: the operator commands (`carbonx ctl ...`) over gRPC.
 
 pub mod auth;
@@ -25,11 +29,13 @@ pub mod core;
 pub mod csvfile;
 pub mod dashboard;
 pub mod demo;
+pub mod disk;
 pub mod error;
 pub mod http;
 pub mod hub;
 pub mod journal;
 pub mod metrics;
+pub mod recovery;
 pub mod regworker;
 pub mod scheduler;
 pub mod server;

@@ -151,29 +151,50 @@ fn journal(action: JournalAction) -> ExitCode {
         JournalAction::Dump { data, dir, from } => (data, dir, from, true),
     };
     let dir = dir.unwrap_or_else(|| data.join("journal"));
+    // What start-up would find (a torn tail, damage, an end before the durable mark), with
+    // the same reading of the last segment.
+    let report = match gateway::journal::inspect(&dir) {
+        Ok((report, _)) => report,
+        Err(e) => {
+            eprintln!("journal {}: {e}", dir.display());
+            return ExitCode::FAILURE;
+        }
+    };
     // From the first segment present unless asked (earlier ones may be archived).
     let from = from.unwrap_or_else(|| gateway::journal::first_seq(&dir).unwrap_or(1));
     let mut count = 0u64;
     let mut last = 0u64;
-    let result = gateway::journal::replay(&dir, from, |command| {
+    let result = gateway::journal::replay(&dir, from, |record| {
         if dump {
-            println!(
-                "{} {} {:?}",
-                command.seq, command.timestamp_ns, command.kind
-            );
+            match record {
+                gateway::journal::Record::Engine(c) => {
+                    println!("{} {} {:?}", c.seq, c.timestamp_ns, c.kind);
+                }
+                gateway::journal::Record::Registry {
+                    seq,
+                    timestamp_ns,
+                    entry,
+                } => println!("{seq} {timestamp_ns} {entry:?}"),
+            }
         }
         count += 1;
-        last = command.seq;
+        last = record.seq();
         Ok(())
     });
     match result {
         Ok(_) => {
-            let segments = gateway::journal::segments(&dir)
-                .map(|s| s.len())
-                .unwrap_or(0);
+            let torn = match &report.truncated {
+                Some((segment, offset, bytes)) => format!(
+                    "; a torn tail of {bytes} bytes at {}:{offset} (never acknowledged; start-up cuts it)",
+                    segment.display()
+                ),
+                None => String::new(),
+            };
             eprintln!(
-                "journal {}: {segments} segments, {count} records read from sequence {from}, last sequence {last}: OK",
-                dir.display()
+                "journal {}: {} segments, {count} records read from sequence {from}, last sequence {last}, durable mark {}{torn}: OK",
+                dir.display(),
+                report.segments,
+                report.durable_mark
             );
             ExitCode::SUCCESS
         }

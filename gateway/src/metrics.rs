@@ -99,6 +99,12 @@ pub struct Metrics {
     pub journal_durable_seq: AtomicU64,
     pub settlement_failures: AtomicU64,
     pub registry_groups: AtomicU64,
+    /// The disk holding the data is full or below its reserve: changes are refused.
+    pub disk_full: std::sync::atomic::AtomicBool,
+    /// The registry refused a settlement: changes are refused (see `regworker`).
+    pub halted: std::sync::atomic::AtomicBool,
+    /// Registry write batches the store refused and holds in memory (a full disk).
+    pub registry_unwritten: AtomicU64,
 }
 
 impl Metrics {
@@ -210,13 +216,13 @@ impl Metrics {
         gauge(
             &mut out,
             "carbonx_settled_sequence",
-            "Last engine sequence settled in the registry.",
+            "Journal sequence of the last settlement point applied in the registry.",
             load(&self.settled_seq) as i64,
         );
         gauge(
             &mut out,
             "carbonx_journal_durable_sequence",
-            "Last engine sequence fsync'd in the journal (settlement never passes it).",
+            "Last journal sequence fsync'd (settlement never passes it).",
             load(&self.journal_durable_seq) as i64,
         );
         counter(
@@ -230,6 +236,18 @@ impl Metrics {
             "carbonx_registry_groups_total",
             "Registry group commits.",
             load(&self.registry_groups),
+        );
+        gauge(
+            &mut out,
+            "carbonx_disk_full",
+            "1 while the data directory's disk is below its reserve (changes refused).",
+            i64::from(self.disk_full.load(Ordering::Relaxed)),
+        );
+        gauge(
+            &mut out,
+            "carbonx_registry_unwritten_batches",
+            "Registry write batches held in memory because the store refused them.",
+            load(&self.registry_unwritten) as i64,
         );
         out
     }

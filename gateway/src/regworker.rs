@@ -1,6 +1,9 @@
-//! The registry's single writer thread. Requests and settlement batches arrive on one
-//! bounded queue and are committed in groups (one RocksDB WriteBatch and one fsync per
-//! group), in arrival order; reads run between writes on the same thread.
+//! The registry's single writer thread. The journal's registry records (transactions and
+//! settlements) arrive from the core thread in journal order, once durable, on one bounded
+//! queue, and are applied in groups (one RocksDB WriteBatch per group, without an fsync:
+//! the journal is their durable record, and the registry records in each group the journal
+//! sequence it reached); reads run between writes on the same thread. At each snapshot the
+//! writer checkpoints the registry at the snapshot's sequence.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -8,23 +11,29 @@ use std::sync::atomic::Ordering;
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::JoinHandle;
 
+use registry::Registry;
 use registry::model::{AccountId, UnitId};
-use registry::tx::{Op, Outcome, Receipt, SettleLeg, Tx};
-use registry::{Registry, RegistryError};
+use registry::tx::{Op, Outcome, SettleLeg, Tx};
 use tokio::sync::{oneshot, watch};
 
 use crate::catalog::Catalog;
-use crate::core::EngineHoldings;
+use crate::core::{EngineHoldings, RegistryReply};
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 
 pub type RegistryRead = Box<dyn FnOnce(&Registry) + Send>;
 
 pub enum RegJob {
-    Tx(Tx, oneshot::Sender<Result<Receipt, RegistryError>>),
-    /// Settlement of the engine through `through_seq` (legs may be empty: then only the
-    /// watermark moves).
+    /// The registry transaction journaled at `journal_seq`.
+    Tx {
+        journal_seq: u64,
+        tx: Tx,
+        reply: RegistryReply,
+    },
+    /// The settlement point journaled at `journal_seq`: the engine's trades and
+    /// withdrawals through `through_seq` (legs may be empty: then only the watermark moves).
     Settle {
+        journal_seq: u64,
         through_seq: u64,
         timestamp_ns: u64,
         legs: Vec<SettleLeg>,
@@ -42,6 +51,7 @@ pub enum RegJob {
         /// `Engine::snapshot_unsealed`: the snapshot writer adds the checksum.
         engine: Vec<u8>,
         bars: Vec<engine::DailyBar>,
+        trades: Vec<crate::hub::TradeRecord>,
         reply: Option<oneshot::Sender<Result<u64, String>>>,
     },
     /// Sent by the core thread after its last settlement: finish and stop.
@@ -123,21 +133,19 @@ impl RegistryHandle {
         }
     }
 
-    pub fn settle(&self, through_seq: u64, timestamp_ns: u64, legs: Vec<SettleLeg>) {
+    pub fn settle(
+        &self,
+        journal_seq: u64,
+        through_seq: u64,
+        timestamp_ns: u64,
+        legs: Vec<SettleLeg>,
+    ) {
         self.send_blocking(RegJob::Settle {
+            journal_seq,
             through_seq,
             timestamp_ns,
             legs,
         });
-    }
-
-    /// Commits one transaction (grouped with others) and returns its receipt.
-    pub async fn apply(&self, tx: Tx) -> Result<Receipt, ApiError> {
-        let (reply, rx) = oneshot::channel();
-        self.try_send(RegJob::Tx(tx, reply))?;
-        rx.await
-            .map_err(|_| ApiError::unavailable("the registry stopped before replying"))?
-            .map_err(|e| ApiError::registry(&e))
     }
 
     pub async fn read<T: Send + 'static>(
@@ -163,7 +171,8 @@ pub struct SnapshotFiles {
     pub copy_buffer: crate::snapshot::CopyBuffer,
 }
 
-/// Starts the writer thread; `settled` reports the settlement watermark.
+/// Starts the writer thread; `settled` reports the journal sequence of the last
+/// settlement applied.
 pub fn start(
     registry: Registry,
     queue_depth: usize,
@@ -172,56 +181,71 @@ pub fn start(
     metrics: Arc<Metrics>,
     snapshots: SnapshotFiles,
 ) -> std::io::Result<(RegistryHandle, watch::Receiver<u64>, JoinHandle<()>)> {
+    let (tx, rx) = sync_channel(queue_depth);
+    let (settled_tx, settled_rx) = watch::channel(registry.journal_seq());
+    metrics
+        .settled_seq
+        .store(registry.journal_seq(), Ordering::Relaxed);
+    let m = metrics.clone();
+    let snapshot_dir = snapshots.dir.clone();
+    let snap_tx = start_snapshot_writer(snapshots)?;
+    let writer = Writer {
+        registry,
+        group_max,
+        catalog,
+        metrics: m,
+        settled: settled_tx,
+        snapshots: snap_tx,
+        snapshot_dir,
+    };
+    let handle = std::thread::Builder::new()
+        .name("registry".into())
+        .spawn(move || writer.run(rx))?;
+    Ok((RegistryHandle { tx, metrics }, settled_rx, handle))
+}
+
+/// Snapshot files are written by their own thread: one waiting at most, later ones are
+/// skipped while it is busy (the next interval brings another).
+fn start_snapshot_writer(snapshots: SnapshotFiles) -> std::io::Result<SyncSender<SnapshotJob>> {
     let SnapshotFiles {
         dir: snapshot_dir,
         archive_journal,
         copy_buffer,
     } = snapshots;
-    let (tx, rx) = sync_channel(queue_depth);
-    let (settled_tx, settled_rx) = watch::channel(registry.ledger().settled_seq);
-    metrics
-        .settled_seq
-        .store(registry.ledger().settled_seq, Ordering::Relaxed);
-    let m = metrics.clone();
-    // Snapshot files are written by their own thread: one waiting at most, later ones are
-    // skipped while it is busy (the next interval brings another).
     let (snap_tx, snap_rx) = sync_channel::<SnapshotJob>(1);
     std::thread::Builder::new()
         .name("snapshot-writer".into())
         .spawn(move || {
-            while let Ok((seq, engine, bars, reply)) = snap_rx.recv() {
+            while let Ok(job) = snap_rx.recv() {
                 let started = std::time::Instant::now();
-                let mut engine = engine;
+                let mut engine = job.engine;
                 engine::seal_snapshot(&mut engine);
-                let bytes = crate::snapshot::encode(seq, &engine, &bars);
+                let bytes = crate::snapshot::encode(job.seq, &engine, &job.bars, &job.trades);
                 engine.clear();
                 *copy_buffer.lock() = Some(engine);
-                let result = crate::snapshot::write(&snapshot_dir, seq, &bytes)
-                    .map(|_| seq)
+                let result = crate::snapshot::write(&snapshot_dir, job.seq, &bytes)
+                    .map(|_| job.seq)
                     .map_err(|e| e.to_string());
                 match &result {
                     Ok(_) => tracing::info!(
-                        seq,
+                        seq = job.seq,
                         bytes = bytes.len(),
                         elapsed_ms = started.elapsed().as_millis() as u64,
                         "snapshot written"
                     ),
-                    Err(e) => tracing::error!(seq, "snapshot not written: {e}"),
+                    Err(e) => tracing::error!(seq = job.seq, "snapshot not written: {e}"),
                 }
                 if result.is_ok()
                     && let Some(journal) = &archive_journal
                 {
                     archive(journal, &snapshot_dir);
                 }
-                if let Some(reply) = reply {
+                if let Some(reply) = job.reply {
                     let _ = reply.send(result);
                 }
             }
         })?;
-    let handle = std::thread::Builder::new()
-        .name("registry".into())
-        .spawn(move || writer_loop(registry, rx, group_max, &catalog, &m, &settled_tx, &snap_tx))?;
-    Ok((RegistryHandle { tx, metrics }, settled_rx, handle))
+    Ok(snap_tx)
 }
 
 /// Moves the journal segments recovery no longer needs to the archive: those wholly at or
@@ -252,145 +276,239 @@ fn archive(journal: &std::path::Path, snapshot_dir: &std::path::Path) {
     }
 }
 
-type SnapshotJob = (
-    u64,
-    Vec<u8>,
-    Vec<engine::DailyBar>,
-    Option<oneshot::Sender<Result<u64, String>>>,
-);
-
-enum Pending {
-    Reply(oneshot::Sender<Result<Receipt, RegistryError>>),
-    Settle { through: u64, has_tx: bool },
+/// A snapshot for the snapshot writer thread, its registry checkpoint made.
+struct SnapshotJob {
+    seq: u64,
+    engine: Vec<u8>,
+    bars: Vec<engine::DailyBar>,
+    trades: Vec<crate::hub::TradeRecord>,
+    reply: Option<oneshot::Sender<Result<u64, String>>>,
 }
 
-fn writer_loop(
-    mut registry: Registry,
-    rx: Receiver<RegJob>,
+/// What a group's result goes back to.
+enum Pending {
+    Reply(RegistryReply),
+    /// A settlement point at this journal sequence (with a transaction when it has legs).
+    Settle {
+        journal_seq: u64,
+        has_tx: bool,
+    },
+}
+
+/// The registry writer thread's state.
+struct Writer {
+    registry: Registry,
     group_max: usize,
-    catalog: &Catalog,
-    metrics: &Metrics,
-    settled: &watch::Sender<u64>,
-    snapshots: &SyncSender<SnapshotJob>,
-) {
-    let mut failed = false;
-    let mut stopping = false;
-    while !stopping {
-        let Ok(first) = rx.recv() else {
-            break;
-        };
-        let mut jobs = vec![first];
-        while jobs.len() < group_max {
-            match rx.try_recv() {
-                Ok(job) => jobs.push(job),
-                Err(_) => break,
-            }
-        }
-        metrics
-            .registry_queue
-            .fetch_sub(jobs.len() as i64, Ordering::Relaxed);
-        let mut txs: Vec<Tx> = Vec::new();
-        let mut pending: Vec<Pending> = Vec::new();
-        for job in jobs {
-            match job {
-                RegJob::Tx(tx, reply) => {
-                    txs.push(tx);
-                    pending.push(Pending::Reply(reply));
-                }
-                RegJob::Settle {
-                    through_seq,
-                    timestamp_ns,
-                    legs,
-                } => {
-                    if failed {
+    catalog: Arc<Catalog>,
+    metrics: Arc<Metrics>,
+    settled: watch::Sender<u64>,
+    snapshots: SyncSender<SnapshotJob>,
+    snapshot_dir: std::path::PathBuf,
+}
+
+/// A group being built: transactions to apply together, what each result answers, and
+/// the journal sequence the group reaches.
+#[derive(Default)]
+struct Group {
+    txs: Vec<Tx>,
+    pending: Vec<Pending>,
+    journal_seq: u64,
+}
+
+/// While the store refuses writes (a full disk), they are tried again this often.
+const RETRY_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
+impl Writer {
+    fn run(mut self, rx: Receiver<RegJob>) {
+        let mut stopping = false;
+        while !stopping {
+            let first = if self.registry.unwritten() > 0 {
+                match rx.recv_timeout(RETRY_INTERVAL) {
+                    Ok(job) => job,
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                        self.retry();
                         continue;
                     }
-                    let has_tx = !legs.is_empty();
-                    if has_tx {
-                        txs.push(settle_tx(through_seq, timestamp_ns, legs));
-                    }
-                    pending.push(Pending::Settle {
-                        through: through_seq,
-                        has_tx,
-                    });
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
                 }
-                RegJob::Read(f) => {
-                    flush(
-                        &mut registry,
-                        &mut txs,
-                        &mut pending,
-                        metrics,
-                        settled,
-                        &mut failed,
-                        false,
-                    );
-                    f(&registry);
+            } else {
+                match rx.recv() {
+                    Ok(job) => job,
+                    Err(_) => break,
                 }
-                RegJob::Reconcile { holdings, reply } => {
-                    flush(
-                        &mut registry,
-                        &mut txs,
-                        &mut pending,
-                        metrics,
-                        settled,
-                        &mut failed,
-                        false,
-                    );
-                    let _ = reply.send(reconcile(&registry, &holdings, catalog));
+            };
+            let mut jobs = vec![first];
+            while jobs.len() < self.group_max {
+                match rx.try_recv() {
+                    Ok(job) => jobs.push(job),
+                    Err(_) => break,
                 }
-                RegJob::Snapshot {
+            }
+            self.metrics
+                .registry_queue
+                .fetch_sub(jobs.len() as i64, Ordering::Relaxed);
+            let mut group = Group::default();
+            for job in jobs {
+                stopping |= self.take(job, &mut group);
+            }
+            self.commit(&mut group);
+        }
+    }
+
+    /// Adds a journaled job to `group`, or commits the group and runs the job (reads,
+    /// reconciliation, snapshots run after everything before them). True at `Stop`.
+    fn take(&mut self, job: RegJob, group: &mut Group) -> bool {
+        match job {
+            RegJob::Tx {
+                journal_seq,
+                tx,
+                reply,
+            } => {
+                group.txs.push(tx);
+                group.pending.push(Pending::Reply(reply));
+                group.journal_seq = journal_seq;
+            }
+            RegJob::Settle {
+                journal_seq,
+                through_seq,
+                timestamp_ns,
+                legs,
+            } => {
+                let has_tx = !legs.is_empty();
+                if has_tx {
+                    group.txs.push(settle_tx(through_seq, timestamp_ns, legs));
+                }
+                group.pending.push(Pending::Settle {
+                    journal_seq,
+                    has_tx,
+                });
+                group.journal_seq = journal_seq;
+            }
+            RegJob::Read(f) => {
+                self.commit(group);
+                f(&self.registry);
+            }
+            RegJob::Reconcile { holdings, reply } => {
+                self.commit(group);
+                let _ = reply.send(reconcile(&self.registry, &holdings, &self.catalog));
+            }
+            RegJob::Snapshot {
+                seq,
+                engine,
+                bars,
+                trades,
+                reply,
+            } => {
+                self.commit(group);
+                self.snapshot(SnapshotJob {
                     seq,
                     engine,
                     bars,
+                    trades,
                     reply,
-                } => {
-                    flush(
-                        &mut registry,
-                        &mut txs,
-                        &mut pending,
-                        metrics,
-                        settled,
-                        &mut failed,
-                        true,
-                    );
-                    let refuse = |reply: Option<oneshot::Sender<Result<u64, String>>>,
-                                  why: String| {
-                        tracing::warn!(seq, "snapshot skipped: {why}");
-                        if let Some(reply) = reply {
-                            let _ = reply.send(Err(why));
-                        }
-                    };
-                    if failed {
-                        refuse(reply, "settlement has stopped".into());
-                        continue;
-                    }
-                    // A snapshot may only be used once the registry has settled everything
-                    // it covers: move the watermark up to it (an empty settlement).
-                    if registry.ledger().settled_seq < seq
-                        && let Err(e) = registry.apply(&settle_tx(seq, 0, Vec::new()))
-                    {
-                        refuse(reply, format!("watermark: {e}"));
-                        continue;
-                    }
-                    if let Err(std::sync::mpsc::TrySendError::Full((_, _, _, reply))) =
-                        snapshots.try_send((seq, engine, bars, reply))
-                    {
-                        refuse(reply, "the previous snapshot is still being written".into());
-                    }
-                }
-                RegJob::Stop => stopping = true,
+                });
+            }
+            RegJob::Stop => {
+                self.commit(group);
+                self.retry();
+                return true;
             }
         }
-        flush(
-            &mut registry,
-            &mut txs,
-            &mut pending,
-            metrics,
-            settled,
-            &mut failed,
-            stopping,
-        );
+        false
     }
+
+    /// Applies the group in one WriteBatch (written again later if the store refuses it)
+    /// and answers each of its jobs.
+    fn commit(&mut self, group: &mut Group) {
+        if group.pending.is_empty() {
+            return;
+        }
+        if !group.txs.is_empty() {
+            self.metrics.registry_groups.fetch_add(1, Ordering::Relaxed);
+        }
+        let results = self.registry.apply_journaled(&group.txs, group.journal_seq);
+        self.metrics
+            .registry_unwritten
+            .store(self.registry.unwritten() as u64, Ordering::Relaxed);
+        group.txs.clear();
+        let mut results = results.into_iter();
+        for p in group.pending.drain(..) {
+            match p {
+                Pending::Reply(reply) => {
+                    let result = results
+                        .next()
+                        .unwrap_or_else(|| fatal("a registry group lost a result"));
+                    let _ = reply.send(result.map_err(|e| ApiError::registry(&e)));
+                }
+                Pending::Settle {
+                    journal_seq,
+                    has_tx,
+                } => {
+                    if has_tx && let Some(Err(e)) = results.next() {
+                        // The two ledgers disagree (a broken invariant). The refusal is
+                        // what the journal makes of this record (a rebuild refuses it
+                        // too), but no more changes are taken: health says NOT_SERVING,
+                        // Reconcile shows the difference, start-up refuses to serve it.
+                        self.metrics
+                            .settlement_failures
+                            .fetch_add(1, Ordering::Relaxed);
+                        self.metrics.halted.store(true, Ordering::Release);
+                        tracing::error!(journal_seq, error = %e, code = e.code(),
+                            "settlement refused by the registry; no more changes are accepted");
+                    }
+                    self.settled.send_replace(journal_seq);
+                    self.metrics
+                        .settled_seq
+                        .store(journal_seq, Ordering::Relaxed);
+                }
+            }
+        }
+    }
+
+    fn retry(&mut self) {
+        self.registry.retry_unwritten();
+        self.metrics
+            .registry_unwritten
+            .store(self.registry.unwritten() as u64, Ordering::Relaxed);
+    }
+
+    /// Checkpoints the registry at the snapshot's sequence, then hands the engine's part
+    /// to the snapshot writer thread. Without its checkpoint no snapshot file is written.
+    fn snapshot(&mut self, job: SnapshotJob) {
+        let seq = job.seq;
+        let refuse = |reply: Option<oneshot::Sender<Result<u64, String>>>, why: String| {
+            tracing::warn!(seq, "snapshot skipped: {why}");
+            if let Some(reply) = reply {
+                let _ = reply.send(Err(why));
+            }
+        };
+        // Every record through `seq` is applied (the core sent them before this); the
+        // last ones may have been engine commands only.
+        let _ = self.registry.apply_journaled(&[], job.seq);
+        let path = crate::snapshot::checkpoint_path(&self.snapshot_dir, job.seq);
+        if !path.exists() {
+            let made = std::fs::create_dir_all(&self.snapshot_dir)
+                .map_err(|e| e.to_string())
+                .and_then(|()| self.registry.checkpoint(&path).map_err(|e| e.to_string()));
+            if let Err(e) = made {
+                return refuse(job.reply, format!("registry checkpoint: {e}"));
+            }
+        }
+        if let Err(std::sync::mpsc::TrySendError::Full(job)) = self.snapshots.try_send(job) {
+            refuse(
+                job.reply,
+                "the previous snapshot is still being written".into(),
+            );
+        }
+    }
+}
+
+/// A broken invariant between the ledgers: stop before anything more is answered;
+/// recovery rebuilds the registry from the journal.
+fn fatal(message: &str) -> ! {
+    tracing::error!("{message}; stopping");
+    eprintln!("carbonx: {message}; stopping");
+    std::process::exit(70);
 }
 
 pub fn settle_tx(through_seq: u64, timestamp_ns: u64, legs: Vec<SettleLeg>) -> Tx {
@@ -399,54 +517,6 @@ pub fn settle_tx(through_seq: u64, timestamp_ns: u64, legs: Vec<SettleLeg>) -> T
         actor: 0,
         timestamp_ns,
         op: Op::Settle { through_seq, legs },
-    }
-}
-
-fn flush(
-    registry: &mut Registry,
-    txs: &mut Vec<Tx>,
-    pending: &mut Vec<Pending>,
-    metrics: &Metrics,
-    settled: &watch::Sender<u64>,
-    failed: &mut bool,
-    sync: bool,
-) {
-    if pending.is_empty() {
-        return;
-    }
-    // Settlement alone is rebuilt from the engine journal after a crash (recovery
-    // re-settles everything after the registry's durable `settled_seq`), so it commits
-    // without an fsync; anything answered to a caller is synced (and with it, RocksDB's
-    // log being sequential, every settlement before it). A snapshot's flush is synced too,
-    // so the snapshot is usable after a crash.
-    let sync = sync || pending.iter().any(|p| matches!(p, Pending::Reply(_)));
-    let mut results = if txs.is_empty() {
-        Vec::new()
-    } else {
-        metrics.registry_groups.fetch_add(1, Ordering::Relaxed);
-        registry.apply_group_with(txs, sync)
-    }
-    .into_iter();
-    txs.clear();
-    for p in pending.drain(..) {
-        match p {
-            Pending::Reply(reply) => {
-                let result = results.next().unwrap_or(Err(RegistryError::Poisoned));
-                let _ = reply.send(result);
-            }
-            Pending::Settle { through, has_tx } => {
-                if has_tx && let Some(Err(e)) = results.next() {
-                    *failed = true;
-                    metrics.settlement_failures.fetch_add(1, Ordering::Relaxed);
-                    tracing::error!(through, error = %e, code = e.code(),
-                            "settlement refused by the registry; settlement stopped, Reconcile will show the difference");
-                }
-                if !*failed {
-                    settled.send_replace(through);
-                    metrics.settled_seq.store(through, Ordering::Relaxed);
-                }
-            }
-        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! `carbonx serve`: recovery, then the gRPC server (and metrics), then a graceful stop.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -10,17 +10,16 @@ use engine::{
     AccountId as EngineAccount, CommandKind, Engine, EngineConfig, Limits as EngineLimits,
 };
 use proto::v1 as pb;
-use registry::tx::{Enforcement, Op, SETTLE_LEGS_MAX, SettleLeg};
-use registry::{Registry, RegistryOptions};
+use registry::tx::{Enforcement, Op};
 use tokio::sync::watch;
 use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 
 use crate::auth::Tokens;
 use crate::catalog::Catalog;
-use crate::config::{Config, Durability};
-use crate::core::{Core, CoreParts, MetricCounts, settlement_legs};
+use crate::config::Config;
+use crate::core::{Core, CoreParts};
 use crate::hub::Hub;
-use crate::journal::{self, Journal};
+use crate::journal::{self, Record};
 use crate::metrics::Metrics;
 use crate::services::Ctx;
 use crate::services::admin::{Admin, Auctions};
@@ -75,155 +74,12 @@ pub fn load_tokens(config: &Config) -> Result<Tokens, String> {
     Ok(tokens)
 }
 
-/// What recovery did, for the log and for tests.
-#[derive(Debug, Default)]
-pub struct Recovered {
-    pub replayed: u64,
-    pub last_seq: u64,
-    pub settled_from: u64,
-    pub settle_legs: usize,
-    pub truncated: Option<(PathBuf, u64, u64)>,
-}
-
-/// Replays the journal into a fresh engine, rebuilding the stream history, and settles in
-/// the registry whatever the engine did after the registry's settlement watermark.
-pub fn recover(
-    config: &Config,
-    registry: &mut Registry,
-    catalog: &Catalog,
-    hub: &Hub,
-    metrics: &Metrics,
-) -> Result<(Engine, Journal, Recovered), String> {
-    let dir = journal_dir(config);
-    let started = Instant::now();
-    let (mut journal, report) = Journal::open_with(
-        &dir,
-        config.limits.journal_segment_bytes,
-        config.journal_preallocate,
-    )
-    .map_err(|e| format!("journal: {e}"))?;
-    // Direct I/O where every batch is fsync'd into preallocated blocks: only the blocks a
-    // batch touches reach the disk (journal.rs). With async durability buffered writes
-    // stay (a direct write waits for the device, which async mode exists to avoid).
-    if config.journal_preallocate && config.durability == Durability::Sync {
-        let direct = journal
-            .use_direct_io()
-            .map_err(|e| format!("journal: {e}"))?;
-        tracing::info!(direct_io = direct, "journal: write mode");
-    }
-    if let Some((segment, offset, bytes)) = &report.truncated {
-        tracing::warn!(segment = %segment.display(), offset, bytes, "journal: torn tail truncated");
-    }
-    // What the journal holds may be a crashed process's page cache only (async
-    // durability): durable before the registry is settled from it below.
-    journal.flush().map_err(|e| format!("journal: {e}"))?;
-    let settled = registry.ledger().settled_seq;
-    // The newest snapshot the registry has settled through; older or broken ones are
-    // skipped (a full replay is the last resort).
-    let (snapshot, skipped) = crate::snapshot::load_newest(&snapshot_dir(config), settled)
-        .map_err(|e| format!("snapshots: {e}"))?;
-    for why in skipped {
-        tracing::warn!("recovery: snapshot skipped: {why}");
-    }
-    let (mut engine, from) = match snapshot {
-        Some(loaded) => {
-            tracing::info!(seq = loaded.seq, path = %loaded.path.display(), elapsed_ms = started.elapsed().as_millis() as u64, "recovery: snapshot loaded");
-            for (n, i) in loaded.engine.state().instruments.iter().enumerate() {
-                catalog.add_instrument(engine::InstrumentId(n as u32), i.spec.symbol.as_str());
-            }
-            rebuild_history(config, hub, loaded.seq)?;
-            hub.set_bars(loaded.bars);
-            (loaded.engine, loaded.seq + 1)
-        }
-        None => (Engine::new(engine_config(config)), 1),
-    };
-    let snapshot_seq = from - 1;
-    let mut legs: Vec<SettleLeg> = Vec::new();
-    let mut events = Vec::with_capacity(64);
-    let mut tally = BTreeMap::new();
-    let mut counts = MetricCounts::default();
-    let mut pending_through = 0;
-    let mut pending_ts = 0;
-    let mut settle_legs = 0;
-    let mut flush = |registry: &mut Registry,
-                     legs: &mut Vec<SettleLeg>,
-                     through: u64,
-                     ts: u64|
-     -> Result<(), String> {
-        if legs.is_empty() {
-            return Ok(());
-        }
-        settle_legs += legs.len();
-        registry
-            .apply(&crate::regworker::settle_tx(
-                through,
-                ts,
-                std::mem::take(legs),
-            ))
-            .map(|_| ())
-            .map_err(|e| format!("settling the engine through {through}: {e}"))
-    };
-    if report.last_seq < snapshot_seq {
-        return Err(format!(
-            "the journal ends at {} but the snapshot is at {snapshot_seq}: journal segments are missing",
-            report.last_seq
-        ));
-    }
-    let replayed = journal::replay(&dir, from, |command| {
-        events.clear();
-        engine
-            .apply(command, &mut events)
-            .map_err(|e| format!("{e:?}"))?;
-        crate::core::tally(&events, &mut tally);
-        counts.count(metrics, &events);
-        hub.publish(command.seq, command.timestamp_ns, &events);
-        let before = legs.len();
-        settlement_legs(&events, catalog, &mut legs);
-        if command.seq <= settled {
-            legs.truncate(before);
-        } else {
-            pending_through = command.seq;
-            pending_ts = command.timestamp_ns;
-            if legs.len() >= SETTLE_LEGS_MAX / 2 {
-                flush(registry, &mut legs, pending_through, pending_ts)?;
-                hub.notify();
-            }
-        }
-        Ok(())
-    })
-    .map_err(|e| format!("journal replay: {e}"))?;
-    counts.add_to(metrics);
-    flush(registry, &mut legs, pending_through, pending_ts)?;
-    hub.notify();
-    tracing::info!(
-        replayed,
-        from_snapshot = snapshot_seq,
-        last_seq = engine.last_seq(),
-        settled_from = settled,
-        settle_legs,
-        ?tally,
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "recovery: journal replayed"
-    );
-    Ok((
-        engine,
-        journal,
-        Recovered {
-            replayed,
-            last_seq: report.last_seq,
-            settled_from: settled,
-            settle_legs,
-            truncated: report.truncated,
-        },
-    ))
-}
-
 /// Streams resume across a restart (and recent trades stay on the market pages): the
 /// history before the newest snapshot is rebuilt by replaying, on a scratch copy of the
 /// previous snapshot, the journal between the two (at most one snapshot interval). Without
 /// a previous snapshot, a journal of at most one snapshot interval is replayed from its
 /// start on a fresh engine; a longer one leaves the history starting at `newest`.
-fn rebuild_history(config: &Config, hub: &Hub, newest: u64) -> Result<(), String> {
+pub(crate) fn rebuild_history(config: &Config, hub: &Hub, newest: u64) -> Result<(), String> {
     let started = Instant::now();
     let older = crate::snapshot::older_than(&snapshot_dir(config), newest)
         .map_err(|e| format!("snapshots: {e}"))?;
@@ -249,10 +105,13 @@ fn rebuild_history(config: &Config, hub: &Hub, newest: u64) -> Result<(), String
     }
     hub.set_floor(from, Vec::new());
     let mut events = Vec::with_capacity(64);
-    let replayed = journal::replay(&journal_dir(config), from + 1, |command| {
-        if command.seq > newest {
+    let replayed = journal::replay(&journal_dir(config), from + 1, |record| {
+        if record.seq() > newest {
             return Ok(());
         }
+        let Record::Engine(command) = record else {
+            return scratch.pass(record.seq()).map_err(|e| format!("{e:?}"));
+        };
         events.clear();
         scratch
             .apply(command, &mut events)
@@ -392,55 +251,157 @@ pub async fn serve(
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
     let tokens = Arc::new(load_tokens(&config)?);
+    crate::auth::check_stable_ids(&tokens, &config.data_dir.join(crate::auth::PRINCIPALS_SEEN))?;
     let metrics = Arc::new(Metrics::default());
     let catalog = Arc::new(Catalog::default());
     let hub = Arc::new(Hub::new(
         config.limits.history_events,
         config.limits.trades_retained,
     ));
-
-    let t = Instant::now();
-    let mut registry = Registry::open(
-        &registry_dir(&config),
-        RegistryOptions {
-            sync: config.durability == Durability::Sync,
-        },
-    )
-    .map_err(|e| format!("registry: {e}"))?;
-    for (unit, def) in &registry.ledger().units {
-        catalog.add_unit(*unit, def);
+    crate::disk::check(&config.data_dir, config.limits.disk_reserve_bytes, &metrics);
+    let state = crate::recovery::recover(&config, config.read_only, &catalog, &hub, &metrics)?;
+    let mut pipeline = start_pipeline(&config, state, &metrics, hub, catalog)?;
+    let core = pipeline.core.clone();
+    if !config.read_only {
+        let t = Instant::now();
+        let (opened, deposits) = repair(&core).await?;
+        tracing::info!(
+            opened,
+            deposits,
+            elapsed_ms = t.elapsed().as_millis() as u64,
+            "recovery: registry moves re-driven"
+        );
     }
-    tracing::info!(
-        entries = registry.seq(),
-        elapsed_ms = t.elapsed().as_millis() as u64,
-        "recovery: registry opened"
-    );
+    check_reconciled(&core, config.read_only).await?;
 
-    let t = Instant::now();
-    let (engine, journal, recovered) = recover(&config, &mut registry, &catalog, &hub, &metrics)?;
-    tracing::info!(
-        replayed = recovered.replayed,
-        elapsed_ms = t.elapsed().as_millis() as u64,
-        "recovery: engine rebuilt"
-    );
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let ctx = Ctx {
+        core: core.clone(),
+        tokens,
+        limits: config.limits.clone(),
+        shutdown: shutdown_rx,
+        tls: config.tls.is_some(),
+    };
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| format!("listen {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let metrics_addr = match config.metrics_listen {
+        Some(a) => Some(crate::http::start(a, metrics.clone()).await?),
+        None => None,
+    };
+    if config.calendar.enabled && !config.read_only {
+        crate::scheduler::start(&config.calendar, core.clone(), ctx.shutdown.clone())?;
+    }
+    let (health_reporter, health_service) = tonic_health::server::health_reporter();
+    health_reporter
+        .set_serving::<pb::trading_service_server::TradingServiceServer<Trading>>()
+        .await;
+    watch_health(health_reporter, metrics.clone(), ctx.shutdown.clone());
+    let router = router(&config, &ctx, health_service)?;
+    let dashboard_addr = match config.dashboard_listen {
+        Some(a) => Some(crate::dashboard::start(a, ctx.clone()).await?),
+        None => None,
+    };
+    let running = Running {
+        addr,
+        metrics_addr,
+        dashboard_addr,
+    };
+    tracing::info!(%addr, metrics = ?metrics_addr, dashboard = ?dashboard_addr, read_only = config.read_only, elapsed_ms = started.elapsed().as_millis() as u64, "serving");
+    on_ready(&running);
+    let served = run_until_stopped(router, listener, stop, shutdown_tx, ctx.shutdown.clone()).await;
+    drop(ctx);
+    if !config.read_only {
+        // A snapshot at the last sequence makes the next start quick.
+        match tokio::time::timeout(Duration::from_secs(60), core.snapshot()).await {
+            Ok(Ok(seq)) => tracing::info!(seq, "shutdown snapshot written"),
+            Ok(Err(e)) => tracing::warn!("shutdown snapshot not written: {}", e.message),
+            Err(_) => tracing::warn!("shutdown snapshot timed out"),
+        }
+    }
+    // Everything acknowledged is in the journal already; wait for in-flight commands to
+    // finish, then stop the threads in order (the durable mark last).
+    core.shutdown();
+    drop(core);
+    pipeline.stop();
+    tracing::info!("stopped");
+    served
+}
 
+/// The threads behind the services: the registry writer, the core, the journal's durable
+/// mark and the disk watcher.
+struct Pipeline {
+    core: Core,
+    threads: Option<crate::core::Threads>,
+    registry_thread: Option<std::thread::JoinHandle<()>>,
+    helpers: Vec<std::thread::JoinHandle<()>>,
+    helpers_stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Pipeline {
+    fn stop(&mut self) {
+        if let Some(t) = self.threads.take() {
+            t.join();
+        }
+        if let Some(t) = self.registry_thread.take() {
+            let _ = t.join();
+        }
+        self.helpers_stop
+            .store(true, std::sync::atomic::Ordering::Release);
+        for h in self.helpers.drain(..) {
+            h.thread().unpark();
+            let _ = h.join();
+        }
+    }
+}
+
+fn start_pipeline(
+    config: &Config,
+    state: crate::recovery::State,
+    metrics: &Arc<Metrics>,
+    hub: Arc<Hub>,
+    catalog: Arc<Catalog>,
+) -> Result<Pipeline, String> {
     let copy_buffer = crate::snapshot::CopyBuffer::default();
     let (registry_handle, settled, registry_thread) = crate::regworker::start(
-        registry,
+        state.registry,
         config.limits.registry_queue_depth,
         config.limits.registry_batch_max,
         catalog.clone(),
         metrics.clone(),
         crate::regworker::SnapshotFiles {
-            dir: snapshot_dir(&config),
-            archive_journal: config.journal_archive.then(|| journal_dir(&config)),
+            dir: snapshot_dir(config),
+            archive_journal: config.journal_archive.then(|| journal_dir(config)),
             copy_buffer: copy_buffer.clone(),
         },
     )
     .map_err(|e| e.to_string())?;
+    let helpers_stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut helpers = Vec::new();
+    if !config.read_only {
+        let m = metrics.clone();
+        let durable = move || {
+            m.journal_durable_seq
+                .load(std::sync::atomic::Ordering::Acquire)
+        };
+        helpers.push(
+            journal::spawn_mark(&journal_dir(config), durable, helpers_stop.clone())
+                .map_err(|e| format!("journal durable mark: {e}"))?,
+        );
+    }
+    helpers.push(
+        crate::disk::watch(
+            config.data_dir.clone(),
+            config.limits.disk_reserve_bytes,
+            metrics.clone(),
+            helpers_stop.clone(),
+        )
+        .map_err(|e| e.to_string())?,
+    );
     let (core, threads) = Core::start(CoreParts {
-        engine,
-        journal,
+        engine: state.engine,
+        journal: state.journal,
         durability: config.durability,
         async_flush: Duration::from_millis(config.async_flush_ms.max(1)),
         queue_depth: config.limits.queue_depth,
@@ -452,17 +413,20 @@ pub async fn serve(
         settled,
         snapshot_every: config.snapshot_every,
         copy_buffer,
+        read_only: config.read_only,
     })
     .map_err(|e| e.to_string())?;
+    Ok(Pipeline {
+        core,
+        threads: Some(threads),
+        registry_thread: Some(registry_thread),
+        helpers,
+        helpers_stop,
+    })
+}
 
-    let t = Instant::now();
-    let (opened, deposits) = repair(&core).await?;
-    tracing::info!(
-        opened,
-        deposits,
-        elapsed_ms = t.elapsed().as_millis() as u64,
-        "recovery: registry moves re-driven"
-    );
+/// Start-up's reconciliation: a state whose two ledgers disagree is not served.
+async fn check_reconciled(core: &Core, read_only: bool) -> Result<(), String> {
     let t = Instant::now();
     let outcome = core.reconcile().await.map_err(|e| e.message)?;
     if outcome.clean() {
@@ -472,64 +436,61 @@ pub async fn serve(
             elapsed_ms = t.elapsed().as_millis() as u64,
             "recovery: reconciliation clean"
         );
-    } else {
-        tracing::error!(seq = outcome.seq, differences = ?outcome.differences, problems = ?outcome.problems, "recovery: reconciliation NOT clean");
+        return Ok(());
     }
-
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let ctx = Ctx {
-        core: core.clone(),
-        tokens,
-        limits: config.limits.clone(),
-        shutdown: shutdown_rx,
-    };
-
-    let listener = tokio::net::TcpListener::bind(config.listen)
-        .await
-        .map_err(|e| format!("listen {}: {e}", config.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let metrics_addr = match config.metrics_listen {
-        Some(a) => Some(crate::http::start(a, metrics.clone()).await?),
-        None => None,
-    };
-    if config.calendar.enabled {
-        crate::scheduler::start(&config.calendar, core.clone(), ctx.shutdown.clone())?;
+    let why = format!(
+        "reconciliation at engine sequence {} is not clean: differences {:?}, problems {:?}",
+        outcome.seq, outcome.differences, outcome.problems
+    );
+    if read_only {
+        tracing::error!("read-only: {why}");
+        return Ok(());
     }
+    Err(format!("refusing to serve: {why}"))
+}
 
-    let (health_reporter, health_service) = tonic_health::server::health_reporter();
-    health_reporter
-        .set_serving::<pb::trading_service_server::TradingServiceServer<Trading>>()
-        .await;
-    // Settlement refused by the registry stops settlement; say so to health checks (the
-    // whole server and the trading service) so operators and load balancers see it.
-    {
-        let reporter = health_reporter.clone();
-        let metrics = metrics.clone();
-        let mut shutdown = ctx.shutdown.clone();
-        tokio::spawn(async move {
-            let mut tick = tokio::time::interval(Duration::from_secs(1));
-            loop {
-                tokio::select! {
-                    _ = tick.tick() => {}
-                    _ = shutdown.changed() => return,
-                }
-                if metrics
-                    .settlement_failures
-                    .load(std::sync::atomic::Ordering::Relaxed)
-                    > 0
-                {
-                    tracing::error!("settlement stopped: health set to NOT_SERVING");
-                    reporter
-                        .set_service_status("", tonic_health::ServingStatus::NotServing)
-                        .await;
-                    reporter
-                        .set_not_serving::<pb::trading_service_server::TradingServiceServer<Trading>>()
-                        .await;
-                    return;
-                }
+/// Health follows what the server can do: NOT_SERVING while the disk is full or after the
+/// registry refused a settlement, SERVING again once the disk has room.
+fn watch_health(
+    reporter: tonic_health::server::HealthReporter,
+    metrics: Arc<Metrics>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(crate::disk::DISK_CHECK_INTERVAL);
+        let mut serving = true;
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = shutdown.changed() => return,
             }
-        });
-    }
+            let ok = !metrics.disk_full.load(std::sync::atomic::Ordering::Acquire)
+                && !metrics.halted.load(std::sync::atomic::Ordering::Acquire);
+            if ok == serving {
+                continue;
+            }
+            serving = ok;
+            let status = if ok {
+                tonic_health::ServingStatus::Serving
+            } else {
+                tonic_health::ServingStatus::NotServing
+            };
+            tracing::warn!(serving = ok, "health: status changed");
+            reporter.set_service_status("", status).await;
+            let name = <pb::trading_service_server::TradingServiceServer<Trading> as tonic::server::NamedService>::NAME;
+            reporter.set_service_status(name, status).await;
+        }
+    });
+}
+
+/// The gRPC services with their limits, TLS and tracing.
+fn router(
+    config: &Config,
+    ctx: &Ctx,
+    health_service: tonic_health::pb::health_server::HealthServer<
+        impl tonic_health::pb::health_server::Health,
+    >,
+) -> Result<tonic::transport::server::Router, String> {
     let reflection = tonic_reflection::server::Builder::configure()
         .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
@@ -549,10 +510,10 @@ pub async fn serve(
                 accounts = tracing::field::Empty,
             )
         });
-    if let Some(tls) = tls(&config)? {
+    if let Some(tls) = tls(config)? {
         builder = builder.tls_config(tls).map_err(|e| e.to_string())?;
     }
-    let router = builder
+    Ok(builder
         .add_service(health_service)
         .add_service(reflection)
         .add_service(
@@ -584,19 +545,18 @@ pub async fn serve(
                 crate::services::compliance::ComplianceApi { ctx: ctx.clone() },
             )
             .max_decoding_message_size(config.limits.bulk_message_bytes_max),
-        );
-    let dashboard_addr = match config.dashboard_listen {
-        Some(a) => Some(crate::dashboard::start(a, ctx.clone()).await?),
-        None => None,
-    };
-    let running = Running {
-        addr,
-        metrics_addr,
-        dashboard_addr,
-    };
-    tracing::info!(%addr, metrics = ?metrics_addr, dashboard = ?dashboard_addr, elapsed_ms = started.elapsed().as_millis() as u64, "serving");
-    on_ready(&running);
+        ))
+}
 
+/// Serves until the stop signal, then stops gracefully: streams end at once, calls in
+/// flight get `SHUTDOWN_GRACE`.
+async fn run_until_stopped(
+    router: tonic::transport::server::Router,
+    listener: tokio::net::TcpListener,
+    stop: Option<tokio::sync::oneshot::Receiver<()>>,
+    shutdown_tx: watch::Sender<bool>,
+    mut stopping: watch::Receiver<bool>,
+) -> Result<(), String> {
     let shutdown_tx = Arc::new(shutdown_tx);
     let tell = shutdown_tx.clone();
     let signal = async move {
@@ -614,7 +574,6 @@ pub async fn serve(
         // from their last position), order entry after answering what it read.
         let _ = tell.send(true);
     };
-    let mut stopping = ctx.shutdown.clone();
     let grace = async move {
         let _ = stopping.wait_for(|down| *down).await;
         tokio::time::sleep(SHUTDOWN_GRACE).await;
@@ -634,20 +593,6 @@ pub async fn serve(
         }
     };
     let _ = shutdown_tx.send(true);
-    drop(ctx);
-    // A snapshot at the last sequence makes the next start quick.
-    match tokio::time::timeout(Duration::from_secs(60), core.snapshot()).await {
-        Ok(Ok(seq)) => tracing::info!(seq, "shutdown snapshot written"),
-        Ok(Err(e)) => tracing::warn!("shutdown snapshot not written: {}", e.message),
-        Err(_) => tracing::warn!("shutdown snapshot timed out"),
-    }
-    // Everything acknowledged is in the journal already; wait for in-flight commands to
-    // finish, then stop the threads in order.
-    core.shutdown();
-    drop(core);
-    threads.join();
-    let _ = registry_thread.join();
-    tracing::info!("stopped");
     served.map_err(|e| e.to_string())
 }
 

@@ -5,6 +5,8 @@
 
 #![allow(missing_debug_implementations, clippy::large_enum_variant)]
 
+pub mod codec;
+
 /// Package `carbonx.v1`.
 pub mod v1 {
     tonic::include_proto!("carbonx.v1");

@@ -104,6 +104,10 @@ impl<'a> Reader<'a> {
             _ => Err(corrupt("bool")),
         }
     }
+    /// Whether every byte has been read.
+    pub fn is_done(&self) -> bool {
+        self.at == self.bytes.len()
+    }
     pub fn done(&self) -> Result<(), RegistryError> {
         if self.at == self.bytes.len() {
             Ok(())

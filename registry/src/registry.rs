@@ -1,7 +1,12 @@
 //! The registry on RocksDB: every transaction commits in one WriteBatch with its journal
-//! entry, the records it changed and its idempotency record, synced (one fsync per group).
+//! entry, the records it changed and its idempotency record.
+//!
+//! Standing alone (`apply_group`) each group is synced. Under the gateway the registry is
+//! state derived from the gateway's journal (`apply_journaled`): groups are written
+//! without an fsync, with the journal sequence they reach, and a registry found damaged,
+//! missing or behind is rebuilt from a checkpoint (`checkpoint`) and the journal.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::path::Path;
 
 use sha2::{Digest, Sha256};
@@ -83,8 +88,10 @@ fn movement_key(seq: u64) -> Vec<u8> {
 fn journal_key(seq: u64) -> Vec<u8> {
     key(b'j', &[&seq.to_be_bytes()])
 }
-fn idempotency_key(k: &str) -> Vec<u8> {
-    key(b'i', &[k.as_bytes()])
+/// Idempotency keys are the caller's own: scoped by the principal that sent them, so one
+/// principal can neither take nor probe another's.
+fn idempotency_key(actor: u64, k: &str) -> Vec<u8> {
+    key(b'k', &[&actor.to_be_bytes(), k.as_bytes()])
 }
 fn entity_key(id: AccountId) -> Vec<u8> {
     key(b'E', &[&id.0.to_be_bytes()])
@@ -213,7 +220,18 @@ pub struct Registry {
     head: [u8; 32],
     options: RegistryOptions,
     poisoned: bool,
+    /// The gateway journal's sequence through which every record has been applied here
+    /// (0 standing alone).
+    journal_seq: u64,
+    /// Write batches the store refused (a full disk), oldest first, written again before
+    /// anything newer: what they hold is in memory and in the journal already.
+    unwritten: VecDeque<Batch>,
+    /// The idempotency records inside `unwritten`, for retries looked up meanwhile.
+    unwritten_keys: HashMap<Vec<u8>, Vec<u8>>,
 }
+
+/// A key seen earlier in the same group: (actor, key) -> (request digest, receipt).
+type Seen<'a> = HashMap<(u64, &'a str), ([u8; 32], Receipt)>;
 
 impl Registry {
     /// Opens (creating if missing) the registry at `path` and loads it into memory.
@@ -226,6 +244,9 @@ impl Registry {
             head: [0; 32],
             options,
             poisoned: false,
+            journal_seq: 0,
+            unwritten: VecDeque::new(),
+            unwritten_keys: HashMap::new(),
         };
         registry.load()?;
         registry
@@ -242,6 +263,23 @@ impl Registry {
     /// The last journal sequence committed.
     pub fn seq(&self) -> u64 {
         self.seq
+    }
+
+    /// Whether a registry database exists at `path` (a directory RocksDB has written).
+    pub fn exists(path: &Path) -> bool {
+        path.join("CURRENT").exists()
+    }
+
+    /// The gateway journal's sequence through which this registry has applied every
+    /// record (for a database written before the journal carried registry records: the
+    /// engine sequence it settled through).
+    pub fn journal_seq(&self) -> u64 {
+        self.journal_seq
+    }
+
+    /// Write batches waiting for the store to take them again (a full disk).
+    pub fn unwritten(&self) -> usize {
+        self.unwritten.len()
     }
 
     pub fn head_hash(&self) -> [u8; 32] {
@@ -290,7 +328,7 @@ impl Registry {
                 .collect();
         }
         let mut batch = Batch::default();
-        let mut seen: HashMap<&str, ([u8; 32], Receipt)> = HashMap::new();
+        let mut seen = Seen::new();
         let mut results = Vec::with_capacity(txs.len());
         for tx in txs {
             let result = self.stage(tx, &mut batch, &mut seen);
@@ -300,7 +338,7 @@ impl Registry {
             return results;
         }
         self.put_meta(&mut batch);
-        if let Err(e) = self.store.commit(batch, sync && self.options.sync) {
+        if let Err(e) = self.store.commit(&batch, sync && self.options.sync) {
             // Memory is ahead of disk now: refuse everything until a restart reloads.
             self.poisoned = true;
             let message = e.to_string();
@@ -316,12 +354,73 @@ impl Registry {
         results
     }
 
+    /// Applies the registry records of the gateway's journal through `journal_seq` (a
+    /// group of them, in journal order) and writes them, with that sequence, in one
+    /// WriteBatch without an fsync: the journal is their durable record. Each result is
+    /// what the ledger made of the transaction, whatever the store does: a batch the
+    /// store refuses (a full disk) is kept and written again before the next
+    /// (`retry_unwritten`), never dropped and never a reason to answer otherwise.
+    pub fn apply_journaled(
+        &mut self,
+        txs: &[Tx],
+        journal_seq: u64,
+    ) -> Vec<Result<Receipt, RegistryError>> {
+        let mut batch = Batch::default();
+        let mut seen = Seen::new();
+        let results: Vec<_> = txs
+            .iter()
+            .map(|tx| self.stage(tx, &mut batch, &mut seen))
+            .collect();
+        self.journal_seq = self.journal_seq.max(journal_seq);
+        self.put_meta(&mut batch);
+        self.unwritten.push_back(batch);
+        self.retry_unwritten();
+        results
+    }
+
+    /// Writes the batches the store refused earlier, oldest first; returns whether none
+    /// is left.
+    pub fn retry_unwritten(&mut self) -> bool {
+        while let Some(batch) = self.unwritten.front() {
+            if let Err(e) = self.store.commit(batch, false) {
+                if self.unwritten.len() == 1 || self.unwritten.len().is_multiple_of(1_024) {
+                    tracing::warn!(
+                        waiting = self.unwritten.len(),
+                        "registry: the store refused a write ({e}); kept in memory, written again later"
+                    );
+                }
+                let keys: Vec<_> = batch
+                    .puts()
+                    .into_iter()
+                    .filter(|(k, _)| k.first() == Some(&b'k'))
+                    .collect();
+                self.unwritten_keys.extend(keys);
+                return false;
+            }
+            self.unwritten.pop_front();
+        }
+        self.unwritten_keys.clear();
+        true
+    }
+
+    /// A consistent, durable copy of the registry at `path` (which must not exist), at
+    /// `journal_seq()`. Refused while the store is behind memory.
+    pub fn checkpoint(&mut self, path: &Path) -> Result<(), RegistryError> {
+        if !self.retry_unwritten() {
+            return Err(RegistryError::Corrupt(
+                "the store is behind (a full disk): no checkpoint now".into(),
+            ));
+        }
+        self.store.checkpoint(path)?;
+        Ok(())
+    }
+
     /// Executes `tx` in memory and adds its writes to `batch`.
     fn stage<'a>(
         &mut self,
         tx: &'a Tx,
         batch: &mut Batch,
-        seen: &mut HashMap<&'a str, ([u8; 32], Receipt)>,
+        seen: &mut Seen<'a>,
     ) -> Result<Receipt, RegistryError> {
         if tx.key.is_empty() || tx.key.len() > IDEMPOTENCY_KEY_BYTES_MAX {
             return Err(RegistryError::InvalidField {
@@ -332,7 +431,7 @@ impl Registry {
         let payload = tx.encode();
         // A retry is the same key, actor and operation; the time it was sent may differ.
         let payload_digest = digest(&tx.request_bytes());
-        if let Some(previous) = self.previous(&tx.key, seen)? {
+        if let Some(previous) = self.previous(tx.actor, &tx.key, seen)? {
             return if previous.0 == payload_digest {
                 Ok(previous.1)
             } else {
@@ -364,8 +463,8 @@ impl Registry {
         }
         record.u64(seq);
         encode_outcome(&mut record, outcome);
-        batch.put(&idempotency_key(&tx.key), &record.0);
-        seen.insert(&tx.key, (payload_digest, receipt));
+        batch.put(&idempotency_key(tx.actor, &tx.key), &record.0);
+        seen.insert((tx.actor, &tx.key), (payload_digest, receipt));
         self.put_dirty(batch);
         self.put_cycle(batch);
         Ok(receipt)
@@ -373,13 +472,19 @@ impl Registry {
 
     fn previous(
         &self,
+        actor: u64,
         k: &str,
-        seen: &HashMap<&str, ([u8; 32], Receipt)>,
+        seen: &Seen<'_>,
     ) -> Result<Option<([u8; 32], Receipt)>, RegistryError> {
-        if let Some(found) = seen.get(k) {
+        if let Some(found) = seen.get(&(actor, k)) {
             return Ok(Some(*found));
         }
-        let Some(bytes) = self.store.get(&idempotency_key(k))? else {
+        let stored_key = idempotency_key(actor, k);
+        let stored = match self.unwritten_keys.get(&stored_key) {
+            Some(bytes) => Some(bytes.clone()),
+            None => self.store.get(&stored_key)?,
+        };
+        let Some(bytes) = stored else {
             return Ok(None);
         };
         let mut r = Reader::new(&bytes);
@@ -389,11 +494,23 @@ impl Registry {
         Ok(Some((payload_digest, Receipt { seq, outcome })))
     }
 
-    /// Whether a transaction with this idempotency key was committed, and its receipt.
-    pub fn receipt(&self, k: &str) -> Result<Option<Receipt>, RegistryError> {
+    /// Whether `actor` committed a transaction with this idempotency key, and its receipt.
+    pub fn receipt(&self, actor: u64, k: &str) -> Result<Option<Receipt>, RegistryError> {
         Ok(self
-            .previous(k, &HashMap::new())?
+            .previous(actor, k, &Seen::new())?
             .map(|(_, receipt)| receipt))
+    }
+
+    /// What `tx` would be if it is a retry: the original receipt when its key was used by
+    /// the same principal for the same request, `DuplicateKeyDifferentPayload` for another
+    /// request, `None` for a key not used yet. Answering a retry from here journals
+    /// nothing new.
+    pub fn retry_of(&self, tx: &Tx) -> Result<Option<Receipt>, RegistryError> {
+        match self.previous(tx.actor, &tx.key, &Seen::new())? {
+            None => Ok(None),
+            Some((d, receipt)) if d == digest(&tx.request_bytes()) => Ok(Some(receipt)),
+            Some(_) => Err(RegistryError::DuplicateKeyDifferentPayload),
+        }
     }
 
     fn put_dirty(&self, batch: &mut Batch) {
@@ -504,7 +621,8 @@ impl Registry {
         w.u64(self.ledger.next_pledge)
             .u64(self.ledger.next_proposal)
             .u64(self.ledger.four_eyes_t)
-            .u64(self.ledger.settled_seq);
+            .u64(self.ledger.settled_seq)
+            .u64(self.journal_seq);
         batch.put(META, &w.0);
     }
 }

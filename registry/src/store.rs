@@ -45,13 +45,32 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.inner.is_empty()
     }
+
+    /// Every put of the batch, in order (deletes are not listed).
+    pub fn puts(&self) -> Vec<(Vec<u8>, Vec<u8>)> {
+        struct Puts(Vec<(Vec<u8>, Vec<u8>)>);
+        impl rocksdb::WriteBatchIterator for Puts {
+            fn put(&mut self, key: &[u8], value: &[u8]) {
+                self.0.push((key.to_vec(), value.to_vec()));
+            }
+            fn delete(&mut self, _key: &[u8]) {}
+        }
+        let mut puts = Puts(Vec::new());
+        self.inner.iterate(&mut puts);
+        puts.0
+    }
 }
 
 impl Store {
-    /// Opens (creating if missing) the database at `path`.
+    /// Opens (creating if missing) the database at `path`. Damage is an error, never
+    /// records dropped in silence: the write-ahead log is replayed in absolute consistency
+    /// (a bad or cut record fails the open instead of ending the replay early) and every
+    /// block read is checked; the caller rebuilds the state from its own record instead.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         let mut options = rocksdb::Options::default();
         options.create_if_missing(true);
+        options.set_wal_recovery_mode(rocksdb::DBRecoveryMode::AbsoluteConsistency);
+        options.set_paranoid_checks(true);
         // Idempotency checks look up keys that are almost always absent: a bloom filter
         // answers those without reading blocks.
         let mut table = rocksdb::BlockBasedOptions::default();
@@ -62,12 +81,23 @@ impl Store {
         })
     }
 
-    /// Commits `batch` atomically; with `sync` the call returns only once the write is on
+    /// Commits `batch` atomically (the batch is left as it was); with `sync` the call returns only once the write is on
     /// stable storage (fsync of the write-ahead log).
-    pub fn commit(&self, batch: Batch, sync: bool) -> Result<(), StoreError> {
+    pub fn commit(&self, batch: &Batch, sync: bool) -> Result<(), StoreError> {
         let mut options = rocksdb::WriteOptions::default();
         options.set_sync(sync);
-        self.db.write_opt(batch.inner, &options)?;
+        // A copy of the batch's bytes: a batch that failed (a full disk) is kept and
+        // written again later.
+        let copy = rocksdb::WriteBatch::from_data(batch.inner.data());
+        self.db.write_opt(copy, &options)?;
+        Ok(())
+    }
+
+    /// A consistent copy of the database at `path` (which must not exist): the memtable
+    /// flushed, the table files hard-linked (they are never changed once written), the
+    /// manifest copied; durable when this returns.
+    pub fn checkpoint(&self, path: &Path) -> Result<(), StoreError> {
+        rocksdb::checkpoint::Checkpoint::new(&self.db)?.create_checkpoint(path)?;
         Ok(())
     }
 

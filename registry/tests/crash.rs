@@ -209,7 +209,7 @@ fn acknowledged_transactions_survive_sigkill() {
         assert_eq!(report.entries, registry.seq());
         for (k, seq) in &acked {
             let receipt = registry
-                .receipt(k)
+                .receipt(1, k)
                 .expect("read")
                 .unwrap_or_else(|| panic!("seed {seed} kill {run}: acknowledged {k} lost"));
             assert_eq!(

@@ -13,7 +13,7 @@ fn a_synced_batch_survives_reopen() {
         batch.put(b"doomed", b"x");
         batch.delete(b"doomed");
         assert_eq!(batch.len(), 4);
-        store.commit(batch, true).unwrap();
+        store.commit(&batch, true).unwrap();
     }
     let store = Store::open(dir.path()).unwrap();
     assert_eq!(

@@ -90,9 +90,10 @@ pub struct TestServer {
 
 pub fn write_tokens(path: &Path) {
     let mut text = String::new();
-    for (name, role, token, accounts) in PRINCIPALS {
+    for (n, (name, role, token, accounts)) in PRINCIPALS.iter().enumerate() {
+        let id = n + 1;
         text.push_str(&format!(
-            "[[principal]]\nname = \"{name}\"\nrole = \"{role}\"\ntoken = \"{token}\"\naccounts = {accounts:?}\n\n"
+            "[[principal]]\nid = {id}\nname = \"{name}\"\nrole = \"{role}\"\ntoken = \"{token}\"\naccounts = {accounts:?}\n\n"
         ));
     }
     std::fs::write(path, text).unwrap_or_else(|e| panic!("tokens: {e}"));
@@ -582,4 +583,115 @@ pub async fn live_orders(c: &mut Clients, account: u64) -> Vec<pb::Order> {
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner()
         .orders
+}
+
+/// A server in a child process of the test binary (re-executed), to be SIGKILLed: no
+/// destructor, no flush, no shutdown snapshot. The test binary must have a test named
+/// `child_entry_point` that calls [`run_child_if_asked`].
+#[derive(Debug)]
+pub struct ChildServer {
+    child: std::process::Child,
+    pub addr: SocketAddr,
+}
+
+const CHILD_DATA: &str = "CARBONX_TEST_CHILD_DATA";
+const CHILD_SNAPSHOT_EVERY: &str = "CARBONX_TEST_CHILD_SNAPSHOT_EVERY";
+
+/// In the child (when the environment says so): serves `test_config` on the data
+/// directory until killed, with `snapshot_every` from the environment.
+pub fn run_child_if_asked() {
+    let Ok(data) = std::env::var(CHILD_DATA) else {
+        return;
+    };
+    let data = PathBuf::from(data);
+    let mut config = test_config(&data);
+    if let Some(every) = std::env::var(CHILD_SNAPSHOT_EVERY)
+        .ok()
+        .and_then(|s| s.parse().ok())
+    {
+        config.snapshot_every = every;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    let addr_file = data.join("addr");
+    let result = runtime.block_on(gateway::server::serve(
+        config,
+        move |running| {
+            let tmp = addr_file.with_extension("tmp");
+            std::fs::write(&tmp, running.addr.to_string()).unwrap_or_else(|e| panic!("{e}"));
+            std::fs::rename(&tmp, &addr_file).unwrap_or_else(|e| panic!("{e}"));
+        },
+        None,
+    ));
+    if let Err(e) = result {
+        eprintln!("child server failed: {e}");
+        std::process::exit(3);
+    }
+}
+
+impl ChildServer {
+    /// Starts the child on `data` and waits for its address.
+    pub fn start(data: &Path, snapshot_every: u64) -> ChildServer {
+        let _ = std::fs::remove_file(data.join("addr"));
+        std::fs::create_dir_all(data).unwrap_or_else(|e| panic!("{e}"));
+        let exe = std::env::current_exe().unwrap_or_else(|e| panic!("{e}"));
+        let mut child = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                "child_entry_point",
+                "--nocapture",
+                "--test-threads=1",
+            ])
+            .env(CHILD_DATA, data)
+            .env(CHILD_SNAPSHOT_EVERY, snapshot_every.to_string())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("spawn: {e}"));
+        let started = std::time::Instant::now();
+        loop {
+            if let Ok(text) = std::fs::read_to_string(data.join("addr"))
+                && let Ok(addr) = text.parse()
+            {
+                return ChildServer { child, addr };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("the child server exited: {status}");
+            }
+            if started.elapsed() > std::time::Duration::from_secs(120) {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the child server did not start");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+    }
+
+    /// SIGKILL: nothing of the shutdown path runs.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a server on `config` in this process and returns why it would not serve.
+pub fn refused_start(config: Config) -> String {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap_or_else(|e| panic!("{e}"));
+    // Were it to serve, it stops again at once.
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
+    let on_ready = move |_: &gateway::server::Running| {
+        let _ = stop_tx.send(());
+    };
+    std::thread::spawn(move || {
+        runtime.block_on(gateway::server::serve(config, on_ready, Some(stop_rx)))
+    })
+    .join()
+    .unwrap_or_else(|_| panic!("the server panicked"))
+    .err()
+    .unwrap_or_else(|| panic!("the server served instead of refusing"))
 }

@@ -43,8 +43,60 @@ fn chromium() -> PathBuf {
     );
 }
 
-fn browser(args: &[&str], url: &str) -> Vec<u8> {
-    let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+/// A headless Chromium profile logged in as one principal: the dashboard takes tokens
+/// only through its login form (never in a URL), so the profile posts the form once, from
+/// a page that submits itself, and keeps the session cookie for the pages after.
+struct Browser {
+    profile: tempfile::TempDir,
+}
+
+impl Browser {
+    fn login(web: SocketAddr, token: &str) -> Browser {
+        let profile = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let page = profile.path().join("login.html");
+        std::fs::write(
+            &page,
+            format!(
+                "<form method=post action=\"http://{web}/login\"><input name=token value=\"{token}\">\
+                 <input name=next value=\"/market\"></form><script>document.forms[0].submit()</script>"
+            ),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let b = Browser { profile };
+        let landed = b.dom(&format!("file://{}", page.display()));
+        assert!(
+            !landed.contains("data-value=\"BAD_TOKEN\""),
+            "login refused:\n{landed}"
+        );
+        b
+    }
+
+    /// The page's DOM after its scripts ran.
+    fn dom(&self, url: &str) -> String {
+        String::from_utf8(browser(
+            self.profile.path(),
+            &["--window-size=1280,1000", "--dump-dom"],
+            url,
+        ))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn screenshot(&self, url: &str, path: &Path, width: u32) {
+        let _ = std::fs::remove_file(path);
+        browser(
+            self.profile.path(),
+            &[
+                &format!("--window-size={width},1400"),
+                &format!("--screenshot={}", path.display()),
+            ],
+            url,
+        );
+        let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+        assert!(size > 10_000, "{} is {size} bytes", path.display());
+    }
+}
+
+fn browser(profile: &Path, args: &[&str], url: &str) -> Vec<u8> {
     let out = Command::new(chromium())
         .args([
             "--headless=new",
@@ -55,7 +107,10 @@ fn browser(args: &[&str], url: &str) -> Vec<u8> {
             "--no-first-run",
             "--timeout=2500",
         ])
-        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!(
+            "--user-data-dir={}",
+            profile.join("chromium").display()
+        ))
         .args(args)
         .arg(url)
         .output()
@@ -66,25 +121,6 @@ fn browser(args: &[&str], url: &str) -> Vec<u8> {
         String::from_utf8_lossy(&out.stderr)
     );
     out.stdout
-}
-
-/// The page's DOM after its scripts ran.
-fn dom(url: &str) -> String {
-    String::from_utf8(browser(&["--window-size=1280,1000", "--dump-dom"], url))
-        .unwrap_or_else(|e| panic!("{e}"))
-}
-
-fn screenshot(url: &str, path: &Path, width: u32) {
-    let _ = std::fs::remove_file(path);
-    browser(
-        &[
-            &format!("--window-size={width},1400"),
-            &format!("--screenshot={}", path.display()),
-        ],
-        url,
-    );
-    let size = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
-    assert!(size > 10_000, "{} is {size} bytes", path.display());
 }
 
 /// `data-value` of the element with `data-key=key`.
@@ -100,22 +136,34 @@ fn value(dom: &str, key: &str) -> i128 {
         .unwrap_or_else(|e| panic!("{key}: {e}"))
 }
 
-/// Status line of a plain HTTP GET (no browser, no token).
-fn http_status(addr: SocketAddr, path: &str, token: Option<&str>) -> u16 {
+/// A plain HTTP request (no browser): the status and the response's head.
+fn http(addr: SocketAddr, request: &str) -> (u16, String) {
     let mut s = std::net::TcpStream::connect(addr).unwrap_or_else(|e| panic!("{e}"));
-    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .unwrap_or_else(|e| panic!("{e}"));
+    s.write_all(request.as_bytes())
+        .unwrap_or_else(|e| panic!("{e}"));
     let mut response = String::new();
     let _ = s.read_to_string(&mut response);
-    response
+    let status = response
         .split_whitespace()
         .nth(1)
         .and_then(|c| c.parse().ok())
-        .unwrap_or(0)
+        .unwrap_or(0);
+    let head = response
+        .split("\r\n\r\n")
+        .next()
+        .unwrap_or("")
+        .to_lowercase();
+    (status, head)
+}
+
+/// Status of a plain HTTP GET, with the token as a bearer header when given.
+fn http_status(addr: SocketAddr, path: &str, token: Option<&str>) -> u16 {
+    let auth = token.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+    http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: localhost\r\n{auth}Connection: close\r\n\r\n"),
+    )
+    .0
 }
 
 fn clients(channel: &tonic::transport::Channel, n: u64) -> Clients {
@@ -238,14 +286,11 @@ fn every_page_in_a_real_browser_shows_the_figures_the_api_answers() {
         (book, totals, entity, pledged, status)
     });
 
-    let ministry = token(SEED, MINISTRY);
-    let url = |path: &str, t: &str| {
-        let sep = if path.contains('?') { '&' } else { '?' };
-        format!("http://{web}{path}{sep}token={t}")
-    };
+    let ministry = Browser::login(web, &token(SEED, MINISTRY));
+    let url = |path: &str| format!("http://{web}{path}");
 
     // Market: the best bid on the page is the API's.
-    let market = dom(&url("/market?instrument=CEA2024", &ministry));
+    let market = ministry.dom(&url("/market?instrument=CEA2024"));
     assert_eq!(
         value(&market, "best-bid"),
         i128::from(book.bids[0].price_fen)
@@ -257,14 +302,14 @@ fn every_page_in_a_real_browser_shows_the_figures_the_api_answers() {
         value(&market, "trading-date"),
         i128::from(status.trading_date)
     );
-    screenshot(
-        &url("/market?instrument=CEA2024", &ministry),
+    ministry.screenshot(
+        &url("/market?instrument=CEA2024"),
         &shots.join("market.png"),
         1280,
     );
 
     // Compliance: every sector's shortfall and penalties; the table pages the entities.
-    let compliance = dom(&url("/compliance?year=2024", &ministry));
+    let compliance = ministry.dom(&url("/compliance?year=2024"));
     assert_eq!(totals.len(), 4);
     for t in &totals {
         assert_eq!(
@@ -280,24 +325,24 @@ fn every_page_in_a_real_browser_shows_the_figures_the_api_answers() {
     }
     assert_eq!(value(&compliance, "entities-total"), 200);
     assert!(compliance.contains(">next</a>"), "the table pages");
-    screenshot(
-        &url("/compliance?year=2024", &ministry),
+    ministry.screenshot(
+        &url("/compliance?year=2024"),
         &shots.join("compliance.png"),
         1280,
     );
-    screenshot(
-        &url("/compliance?year=2024&order=shortfall", &ministry),
+    ministry.screenshot(
+        &url("/compliance?year=2024&order=shortfall"),
         &shots.join("compliance-phone.png"),
         390,
     );
 
     // One entity: its allocation as computed, with the explanation.
-    let page = dom(&url(&format!("/entity/{ENTITY}?year=2024"), &ministry));
+    let page = ministry.dom(&url(&format!("/entity/{ENTITY}?year=2024")));
     assert_eq!(value(&page, "allocated"), i128::from(entity.allocated_t));
     assert_eq!(value(&page, "obligation"), i128::from(entity.obligation_t));
     assert!(page.contains("Qe x Be x Ff"), "the explanation is shown");
-    screenshot(
-        &url(&format!("/entity/{ENTITY}?year=2024"), &ministry),
+    ministry.screenshot(
+        &url(&format!("/entity/{ENTITY}?year=2024")),
         &shots.join("entity.png"),
         1280,
     );
@@ -311,18 +356,14 @@ fn every_page_in_a_real_browser_shows_the_figures_the_api_answers() {
     assert_eq!(http_status(web, "/compliance", Some(&own)), 403);
 
     // Registry: pledges outstanding by pledgee.
-    let auditor = token(SEED, AUDITOR);
-    let registry = dom(&url("/registry", &auditor));
+    let auditor = Browser::login(web, &token(SEED, AUDITOR));
+    let registry = auditor.dom(&url("/registry"));
     assert_eq!(value(&registry, "pledged-900"), i128::from(pledged));
-    screenshot(
-        &url("/registry?q=power", &auditor),
-        &shots.join("registry.png"),
-        1280,
-    );
+    auditor.screenshot(&url("/registry?q=power"), &shots.join("registry.png"), 1280);
 
     // Operations: the trading day the engine reports.
-    let operator = token(SEED, OPERATOR);
-    let operations = dom(&url("/operations", &operator));
+    let operator = Browser::login(web, &token(SEED, OPERATOR));
+    let operations = operator.dom(&url("/operations"));
     assert_eq!(value(&operations, "trading-date"), 20_251_201);
     // With sync durability the journal is durable through every command the engine has
     // applied (read after the engine's sequence, so at least that), and settlement never
@@ -330,14 +371,13 @@ fn every_page_in_a_real_browser_shows_the_figures_the_api_answers() {
     let durable = value(&operations, "journal-durable");
     assert!(durable >= value(&operations, "sequence") && durable > 0);
     assert!(value(&operations, "settled") <= durable);
-    screenshot(
-        &url("/operations", &operator),
-        &shots.join("operations.png"),
-        1280,
-    );
+    operator.screenshot(&url("/operations"), &shots.join("operations.png"), 1280);
 
     // Without a token: refused, in the browser and on the wire.
-    let anonymous = dom(&format!("http://{web}/market"));
+    let anonymous = Browser {
+        profile: tempfile::tempdir().unwrap_or_else(|e| panic!("{e}")),
+    }
+    .dom(&format!("http://{web}/market"));
     assert!(anonymous.contains("data-value=\"NO_TOKEN\""), "{anonymous}");
     for path in [
         "/market",
@@ -357,5 +397,93 @@ fn every_page_in_a_real_browser_shows_the_figures_the_api_answers() {
     let member = token(SEED, MEMBER);
     assert_eq!(http_status(web, "/market", Some(&member)), 200);
     assert_eq!(http_status(web, "/operations", Some(&member)), 403);
+    security(web, &token(SEED, MINISTRY), &member);
     drop(server);
+}
+
+/// Tokens travel only in the login form's body and the session cookie; every page says
+/// how it may be used; one principal's live streams are capped.
+fn security(web: SocketAddr, ministry: &str, member: &str) {
+    // A token in the URL no longer opens a page (it would sit in history and logs).
+    assert_eq!(
+        http_status(web, &format!("/market?token={ministry}"), None),
+        401
+    );
+    // Logging in: a session cookie, HttpOnly, SameSite=Strict, with an expiry (not Secure
+    // on this plaintext server); a wrong token gets the form again.
+    let body = format!("token={ministry}&next=%2Fcompliance");
+    let (status, head) = http(
+        web,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    assert_eq!(status, 303, "{head}");
+    assert!(head.contains("location: /compliance"), "{head}");
+    let cookie = head
+        .lines()
+        .find(|l| l.starts_with("set-cookie:"))
+        .unwrap_or_else(|| panic!("no cookie: {head}"));
+    for part in ["httponly", "samesite=strict", "max-age=28800", "path=/"] {
+        assert!(cookie.contains(part), "{cookie}");
+    }
+    assert!(!cookie.contains("secure"), "{cookie}");
+    let bad = "token=not-a-token-at-all";
+    let (status, _) = http(
+        web,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{bad}",
+            bad.len()
+        ),
+    );
+    assert_eq!(status, 401);
+    // A login never sends the browser off the dashboard.
+    let away = format!("token={ministry}&next=%2F%2Fevil.example%2F");
+    let (_, head) = http(
+        web,
+        &format!(
+            "POST /login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{away}",
+            away.len()
+        ),
+    );
+    assert!(head.contains("location: /market"), "{head}");
+    // Every page: its policy, no framing, no sniffing, not cached (holdings).
+    let (status, head) = http(
+        web,
+        &format!(
+            "GET /registry HTTP/1.1\r\nHost: localhost\r\nCookie: carbonx_token={ministry}\r\nConnection: close\r\n\r\n"
+        ),
+    );
+    assert_eq!(status, 200, "{head}");
+    for line in [
+        "content-security-policy: default-src 'none'; script-src 'self';",
+        "frame-ancestors 'none'",
+        "x-frame-options: deny",
+        "x-content-type-options: nosniff",
+        "cache-control: no-store",
+    ] {
+        assert!(head.contains(line), "{line} missing from:\n{head}");
+    }
+    // At most `streams_per_principal` (32 by default) live market streams per principal.
+    let stream = format!(
+        "GET /market/stream?instrument=CEA2024 HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {member}\r\n\r\n"
+    );
+    let mut open = Vec::new();
+    for n in 0..32 {
+        let mut s = std::net::TcpStream::connect(web).unwrap_or_else(|e| panic!("{e}"));
+        s.write_all(stream.as_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut first = [0u8; 12];
+        s.read_exact(&mut first)
+            .unwrap_or_else(|e| panic!("stream {n}: {e}"));
+        assert_eq!(&first, b"HTTP/1.1 200", "stream {n}");
+        open.push(s);
+    }
+    let (status, _) = http(
+        web,
+        &format!("{}Connection: close\r\n\r\n", &stream[..stream.len() - 2]),
+    );
+    assert_eq!(status, 429, "the 33rd stream of one principal");
+    drop(open);
 }

@@ -58,7 +58,7 @@ async fn segments_before_the_older_snapshot_are_archived_and_a_restart_needs_non
     for d in [&archive, &journal] {
         let first = segments(d).unwrap_or_default()[0].0;
         replay(d, first, |c| {
-            seqs.push(c.seq);
+            seqs.push(c.seq());
             Ok(())
         })
         .unwrap_or_else(|e| panic!("{e}"));

@@ -79,7 +79,10 @@ fn main() {
     let mut snapshot = None;
     let mut snapshot_secs = 0.0;
     let mut seal_secs = 0.0;
-    let replayed = journal::replay(&jdir, 1, |c| {
+    let replayed = journal::replay(&jdir, 1, |record| {
+        let journal::Record::Engine(c) = record else {
+            return engine.pass(record.seq()).map_err(|e| format!("{e:?}"));
+        };
         out.clear();
         engine.apply(c, &mut out).map_err(|e| format!("{e:?}"))?;
         if c.seq == snapshot_at {
@@ -118,7 +121,7 @@ fn main() {
     gateway::snapshot::write(
         &sdir,
         snapshot_at,
-        &gateway::snapshot::encode(snapshot_at, &bytes, &[]),
+        &gateway::snapshot::encode(snapshot_at, &bytes, &[], &[]),
     )
     .expect("write snapshot");
     println!(
@@ -132,7 +135,10 @@ fn main() {
     let loaded = loaded.expect("snapshot");
     let load_secs = t.elapsed().as_secs_f64();
     let mut engine = loaded.engine;
-    let replayed = journal::replay(&jdir, snapshot_at + 1, |c| {
+    let replayed = journal::replay(&jdir, snapshot_at + 1, |record| {
+        let journal::Record::Engine(c) = record else {
+            return engine.pass(record.seq()).map_err(|e| format!("{e:?}"));
+        };
         out.clear();
         engine
             .apply(c, &mut out)

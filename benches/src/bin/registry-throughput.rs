@@ -186,7 +186,7 @@ fn main() {
     let batches: Vec<Batch> = (0..groups).map(|round| raw_batch(group, round)).collect();
     let start = Instant::now();
     for batch in batches {
-        raw.commit(batch, true).expect("raw commit");
+        raw.commit(&batch, true).expect("raw commit");
     }
     let raw_batch_per_s = per_second(groups, start);
     let batches: Vec<Batch> = (0..singles)
@@ -194,7 +194,7 @@ fn main() {
         .collect();
     let start = Instant::now();
     for batch in batches {
-        raw.commit(batch, true).expect("raw commit");
+        raw.commit(&batch, true).expect("raw commit");
     }
     let raw_single_per_s = per_second(singles, start);
     drop(registry);

@@ -5,12 +5,12 @@ use proto::v1 as pb;
 use proto::v1::admin_service_server::AdminService;
 use proto::v1::auction_service_server::AuctionService;
 use registry::model::{UnitDef, UnitKind};
-use registry::tx::{Op, Tx};
+use registry::tx::Op;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Rpc;
 use crate::catalog::unit_name;
-use crate::core::{Applied, now_ns};
+use crate::core::Applied;
 use crate::error::ApiError;
 use crate::services::convert::{self, phase};
 use crate::services::{Ctx, id, price, quantity};
@@ -43,10 +43,12 @@ impl Admin {
     ) -> Result<Response<pb::AdminReply>, Status> {
         let _call = self.ctx.begin(request, m, rpc, &[])?;
         let kind = kind().map_err(|e| self.ctx.refuse(m, e))?;
+        // Funds credits and debits: a retry (the same transfer id and request) is answered
+        // with the command that applied it, journaling nothing new.
         let applied = self
             .ctx
             .core
-            .execute(kind)
+            .execute_once(kind)
             .await
             .map_err(|e| self.ctx.refuse(m, e))?;
         admin_reply(&applied)
@@ -111,14 +113,11 @@ impl AdminService for Admin {
                 registered: 0,
             };
             self.ctx
-                .core
-                .registry
-                .apply(Tx {
-                    key: format!("unit:{}", unit_name(&def)),
-                    actor: call.principal.id,
-                    timestamp_ns: now_ns(),
-                    op: Op::CreateUnit { unit, def },
-                })
+                .registry_tx(
+                    &call.principal,
+                    format!("unit:{}", unit_name(&def)),
+                    Op::CreateUnit { unit, def },
+                )
                 .await
                 .map_err(|e| self.ctx.refuse(m, e))?;
             catalog.add_unit(unit, &def);

@@ -203,6 +203,9 @@ pub fn order_reply(
     order: Option<OrderId>,
     catalog: &Catalog,
 ) -> Result<pb::OrderReply, ApiError> {
+    if !applied.was_journaled() {
+        return Err(ApiError::disk_full());
+    }
     if let Some(reason) = applied.rejection() {
         return Err(ApiError::engine(reason));
     }

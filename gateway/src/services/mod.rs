@@ -28,6 +28,8 @@ pub struct Ctx {
     pub tokens: Arc<Tokens>,
     pub limits: Limits,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The server runs TLS (the dashboard's cookie is then `Secure`).
+    pub tls: bool,
 }
 
 /// A request in progress: who asked, and the latency timer.
@@ -69,7 +71,15 @@ impl Ctx {
                     "the authorization metadata is not text",
                 )
             })?;
-        let token = header.strip_prefix("Bearer ").unwrap_or(header).trim();
+        // Exactly `Bearer <token>`: no bare token, no other scheme, no stray spaces.
+        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+            ApiError::new(
+                tonic::Code::Unauthenticated,
+                "BAD_TOKEN",
+                "authorization",
+                "the authorization metadata must be `Bearer <token>`",
+            )
+        })?;
         self.tokens.authenticate(token).ok_or_else(|| {
             ApiError::new(
                 tonic::Code::Unauthenticated,
@@ -107,23 +117,33 @@ impl Ctx {
         })
     }
 
-    /// Applies a registry transaction for `principal` (its id is the actor four-eyes checks),
-    /// stamped now.
+    /// Applies a registry transaction for `principal` (its id is the actor four-eyes checks;
+    /// the core stamps the time): journaled, then applied in journal order. A retry (the
+    /// principal's key again, for the same request) is answered with the original receipt
+    /// and journals nothing; the key for another request is refused the same way.
     pub async fn registry_tx(
         &self,
         principal: &crate::auth::Principal,
         key: String,
         op: ::registry::tx::Op,
     ) -> Result<::registry::tx::Receipt, ApiError> {
-        self.core
+        let tx = ::registry::tx::Tx {
+            key,
+            actor: principal.id,
+            timestamp_ns: 0,
+            op,
+        };
+        let probe = tx.clone();
+        let retry = self
+            .core
             .registry
-            .apply(::registry::tx::Tx {
-                key,
-                actor: principal.id,
-                timestamp_ns: crate::core::now_ns(),
-                op,
-            })
-            .await
+            .read(move |r| r.retry_of(&probe))
+            .await?
+            .map_err(|e| ApiError::registry(&e))?;
+        match retry {
+            Some(receipt) => Ok(receipt),
+            None => self.core.registry_tx(tx).await,
+        }
     }
 
     /// Counts and converts a refusal.

@@ -196,7 +196,7 @@ impl RegistryApi {
         let applied = self
             .ctx
             .core
-            .execute(CommandKind::DepositAllowances {
+            .execute_once(CommandKind::DepositAllowances {
                 transfer: deposit_transfer(entry),
                 account: EngineAccount(account),
                 instrument,
@@ -622,7 +622,7 @@ impl RegistryService for RegistryApi {
         let applied = self
             .ctx
             .core
-            .execute(CommandKind::WithdrawAllowances {
+            .execute_once(CommandKind::WithdrawAllowances {
                 transfer: withdraw_transfer(account, &key),
                 account: EngineAccount(account),
                 instrument,

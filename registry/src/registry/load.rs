@@ -41,6 +41,13 @@ impl Registry {
             self.ledger.next_proposal = r.u64()?;
             self.ledger.four_eyes_t = r.u64()?;
             self.ledger.settled_seq = r.u64()?;
+            // Written before registry records were journaled: the engine sequence
+            // settled through is where the journal is to be replayed from.
+            self.journal_seq = if r.is_done() {
+                self.ledger.settled_seq
+            } else {
+                r.u64()?
+            };
             r.done()?;
         }
         let ledger = &mut self.ledger;
