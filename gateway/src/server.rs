@@ -449,8 +449,9 @@ async fn check_reconciled(core: &Core, read_only: bool) -> Result<(), String> {
     Err(format!("refusing to serve: {why}"))
 }
 
-/// Health follows what the server can do: NOT_SERVING while the disk is full or after the
-/// registry refused a settlement, SERVING again once the disk has room.
+/// Health follows what the server can do: NOT_SERVING while the disk is full, while the
+/// registry's store is behind its memory (it refused writes), or after the registry
+/// refused a settlement; SERVING again once the disk has room and the store caught up.
 fn watch_health(
     reporter: tonic_health::server::HealthReporter,
     metrics: Arc<Metrics>,
@@ -465,7 +466,11 @@ fn watch_health(
                 _ = shutdown.changed() => return,
             }
             let ok = !metrics.disk_full.load(std::sync::atomic::Ordering::Acquire)
-                && !metrics.halted.load(std::sync::atomic::Ordering::Acquire);
+                && !metrics.halted.load(std::sync::atomic::Ordering::Acquire)
+                && metrics
+                    .registry_unwritten
+                    .load(std::sync::atomic::Ordering::Acquire)
+                    == 0;
             if ok == serving {
                 continue;
             }

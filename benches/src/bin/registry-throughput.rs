@@ -4,10 +4,17 @@
 //! commits per second with raw batches per second. Ends with
 //! `synced_tx_per_s=N grouped_tx_per_s=N raw_batch_per_s=N ratio=N`.
 //!
+//! Then the same transfers the way the server commits them since the journal is the one
+//! truth: each journaled (one record per transaction in the gateway's journal, one fsync
+//! per batch, direct I/O into preallocated segments as `carbonx serve` writes them) and
+//! applied to a registry written without an fsync. Ends with a second line,
+//! `journaled_tx_per_s=N journaled_grouped_tx_per_s=N`.
+//!
 //! `cargo run --release -p benches --bin registry-throughput -- [--group N] [--groups N]`
 
 use std::time::Instant;
 
+use gateway::journal::Journal;
 use registry::model::{AccountId, AccountType, Sector, UnitDef, UnitId, UnitKind};
 use registry::store::{Batch, Store};
 use registry::tx::{Op, Tx};
@@ -199,6 +206,8 @@ fn main() {
     let raw_single_per_s = per_second(singles, start);
     drop(registry);
     drop(raw);
+    let (journaled_tx_per_s, journaled_grouped_tx_per_s) =
+        journaled(&dir, &single_txs, &grouped_txs);
     let _ = std::fs::remove_dir_all(&dir);
 
     // Groups committed per second against raw batches of the same shape per second.
@@ -217,4 +226,40 @@ fn main() {
         ratio_milli / 1_000,
         ratio_milli % 1_000
     );
+    println!(
+        "journaled_tx_per_s={journaled_tx_per_s} journaled_grouped_tx_per_s={journaled_grouped_tx_per_s}"
+    );
+}
+
+/// The same transfers through the journal: one fsync'd journal batch per transaction,
+/// then per group, each applied to a registry that is not fsync'd (its durable record is
+/// the journal). Returns (one per batch, grouped) transactions per second.
+fn journaled(dir: &std::path::Path, singles: &[Tx], groups: &[Vec<Tx>]) -> (u64, u64) {
+    let mut registry = Registry::open(&dir.join("journaled"), RegistryOptions { sync: false })
+        .expect("open registry");
+    setup(&mut registry);
+    let (mut journal, _) =
+        Journal::open_with(&dir.join("journal"), 64 << 20, true).expect("open journal");
+    journal.use_direct_io().expect("direct io");
+    let mut apply = |journal: &mut Journal, txs: &[Tx]| {
+        for tx in txs {
+            journal.append_tx(tx.timestamp_ns, tx).expect("append");
+        }
+        journal.commit(true).expect("commit");
+        for result in registry.apply_journaled(txs, journal.last_seq()) {
+            result.expect("journaled transfer");
+        }
+    };
+    let start = Instant::now();
+    for tx in singles {
+        apply(&mut journal, std::slice::from_ref(tx));
+    }
+    let single = per_second(singles.len() as u64, start);
+    let start = Instant::now();
+    for txs in groups {
+        apply(&mut journal, txs);
+    }
+    let grouped = per_second(groups.iter().map(|g| g.len() as u64).sum(), start);
+    registry.check_invariants().expect("invariants");
+    (single, grouped)
 }
