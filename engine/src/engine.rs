@@ -69,10 +69,6 @@ impl Engine {
         }
     }
 
-    pub fn state(&self) -> &State {
-        &self.state
-    }
-
     pub fn config(&self) -> &EngineConfig {
         &self.state.config
     }

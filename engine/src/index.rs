@@ -55,10 +55,6 @@ impl SlotIndex {
         self.len
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
     /// Bytes held by the table.
     pub fn bytes(&self) -> usize {
         self.table.len() * core::mem::size_of::<u32>()

@@ -171,10 +171,6 @@ impl SideLevels {
         }
     }
 
-    pub fn side(&self) -> Side {
-        self.side
-    }
-
     /// The ladder's price range, if this side is a ladder.
     pub fn ladder_range(&self) -> Option<(Fen, Fen)> {
         match &self.layout {
@@ -309,6 +305,7 @@ impl SideLevels {
     }
 
     /// Number of non-empty levels (O(levels)).
+    #[cfg(test)]
     pub fn count_levels(&self) -> usize {
         self.iter_from_best().count()
     }

@@ -3,7 +3,7 @@
 use crate::engine::Engine;
 use crate::types::{
     AccountId, ClientOrderId, Fen, InstrumentId, OrderId, Phase, Side, Symbol, TimeInForce, Tonnes,
-    TradingDate,
+    TradingDate, TransferId,
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,6 +38,17 @@ pub struct AccountView {
     pub restricted: bool,
     pub live_orders: u32,
     pub positions: Vec<PositionView>,
+}
+
+/// One instrument as the gateway shows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct InstrumentView {
+    pub instrument: InstrumentId,
+    pub symbol: Symbol,
+    pub reference_price_fen: Fen,
+    /// Today's band `[low, high]`; `None` when the instrument has no band.
+    pub band: Option<(Fen, Fen)>,
+    pub halted: bool,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -179,6 +190,50 @@ impl Engine {
 
     pub fn live_orders(&self) -> usize {
         self.state.live_orders()
+    }
+
+    /// Every instrument, in id order.
+    pub fn instruments(&self) -> Vec<InstrumentView> {
+        self.state
+            .instruments
+            .iter()
+            .enumerate()
+            .map(|(n, i)| InstrumentView {
+                instrument: InstrumentId(n as u32),
+                symbol: i.spec.symbol,
+                reference_price_fen: i.spec.reference_price_fen,
+                band: i.band,
+                halted: i.halted,
+            })
+            .collect()
+    }
+
+    pub fn instrument_view(&self, instrument: InstrumentId) -> Option<InstrumentView> {
+        self.instruments().get(instrument.0 as usize).copied()
+    }
+
+    /// Every trading account's id.
+    pub fn account_ids(&self) -> Vec<AccountId> {
+        self.state.accounts.iter().map(|a| a.id).collect()
+    }
+
+    /// Whether a transfer id was applied.
+    pub fn transfer_applied(&self, transfer: TransferId) -> bool {
+        self.state.transfers.contains_key(&transfer)
+    }
+
+    /// Every non-zero holding: (account, instrument, free + locked + pending tonnes).
+    pub fn holdings(&self) -> Vec<(AccountId, InstrumentId, Tonnes)> {
+        let mut out = Vec::new();
+        for account in &self.state.accounts {
+            for (index, p) in account.positions.iter().enumerate() {
+                let total = p.free_t + p.locked_t + p.pending_t;
+                if total > 0 {
+                    out.push((account.id, InstrumentId(index as u32), total));
+                }
+            }
+        }
+        out
     }
 
     /// Bytes held by the order arena and its two indexes (the per-order memory).

@@ -456,14 +456,14 @@ struct BookNow {
 async fn book_now(ctx: &Ctx, instrument: InstrumentId) -> Option<BookNow> {
     ctx.core
         .query(move |e| {
-            let i = e.state().instruments.get(instrument.0 as usize)?;
+            let i = e.instrument_view(instrument)?;
             let book = e.book(instrument, 10);
             let level = |l: &engine::BookLevel| (l.price_fen, l.quantity_t, l.orders);
             Some(BookNow {
                 sequence: e.last_seq(),
                 date: e.trading_date(),
                 phase: e.phase(),
-                reference_fen: i.spec.reference_price_fen,
+                reference_fen: i.reference_price_fen,
                 band: i.band.unwrap_or((0, 0)),
                 bids: book
                     .as_ref()

@@ -310,8 +310,8 @@ fn load_engine(
         return Ok((Engine::new(engine_config(config)), 1));
     };
     tracing::info!(seq = loaded.seq, path = %loaded.path.display(), "recovery: snapshot loaded");
-    for (n, i) in loaded.engine.state().instruments.iter().enumerate() {
-        catalog.add_instrument(engine::InstrumentId(n as u32), i.spec.symbol.as_str());
+    for i in loaded.engine.instruments() {
+        catalog.add_instrument(i.instrument, i.symbol.as_str());
     }
     crate::server::rebuild_history(config, hub, loaded.seq)?;
     hub.set_bars(loaded.bars);

@@ -145,7 +145,7 @@ async fn repair(core: &Core) -> Result<(usize, usize), String> {
         .await
         .map_err(|e| e.message)?;
     let known: HashSet<u64> = core
-        .query(|e| e.state().accounts.iter().map(|a| a.id.0).collect())
+        .query(|e| e.account_ids().iter().map(|a| a.0).collect())
         .await
         .map_err(|e| e.message)?;
     let mut opened = 0;
@@ -160,11 +160,32 @@ async fn repair(core: &Core) -> Result<(usize, usize), String> {
             opened += 1;
         }
     }
-    let applied: HashSet<u64> = core
-        .query(|e| e.state().transfers.keys().map(|t| t.0).collect())
+    let candidates = registry_deposits(core).await?;
+    let missing: Vec<CommandKind> = core
+        .query(move |e| {
+            candidates
+                .into_iter()
+                .filter(|kind| match kind {
+                    CommandKind::DepositAllowances { transfer, .. } => {
+                        !e.transfer_applied(*transfer)
+                    }
+                    _ => false,
+                })
+                .collect()
+        })
         .await
         .map_err(|e| e.message)?;
-    let mut deposits = 0;
+    let deposits = missing.len();
+    for kind in missing {
+        core.execute(kind).await.map_err(|e| e.message)?;
+    }
+    Ok((opened, deposits))
+}
+
+/// The engine deposit every registry move into trading calls for (moves and pledges
+/// enforced for auction), read from the registry's journal.
+async fn registry_deposits(core: &Core) -> Result<Vec<CommandKind>, String> {
+    let mut deposits = Vec::new();
     let mut from = 1;
     loop {
         let entries = core
@@ -174,7 +195,7 @@ async fn repair(core: &Core) -> Result<(usize, usize), String> {
             .map_err(|e| e.message)?
             .map_err(|e| e.to_string())?;
         let Some(last) = entries.last().map(|e| e.seq) else {
-            break;
+            return Ok(deposits);
         };
         for entry in entries {
             let (account, unit, quantity_t) = match entry.tx.op {
@@ -187,37 +208,27 @@ async fn repair(core: &Core) -> Result<(usize, usize), String> {
                     pledge,
                     how: Enforcement::ForAuction,
                 } => {
-                    let Some(p) = core
+                    let found = core
                         .registry
                         .read(move |r| r.ledger().pledges.get(&pledge).copied())
                         .await
-                        .map_err(|e| e.message)?
-                    else {
-                        continue;
-                    };
+                        .map_err(|e| e.message)?;
+                    let Some(p) = found else { continue };
                     (p.pledgor, p.unit, p.quantity_t)
                 }
                 _ => continue,
             };
-            if applied.contains(&deposit_transfer(entry.seq).0) {
-                continue;
+            if let Some(instrument) = core.catalog.instrument_of_unit(unit) {
+                deposits.push(CommandKind::DepositAllowances {
+                    transfer: deposit_transfer(entry.seq),
+                    account: EngineAccount(account.0),
+                    instrument,
+                    quantity_t,
+                });
             }
-            let Some(instrument) = core.catalog.instrument_of_unit(unit) else {
-                continue;
-            };
-            core.execute(CommandKind::DepositAllowances {
-                transfer: deposit_transfer(entry.seq),
-                account: EngineAccount(account.0),
-                instrument,
-                quantity_t,
-            })
-            .await
-            .map_err(|e| e.message)?;
-            deposits += 1;
         }
         from = last + 1;
     }
-    Ok((opened, deposits))
 }
 
 fn tls(config: &Config) -> Result<Option<ServerTlsConfig>, String> {

@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use engine::{Engine, Event, EventKind, InstrumentId};
+use engine::{Engine, Event, EventKind};
 use registry::tx::{SettleLeg, Tx};
 use tokio::sync::oneshot;
 
@@ -173,19 +173,13 @@ fn pass(engine: &mut Engine, seq: u64) {
 
 /// Every non-zero (account, instrument) holding of the engine.
 pub fn engine_holdings(engine: &Engine) -> EngineHoldings {
-    let state = engine.state();
-    let mut holdings = Vec::new();
-    for account in &state.accounts {
-        for (index, p) in account.positions.iter().enumerate() {
-            let total = p.free_t + p.locked_t + p.pending_t;
-            if total > 0 {
-                holdings.push((account.id.0, InstrumentId(index as u32), total));
-            }
-        }
-    }
     EngineHoldings {
         seq: engine.last_seq(),
-        holdings,
+        holdings: engine
+            .holdings()
+            .into_iter()
+            .map(|(account, instrument, t)| (account.0, instrument, t))
+            .collect(),
     }
 }
 

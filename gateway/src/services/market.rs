@@ -313,16 +313,14 @@ impl MarketDataService for MarketData {
             .core
             .query(move |e| {
                 let instruments = e
-                    .state()
-                    .instruments
-                    .iter()
-                    .enumerate()
-                    .map(|(n, i)| {
-                        let id = engine::InstrumentId(n as u32);
+                    .instruments()
+                    .into_iter()
+                    .map(|i| {
+                        let id = i.instrument;
                         let (low, high) = i.band.unwrap_or((0, 0));
                         pb::InstrumentInfo {
                             instrument: catalog.symbol(id),
-                            reference_price_fen: i.spec.reference_price_fen,
+                            reference_price_fen: i.reference_price_fen,
                             band_low_fen: low,
                             band_high_fen: high,
                             halted: i.halted,
