@@ -285,28 +285,17 @@ impl Engine {
             (bid_slot, Side::Buy, b.price_fen),
             (ask_slot, Side::Sell, a.price_fen),
         ] {
-            self.touch_level(index, side, price);
-            self.state.orders[slot as usize].filled_t += quantity_t;
-            if let Some(level) = self.state.instruments[index].side_mut(side).get_mut(price) {
-                level.quantity_t -= quantity_t;
-            }
+            self.fill_on_level(index, slot, (side, price), quantity_t);
         }
         self.state.instruments[index]
             .day
             .record(price_fen, quantity_t, notional);
         let trade = TradeId(self.state.next_trade_id);
         self.state.next_trade_id += 1;
-        let side_of = |engine: &Engine, slot: u32| {
-            let o = engine.state.orders[slot as usize];
-            FillSide {
-                order: OrderId(o.id),
-                account: engine.state.accounts[o.account as usize].id,
-                fee_fen: fee,
-                filled_t: o.filled_t,
-                leaves_t: o.leaves_t(),
-            }
-        };
-        let (buy, sell) = (side_of(self, bid_slot), side_of(self, ask_slot));
+        let (buy, sell) = (
+            self.resting_fill_side(bid_slot, fee),
+            self.resting_fill_side(ask_slot, fee),
+        );
         self.emit(
             out,
             EventKind::Trade(TradeReport {
@@ -324,6 +313,30 @@ impl Engine {
             if fill.leaves_t == 0 {
                 self.unlink(slot);
             }
+        }
+    }
+}
+
+impl Engine {
+    /// `quantity_t` of the resting order at `slot` filled, off its level at `(side, price)`.
+    #[inline]
+    fn fill_on_level(&mut self, index: usize, slot: u32, at: (Side, Fen), quantity_t: Tonnes) {
+        let (side, price) = at;
+        self.touch_level(index, side, price);
+        self.state.orders[slot as usize].filled_t += quantity_t;
+        if let Some(level) = self.state.instruments[index].side_mut(side).get_mut(price) {
+            level.quantity_t -= quantity_t;
+        }
+    }
+
+    fn resting_fill_side(&self, slot: u32, fee_fen: Fen) -> FillSide {
+        let o = self.state.orders[slot as usize];
+        FillSide {
+            order: OrderId(o.id),
+            account: self.state.accounts[o.account as usize].id,
+            fee_fen,
+            filled_t: o.filled_t,
+            leaves_t: o.leaves_t(),
         }
     }
 }

@@ -2,7 +2,7 @@
 //! and simulations.
 
 use crate::engine::Engine;
-use crate::levels::NIL;
+use crate::levels::{Level, NIL};
 use crate::orders::buy_required_fen;
 use crate::types::Side;
 
@@ -110,73 +110,103 @@ impl Engine {
                     );
                 }
                 previous_price = Some(price);
-                ensure!(
-                    level.orders > 0,
-                    "instrument {index} {side:?} {price}: empty level listed"
-                );
-                let (mut quantity, mut orders, mut prev, mut slot) = (0u64, 0u32, NIL, level.head);
-                while slot != NIL {
-                    let order = &state.orders[slot as usize];
-                    ensure!(order.is_live(), "level {price} links free slot {slot}");
-                    ensure!(order.prev == prev, "order {}: broken back link", order.id);
-                    ensure!(
-                        order.price_fen == price && order.side() == side,
-                        "order {} on the wrong level",
-                        order.id
-                    );
-                    ensure!(
-                        usize::from(order.instrument) == index,
-                        "order {} on the wrong book",
-                        order.id
-                    );
-                    ensure!(
-                        order.leaves_t() > 0,
-                        "order {} rests with no leaves",
-                        order.id
-                    );
-                    ensure!(
-                        state.order_slot(order.id) == Some(slot),
-                        "order {} not indexed",
-                        order.id
-                    );
-                    ensure!(
-                        state.client_slot(order.account, order.client_order_id) == Some(slot),
-                        "order {} client id not indexed",
-                        order.id
-                    );
-                    quantity += order.leaves_t();
-                    orders += 1;
-                    let account = order.account as usize;
-                    held.orders[account] += 1;
-                    match side {
-                        Side::Buy => {
-                            held.locked_fen[account] +=
-                                buy_required_fen(order.leaves_t(), price, bp);
-                            held.leaves[account][index].1 += order.leaves_t();
-                        }
-                        Side::Sell => held.leaves[account][index].0 += order.leaves_t(),
-                    }
-                    prev = slot;
-                    slot = order.next;
-                }
-                ensure!(
-                    level.tail == prev,
-                    "level {price}: tail is not the last order"
-                );
-                ensure!(
-                    level.quantity_t == quantity,
-                    "level {price}: total {} != sum {quantity}",
-                    level.quantity_t
-                );
-                ensure!(
-                    level.orders == orders,
-                    "level {price}: count {} != {orders}",
-                    level.orders
-                );
+                let orders = self.check_level(index, side, price, level, bp, held)?;
                 count += orders as usize;
             }
         }
         Ok(count)
+    }
+
+    /// One price level: its linked orders, their indexes and what they hold; returns the
+    /// number of orders on it.
+    fn check_level(
+        &self,
+        index: usize,
+        side: Side,
+        price: i64,
+        level: &Level,
+        bp: u32,
+        held: &mut Held,
+    ) -> Result<u32, InvariantViolation> {
+        let state = &self.state;
+        ensure!(
+            level.orders > 0,
+            "instrument {index} {side:?} {price}: empty level listed"
+        );
+        let (mut quantity, mut orders, mut prev, mut slot) = (0u64, 0u32, NIL, level.head);
+        while slot != NIL {
+            let order = &state.orders[slot as usize];
+            ensure!(order.is_live(), "level {price} links free slot {slot}");
+            ensure!(order.prev == prev, "order {}: broken back link", order.id);
+            self.check_resting(index, side, price, slot)?;
+            quantity += order.leaves_t();
+            orders += 1;
+            let account = order.account as usize;
+            held.orders[account] += 1;
+            match side {
+                Side::Buy => {
+                    held.locked_fen[account] += buy_required_fen(order.leaves_t(), price, bp);
+                    held.leaves[account][index].1 += order.leaves_t();
+                }
+                Side::Sell => held.leaves[account][index].0 += order.leaves_t(),
+            }
+            prev = slot;
+            slot = order.next;
+        }
+        ensure!(
+            level.tail == prev,
+            "level {price}: tail is not the last order"
+        );
+        ensure!(
+            level.quantity_t == quantity,
+            "level {price}: total {} != sum {quantity}",
+            level.quantity_t
+        );
+        ensure!(
+            level.orders == orders,
+            "level {price}: count {} != {orders}",
+            level.orders
+        );
+        Ok(orders)
+    }
+
+    /// A resting order sits on its own book, side and level, with leaves, and both its ids
+    /// find its slot.
+    fn check_resting(
+        &self,
+        index: usize,
+        side: Side,
+        price: i64,
+        slot: u32,
+    ) -> Result<(), InvariantViolation> {
+        let state = &self.state;
+        let order = &state.orders[slot as usize];
+        ensure!(
+            order.price_fen == price && order.side() == side,
+            "order {} on the wrong level",
+            order.id
+        );
+        ensure!(
+            usize::from(order.instrument) == index,
+            "order {} on the wrong book",
+            order.id
+        );
+        ensure!(
+            order.leaves_t() > 0,
+            "order {} rests with no leaves",
+            order.id
+        );
+        ensure!(
+            state.order_slot(order.id) == Some(slot),
+            "order {} not indexed",
+            order.id
+        );
+        ensure!(
+            state.client_slot(order.account, order.client_order_id) == Some(slot),
+            "order {} client id not indexed",
+            order.id
+        );
+        Ok(())
     }
 
     /// Block proposals, sealed bids and auction offers hold funds and allowances too.

@@ -396,25 +396,8 @@ impl Engine {
     ) -> Result<(), Reject> {
         let slot = self.account(seller)?;
         let index = self.instrument(instrument)?;
-        if self.state.phase == Phase::Closed {
-            return Err(Reject::DayNotOpen);
-        }
+        self.check_bidding_terms(index, quantity_t, bidder_max_bp)?;
         let spec = self.state.instruments[index].spec;
-        if self.state.instruments[index].halted {
-            return Err(Reject::InstrumentHalted);
-        }
-        if quantity_t < spec.bidding_min_t || quantity_t == 0 {
-            return Err(Reject::QuantityBelowMin);
-        }
-        if !quantity_t.is_multiple_of(spec.lot_t) {
-            return Err(Reject::QuantityNotOnLot);
-        }
-        if bidder_max_bp == 0 || bidder_max_bp > 10_000 {
-            return Err(Reject::InvalidParameter);
-        }
-        if self.state.auctions.len() >= self.state.config.limits.auctions_max as usize {
-            return Err(Reject::AuctionsLimit);
-        }
         self.check_side(
             slot,
             index,
@@ -464,6 +447,36 @@ impl Engine {
         Ok(())
     }
 
+    /// An announcement's terms: the day open, the instrument trading, the quantity at
+    /// least the minimum and on the lot, the bidder share a fraction, room for one more.
+    fn check_bidding_terms(
+        &self,
+        index: usize,
+        quantity_t: Tonnes,
+        bidder_max_bp: u32,
+    ) -> Result<(), Reject> {
+        if self.state.phase == Phase::Closed {
+            return Err(Reject::DayNotOpen);
+        }
+        let spec = self.state.instruments[index].spec;
+        if self.state.instruments[index].halted {
+            return Err(Reject::InstrumentHalted);
+        }
+        if quantity_t < spec.bidding_min_t || quantity_t == 0 {
+            return Err(Reject::QuantityBelowMin);
+        }
+        if !quantity_t.is_multiple_of(spec.lot_t) {
+            return Err(Reject::QuantityNotOnLot);
+        }
+        if bidder_max_bp == 0 || bidder_max_bp > 10_000 {
+            return Err(Reject::InvalidParameter);
+        }
+        if self.state.auctions.len() >= self.state.config.limits.auctions_max as usize {
+            return Err(Reject::AuctionsLimit);
+        }
+        Ok(())
+    }
+
     fn auction_at(&self, auction: OrderId) -> Result<usize, Reject> {
         self.state
             .auctions
@@ -497,6 +510,36 @@ impl Engine {
     ) -> Result<(), Reject> {
         let at = self.auction_at(auction)?;
         let slot = self.account(bidder)?;
+        self.check_bid(at, slot, price_fen, quantity_t)?;
+        let instrument = self.state.auctions[at].instrument;
+        let required = self.check_side(slot, instrument, Side::Buy, price_fen, quantity_t)?;
+        let id = self.state.next_order_id;
+        self.state.next_order_id += 1;
+        self.lock_funds(slot, required);
+        self.state.auctions[at].bids.push(Bid {
+            id,
+            client_order_id: client_order_id.0,
+            bidder: slot,
+            price_fen,
+            quantity_t,
+        });
+        self.emit(
+            out,
+            EventKind::BidAccepted {
+                auction,
+                bid: OrderId(id),
+                bidder,
+                price_fen,
+                quantity_t,
+            },
+        );
+        Ok(())
+    }
+
+    /// A bid's terms: the auction open, the bidder not the seller and not restricted, the
+    /// price on the tick between reserve and cap, the quantity on the lot within the
+    /// bidder's share, room for one more bid.
+    fn check_bid(&self, at: usize, slot: u32, price_fen: Fen, quantity_t: Tonnes) -> Result<(), Reject> {
         let a = &self.state.auctions[at];
         let spec = self.state.instruments[a.instrument].spec;
         if !a.open {
@@ -538,27 +581,6 @@ impl Engine {
         if a.bids.len() >= self.state.config.limits.bids_per_auction_max as usize {
             return Err(Reject::BidsLimit);
         }
-        let required = self.check_side(slot, a.instrument, Side::Buy, price_fen, quantity_t)?;
-        let id = self.state.next_order_id;
-        self.state.next_order_id += 1;
-        self.lock_funds(slot, required);
-        self.state.auctions[at].bids.push(Bid {
-            id,
-            client_order_id: client_order_id.0,
-            bidder: slot,
-            price_fen,
-            quantity_t,
-        });
-        self.emit(
-            out,
-            EventKind::BidAccepted {
-                auction,
-                bid: OrderId(id),
-                bidder,
-                price_fen,
-                quantity_t,
-            },
-        );
         Ok(())
     }
 

@@ -450,30 +450,8 @@ impl Engine {
             Side::Sell => (maker_fee, taker_fee),
         };
         if self.state.config.risk_checks {
-            let (buyer, buy_limit, buy_leaves, seller) = match incoming.side {
-                Side::Buy => (
-                    incoming.account,
-                    incoming.limit_fen,
-                    incoming.leaves_t(),
-                    resting.account,
-                ),
-                Side::Sell => (
-                    resting.account,
-                    resting.price_fen,
-                    resting.leaves_t(),
-                    incoming.account,
-                ),
-            };
-            self.settle_buy(
-                buyer,
-                index,
-                buy_limit,
-                buy_leaves,
-                quantity_t,
-                notional + buy_fee,
-            );
-            self.settle_sell(seller, index, quantity_t, notional - sell_fee);
-            self.collect_fee(buy_fee + sell_fee);
+            let fill = (quantity_t, notional, buy_fee, sell_fee);
+            self.settle_fill(incoming, &resting, fill);
         }
         incoming.filled_t += quantity_t;
         self.touch_level(index, resting.side(), price_fen);
@@ -519,6 +497,38 @@ impl Engine {
         if resting_after.leaves_t() == 0 {
             self.unlink(slot);
         }
+    }
+
+    /// The funds and allowances of one fill between `incoming` and `resting`:
+    /// `(quantity_t, notional_fen, buy_fee_fen, sell_fee_fen)`.
+    #[inline]
+    fn settle_fill(&mut self, incoming: &Incoming, resting: &Order, fill: (u64, Fen, Fen, Fen)) {
+        let (quantity_t, notional, buy_fee, sell_fee) = fill;
+        let (buyer, buy_limit, buy_leaves, seller) = match incoming.side {
+            Side::Buy => (
+                incoming.account,
+                incoming.limit_fen,
+                incoming.leaves_t(),
+                resting.account,
+            ),
+            Side::Sell => (
+                resting.account,
+                resting.price_fen,
+                resting.leaves_t(),
+                incoming.account,
+            ),
+        };
+        let index = incoming.instrument;
+        self.settle_buy(
+            buyer,
+            index,
+            buy_limit,
+            buy_leaves,
+            quantity_t,
+            notional + buy_fee,
+        );
+        self.settle_sell(seller, index, quantity_t, notional - sell_fee);
+        self.collect_fee(buy_fee + sell_fee);
     }
 
     fn fill_side_of_incoming(&self, incoming: &Incoming, buy_fee: Fen, sell_fee: Fen) -> FillSide {

@@ -356,30 +356,30 @@ impl Engine {
         // bytes as walking one level after another, which is what happens should a list's
         // length ever differ from its count.
         let start = w.0.len();
-        let mut runs = Vec::with_capacity(levels.len());
-        let mut at = start;
-        for (_, level) in &levels {
-            at += LEVEL_HEADER_BYTES;
-            let end = at + level.orders as usize * ORDER_BYTES;
-            runs.push((at, end));
-            at = end;
+        let mut runs = level_runs(w, &levels);
+        if !self.walk_levels_together(w, &levels, &mut runs) {
+            w.0.truncate(start);
+            self.write_levels_one_by_one(w, &levels);
         }
-        w.0.resize(at, 0);
-        for ((price, level), (first, _)) in levels.iter().zip(&runs) {
-            let header = first - LEVEL_HEADER_BYTES;
-            w.0[header..header + 8].copy_from_slice(&price.to_le_bytes());
-            w.0[header + 8..*first].copy_from_slice(&level.orders.to_le_bytes());
-        }
+    }
+
+    /// Writes the levels' orders into their runs, up to `SNAPSHOT_LANES` lists a step at
+    /// a time; false when a list's length differs from its level's count.
+    fn walk_levels_together(
+        &self,
+        w: &mut Writer,
+        levels: &[(crate::types::Fen, &crate::levels::Level)],
+        runs: &mut [(usize, usize)],
+    ) -> bool {
         let mut lanes: Vec<(usize, u32)> = Vec::with_capacity(SNAPSHOT_LANES);
         let mut next_level = 0;
-        let mut counts_hold = true;
-        'walk: loop {
+        loop {
             while lanes.len() < SNAPSHOT_LANES && next_level < levels.len() {
                 lanes.push((next_level, levels[next_level].1.head));
                 next_level += 1;
             }
             if lanes.is_empty() {
-                break;
+                return true;
             }
             let mut lane = 0;
             while lane < lanes.len() {
@@ -390,8 +390,7 @@ impl Engine {
                 else {
                     let (next, end) = runs[level];
                     if next != end {
-                        counts_hold = false;
-                        break 'walk;
+                        return false;
                     }
                     lanes.swap_remove(lane);
                     continue;
@@ -401,8 +400,7 @@ impl Engine {
                     w.0.get_mut(*next..*next + ORDER_BYTES)
                         .filter(|_| *next < *end)
                 else {
-                    counts_hold = false;
-                    break 'walk;
+                    return false;
                 };
                 place.copy_from_slice(&order_bytes(o));
                 *next += ORDER_BYTES;
@@ -410,19 +408,23 @@ impl Engine {
                 lane += 1;
             }
         }
-        if !counts_hold {
-            w.0.truncate(start);
-            for (price, level) in &levels {
-                w.i64(*price);
-                w.u32(level.orders);
-                let mut slot = level.head;
-                while let Some(o) = (slot != crate::levels::NIL)
-                    .then(|| self.state.orders.get(slot as usize))
-                    .flatten()
-                {
-                    write_order(w, o);
-                    slot = o.next;
-                }
+    }
+
+    fn write_levels_one_by_one(
+        &self,
+        w: &mut Writer,
+        levels: &[(crate::types::Fen, &crate::levels::Level)],
+    ) {
+        for (price, level) in levels {
+            w.i64(*price);
+            w.u32(level.orders);
+            let mut slot = level.head;
+            while let Some(o) = (slot != crate::levels::NIL)
+                .then(|| self.state.orders.get(slot as usize))
+                .flatten()
+            {
+                write_order(w, o);
+                slot = o.next;
             }
         }
     }
@@ -514,6 +516,29 @@ fn write_order(w: &mut Writer, o: &Order) {
     w.0.extend_from_slice(&order_bytes(o));
 }
 
+/// Room for every level's header and orders, the headers written: each level's run of
+/// order bytes as (next write, end) positions.
+fn level_runs(
+    w: &mut Writer,
+    levels: &[(crate::types::Fen, &crate::levels::Level)],
+) -> Vec<(usize, usize)> {
+    let mut runs = Vec::with_capacity(levels.len());
+    let mut at = w.0.len();
+    for (_, level) in levels {
+        at += LEVEL_HEADER_BYTES;
+        let end = at + level.orders as usize * ORDER_BYTES;
+        runs.push((at, end));
+        at = end;
+    }
+    w.0.resize(at, 0);
+    for ((price, level), (first, _)) in levels.iter().zip(&runs) {
+        let header = first - LEVEL_HEADER_BYTES;
+        w.0[header..header + 8].copy_from_slice(&price.to_le_bytes());
+        w.0[header + 8..*first].copy_from_slice(&level.orders.to_le_bytes());
+    }
+    runs
+}
+
 /// One resting order as a snapshot holds it.
 fn order_bytes(o: &Order) -> [u8; ORDER_BYTES] {
     let mut b = [0u8; ORDER_BYTES];
@@ -543,7 +568,7 @@ fn write_account(w: &mut Writer, a: &Account) {
     }
 }
 
-fn read_body(r: &mut Reader<'_>, version: u8) -> Result<Engine, SnapshotError> {
+fn read_config(r: &mut Reader<'_>) -> Result<EngineConfig, SnapshotError> {
     let fee_account = AccountId(r.u64()?);
     let risk_checks = r.bool()?;
     let proceeds_same_day = r.bool()?;
@@ -556,12 +581,17 @@ fn read_body(r: &mut Reader<'_>, version: u8) -> Result<Engine, SnapshotError> {
         auctions_max: r.u32()?,
         bids_per_auction_max: r.u32()?,
     };
-    let config = EngineConfig {
+    Ok(EngineConfig {
         fee_account,
         risk_checks,
         proceeds_same_day,
         limits,
-    };
+    })
+}
+
+fn read_body(r: &mut Reader<'_>, version: u8) -> Result<Engine, SnapshotError> {
+    let config = read_config(r)?;
+    let (fee_account, limits) = (config.fee_account, config.limits);
     let mut state = State::new(config);
     state.accounts.clear();
     state.account_index.clear();
@@ -599,6 +629,14 @@ fn read_body(r: &mut Reader<'_>, version: u8) -> Result<Engine, SnapshotError> {
             read_side(r, &mut engine, index, side)?;
         }
     }
+    read_transfers(r, &mut engine, version)?;
+    read_negotiated(r, &mut engine)?;
+    engine.seq = engine.state.last_seq;
+    Ok(engine)
+}
+
+/// The applied transfers (version 2 records the sequence that applied each).
+fn read_transfers(r: &mut Reader<'_>, engine: &mut Engine, version: u8) -> Result<(), SnapshotError> {
     let transfers = r.len(if version >= 2 { 37 } else { 29 })?;
     for _ in 0..transfers {
         let id = TransferId(r.u64()?);
@@ -611,9 +649,7 @@ fn read_body(r: &mut Reader<'_>, version: u8) -> Result<Engine, SnapshotError> {
         };
         engine.state.transfers.insert(id, record);
     }
-    read_negotiated(r, &mut engine)?;
-    engine.seq = engine.state.last_seq;
-    Ok(engine)
+    Ok(())
 }
 
 fn read_negotiated(r: &mut Reader<'_>, engine: &mut Engine) -> Result<(), SnapshotError> {
@@ -900,8 +936,8 @@ mod tests {
         out.into_iter().map(|e| e.kind).collect()
     }
 
-    #[test]
-    fn walking_levels_together_writes_the_bytes_of_walking_them_one_by_one() {
+    /// An engine with one listed instrument, three funded accounts and the day open.
+    fn market(accounts: &[AccountId]) -> Engine {
         let mut engine = Engine::new(EngineConfig {
             fee_account: AccountId(1),
             ..EngineConfig::default()
@@ -911,42 +947,37 @@ mod tests {
             8_000,
         );
         apply(&mut engine, CommandKind::CreateInstrument(spec));
-        let accounts = [AccountId(101), AccountId(102), AccountId(103)];
         for (n, account) in accounts.iter().enumerate() {
-            apply(
-                &mut engine,
-                CommandKind::OpenAccount {
-                    account: *account,
-                    stp: StpMode::CancelIncoming,
-                },
-            );
+            let (account, n) = (*account, n as u64);
+            let stp = StpMode::CancelIncoming;
+            apply(&mut engine, CommandKind::OpenAccount { account, stp });
             apply(
                 &mut engine,
                 CommandKind::CreditFunds {
-                    transfer: TransferId(2 * n as u64 + 1),
-                    account: *account,
+                    transfer: TransferId(2 * n + 1),
+                    account,
                     amount_fen: 10_000_000_000,
                 },
             );
             apply(
                 &mut engine,
                 CommandKind::DepositAllowances {
-                    transfer: TransferId(2 * n as u64 + 2),
-                    account: *account,
+                    transfer: TransferId(2 * n + 2),
+                    account,
                     instrument: InstrumentId(0),
                     quantity_t: 1_000_000,
                 },
             );
         }
         apply(&mut engine, CommandKind::OpenDay { date: 20250102 });
-        apply(
-            &mut engine,
-            CommandKind::SetPhase {
-                phase: Phase::Continuous,
-            },
-        );
-        // Resting orders on 40 levels a side (more than the lanes), of uneven lengths, and
-        // cancels in between so that the order table's slots are reused out of order.
+        let phase = Phase::Continuous;
+        apply(&mut engine, CommandKind::SetPhase { phase });
+        engine
+    }
+
+    /// Resting orders on 40 levels a side (more than the lanes), of uneven lengths, and
+    /// cancels in between so that the order table's slots are reused out of order.
+    fn deep_book(engine: &mut Engine, accounts: &[AccountId]) {
         let mut rng = 0x2545_f491_4f6c_dd1du64;
         let mut live: Vec<(AccountId, OrderId)> = Vec::new();
         for n in 0..3_000u64 {
@@ -955,7 +986,7 @@ mod tests {
             rng ^= rng << 17;
             if rng.is_multiple_of(4) && !live.is_empty() {
                 let (account, order) = live.swap_remove((rng >> 8) as usize % live.len());
-                apply(&mut engine, CommandKind::CancelOrder { account, order });
+                apply(engine, CommandKind::CancelOrder { account, order });
                 continue;
             }
             let side = if rng & 16 == 0 { Side::Buy } else { Side::Sell };
@@ -965,46 +996,52 @@ mod tests {
                 Side::Sell => 8_010 + ticks,
             };
             let account = accounts[(rng >> 40) as usize % accounts.len()];
-            let events = apply(
-                &mut engine,
-                CommandKind::PlaceOrder(NewOrder {
-                    account,
-                    client_order_id: ClientOrderId(n + 1),
-                    instrument: InstrumentId(0),
-                    side,
-                    kind: OrderKind::Limit,
-                    time_in_force: TimeInForce::Day,
-                    price_fen,
-                    quantity_t: 1 + (rng >> 50) % 30,
-                    post_only: rng & 32 == 0,
-                }),
-            );
-            for event in events {
+            let order = NewOrder {
+                account,
+                client_order_id: ClientOrderId(n + 1),
+                instrument: InstrumentId(0),
+                side,
+                kind: OrderKind::Limit,
+                time_in_force: TimeInForce::Day,
+                price_fen,
+                quantity_t: 1 + (rng >> 50) % 30,
+                post_only: rng & 32 == 0,
+            };
+            for event in apply(engine, CommandKind::PlaceOrder(order)) {
                 if let EventKind::Accepted(report) = event {
                     live.push((account, report.order));
                 }
             }
         }
-        let same_bytes = |engine: &Engine, at_least: usize| {
-            let instrument = &engine.state.instruments[0];
-            for side in [Side::Buy, Side::Sell] {
-                let levels = instrument.side(side);
-                assert!(
-                    levels.count_levels() > SNAPSHOT_LANES,
-                    "{side:?}: too few levels"
-                );
-                let mut together = Writer(b"prefix".to_vec());
-                engine.write_side(&mut together, levels);
-                let mut one_by_one = Writer(b"prefix".to_vec());
-                write_side_one_level_at_a_time(engine, &mut one_by_one, levels);
-                assert!(
-                    one_by_one.0.len() > at_least,
-                    "{side:?}: {} bytes",
-                    one_by_one.0.len()
-                );
-                assert!(together.0 == one_by_one.0, "{side:?}: the bytes differ");
-            }
-        };
+    }
+
+    /// Both sides written level by level and all together give the same bytes.
+    fn same_bytes(engine: &Engine, at_least: usize) {
+        let instrument = &engine.state.instruments[0];
+        for side in [Side::Buy, Side::Sell] {
+            let levels = instrument.side(side);
+            assert!(
+                levels.count_levels() > SNAPSHOT_LANES,
+                "{side:?}: too few levels"
+            );
+            let mut together = Writer(b"prefix".to_vec());
+            engine.write_side(&mut together, levels);
+            let mut one_by_one = Writer(b"prefix".to_vec());
+            write_side_one_level_at_a_time(engine, &mut one_by_one, levels);
+            assert!(
+                one_by_one.0.len() > at_least,
+                "{side:?}: {} bytes",
+                one_by_one.0.len()
+            );
+            assert!(together.0 == one_by_one.0, "{side:?}: the bytes differ");
+        }
+    }
+
+    #[test]
+    fn walking_levels_together_writes_the_bytes_of_walking_them_one_by_one() {
+        let accounts = [AccountId(101), AccountId(102), AccountId(103)];
+        let mut engine = market(&accounts);
+        deep_book(&mut engine, &accounts);
         same_bytes(&engine, 20_000);
         let restored = Engine::restore(&engine.snapshot()).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(restored.state_hash(), engine.state_hash());

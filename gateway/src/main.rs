@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use gateway::config::{Config, LogFormat, Overrides};
+use server::config::{Config, LogFormat, Overrides};
 
 /// carbonx: national carbon allowance registry and trading-matching engine.
 #[derive(Debug, Parser)]
@@ -40,9 +40,9 @@ enum Command {
     /// reconciliation (address and token from flags or CARBONX_ADDR / CARBONX_TOKEN).
     Ctl {
         #[command(flatten)]
-        connection: gateway::cli::Connection,
+        connection: gateway::ctl::Connection,
         #[command(subcommand)]
-        command: gateway::cli::Ctl,
+        command: gateway::ctl::Ctl,
     },
     /// Inspect the engine journal of a data directory.
     Journal {
@@ -121,16 +121,21 @@ fn serve(args: ServeArgs) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(gateway::server::serve(
+    let dashboard = config.dashboard_listen;
+    let result = runtime.block_on(server::server::serve(
         config,
-        |running| {
+        move |running| {
             use std::io::Write;
             println!("carbonx listening on {}", running.addr);
             if let Some(m) = running.metrics_addr {
                 println!("carbonx metrics on http://{m}/metrics");
             }
-            if let Some(d) = running.dashboard_addr {
-                println!("carbonx dashboard on http://{d}/ (open once with ?token=<token>)");
+            // The dashboard is the binary's, beside the server, on the server's state.
+            if let Some(addr) = dashboard {
+                match dashboard::start(addr, running.ctx.clone()) {
+                    Ok(d) => println!("carbonx dashboard on http://{d}/login"),
+                    Err(e) => eprintln!("carbonx: dashboard not started: {e}"),
+                }
             }
             let _ = std::io::stdout().flush();
         },
@@ -153,7 +158,7 @@ fn journal(action: JournalAction) -> ExitCode {
     let dir = dir.unwrap_or_else(|| data.join("journal"));
     // What start-up would find (a torn tail, damage, an end before the durable mark), with
     // the same reading of the last segment.
-    let report = match gateway::journal::inspect(&dir) {
+    let report = match journal::inspect(&dir) {
         Ok((report, _)) => report,
         Err(e) => {
             eprintln!("journal {}: {e}", dir.display());
@@ -161,16 +166,16 @@ fn journal(action: JournalAction) -> ExitCode {
         }
     };
     // From the first segment present unless asked (earlier ones may be archived).
-    let from = from.unwrap_or_else(|| gateway::journal::first_seq(&dir).unwrap_or(1));
+    let from = from.unwrap_or_else(|| journal::first_seq(&dir).unwrap_or(1));
     let mut count = 0u64;
     let mut last = 0u64;
-    let result = gateway::journal::replay(&dir, from, |record| {
+    let result = journal::replay(&dir, from, |record| {
         if dump {
             match record {
-                gateway::journal::Record::Engine(c) => {
+                journal::Record::Engine(c) => {
                     println!("{} {} {:?}", c.seq, c.timestamp_ns, c.kind);
                 }
-                gateway::journal::Record::Registry {
+                journal::Record::Registry {
                     seq,
                     timestamp_ns,
                     entry,
@@ -249,7 +254,7 @@ fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            match runtime.block_on(gateway::cli::run(&connection, &command)) {
+            match runtime.block_on(gateway::ctl::run(&connection, &command)) {
                 Ok(text) => {
                     print!("{text}");
                     ExitCode::SUCCESS

@@ -148,107 +148,31 @@ pub fn allocate(plan: &Plan, entities: &[EntityYear]) -> Result<Run, AllocationE
     let mut balance = BTreeMap::new();
     // Industry by sector first (the balance value needs the whole sector).
     for sector in [Sector::Steel, Sector::Cement, Sector::Aluminium] {
-        let members: Vec<&&EntityYear> = sorted.iter().filter(|e| e.sector == sector).collect();
+        let members: Vec<&EntityYear> = sorted.iter().copied().filter(|e| e.sector == sector).collect();
         if members.is_empty() {
             continue;
         }
         match &plan.industry {
             IndustryMethod::Grandfathering => {
-                for e in members {
-                    let v = e.verified_t.unwrap_or(0);
-                    allocations.push(Allocation {
-                        account: e.account,
-                        sector,
-                        method: "grandfathering",
-                        allocated_t: v,
-                        explanation: format!("allocation = verified emissions = {v} t"),
-                    });
-                }
+                allocations.extend(members.iter().map(|e| grandfathered(e)));
             }
             IndustryMethod::Intensity {
                 coefficients,
                 tolerance_t,
                 iterations_max,
             } => {
-                let inputs: Vec<IndustryEntity> = members
-                    .iter()
-                    .map(|e| {
-                        let verified = Decimal::from(e.verified_t.unwrap_or(0));
-                        IndustryEntity {
-                            verified_t: verified,
-                            intensity: if e.output_t.is_zero() {
-                                Decimal::ZERO
-                            } else {
-                                verified / e.output_t
-                            },
-                        }
-                    })
-                    .collect();
+                let inputs: Vec<IndustryEntity> = members.iter().map(|e| industry_input(e)).collect();
                 let solution =
                     solve_balance_value(&inputs, coefficients, *tolerance_t, *iterations_max)?;
                 for (e, input) in members.iter().zip(&inputs) {
-                    let exact = if input.verified_t.is_zero() {
-                        Decimal::ZERO
-                    } else {
-                        intensity_allocation(input, solution.balance_value, coefficients)
-                    };
-                    let allocated_t = floor_t(exact);
-                    allocations.push(Allocation {
-                        account: e.account,
-                        sector,
-                        method: "intensity",
-                        allocated_t,
-                        explanation: format!(
-                            "E = {} t, output {} t, I = E/output = {}; BP({}) = {}; X = (BP - I)/BP = {}; a = {}; A = E x (1 + a) = {} -> {allocated_t} t",
-                            input.verified_t,
-                            e.output_t,
-                            input.intensity.round_dp(6),
-                            sector_name(sector),
-                            solution.balance_value.round_dp(6),
-                            if input.intensity.is_zero() { Decimal::ZERO } else { ((solution.balance_value - input.intensity) / solution.balance_value).round_dp(6) },
-                            if input.intensity.is_zero() { Decimal::ZERO } else { coefficients.adjustment((solution.balance_value - input.intensity) / solution.balance_value).round_dp(6) },
-                            exact.round_dp(4),
-                        ),
-                    });
+                    allocations.push(by_intensity(e, input, &solution, coefficients));
                 }
                 balance.insert(sector, solution);
             }
         }
     }
     for e in sorted.iter().filter(|e| e.sector == Sector::Power) {
-        let verified = Decimal::from(e.verified_t.unwrap_or(0));
-        let x = allocate_power(&plan.power, &e.units, verified)?;
-        let mut text = String::new();
-        for (n, u) in x.units.iter().enumerate() {
-            let _ = write!(
-                text,
-                "unit {}: Qe x Be x Ff = {} x {} x {} = {}; Qh x Bh = {}; unit = {}. ",
-                n + 1,
-                e.units[n].electricity_mwh,
-                u.benchmark,
-                u.load_factor_correction.round_dp(6),
-                u.electricity_part_t.round_dp(4),
-                u.heat_part_t.round_dp(4),
-                u.unit_t.round_dp(4)
-            );
-        }
-        let _ = write!(
-            text,
-            "units {} t; floor {} x verified {} = {} t; allocation max(...) = {} -> {} t",
-            x.units_sum_t.round_dp(4),
-            plan.power.floor_share,
-            verified,
-            x.floor_t.round_dp(4),
-            x.exact_t.round_dp(4),
-            x.allocated_t
-        );
-        allocations.push(Allocation {
-            account: e.account,
-            sector: Sector::Power,
-            method: "benchmark",
-            allocated_t: x.allocated_t,
-            explanation: text,
-        });
+        allocations.push(by_power_benchmark(plan, e)?);
     }
     allocations.sort_by_key(|a| a.account);
     Ok(Run {
@@ -256,6 +180,106 @@ pub fn allocate(plan: &Plan, entities: &[EntityYear]) -> Result<Run, AllocationE
         plan_version: plan.version.clone(),
         allocations,
         balance,
+    })
+}
+
+fn grandfathered(e: &EntityYear) -> Allocation {
+    let v = e.verified_t.unwrap_or(0);
+    Allocation {
+        account: e.account,
+        sector: e.sector,
+        method: "grandfathering",
+        allocated_t: v,
+        explanation: format!("allocation = verified emissions = {v} t"),
+    }
+}
+
+/// An industrial entity's verified emissions and intensity (emissions per tonne of output;
+/// zero without output).
+fn industry_input(e: &EntityYear) -> IndustryEntity {
+    let verified = Decimal::from(e.verified_t.unwrap_or(0));
+    IndustryEntity {
+        verified_t: verified,
+        intensity: if e.output_t.is_zero() {
+            Decimal::ZERO
+        } else {
+            verified / e.output_t
+        },
+    }
+}
+
+/// An industrial entity's allocation at its sector's solved balance value, explained.
+fn by_intensity(
+    e: &EntityYear,
+    input: &IndustryEntity,
+    solution: &BalanceSolution,
+    coefficients: &IntensityCoefficients,
+) -> Allocation {
+    let exact = if input.verified_t.is_zero() {
+        Decimal::ZERO
+    } else {
+        intensity_allocation(input, solution.balance_value, coefficients)
+    };
+    let allocated_t = floor_t(exact);
+    let bp = solution.balance_value;
+    let (x, a) = if input.intensity.is_zero() {
+        (Decimal::ZERO, Decimal::ZERO)
+    } else {
+        let x = (bp - input.intensity) / bp;
+        (x.round_dp(6), coefficients.adjustment(x).round_dp(6))
+    };
+    Allocation {
+        account: e.account,
+        sector: e.sector,
+        method: "intensity",
+        allocated_t,
+        explanation: format!(
+            "E = {} t, output {} t, I = E/output = {}; BP({}) = {}; X = (BP - I)/BP = {x}; a = {a}; A = E x (1 + a) = {} -> {allocated_t} t",
+            input.verified_t,
+            e.output_t,
+            input.intensity.round_dp(6),
+            sector_name(e.sector),
+            bp.round_dp(6),
+            exact.round_dp(4),
+        ),
+    }
+}
+
+/// A power entity's allocation: the sum of its units' benchmark allocations, at least the
+/// plan's floor share of its verified emissions; explained unit by unit.
+fn by_power_benchmark(plan: &Plan, e: &EntityYear) -> Result<Allocation, AllocationError> {
+    let verified = Decimal::from(e.verified_t.unwrap_or(0));
+    let x = allocate_power(&plan.power, &e.units, verified)?;
+    let mut text = String::new();
+    for (n, (u, input)) in x.units.iter().zip(&e.units).enumerate() {
+        let _ = write!(
+            text,
+            "unit {}: Qe x Be x Ff = {} x {} x {} = {}; Qh x Bh = {}; unit = {}. ",
+            n + 1,
+            input.electricity_mwh,
+            u.benchmark,
+            u.load_factor_correction.round_dp(6),
+            u.electricity_part_t.round_dp(4),
+            u.heat_part_t.round_dp(4),
+            u.unit_t.round_dp(4)
+        );
+    }
+    let _ = write!(
+        text,
+        "units {} t; floor {} x verified {} = {} t; allocation max(...) = {} -> {} t",
+        x.units_sum_t.round_dp(4),
+        plan.power.floor_share,
+        verified,
+        x.floor_t.round_dp(4),
+        x.exact_t.round_dp(4),
+        x.allocated_t
+    );
+    Ok(Allocation {
+        account: e.account,
+        sector: Sector::Power,
+        method: "benchmark",
+        allocated_t: x.allocated_t,
+        explanation: text,
     })
 }
 
@@ -491,47 +515,6 @@ pub fn close(
     }
 }
 
-/// CSV: each entity's allocation with its method and explanation.
-pub fn allocation_csv(run: &Run, provinces: &BTreeMap<AccountId, String>) -> String {
-    let mut out =
-        String::from("year,plan,account,sector,province,method,allocated_t,explanation\n");
-    for a in &run.allocations {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},\"{}\"",
-            run.year,
-            run.plan_version,
-            a.account.0,
-            sector_name(a.sector),
-            provinces.get(&a.account).map_or("", String::as_str),
-            a.method,
-            a.allocated_t,
-            a.explanation.replace('"', "\"\"")
-        );
-    }
-    out
-}
-
-/// CSV: compliance status per entity.
-pub fn status_csv(year: u16, rows: &[(AccountId, Compliance)]) -> String {
-    let mut out = String::from(
-        "year,account,obligation_t,surrendered_cea_t,surrendered_ccer_t,shortfall_t,status\n",
-    );
-    for (account, c) in rows {
-        let _ = writeln!(
-            out,
-            "{year},{},{},{},{},{},{}",
-            account.0,
-            c.obligation_t.map_or(String::new(), |o| o.to_string()),
-            c.surrendered_cea_t,
-            c.surrendered_ccer_t,
-            c.shortfall_t(),
-            c.status().code()
-        );
-    }
-    out
-}
-
 /// Totals by a key (sector or province): entities, obligation, allocated, surrendered,
 /// shortfall, penalties, and entities by status.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -545,38 +528,6 @@ pub struct Totals {
     pub compliant: u64,
     pub short: u64,
     pub emissions_not_entered: u64,
-}
-
-pub fn totals_csv(title: &str, totals: &BTreeMap<String, Totals>) -> String {
-    let mut out = format!(
-        "{title},entities,obligation_t,allocated_t,surrendered_t,shortfall_t,penalty_fen,compliant,short,emissions_not_entered\n"
-    );
-    for (k, t) in totals {
-        let _ = writeln!(
-            out,
-            "{},{},{},{},{},{},{},{},{},{}",
-            csv_field(k),
-            t.entities,
-            t.obligation_t,
-            t.allocated_t,
-            t.surrendered_t,
-            t.shortfall_t,
-            t.penalty_fen,
-            t.compliant,
-            t.short,
-            t.emissions_not_entered
-        );
-    }
-    out
-}
-
-/// A CSV field, quoted when it holds a comma, quote or line break.
-pub fn csv_field(v: &str) -> String {
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v.to_string()
-    }
 }
 
 pub fn sector_label(s: Sector) -> &'static str {

@@ -69,7 +69,10 @@ pub enum RegistryError {
     Allocation(#[from] crate::allocation::AllocationError),
     /// A compliance-cycle precondition (year closed, run order...), with its own code.
     #[error("{why}")]
-    Cycle { code: &'static str, why: String },
+    Cycle {
+        code: crate::cycle::CycleCode,
+        why: String,
+    },
     #[error("storage: {0}")]
     Storage(#[from] StoreError),
     #[error("corrupt record: {0}")]
@@ -109,7 +112,7 @@ impl RegistryError {
             RegistryError::PlanExists { .. } => "PLAN_VERSION_EXISTS",
             RegistryError::NotCovered(_) => "NOT_COVERED",
             RegistryError::Allocation(_) => "ALLOCATION_FAILED",
-            RegistryError::Cycle { code, .. } => code,
+            RegistryError::Cycle { code, .. } => code.code(),
             RegistryError::Storage(_) => "STORAGE",
             RegistryError::Corrupt(_) => "CORRUPT",
             RegistryError::Poisoned => "UNAVAILABLE",

@@ -346,6 +346,36 @@ impl Ledger {
                 why: "more than 1,048,576 legs in one settlement",
             });
         }
+        self.check_settlement(legs)?;
+        for leg in legs {
+            match *leg {
+                SettleLeg::Trade {
+                    seller,
+                    buyer,
+                    unit,
+                    quantity_t,
+                } => {
+                    self.holding_mut(seller, unit).trading_t -= quantity_t;
+                    self.holding_mut(buyer, unit).trading_t += quantity_t;
+                }
+                SettleLeg::Withdraw {
+                    account,
+                    unit,
+                    quantity_t,
+                } => {
+                    let holding = self.holding_mut(account, unit);
+                    holding.trading_t -= quantity_t;
+                    holding.registry_available_t += quantity_t;
+                }
+            }
+        }
+        self.settled_seq = through_seq;
+        Ok(Outcome::Done)
+    }
+
+    /// Every leg of a settlement checked against the net effect of the legs before it:
+    /// no trading balance goes below zero, no balance overflows.
+    fn check_settlement(&self, legs: &[SettleLeg]) -> Result<(), RegistryError> {
         let mut trading: BTreeMap<(AccountId, UnitId), u64> = BTreeMap::new();
         let mut check = |ledger: &Ledger, account: AccountId, unit: UnitId, delta: i128| {
             ledger.account(account)?;
@@ -394,30 +424,7 @@ impl Ledger {
                 }
             }
         }
-        for leg in legs {
-            match *leg {
-                SettleLeg::Trade {
-                    seller,
-                    buyer,
-                    unit,
-                    quantity_t,
-                } => {
-                    self.holding_mut(seller, unit).trading_t -= quantity_t;
-                    self.holding_mut(buyer, unit).trading_t += quantity_t;
-                }
-                SettleLeg::Withdraw {
-                    account,
-                    unit,
-                    quantity_t,
-                } => {
-                    let holding = self.holding_mut(account, unit);
-                    holding.trading_t -= quantity_t;
-                    holding.registry_available_t += quantity_t;
-                }
-            }
-        }
-        self.settled_seq = through_seq;
-        Ok(Outcome::Done)
+        Ok(())
     }
 
     fn open_account(
@@ -819,8 +826,26 @@ impl Ledger {
     }
 
     /// Per unit, issued equals the sum of every holding (retired and cancelled included);
-    /// every pledge and pending proposal is frozen exactly; no empty freeze entries.
+    /// every pledge and pending proposal is frozen exactly; no empty freeze entries; the
+    /// compliance cycle's entities and held allocations agree with the accounts.
     pub fn check_invariants(&self) -> Result<(), String> {
+        let held = self.check_holdings()?;
+        for (unit, issued) in &self.issued {
+            let sum = held.get(unit).copied().unwrap_or(0);
+            if sum != *issued {
+                return Err(format!(
+                    "unit {}: issued {issued} t but holdings add up to {sum} t",
+                    unit.0
+                ));
+            }
+        }
+        self.check_frozen_records()?;
+        self.check_cycle()
+    }
+
+    /// Every holding of a known account and unit, every freeze entry matched by its record;
+    /// returns the sum held per unit.
+    fn check_holdings(&self) -> Result<BTreeMap<UnitId, u64>, String> {
         let mut held: BTreeMap<UnitId, u64> = BTreeMap::new();
         for ((account, unit), holding) in &self.holdings {
             if !self.accounts.contains_key(account) || !self.units.contains_key(unit) {
@@ -837,28 +862,7 @@ impl Ledger {
             }
             *held.entry(*unit).or_default() += holding.total_t();
             for (reason, quantity) in &holding.frozen {
-                let expected = match reason {
-                    FreezeReason::Pledge(id) => self
-                        .pledges
-                        .get(id)
-                        .filter(|p| {
-                            p.state == PledgeState::Registered
-                                && p.pledgor == *account
-                                && p.unit == *unit
-                        })
-                        .map(|p| p.quantity_t),
-                    FreezeReason::Pending(id) => self
-                        .proposals
-                        .get(id)
-                        .filter(|p| {
-                            p.state == ProposalState::Pending
-                                && p.from == *account
-                                && p.unit == *unit
-                        })
-                        .map(|p| p.quantity_t),
-                    FreezeReason::Judicial(_) => Some(*quantity),
-                };
-                if expected != Some(*quantity) {
+                if self.freeze_expected(*account, *unit, reason, *quantity) != Some(*quantity) {
                     return Err(format!(
                         "account {} unit {}: freeze {reason:?} of {quantity} t has no matching record",
                         account.0, unit.0
@@ -866,34 +870,60 @@ impl Ledger {
                 }
             }
         }
-        for (unit, issued) in &self.issued {
-            let sum = held.get(unit).copied().unwrap_or(0);
-            if sum != *issued {
-                return Err(format!(
-                    "unit {}: issued {issued} t but holdings add up to {sum} t",
-                    unit.0
-                ));
+        Ok(held)
+    }
+
+    /// What a freeze entry of `account`'s `unit` should hold: its pledge's or proposal's
+    /// quantity while that is live (a judicial freeze is its own record).
+    fn freeze_expected(
+        &self,
+        account: AccountId,
+        unit: UnitId,
+        reason: &FreezeReason,
+        quantity: u64,
+    ) -> Option<u64> {
+        match reason {
+            FreezeReason::Pledge(id) => self
+                .pledges
+                .get(id)
+                .filter(|p| {
+                    p.state == PledgeState::Registered && p.pledgor == account && p.unit == unit
+                })
+                .map(|p| p.quantity_t),
+            FreezeReason::Pending(id) => self
+                .proposals
+                .get(id)
+                .filter(|p| {
+                    p.state == ProposalState::Pending && p.from == account && p.unit == unit
+                })
+                .map(|p| p.quantity_t),
+            FreezeReason::Judicial(_) => Some(quantity),
+        }
+    }
+
+    /// Every registered pledge and pending proposal is frozen exactly.
+    fn check_frozen_records(&self) -> Result<(), String> {
+        let frozen = |account, unit, reason| {
+            self.holding(account, unit).frozen.get(&reason).copied()
+        };
+        for p in self.pledges.values().filter(|p| p.state == PledgeState::Registered) {
+            let f = frozen(p.pledgor, p.unit, FreezeReason::Pledge(p.id));
+            if f != Some(p.quantity_t) {
+                return Err(format!("pledge {}: {} t pledged, {f:?} frozen", p.id, p.quantity_t));
             }
         }
-        for pledge in self
-            .pledges
-            .values()
-            .filter(|p| p.state == PledgeState::Registered)
-        {
-            let frozen = self
-                .holding(pledge.pledgor, pledge.unit)
-                .frozen
-                .get(&FreezeReason::Pledge(pledge.id))
-                .copied();
-            if frozen != Some(pledge.quantity_t) {
-                return Err(format!(
-                    "pledge {}: {} t pledged, {frozen:?} frozen",
-                    pledge.id, pledge.quantity_t
-                ));
+        for p in self.proposals.values().filter(|p| p.state == ProposalState::Pending) {
+            let f = frozen(p.from, p.unit, FreezeReason::Pending(p.id));
+            if f != Some(p.quantity_t) {
+                return Err(format!("proposal {}: {} t proposed, {f:?} frozen", p.id, p.quantity_t));
             }
         }
-        // Every covered entity is a covered-entity account of its sector, and the authority
-        // holds at least what it keeps for differentiated entities.
+        Ok(())
+    }
+
+    /// Every covered entity is a covered-entity account of its sector, and the authority
+    /// holds at least what it keeps for differentiated entities.
+    fn check_cycle(&self) -> Result<(), String> {
         for (account, e) in &self.cycle.entities {
             if self.accounts.get(account).map(|a| a.kind)
                 != Some(AccountType::CoveredEntity(e.sector))
@@ -905,35 +935,19 @@ impl Ledger {
             }
         }
         for (year, y) in &self.cycle.years {
-            if let Some(run) = y.trued.as_ref().or(y.pre.as_ref()) {
-                let held: u64 = self
-                    .cycle
-                    .standing
-                    .range((*year, AccountId(0))..=(*year, AccountId(u64::MAX)))
-                    .map(|(_, s)| s.held_t)
-                    .sum();
-                let available = self.holding(run.authority, run.unit).registry_available_t;
-                if held > available {
-                    return Err(format!(
-                        "{year}: {held} t held for differentiated entities, the authority has {available} t"
-                    ));
-                }
-            }
-        }
-        for p in self
-            .proposals
-            .values()
-            .filter(|p| p.state == ProposalState::Pending)
-        {
-            let frozen = self
-                .holding(p.from, p.unit)
-                .frozen
-                .get(&FreezeReason::Pending(p.id))
-                .copied();
-            if frozen != Some(p.quantity_t) {
+            let Some(run) = y.trued.as_ref().or(y.pre.as_ref()) else {
+                continue;
+            };
+            let held: u64 = self
+                .cycle
+                .standing
+                .range((*year, AccountId(0))..=(*year, AccountId(u64::MAX)))
+                .map(|(_, s)| s.held_t)
+                .sum();
+            let available = self.holding(run.authority, run.unit).registry_available_t;
+            if held > available {
                 return Err(format!(
-                    "proposal {}: {} t proposed, {frozen:?} frozen",
-                    p.id, p.quantity_t
+                    "{year}: {held} t held for differentiated entities, the authority has {available} t"
                 ));
             }
         }

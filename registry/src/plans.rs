@@ -138,6 +138,78 @@ fn positive(key: &str, value: Decimal, max: Decimal) -> Result<Decimal, PlanErro
     Ok(value)
 }
 
+fn unit_interval(d: Decimal) -> bool {
+    d >= Decimal::ZERO && d <= Decimal::ONE
+}
+
+fn benchmarks(b: &BenchmarksFile) -> Result<PowerBenchmarks, PlanError> {
+    let benchmark = |key: &str, v: &str| positive(key, decimal(key, v)?, Decimal::from(10));
+    Ok(PowerBenchmarks {
+        coal_large: benchmark("power.benchmarks.coal_large", &b.coal_large)?,
+        coal_small: benchmark("power.benchmarks.coal_small", &b.coal_small)?,
+        unconventional_coal: benchmark(
+            "power.benchmarks.unconventional_coal",
+            &b.unconventional_coal,
+        )?,
+        gas: benchmark("power.benchmarks.gas", &b.gas)?,
+        heat_coal: benchmark("power.benchmarks.heat_coal", &b.heat_coal)?,
+        heat_gas: benchmark("power.benchmarks.heat_gas", &b.heat_gas)?,
+    })
+}
+
+fn load_correction(l: &LoadCorrectionFile) -> Result<LoadCorrection, PlanError> {
+    Ok(match l.kind.as_str() {
+        "none" => LoadCorrection::None,
+        "exponential" => LoadCorrection::Exponential {
+            base: positive(
+                "power.load_correction.base",
+                required("power.load_correction.base", &l.base)?,
+                Decimal::from(2),
+            )?,
+            offset: required("power.load_correction.offset", &l.offset)?,
+            slope: required("power.load_correction.slope", &l.slope)?,
+            threshold: fraction(
+                "power.load_correction.threshold",
+                required("power.load_correction.threshold", &l.threshold)?,
+            )?,
+        },
+        other => {
+            return Err(err(
+                "power.load_correction.kind",
+                format!("{other:?} is not \"none\" or \"exponential\""),
+            ));
+        }
+    })
+}
+
+fn industry(i: &IndustryFile) -> Result<IndustryMethod, PlanError> {
+    Ok(match i.method.as_str() {
+        "grandfathering" => IndustryMethod::Grandfathering,
+        "intensity" => IndustryMethod::Intensity {
+            coefficients: IntensityCoefficients {
+                slope: fraction("industry.slope", required("industry.slope", &i.slope)?)?,
+                band: fraction("industry.band", required("industry.band", &i.band)?)?,
+                cap: fraction("industry.cap", required("industry.cap", &i.cap)?)?,
+            },
+            tolerance_t: positive(
+                "industry.tolerance_t",
+                required("industry.tolerance_t", &i.tolerance_t)?,
+                Decimal::from(1_000),
+            )?,
+            iterations_max: match i.iterations_max {
+                Some(n @ 1..=1_000) => n,
+                _ => return Err(err("industry.iterations_max", "must be 1 to 1000")),
+            },
+        },
+        other => {
+            return Err(err(
+                "industry.method",
+                format!("{other:?} is not \"grandfathering\" or \"intensity\""),
+            ));
+        }
+    })
+}
+
 fn valid_date(v: u32) -> bool {
     let (y, m, d) = (v / 10_000, v / 100 % 100, v % 100);
     (2013..=2101).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d)
@@ -157,76 +229,14 @@ impl Plan {
                 .map_or_else(|| "(file)".to_string(), str::to_string);
             err(&key, message)
         })?;
-        let b = &f.power.benchmarks;
-        let benchmark = |key: &str, v: &str| positive(key, decimal(key, v)?, Decimal::from(10));
-        let load_correction = match f.power.load_correction.kind.as_str() {
-            "none" => LoadCorrection::None,
-            "exponential" => {
-                let l = &f.power.load_correction;
-                LoadCorrection::Exponential {
-                    base: positive(
-                        "power.load_correction.base",
-                        required("power.load_correction.base", &l.base)?,
-                        Decimal::from(2),
-                    )?,
-                    offset: required("power.load_correction.offset", &l.offset)?,
-                    slope: required("power.load_correction.slope", &l.slope)?,
-                    threshold: fraction(
-                        "power.load_correction.threshold",
-                        required("power.load_correction.threshold", &l.threshold)?,
-                    )?,
-                }
-            }
-            other => {
-                return Err(err(
-                    "power.load_correction.kind",
-                    format!("{other:?} is not \"none\" or \"exponential\""),
-                ));
-            }
-        };
-        let industry = match f.industry.method.as_str() {
-            "grandfathering" => IndustryMethod::Grandfathering,
-            "intensity" => {
-                let i = &f.industry;
-                IndustryMethod::Intensity {
-                    coefficients: IntensityCoefficients {
-                        slope: fraction("industry.slope", required("industry.slope", &i.slope)?)?,
-                        band: fraction("industry.band", required("industry.band", &i.band)?)?,
-                        cap: fraction("industry.cap", required("industry.cap", &i.cap)?)?,
-                    },
-                    tolerance_t: positive(
-                        "industry.tolerance_t",
-                        required("industry.tolerance_t", &i.tolerance_t)?,
-                        Decimal::from(1_000),
-                    )?,
-                    iterations_max: match i.iterations_max {
-                        Some(n @ 1..=1_000) => n,
-                        _ => return Err(err("industry.iterations_max", "must be 1 to 1000")),
-                    },
-                }
-            }
-            other => {
-                return Err(err(
-                    "industry.method",
-                    format!("{other:?} is not \"grandfathering\" or \"intensity\""),
-                ));
-            }
-        };
+        let load_correction = load_correction(&f.power.load_correction)?;
+        let industry = industry(&f.industry)?;
+        let benchmarks = benchmarks(&f.power.benchmarks)?;
         let plan = Plan {
             year: f.year,
             version: f.version,
             power: PowerPlan {
-                benchmarks: PowerBenchmarks {
-                    coal_large: benchmark("power.benchmarks.coal_large", &b.coal_large)?,
-                    coal_small: benchmark("power.benchmarks.coal_small", &b.coal_small)?,
-                    unconventional_coal: benchmark(
-                        "power.benchmarks.unconventional_coal",
-                        &b.unconventional_coal,
-                    )?,
-                    gas: benchmark("power.benchmarks.gas", &b.gas)?,
-                    heat_coal: benchmark("power.benchmarks.heat_coal", &b.heat_coal)?,
-                    heat_gas: benchmark("power.benchmarks.heat_gas", &b.heat_gas)?,
-                },
+                benchmarks,
                 load_correction,
                 floor_share: fraction(
                     "power.floor_share",
@@ -267,7 +277,37 @@ impl Plan {
                 "must be 1 to 64 characters of letters, digits, '.', '_' or '-'",
             ));
         }
-        let unit_interval = |d: Decimal| d >= Decimal::ZERO && d <= Decimal::ONE;
+        self.validate_power()?;
+        self.validate_industry()?;
+        if !unit_interval(self.pre_allocation_share) {
+            return Err(("pre_allocation_share", "must be a fraction from 0 to 1"));
+        }
+        if self.ccer_cap_bp > 10_000 {
+            return Err(("ccer_cap_bp", "must be at most 10000 (100%)"));
+        }
+        if self.ccer_registered_by != 0 && !valid_date(self.ccer_registered_by) {
+            return Err(("ccer_registered_by", "must be 0 or a date YYYYMMDD"));
+        }
+        if self.earliest_vintage < 2013 || self.earliest_vintage > self.year {
+            return Err((
+                "earliest_vintage",
+                "must be from 2013 to the plan's compliance year",
+            ));
+        }
+        // Regulations 2024 Art. 24: 5 to 10 times the average price.
+        if self.penalty_multiple < Decimal::from(5) || self.penalty_multiple > Decimal::from(10) {
+            return Err(("penalty_multiple", "must be from 5 to 10"));
+        }
+        if !valid_date(self.deadline) || self.deadline / 10_000 <= u32::from(self.year) {
+            return Err((
+                "deadline",
+                "must be a date YYYYMMDD after the compliance year",
+            ));
+        }
+        Ok(())
+    }
+
+    fn validate_power(&self) -> Result<(), (&'static str, &'static str)> {
         let b = &self.power.benchmarks;
         if [
             b.coal_large,
@@ -309,6 +349,10 @@ impl Plan {
         if !unit_interval(self.power.floor_share) {
             return Err(("power.floor_share", "must be a fraction from 0 to 1"));
         }
+        Ok(())
+    }
+
+    fn validate_industry(&self) -> Result<(), (&'static str, &'static str)> {
         if let IndustryMethod::Intensity {
             coefficients: c,
             tolerance_t,
@@ -324,31 +368,6 @@ impl Plan {
             if !(1..=1_000).contains(iterations_max) {
                 return Err(("industry.iterations_max", "must be 1 to 1000"));
             }
-        }
-        if !unit_interval(self.pre_allocation_share) {
-            return Err(("pre_allocation_share", "must be a fraction from 0 to 1"));
-        }
-        if self.ccer_cap_bp > 10_000 {
-            return Err(("ccer_cap_bp", "must be at most 10000 (100%)"));
-        }
-        if self.ccer_registered_by != 0 && !valid_date(self.ccer_registered_by) {
-            return Err(("ccer_registered_by", "must be 0 or a date YYYYMMDD"));
-        }
-        if self.earliest_vintage < 2013 || self.earliest_vintage > self.year {
-            return Err((
-                "earliest_vintage",
-                "must be from 2013 to the plan's compliance year",
-            ));
-        }
-        // Regulations 2024 Art. 24: 5 to 10 times the average price.
-        if self.penalty_multiple < Decimal::from(5) || self.penalty_multiple > Decimal::from(10) {
-            return Err(("penalty_multiple", "must be from 5 to 10"));
-        }
-        if !valid_date(self.deadline) || self.deadline / 10_000 <= u32::from(self.year) {
-            return Err((
-                "deadline",
-                "must be a date YYYYMMDD after the compliance year",
-            ));
         }
         Ok(())
     }

@@ -504,6 +504,46 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
         "YEAR_CLOSED",
     );
 
+    // The reports, one line per entity, from the books (a name with a comma is quoted).
+    let names = std::collections::BTreeMap::from([
+        (COAL, "Coal Power, Tangshan".to_string()),
+        (CEMENT, "Cement One".to_string()),
+    ]);
+    let status_csv = b.r.ledger().cycle.status_csv(2024, &names);
+    // Coal: obligation 3,300,000 (corrected), surrendered 2,540,000, short 760,000;
+    // penalty 760,000 x 5 x 8,500 fen = 32,300,000,000 fen; the shortfall is owed next year.
+    let line = "2024,10,\"Coal Power, Tangshan\",power,Hebei,3300000,2540000,0,760000,SHORT,true,0,32300000000,760000";
+    assert!(status_csv.lines().any(|l| l == line), "{status_csv}");
+    let line = "2024,40,,aluminium,Inner Mongolia,550000,522500,27500,0,COMPLIANT,true,0,0,0";
+    assert!(status_csv.lines().any(|l| l == line), "{status_csv}");
+    let allocation_csv = b.r.ledger().cycle.allocation_csv(2024, &names);
+    let row = |account: AccountId| -> Vec<String> {
+        let line = allocation_csv
+            .lines()
+            .find(|l| l.starts_with(&format!("2024,{},", account.0)))
+            .unwrap_or_else(|| panic!("{allocation_csv}"));
+        let fields: Vec<&str> = line.split(',').collect();
+        // The name of COAL holds a comma: rejoin its two halves.
+        let mut out: Vec<String> = fields.iter().map(|f| f.to_string()).collect();
+        if account == COAL {
+            let name = format!("{},{}", out[2], out[3]);
+            out.splice(2..4, [name]);
+        }
+        out
+    };
+    // Coal: delivered 1,750,000 pre + 816,724 true-up + 73,276 correction = 2,640,000.
+    assert_eq!(
+        row(COAL)[..11].join("|") + "|" + &row(COAL)[12..18].join("|"),
+        "2024|10|\"Coal Power, Tangshan\"|power|Hebei|false|3300000|0|3000000|100000|2024.1\
+         |1750000|2640000|2640000|0|0|0"
+    );
+    // Cement: delivered 700,000 + 300,000; 60,000 clawed back after the correction.
+    assert_eq!(
+        row(CEMENT)[..11].join("|") + "|" + &row(CEMENT)[12..18].join("|"),
+        "2024|21|Cement One|cement|Shandong|false|940000|1150000|0|0|2024.1\
+         |700000|940000|1000000|0|0|60000"
+    );
+
     // Every tonne of 2024 accounted for.
     let issued = b.r.ledger().issued[&U2024];
     assert_eq!(issued, 2_996_000 + 1_940_724 + 73_276);

@@ -1,5 +1,5 @@
 //! Test helpers for the end-to-end tests under `tests/tests/`: start the real server (the
-//! same `gateway::server::serve` that `carbonx serve` runs, on its own runtime and threads,
+//! same `server::server::serve` that `carbonx serve` runs, on its own runtime and threads,
 //! listening on 127.0.0.1:0 with a temporary data directory) and talk to it with the
 //! generated tonic clients.
 
@@ -7,18 +7,15 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
-use gateway::config::Config;
+use server::config::Config;
 use proto::v1 as pb;
-use tonic::service::interceptor::InterceptedService;
+use tonic::Status;
 use tonic::transport::Channel;
-use tonic::{Request, Status};
 
-pub use pb::admin_service_client::AdminServiceClient;
-pub use pb::auction_service_client::AuctionServiceClient;
-pub use pb::compliance_service_client::ComplianceServiceClient;
-pub use pb::market_data_service_client::MarketDataServiceClient;
-pub use pb::registry_service_client::RegistryServiceClient;
-pub use pb::trading_service_client::TradingServiceClient;
+pub use client::{
+    AdminServiceClient, AuctionServiceClient, Authed, Bearer, Clients, ComplianceServiceClient,
+    MarketDataServiceClient, RegistryServiceClient, TradingServiceClient,
+};
 
 /// Account ids of the test market.
 pub const AUTHORITY: u64 = 1;
@@ -55,24 +52,6 @@ pub fn token(name: &str) -> &'static str {
         .map(|p| p.2)
         .unwrap_or_else(|| panic!("no principal {name}"))
 }
-
-/// Adds the bearer token to every request.
-#[derive(Clone, Debug)]
-pub struct Bearer(pub Option<String>);
-
-impl tonic::service::Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(token) = &self.0 {
-            let value = format!("Bearer {token}")
-                .parse()
-                .map_err(|_| Status::internal("token"))?;
-            request.metadata_mut().insert("authorization", value);
-        }
-        Ok(request)
-    }
-}
-
-pub type Authed = InterceptedService<Channel, Bearer>;
 
 /// A server running in this process on its own runtime.
 #[derive(Debug)]
@@ -128,7 +107,13 @@ impl TestServer {
     }
 
     pub fn start_with(config: Config) -> TestServer {
+        TestServer::start_with_clock(config, server::scheduler::Clock::system())
+    }
+
+    /// A server whose calendar reads `clock`.
+    pub fn start_with_clock(config: Config, clock: server::scheduler::Clock) -> TestServer {
         let data = config.data_dir.clone();
+        let dashboard_listen = config.dashboard_listen;
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
         let thread = std::thread::spawn(move || {
@@ -142,11 +127,16 @@ impl TestServer {
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            runtime.block_on(gateway::server::serve(
+            runtime.block_on(server::server::serve_with_clock(
                 config,
+                clock,
                 move |running| {
-                    let _ =
-                        ready_tx.send((running.addr, running.metrics_addr, running.dashboard_addr));
+                    // As `carbonx serve` does: the dashboard beside the server, on its state.
+                    let dashboard = dashboard_listen.map(|addr| {
+                        dashboard::start(addr, running.ctx.clone())
+                            .unwrap_or_else(|e| panic!("dashboard: {e}"))
+                    });
+                    let _ = ready_tx.send((running.addr, running.metrics_addr, dashboard));
                 },
                 Some(stop_rx),
             ))
@@ -209,36 +199,23 @@ impl Drop for TestServer {
     }
 }
 
-/// Every client, authenticated as one principal (or none).
-#[derive(Clone, Debug)]
-pub struct Clients {
-    pub trading: TradingServiceClient<Authed>,
-    pub market: MarketDataServiceClient<Authed>,
-    pub registry: RegistryServiceClient<Authed>,
-    pub admin: AdminServiceClient<Authed>,
-    pub auction: AuctionServiceClient<Authed>,
-    pub compliance: ComplianceServiceClient<Authed>,
+/// `Clients` of the test principals, by name (`"m1"`, `"ops"`...).
+pub trait Principals: Sized {
+    /// Clients of an in-process server.
+    fn of(server: &TestServer, principal: &str) -> impl Future<Output = Self> + Send;
+    /// Clients of a server at `addr` (e.g. one running in a child process).
+    fn at(
+        addr: SocketAddr,
+        principal: &str,
+    ) -> impl Future<Output = Result<Self, tonic::transport::Error>> + Send;
 }
 
-impl Clients {
-    pub fn new(channel: Channel, token: Option<&str>) -> Clients {
-        let b = Bearer(token.map(str::to_string));
-        Clients {
-            trading: TradingServiceClient::with_interceptor(channel.clone(), b.clone()),
-            market: MarketDataServiceClient::with_interceptor(channel.clone(), b.clone()),
-            registry: RegistryServiceClient::with_interceptor(channel.clone(), b.clone()),
-            admin: AdminServiceClient::with_interceptor(channel.clone(), b.clone()),
-            auction: AuctionServiceClient::with_interceptor(channel.clone(), b.clone()),
-            compliance: ComplianceServiceClient::with_interceptor(channel, b),
-        }
-    }
-
-    pub async fn of(server: &TestServer, principal: &str) -> Clients {
+impl Principals for Clients {
+    async fn of(server: &TestServer, principal: &str) -> Clients {
         Clients::new(server.channel().await, Some(token(principal)))
     }
 
-    /// Clients of a server at `addr` (e.g. one running in a child process).
-    pub async fn at(addr: SocketAddr, principal: &str) -> Result<Clients, tonic::transport::Error> {
+    async fn at(addr: SocketAddr, principal: &str) -> Result<Clients, tonic::transport::Error> {
         let channel = Channel::from_shared(format!("http://{addr}"))
             .unwrap_or_else(|e| panic!("{e}"))
             .connect()
@@ -249,13 +226,13 @@ impl Clients {
 
 /// The reason code in a status.
 pub fn reason(status: &Status) -> String {
-    gateway::error::rejection_of(status)
+    client::rejection_of(status)
         .map(|r| r.reason)
         .unwrap_or_default()
 }
 
 pub fn field(status: &Status) -> String {
-    gateway::error::rejection_of(status)
+    client::rejection_of(status)
         .map(|r| r.field)
         .unwrap_or_default()
 }
@@ -617,7 +594,7 @@ pub fn run_child_if_asked() {
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     let addr_file = data.join("addr");
-    let result = runtime.block_on(gateway::server::serve(
+    let result = runtime.block_on(server::server::serve(
         config,
         move |running| {
             let tmp = addr_file.with_extension("tmp");
@@ -684,11 +661,11 @@ pub fn refused_start(config: Config) -> String {
         .unwrap_or_else(|e| panic!("{e}"));
     // Were it to serve, it stops again at once.
     let (stop_tx, stop_rx) = tokio::sync::oneshot::channel();
-    let on_ready = move |_: &gateway::server::Running| {
+    let on_ready = move |_: &server::server::Running| {
         let _ = stop_tx.send(());
     };
     std::thread::spawn(move || {
-        runtime.block_on(gateway::server::serve(config, on_ready, Some(stop_rx)))
+        runtime.block_on(server::server::serve(config, on_ready, Some(stop_rx)))
     })
     .join()
     .unwrap_or_else(|_| panic!("the server panicked"))

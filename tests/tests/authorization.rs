@@ -1,7 +1,7 @@
 //! Every RPC against every role, naming accounts the caller does and does not own: zero
 //! unauthorized successes, and no authorized call refused for permission.
 
-use gateway::auth::{Rpc, Scope, rule};
+use server::auth::{Rpc, Scope, rule};
 use proto::v1 as pb;
 use tests::*;
 use tonic::{Code, Status};

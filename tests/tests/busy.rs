@@ -154,7 +154,7 @@ async fn reconcile_is_clean_and_everything_is_conserved_after_a_busy_session() {
     // Keep the directory: stop the server but not its tempdir. The graceful stop leaves a
     // snapshot at the last sequence, which the restart loads.
     let kept = server.stop_keep_dir();
-    let (snapshot, skipped) = gateway::snapshot::load_newest(&data.join("snapshots"), u64::MAX)
+    let (snapshot, skipped) = server::snapshot::load_newest(&data.join("snapshots"), u64::MAX)
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(skipped.is_empty(), "{skipped:?}");
     let snapshot = snapshot.unwrap_or_else(|| panic!("no shutdown snapshot"));

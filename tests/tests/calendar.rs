@@ -1,62 +1,56 @@
-//! The trading calendar drives the day on the clock: with the exchange's local time put at
-//! 10:00 on a weekday (through `utc_offset_minutes`), the server opens the day and enters
-//! continuous trading by itself; operators can still override by hand.
+//! The trading calendar drives the day on the clock: a server whose clock reads 10:00 on a
+//! weekday in Beijing is, when it reports ready, in continuous trading on that date; an
+//! operator's override holds against the calendar (the scheduler's unit tests walk a whole
+//! day and the override on a set clock, with no waiting).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use server::scheduler::Clock;
 use proto::v1 as pb;
 use tests::*;
 
+/// Monday 2026-11-30 02:00 UTC = 10:00 in Beijing (the default calendar's +480).
+const MONDAY_10_00_BEIJING_NS: u64 = (1_795_996_800 + 2 * 3_600) * 1_000_000_000;
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_calendar_opens_the_day_and_the_session_on_the_clock() {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs() as i64;
-    let today = now.div_euclid(86_400);
-    // The next weekday (0 = Monday), at 10:00 local.
-    let day = (today..today + 7)
-        .find(|d| (d + 3).rem_euclid(7) < 5)
-        .unwrap_or(today);
-    let target = day * 86_400 + 10 * 3_600;
-    let offset_minutes = (target - now).div_euclid(60) as i32;
-    let (y, m, d) = gateway::calendar::civil_from_days(day);
-    let expected_date = (y * 10_000 + i64::from(m) * 100 + i64::from(d)) as u32;
-
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut config = test_config(dir.path());
     config.calendar.enabled = true;
-    config.calendar.utc_offset_minutes = offset_minutes;
-    let server = TestServer::start_with(config);
+    let now = Arc::new(AtomicU64::new(MONDAY_10_00_BEIJING_NS));
+    let hand = now.clone();
+    let clock = Clock::from_fn(move || hand.load(Ordering::Relaxed));
+    let server = TestServer::start_with_clock(config, clock);
     let mut ops = Clients::of(&server, "ops").await;
-    let mut status = pb::MarketStatus::default();
-    for _ in 0..100 {
-        status = ops
-            .market
-            .get_market_status(pb::GetMarketStatusRequest {})
-            .await
-            .unwrap_or_else(|e| panic!("{e}"))
-            .into_inner();
-        if status.phase == pb::Phase::Continuous as i32 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(status.phase, pb::Phase::Continuous as i32, "{status:?}");
-    assert_eq!(status.trading_date, expected_date);
-    // A manual override holds until the next transition of the calendar.
+    // The calendar acted before the server reported ready.
+    let s = status(&mut ops).await;
+    assert_eq!(
+        (s.phase, s.trading_date),
+        (pb::Phase::Continuous as i32, 20_261_130),
+        "{s:?}"
+    );
+    // A manual override holds: the clock moves on within the session, the calendar has
+    // no transition to act on.
     ops.admin
         .set_phase(pb::SetPhaseRequest {
             phase: pb::Phase::Break as i32,
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"));
-    tokio::time::sleep(Duration::from_millis(1_500)).await;
-    let status = ops
-        .market
+    now.store(
+        MONDAY_10_00_BEIJING_NS + 60 * 1_000_000_000,
+        Ordering::Relaxed,
+    );
+    let s = status(&mut ops).await;
+    assert_eq!(s.phase, pb::Phase::Break as i32);
+    server.stop().unwrap_or_else(|e| panic!("{e}"));
+}
+
+async fn status(ops: &mut Clients) -> pb::MarketStatus {
+    ops.market
         .get_market_status(pb::GetMarketStatusRequest {})
         .await
         .unwrap_or_else(|e| panic!("{e}"))
-        .into_inner();
-    assert_eq!(status.phase, pb::Phase::Break as i32);
+        .into_inner()
 }

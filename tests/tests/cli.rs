@@ -1,7 +1,7 @@
 //! The operator CLI (`carbonx ctl ...`) against the real server: the text it prints and
 //! the refusals it reports.
 
-use gateway::cli::{Connection, Ctl, run};
+use gateway::ctl::{Connection, Ctl, run};
 use tests::*;
 
 fn as_(server: &TestServer, principal: &str) -> Connection {

@@ -46,7 +46,7 @@ fn crash_child_entry_point() {
         config.snapshot_every = every;
     }
     if std::env::var("CARBONX_CRASH_DURABILITY").as_deref() == Ok("async") {
-        config.durability = gateway::config::Durability::Async;
+        config.durability = server::config::Durability::Async;
     }
     if std::env::var("CARBONX_CRASH_SMALL_DISK").is_ok() {
         // A file system of a few hundred MiB: keep the reserve small.
@@ -58,7 +58,7 @@ fn crash_child_entry_point() {
         .build()
         .unwrap_or_else(|e| panic!("{e}"));
     let addr_file = data.join("addr");
-    let result = runtime.block_on(gateway::server::serve(
+    let result = runtime.block_on(server::server::serve(
         config,
         move |running| {
             let tmp = addr_file.with_extension("tmp");
@@ -608,13 +608,13 @@ async fn recovery_from_snapshots_survives_sigkill() {
         for t in tasks {
             let _ = t.await;
         }
-        let snapshots = gateway::snapshot::list(&data.join("snapshots")).unwrap_or_default();
+        let snapshots = server::snapshot::list(&data.join("snapshots")).unwrap_or_default();
         assert!(
             !snapshots.is_empty() && snapshots.len() <= 2,
             "seed {seed}: {snapshots:?}"
         );
         // The newest snapshot loads (recovery starts from it, not from a fallback).
-        let (loaded, skipped) = gateway::snapshot::load_newest(&data.join("snapshots"), u64::MAX)
+        let (loaded, skipped) = server::snapshot::load_newest(&data.join("snapshots"), u64::MAX)
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         assert!(skipped.is_empty(), "seed {seed}: {skipped:?}");
         assert_eq!(loaded.map(|l| l.seq), snapshots.first().map(|s| s.0));
@@ -625,7 +625,7 @@ async fn recovery_from_snapshots_survives_sigkill() {
 }
 
 fn last_segment(data: &Path) -> PathBuf {
-    gateway::journal::segments(&data.join("journal"))
+    journal::segments(&data.join("journal"))
         .unwrap_or_default()
         .pop()
         .map(|(_, p)| p)
@@ -674,7 +674,7 @@ async fn a_torn_tail_is_cut_and_a_corrupt_middle_stops_start_up() {
         .unwrap_or_else(|e| panic!("{e}"));
     let config = test_config(&data);
     let err =
-        std::thread::spawn(move || runtime.block_on(gateway::server::serve(config, |_| {}, None)))
+        std::thread::spawn(move || runtime.block_on(server::server::serve(config, |_| {}, None)))
             .join()
             .unwrap_or_else(|_| panic!("panicked"))
             .unwrap_err();

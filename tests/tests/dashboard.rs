@@ -11,8 +11,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use gateway::config::Config;
 use gateway::demo::{DemoOptions, token};
+use server::config::Config;
 use proto::v1 as pb;
 use tests::*;
 

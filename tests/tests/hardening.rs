@@ -1,7 +1,8 @@
 //! Faults an outside test found, each pinned: idempotency keys are the caller's own, a
 //! retry journals nothing new, the bearer header is exactly `Bearer <token>`, a request
 //! that does not decode is the client's error, the tokens file cannot move an id to
-//! another principal, and `GetTrades` keeps its retention across restarts.
+//! another principal, `GetTrades` keeps its retention across restarts, and a bid counts
+//! against the principal's in-flight limit like an order.
 
 use proto::v1 as pb;
 use tests::*;
@@ -316,4 +317,42 @@ async fn get_trades_keeps_its_retention_across_restarts() {
     assert_eq!(trades.len(), 60);
     assert_eq!(trades.first().map(|t| t.trade_id), Some(1));
     s.stop().unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bid_counts_against_the_in_flight_limit_like_an_order() {
+    // No slot at all: every command a member sends the engine is refused at the limit,
+    // whichever service carries it (before the engine sees it: no auction 77 is needed).
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut config = test_config(dir.path());
+    config.limits.in_flight_per_principal = 0;
+    let server = TestServer::start_with(config);
+    open_market(&server).await;
+    let mut m1 = Clients::of(&server, "m1").await;
+    let order = m1
+        .trading
+        .place_order(limit(M1, 1, pb::Side::Buy, 9_000, 1))
+        .await
+        .unwrap_err();
+    let bid = m1
+        .auction
+        .place_bid(pb::PlaceBidRequest {
+            auction_id: 77,
+            account_id: M1,
+            client_order_id: 1,
+            price_fen: 9_000,
+            quantity_t: 1,
+        })
+        .await
+        .unwrap_err();
+    for refused in [order, bid] {
+        assert_eq!(
+            (refused.code(), reason(&refused).as_str()),
+            (
+                tonic::Code::ResourceExhausted,
+                "IN_FLIGHT_PER_PRINCIPAL_LIMIT"
+            )
+        );
+    }
+    server.stop().unwrap_or_else(|e| panic!("{e}"));
 }

@@ -2,7 +2,7 @@
 //! `journal/archive`; the server restarts from what is left with the same state, streams
 //! resume, the books reconcile, and the archive plus the journal are the whole history.
 
-use gateway::journal::{ARCHIVE_DIR, replay, segments};
+use journal::{ARCHIVE_DIR, replay, segments};
 use proto::v1 as pb;
 use tests::*;
 use tokio_stream::StreamExt;
@@ -46,7 +46,7 @@ async fn segments_before_the_older_snapshot_are_archived_and_a_restart_needs_non
     assert!(!archived.is_empty(), "nothing archived; journal: {left:?}");
     // Nothing recovery needs was moved: the journal starts at or before the older snapshot
     // kept (+1), and archive + journal are every record once, in order.
-    let snapshots = gateway::snapshot::list(&dir.path().join("snapshots")).unwrap_or_default();
+    let snapshots = server::snapshot::list(&dir.path().join("snapshots")).unwrap_or_default();
     assert_eq!(snapshots.len(), 2, "{snapshots:?}");
     let older = snapshots[1].0;
     assert!(

@@ -30,7 +30,7 @@ fn value(text: &str, series: &str) -> u64 {
 /// A server on `config` with its metrics endpoint on and the test market open, and the
 /// endpoint's address.
 async fn serving_metrics(
-    mut config: gateway::config::Config,
+    mut config: server::config::Config,
 ) -> (TestServer, std::net::SocketAddr) {
     config.metrics_listen = Some("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")));
     let server = TestServer::start_with(config);
@@ -109,7 +109,7 @@ async fn the_metrics_endpoint_counts_orders_trades_and_rejects() {
 async fn with_async_durability_settlement_never_passes_the_durable_journal() {
     let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
     let mut config = test_config(dir.path());
-    config.durability = gateway::config::Durability::Async;
+    config.durability = server::config::Durability::Async;
     config.async_flush_ms = 300;
     let (server, metrics) = serving_metrics(config).await;
     let mut m1 = Clients::of(&server, "m1").await;

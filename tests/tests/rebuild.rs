@@ -144,7 +144,7 @@ async fn a_damaged_cut_or_deleted_registry_is_rebuilt_with_nothing_lost() {
         open_market_at(server.addr).await;
         let told = work(server.addr).await;
         server.kill();
-        let checkpoints = gateway::snapshot::checkpoints(&data.join("snapshots"))
+        let checkpoints = server::snapshot::checkpoints(&data.join("snapshots"))
             .unwrap_or_else(|e| panic!("{e}"));
         assert!(
             !checkpoints.is_empty(),
@@ -185,7 +185,7 @@ fn record_offsets(bytes: &[u8]) -> Vec<usize> {
 }
 
 fn last_segment(data: &Path) -> PathBuf {
-    gateway::journal::segments(&data.join("journal"))
+    journal::segments(&data.join("journal"))
         .unwrap_or_default()
         .pop()
         .map(|(_, p)| p)
@@ -232,7 +232,7 @@ async fn a_zeroed_journal_tail_is_refused_and_can_be_inspected_read_only() {
         "{err}"
     );
     // Without the mark, the registry has seen the lost records: refused too.
-    std::fs::remove_file(data.join("journal").join(gateway::journal::HWM_NAME))
+    std::fs::remove_file(data.join("journal").join(journal::HWM_NAME))
         .unwrap_or_else(|e| panic!("{e}"));
     let err = refused_start(test_config(&data));
     assert!(
@@ -282,7 +282,7 @@ async fn a_flipped_byte_in_the_last_record_is_corruption_not_a_torn_tail() {
     assert!(err.contains("damage, not a torn write"), "{err}");
     assert!(err.contains(&format!("offset {last}")), "{err}");
     // `carbonx journal verify` reads it the same way (through `journal::inspect`).
-    let verify = gateway::journal::inspect(&data.join("journal"))
+    let verify = journal::inspect(&data.join("journal"))
         .map(|_| ())
         .unwrap_err()
         .to_string();

@@ -438,7 +438,7 @@ async fn streams_resume_across_a_restart_with_no_gap_and_no_duplicate() {
     drop(m1);
     drop(m2);
     let kept = server.stop_keep_dir();
-    let snapshots = gateway::snapshot::list(&dir.path().join("snapshots")).unwrap_or_default();
+    let snapshots = server::snapshot::list(&dir.path().join("snapshots")).unwrap_or_default();
     assert_eq!(snapshots.len(), 2, "{snapshots:?}");
     // The client had processed the reports up to one just after the older snapshot when
     // the server went down; the newer (shutdown) snapshot is past all of them.

@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use gateway::config::TlsConfig;
+use server::config::TlsConfig;
 use proto::v1 as pb;
 use tests::*;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};

@@ -10,7 +10,7 @@ use std::time::Instant;
 
 use benches::workload::{Workload, setup_recorded};
 use engine::{Command, Engine};
-use gateway::journal::{self, Journal};
+use journal::Journal;
 
 const SEGMENT_BYTES: u64 = 64 << 20;
 
@@ -118,10 +118,10 @@ fn main() {
     );
     let sdir = dir.path().join("snapshots");
     let t = Instant::now();
-    gateway::snapshot::write(
+    server::snapshot::write(
         &sdir,
         snapshot_at,
-        &gateway::snapshot::encode(snapshot_at, &bytes, &[], &[]),
+        &server::snapshot::encode(snapshot_at, &bytes, &[], &[]),
     )
     .expect("write snapshot");
     println!(
@@ -130,7 +130,7 @@ fn main() {
     );
     let t = Instant::now();
     let (_j, _) = Journal::open(&jdir, SEGMENT_BYTES).expect("open");
-    let (loaded, skipped) = gateway::snapshot::load_newest(&sdir, u64::MAX).expect("load");
+    let (loaded, skipped) = server::snapshot::load_newest(&sdir, u64::MAX).expect("load");
     assert!(skipped.is_empty(), "{skipped:?}");
     let loaded = loaded.expect("snapshot");
     let load_secs = t.elapsed().as_secs_f64();

@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 use clap::Parser;
 use hdrhistogram::Histogram;
 use proto::v1 as pb;
-use tests::{Clients, E1, M1, M2, M3, TestServer, open_market_at, test_config};
+use tests::{Clients, E1, M1, M2, M3, Principals, TestServer, open_market_at, test_config};
 
 #[derive(Clone, Debug, Parser)]
 #[command(about = "carbonx registry load")]

@@ -14,7 +14,7 @@
 
 use std::time::Instant;
 
-use gateway::journal::Journal;
+use journal::Journal;
 use registry::model::{AccountId, AccountType, Sector, UnitDef, UnitId, UnitKind};
 use registry::store::{Batch, Store};
 use registry::tx::{Op, Tx};

@@ -1,0 +1,60 @@
+//! The names of wire enums as the CLI, the demo report and the dashboard print them (one
+//! table each, so the three say the same).
+
+use proto::v1 as pb;
+
+/// The trading phases and their words (`carbonx ctl phase` takes them, the CLI, the demo
+/// report and the dashboard print them): one table, so all say the same.
+pub const PHASES: [(pb::Phase, &str); 6] = [
+    (pb::Phase::Closed, "closed"),
+    (pb::Phase::PreOpen, "pre-open"),
+    (pb::Phase::OpeningCall, "opening-call"),
+    (pb::Phase::Continuous, "continuous"),
+    (pb::Phase::Break, "break"),
+    (pb::Phase::PostClose, "post-close"),
+];
+
+/// A trading phase (`pb::Phase`) as its word; `unknown` for a value not in the table.
+pub fn phase(p: i32) -> &'static str {
+    PHASES
+        .iter()
+        .find(|(phase, _)| *phase as i32 == p)
+        .map_or("unknown", |(_, word)| word)
+}
+
+/// A trading phase by its word.
+pub fn phase_of(word: &str) -> Option<pb::Phase> {
+    PHASES.iter().find(|(_, w)| *w == word).map(|(p, _)| *p)
+}
+
+/// A compliance status (`pb::ComplianceStatus`), as its stable code.
+pub fn compliance_status(s: i32) -> &'static str {
+    match pb::ComplianceStatus::try_from(s) {
+        Ok(pb::ComplianceStatus::Compliant) => "COMPLIANT",
+        Ok(pb::ComplianceStatus::Short) => "SHORT",
+        Ok(pb::ComplianceStatus::EmissionsNotEntered) => "EMISSIONS_NOT_ENTERED",
+        _ => "UNKNOWN",
+    }
+}
+
+/// A sector (`pb::Sector`).
+pub fn sector(s: i32) -> &'static str {
+    match pb::Sector::try_from(s) {
+        Ok(pb::Sector::Power) => "power",
+        Ok(pb::Sector::Steel) => "steel",
+        Ok(pb::Sector::Cement) => "cement",
+        Ok(pb::Sector::Aluminium) => "aluminium",
+        _ => "unknown",
+    }
+}
+
+/// A sector by its name, as the ministry's files and the dashboard's filters write it.
+pub fn sector_of(name: &str) -> Option<pb::Sector> {
+    match name {
+        "power" => Some(pb::Sector::Power),
+        "steel" => Some(pb::Sector::Steel),
+        "cement" => Some(pb::Sector::Cement),
+        "aluminium" => Some(pb::Sector::Aluminium),
+        _ => None,
+    }
+}

@@ -1,0 +1,214 @@
+//! `carbonx ctl`: the operator and ministry commands, talking to a running server over
+//! gRPC with the address and token from flags or the environment. Prices are typed and
+//! shown in yuan (`85.42`), quantities in tonnes. Each command is one function that returns
+//! the text it prints, so tests run it against a real server: the trading day's in
+//! `market.rs`, the compliance year's in `compliance.rs`.
+
+mod compliance;
+mod market;
+
+use client::Clients;
+
+/// Where the server is and who is asking.
+#[derive(Clone, Debug, clap::Args)]
+pub struct Connection {
+    /// gRPC address of the server.
+    #[arg(long, env = "CARBONX_ADDR", default_value = "http://127.0.0.1:50051")]
+    pub addr: String,
+    /// Bearer token of the principal (see the server's tokens file).
+    #[arg(long, env = "CARBONX_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+#[derive(Clone, Debug, clap::Subcommand)]
+pub enum Ctl {
+    /// Trading date, phase, and each instrument's reference, band and best prices.
+    Status,
+    /// The level-2 book of an instrument.
+    Book {
+        instrument: String,
+        #[arg(long, default_value_t = 10)]
+        depth: u32,
+    },
+    /// Open a trading day (YYYYMMDD).
+    OpenDay { date: u32 },
+    /// Move the market to a phase: pre-open, opening-call, continuous, break, post-close.
+    Phase { phase: String },
+    /// Close the trading day (closing prices, expiry of DAY orders).
+    CloseDay,
+    /// Credit funds from the settlement bank to a trading account.
+    Credit {
+        account: u64,
+        /// Amount in yuan, e.g. 1000000.00
+        amount: String,
+        /// The settlement bank's transfer id (idempotent).
+        #[arg(long)]
+        transfer: u64,
+    },
+    /// Place a limit order.
+    Place {
+        account: u64,
+        /// buy or sell
+        side: String,
+        instrument: String,
+        /// Tonnes.
+        quantity: u64,
+        /// Limit price in yuan, e.g. 85.42
+        price: String,
+        #[arg(long)]
+        client_order_id: u64,
+    },
+    /// Cancel an order.
+    Cancel { account: u64, order: u64 },
+    /// Compare the registry with the exchange.
+    Reconcile,
+    /// Register an allocation plan from its TOML file (e.g. registry/plans/2024.toml).
+    RegisterPlan { file: std::path::PathBuf },
+    /// Load covered entities and their facilities from CSV (account_id, name, sector,
+    /// province, differentiated, facility_id, facility_kind, fuel, capacity_mw, product_line).
+    LoadEntities { file: std::path::PathBuf },
+    /// Load a year's activity data from CSV (account_id, facility_id, electricity_mwh,
+    /// heat_gj, load_factor, emissions_t | output_t).
+    LoadActivity {
+        #[arg(long)]
+        year: u32,
+        file: std::path::PathBuf,
+    },
+    /// Record a year's verified emissions from CSV (account_id, co2_t, pfc_co2e_t).
+    RecordVerified {
+        #[arg(long)]
+        year: u32,
+        file: std::path::PathBuf,
+    },
+    /// Run a year's allocation under a registered plan (the true-up, or with --pre the
+    /// pre-allocation) and write the allocation report as CSV.
+    Allocate {
+        #[arg(long)]
+        year: u32,
+        #[arg(long)]
+        plan: String,
+        #[arg(long)]
+        pre: bool,
+        /// Where to write the allocation CSV (default: not written).
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+    /// Compliance status of a year: totals by sector, or one entity with --account.
+    Compliance {
+        #[arg(long)]
+        year: u32,
+        #[arg(long)]
+        account: Option<u64>,
+    },
+    /// Surrender allowances against a compliance year (covered entities).
+    Surrender {
+        account: u64,
+        unit: String,
+        quantity: u64,
+        #[arg(long)]
+        year: u32,
+        /// Idempotency key: give the same one to retry safely (default: a new one).
+        #[arg(long)]
+        key: Option<String>,
+    },
+    /// Close a compliance year at its deadline.
+    CloseYear {
+        #[arg(long)]
+        year: u32,
+    },
+    /// Export a report as CSV: allocation, status, sectors or provinces.
+    Report {
+        #[arg(long)]
+        year: u32,
+        kind: String,
+        #[arg(long)]
+        out: Option<std::path::PathBuf>,
+    },
+}
+
+/// Entities per LoadEntities request the CLI sends.
+pub const CLI_ENTITIES_PER_REQUEST: usize = 1_000;
+/// Activity or verified rows per request the CLI sends.
+pub const CLI_ROWS_PER_REQUEST: usize = 5_000;
+
+/// Runs one command; the text to print, or the error to print.
+pub async fn run(connection: &Connection, command: &Ctl) -> Result<String, String> {
+    let mut c = Clients::connect(&connection.addr, &connection.token)
+        .await
+        .map_err(|e| format!("--addr: {e}"))?;
+    match command {
+        Ctl::Status => market::status(&mut c).await,
+        Ctl::Book { instrument, depth } => market::book(&mut c, instrument, *depth).await,
+        Ctl::OpenDay { date } => market::open_day(&mut c, *date).await,
+        Ctl::Phase { phase } => market::phase(&mut c, phase).await,
+        Ctl::CloseDay => market::close_day(&mut c).await,
+        Ctl::Credit {
+            account,
+            amount,
+            transfer,
+        } => market::credit(&mut c, *account, amount, *transfer).await,
+        Ctl::Place {
+            account,
+            side,
+            instrument,
+            quantity,
+            price,
+            client_order_id,
+        } => {
+            let order = market::Order {
+                account: *account,
+                side,
+                instrument,
+                quantity_t: *quantity,
+                price,
+                client_order_id: *client_order_id,
+            };
+            market::place(&mut c, &order).await
+        }
+        Ctl::Cancel { account, order } => market::cancel(&mut c, *account, *order).await,
+        Ctl::Reconcile => market::reconcile(&mut c).await,
+        Ctl::RegisterPlan { file } => compliance::register_plan(&mut c, file).await,
+        Ctl::LoadEntities { file } => compliance::load_entities(&mut c, file).await,
+        Ctl::LoadActivity { year, file } => compliance::load_activity(&mut c, *year, file).await,
+        Ctl::RecordVerified { year, file } => {
+            compliance::record_verified(&mut c, *year, file).await
+        }
+        Ctl::Allocate {
+            year,
+            plan,
+            pre,
+            out,
+        } => compliance::allocate(&mut c, *year, plan, *pre, out.as_deref()).await,
+        Ctl::Compliance { year, account } => match account {
+            Some(account) => compliance::entity(&mut c, *year, *account).await,
+            None => compliance::totals(&mut c, *year).await,
+        },
+        Ctl::Surrender {
+            account,
+            unit,
+            quantity,
+            year,
+            key,
+        } => {
+            let s = compliance::Surrender {
+                account: *account,
+                unit,
+                quantity_t: *quantity,
+                year: *year,
+                key: key.as_deref(),
+            };
+            compliance::surrender(&mut c, &s).await
+        }
+        Ctl::CloseYear { year } => compliance::close_year(&mut c, *year).await,
+        Ctl::Report { year, kind, out } => {
+            compliance::report(&mut c, *year, kind, out.as_deref()).await
+        }
+    }
+}
+
+/// Nanoseconds since the epoch, for idempotency keys that must be new.
+fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}

@@ -1,0 +1,177 @@
+//! The tonic services. Each handler: authenticate, authorize (one table), validate and
+//! convert the wire message, run it through the core or the registry writer, convert back.
+
+pub mod admin;
+pub mod compliance;
+pub mod convert;
+pub mod entry;
+pub mod market;
+pub mod registry;
+pub mod stream;
+pub mod trading;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tonic::{Request, Status};
+
+use engine::CommandKind;
+
+use crate::auth::{Principal, Rpc, Scope, Tokens, authorize, take_slot};
+use crate::config::Limits;
+use crate::core::{Applied, Core};
+use crate::error::ApiError;
+use crate::metrics::Histogram;
+
+/// What every service shares.
+#[derive(Clone, Debug)]
+pub struct Ctx {
+    pub core: Core,
+    pub tokens: Arc<Tokens>,
+    pub limits: Limits,
+    pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// The server runs TLS (the dashboard's cookie is then `Secure`).
+    pub tls: bool,
+}
+
+/// A request in progress: who asked, and the latency timer.
+#[derive(Debug)]
+pub struct Call {
+    pub principal: Arc<Principal>,
+    pub scope: Scope,
+    started: Instant,
+    histogram: Arc<Histogram>,
+}
+
+impl Drop for Call {
+    fn drop(&mut self) {
+        self.histogram
+            .observe_us(self.started.elapsed().as_micros() as u64);
+    }
+}
+
+impl Ctx {
+    /// The principal behind the bearer token of `request`.
+    pub fn authenticate<T>(&self, request: &Request<T>) -> Result<Arc<Principal>, ApiError> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .ok_or_else(|| {
+                ApiError::new(
+                    tonic::Code::Unauthenticated,
+                    "MISSING_TOKEN",
+                    "authorization",
+                    "send `authorization: Bearer <token>` metadata",
+                )
+            })?
+            .to_str()
+            .map_err(|_| {
+                ApiError::new(
+                    tonic::Code::Unauthenticated,
+                    "BAD_TOKEN",
+                    "authorization",
+                    "the authorization metadata is not text",
+                )
+            })?;
+        // Exactly `Bearer <token>`: no bare token, no other scheme, no stray spaces.
+        let token = header.strip_prefix("Bearer ").ok_or_else(|| {
+            ApiError::new(
+                tonic::Code::Unauthenticated,
+                "BAD_TOKEN",
+                "authorization",
+                "the authorization metadata must be `Bearer <token>`",
+            )
+        })?;
+        self.tokens.authenticate(token).ok_or_else(|| {
+            ApiError::new(
+                tonic::Code::Unauthenticated,
+                "BAD_TOKEN",
+                "authorization",
+                "unknown token",
+            )
+        })
+    }
+
+    /// Authenticates and authorizes `rpc` for `accounts`; the returned call records the
+    /// request's latency when dropped.
+    pub fn begin<T>(
+        &self,
+        request: &Request<T>,
+        method: &'static str,
+        rpc: Rpc,
+        accounts: &[u64],
+    ) -> Result<Call, Status> {
+        let histogram = self.core.metrics.request(method);
+        let started = Instant::now();
+        let principal = self
+            .authenticate(request)
+            .map_err(|e| self.refuse(method, e))?;
+        let scope = authorize(&principal, rpc, accounts).map_err(|e| self.refuse(method, e))?;
+        let span = tracing::Span::current();
+        span.record("principal", principal.name.as_str());
+        span.record("accounts", tracing::field::debug(accounts));
+        tracing::debug!(method, "request");
+        Ok(Call {
+            principal,
+            scope,
+            started,
+            histogram,
+        })
+    }
+
+    /// Applies a registry transaction for `principal` (its id is the actor four-eyes checks;
+    /// the core stamps the time): journaled, then applied in journal order. A retry (the
+    /// principal's key again, for the same request) is answered with the original receipt
+    /// and journals nothing; the key for another request is refused the same way.
+    pub async fn registry_tx(
+        &self,
+        principal: &crate::auth::Principal,
+        key: String,
+        op: ::registry::tx::Op,
+    ) -> Result<::registry::tx::Receipt, ApiError> {
+        let tx = ::registry::tx::Tx {
+            key,
+            actor: principal.id,
+            timestamp_ns: 0,
+            op,
+        };
+        let probe = tx.clone();
+        let retry = self
+            .core
+            .registry
+            .read(move |r| r.retry_of(&probe))
+            .await?
+            .map_err(|e| ApiError::registry(&e))?;
+        match retry {
+            Some(receipt) => Ok(receipt),
+            None => self.core.registry_tx(tx).await,
+        }
+    }
+
+    /// A member's command to the engine, from whichever service it came (an order, an
+    /// amendment, a bid, an auction step): it holds one of the principal's
+    /// `limits.in_flight_per_principal` slots until the engine answers, so a principal
+    /// cannot get round the limit by sending its commands through another service.
+    pub async fn member_command(
+        &self,
+        call: &Call,
+        kind: CommandKind,
+        method: &'static str,
+    ) -> Result<Applied, Status> {
+        let _slot = take_slot(&call.principal, false, self.limits.in_flight_per_principal)
+            .map_err(|e| self.refuse(method, e))?;
+        self.core
+            .execute(kind)
+            .await
+            .map_err(|e| self.refuse(method, e))
+    }
+
+    /// Counts and converts a refusal.
+    pub fn refuse(&self, method: &'static str, e: ApiError) -> Status {
+        if !e.from_engine {
+            self.core.metrics.reject(e.reason);
+        }
+        tracing::debug!(method, reason = e.reason, field = %e.field, "refused: {}", e.message);
+        Status::from(e)
+    }
+}
