@@ -7,9 +7,9 @@ use std::fmt::Write;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use proto::v1 as pb;
 use server::auth::Rpc;
 use server::services::compliance::{list_compliance, totals};
-use proto::v1 as pb;
 
 use crate::html::{esc, figure, grouped, nav, page_shell, yuan};
 use crate::session::{refused, respond, viewer};

@@ -7,10 +7,10 @@ use std::fmt::Write;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use server::auth::Rpc;
-use server::services::compliance::entity_compliance;
 use proto::v1 as pb;
 use registry::model::{AccountId, FreezeReason, Holding, UnitId};
+use server::auth::Rpc;
+use server::services::compliance::entity_compliance;
 
 use crate::compliance::latest_year;
 use crate::html::{esc, figure, grouped, money, nav, page_shell};

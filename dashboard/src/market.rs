@@ -339,8 +339,7 @@ pub(crate) async fn stream(
         Err(r) => return *r,
     };
     // Counted with the principal's gRPC streams: one token cannot open streams without end.
-    let slot = match server::auth::take_slot(&v.principal, true, ctx.limits.streams_per_principal)
-    {
+    let slot = match server::auth::take_slot(&v.principal, true, ctx.limits.streams_per_principal) {
         Ok(slot) => slot,
         Err(e) => return refused(StatusCode::TOO_MANY_REQUESTS, e.reason, &e.message),
     };

@@ -7,9 +7,9 @@ use std::fmt::Write;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
-use server::auth::Rpc;
 use registry::Registry;
 use registry::model::{PledgeState, ProposalState, UnitId};
+use server::auth::Rpc;
 
 use crate::Shared;
 use crate::html::{esc, figure, grouped, nav, page_shell};

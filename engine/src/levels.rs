@@ -52,6 +52,11 @@ pub struct Ladder {
 
 impl Ladder {
     pub fn new(low_fen: Fen, high_fen: Fen, tick_fen: Fen) -> Ladder {
+        // The band is the core's own computation (`band_of`): low <= high, on the tick.
+        debug_assert!(
+            low_fen <= high_fen && tick_fen > 0,
+            "ladder {low_fen}..{high_fen}"
+        );
         let span = usize::try_from((high_fen - low_fen) / tick_fen).unwrap_or(0) + 1;
         Ladder {
             low_fen,

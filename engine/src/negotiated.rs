@@ -539,7 +539,13 @@ impl Engine {
     /// A bid's terms: the auction open, the bidder not the seller and not restricted, the
     /// price on the tick between reserve and cap, the quantity on the lot within the
     /// bidder's share, room for one more bid.
-    fn check_bid(&self, at: usize, slot: u32, price_fen: Fen, quantity_t: Tonnes) -> Result<(), Reject> {
+    fn check_bid(
+        &self,
+        at: usize,
+        slot: u32,
+        price_fen: Fen,
+        quantity_t: Tonnes,
+    ) -> Result<(), Reject> {
         let a = &self.state.auctions[at];
         let spec = self.state.instruments[a.instrument].spec;
         if !a.open {

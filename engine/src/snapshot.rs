@@ -636,7 +636,11 @@ fn read_body(r: &mut Reader<'_>, version: u8) -> Result<Engine, SnapshotError> {
 }
 
 /// The applied transfers (version 2 records the sequence that applied each).
-fn read_transfers(r: &mut Reader<'_>, engine: &mut Engine, version: u8) -> Result<(), SnapshotError> {
+fn read_transfers(
+    r: &mut Reader<'_>,
+    engine: &mut Engine,
+    version: u8,
+) -> Result<(), SnapshotError> {
     let transfers = r.len(if version >= 2 { 37 } else { 29 })?;
     for _ in 0..transfers {
         let id = TransferId(r.u64()?);

@@ -875,7 +875,10 @@ mod tests {
         assert_eq!(moved.len(), 1);
         // Recovery from after the archived part replays everything from there; from
         // before it, the gap is refused (instead of silently skipped).
-        assert_eq!(seqs_from(dir.path(), fourth), (fourth..=500).collect::<Vec<_>>());
+        assert_eq!(
+            seqs_from(dir.path(), fourth),
+            (fourth..=500).collect::<Vec<_>>()
+        );
         let missing = replay(dir.path(), fourth - 1, |_| Ok(()));
         assert!(
             matches!(missing, Err(JournalError::Missing { from, first, .. }) if from == fourth - 1 && first == fourth),
@@ -889,7 +892,10 @@ mod tests {
         assert_eq!(names(&left), names(&before[before.len() - 1..]));
         // Reopening continues after the last record.
         write(dir.path(), 4_096, 501, 520, 5);
-        assert_eq!(seqs_from(dir.path(), left[0].0), (left[0].0..=520).collect::<Vec<_>>());
+        assert_eq!(
+            seqs_from(dir.path(), left[0].0),
+            (left[0].0..=520).collect::<Vec<_>>()
+        );
     }
 
     #[test]

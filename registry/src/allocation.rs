@@ -25,6 +25,10 @@ pub enum AllocationError {
     },
     #[error("the sector has no entity with emissions")]
     EmptySector,
+    /// The formulas give a figure from 0 to 2^64 t; one outside is a broken invariant,
+    /// refused (never floored to 0 t in silence).
+    #[error("a computed allocation of {0} t is outside 0 to 2^64 t")]
+    OutOfRange(Decimal),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -188,9 +192,12 @@ fn non_negative(value: Decimal, field: &'static str) -> Result<(), AllocationErr
     Ok(())
 }
 
-/// Floors to whole tonnes.
-pub fn floor_t(value: Decimal) -> u64 {
-    value.floor().to_u64().unwrap_or(0)
+/// Floors a computed allocation to whole tonnes (refused outside 0 to 2^64 t).
+pub fn floor_t(value: Decimal) -> Result<u64, AllocationError> {
+    value
+        .floor()
+        .to_u64()
+        .ok_or(AllocationError::OutOfRange(value))
 }
 
 /// A power entity's allocation for the year.
@@ -237,7 +244,7 @@ pub fn allocate_power(
         units_sum_t,
         floor_t: floor_t_exact,
         exact_t,
-        allocated_t: floor_t(exact_t),
+        allocated_t: floor_t(exact_t)?,
     })
 }
 
@@ -349,10 +356,10 @@ pub fn solve_balance_value(
         iterations += 1;
     }
     let verified: Decimal = active.iter().map(|e| e.verified_t).sum();
-    let floored: Decimal = active
+    let floored = active
         .iter()
-        .map(|e| Decimal::from(floor_t(intensity_allocation(e, bp, c))))
-        .sum();
+        .map(|e| floor_t(intensity_allocation(e, bp, c)).map(Decimal::from))
+        .sum::<Result<Decimal, AllocationError>>()?;
     Ok(BalanceSolution {
         balance_value: bp,
         iterations,

@@ -148,7 +148,11 @@ pub fn allocate(plan: &Plan, entities: &[EntityYear]) -> Result<Run, AllocationE
     let mut balance = BTreeMap::new();
     // Industry by sector first (the balance value needs the whole sector).
     for sector in [Sector::Steel, Sector::Cement, Sector::Aluminium] {
-        let members: Vec<&EntityYear> = sorted.iter().copied().filter(|e| e.sector == sector).collect();
+        let members: Vec<&EntityYear> = sorted
+            .iter()
+            .copied()
+            .filter(|e| e.sector == sector)
+            .collect();
         if members.is_empty() {
             continue;
         }
@@ -161,11 +165,12 @@ pub fn allocate(plan: &Plan, entities: &[EntityYear]) -> Result<Run, AllocationE
                 tolerance_t,
                 iterations_max,
             } => {
-                let inputs: Vec<IndustryEntity> = members.iter().map(|e| industry_input(e)).collect();
+                let inputs: Vec<IndustryEntity> =
+                    members.iter().map(|e| industry_input(e)).collect();
                 let solution =
                     solve_balance_value(&inputs, coefficients, *tolerance_t, *iterations_max)?;
                 for (e, input) in members.iter().zip(&inputs) {
-                    allocations.push(by_intensity(e, input, &solution, coefficients));
+                    allocations.push(by_intensity(e, input, &solution, coefficients)?);
                 }
                 balance.insert(sector, solution);
             }
@@ -214,13 +219,13 @@ fn by_intensity(
     input: &IndustryEntity,
     solution: &BalanceSolution,
     coefficients: &IntensityCoefficients,
-) -> Allocation {
+) -> Result<Allocation, AllocationError> {
     let exact = if input.verified_t.is_zero() {
         Decimal::ZERO
     } else {
         intensity_allocation(input, solution.balance_value, coefficients)
     };
-    let allocated_t = floor_t(exact);
+    let allocated_t = floor_t(exact)?;
     let bp = solution.balance_value;
     let (x, a) = if input.intensity.is_zero() {
         (Decimal::ZERO, Decimal::ZERO)
@@ -228,7 +233,7 @@ fn by_intensity(
         let x = (bp - input.intensity) / bp;
         (x.round_dp(6), coefficients.adjustment(x).round_dp(6))
     };
-    Allocation {
+    Ok(Allocation {
         account: e.account,
         sector: e.sector,
         method: "intensity",
@@ -242,7 +247,7 @@ fn by_intensity(
             bp.round_dp(6),
             exact.round_dp(4),
         ),
-    }
+    })
 }
 
 /// A power entity's allocation: the sum of its units' benchmark allocations, at least the
@@ -285,7 +290,7 @@ fn by_power_benchmark(plan: &Plan, e: &EntityYear) -> Result<Allocation, Allocat
 
 /// Pre-allocation early in the year: the plan's share of last year's verified emissions,
 /// floored.
-pub fn pre_allocation(plan: &Plan, previous_verified_t: u64) -> u64 {
+pub fn pre_allocation(plan: &Plan, previous_verified_t: u64) -> Result<u64, AllocationError> {
     floor_t(Decimal::from(previous_verified_t) * plan.pre_allocation_share)
 }
 
@@ -407,12 +412,13 @@ impl Compliance {
         }
     }
 
-    /// The most CCER this obligation admits.
+    /// The most CCER this obligation admits: `ccer_cap_bp` (at most 10,000: plans are
+    /// validated) of it, floored, in integers.
     pub fn ccer_cap_t(&self, plan: &Plan) -> u64 {
-        floor_t(
-            Decimal::from(self.obligation_t.unwrap_or(0)) * Decimal::from(plan.ccer_cap_bp)
-                / dec!(10000),
-        )
+        let obligation_t = u128::from(self.obligation_t.unwrap_or(0));
+        let cap_t = obligation_t * u128::from(plan.ccer_cap_bp.min(10_000)) / 10_000;
+        // At most the obligation, so it fits.
+        cap_t.min(obligation_t) as u64
     }
 }
 

@@ -903,26 +903,40 @@ impl Ledger {
 
     /// Every registered pledge and pending proposal is frozen exactly.
     fn check_frozen_records(&self) -> Result<(), String> {
-        let frozen = |account, unit, reason| {
-            self.holding(account, unit).frozen.get(&reason).copied()
-        };
-        for p in self.pledges.values().filter(|p| p.state == PledgeState::Registered) {
+        let frozen =
+            |account, unit, reason| self.holding(account, unit).frozen.get(&reason).copied();
+        for p in self
+            .pledges
+            .values()
+            .filter(|p| p.state == PledgeState::Registered)
+        {
             let f = frozen(p.pledgor, p.unit, FreezeReason::Pledge(p.id));
             if f != Some(p.quantity_t) {
-                return Err(format!("pledge {}: {} t pledged, {f:?} frozen", p.id, p.quantity_t));
+                return Err(format!(
+                    "pledge {}: {} t pledged, {f:?} frozen",
+                    p.id, p.quantity_t
+                ));
             }
         }
-        for p in self.proposals.values().filter(|p| p.state == ProposalState::Pending) {
+        for p in self
+            .proposals
+            .values()
+            .filter(|p| p.state == ProposalState::Pending)
+        {
             let f = frozen(p.from, p.unit, FreezeReason::Pending(p.id));
             if f != Some(p.quantity_t) {
-                return Err(format!("proposal {}: {} t proposed, {f:?} frozen", p.id, p.quantity_t));
+                return Err(format!(
+                    "proposal {}: {} t proposed, {f:?} frozen",
+                    p.id, p.quantity_t
+                ));
             }
         }
         Ok(())
     }
 
-    /// Every covered entity is a covered-entity account of its sector, and the authority
-    /// holds at least what it keeps for differentiated entities.
+    /// Every covered entity is a covered-entity account of its sector, no standing took
+    /// back more than it credited, and the authority holds at least what it keeps for
+    /// differentiated entities.
     fn check_cycle(&self) -> Result<(), String> {
         for (account, e) in &self.cycle.entities {
             if self.accounts.get(account).map(|a| a.kind)
@@ -931,6 +945,18 @@ impl Ledger {
                 return Err(format!(
                     "entity {} is not a covered-entity account of its sector",
                     account.0
+                ));
+            }
+        }
+        // What was taken back never exceeds what was credited (`Standing::credited_t`).
+        for ((year, account), s) in &self.cycle.standing {
+            let forced = s.closing.map_or(0, |c| c.forced_t);
+            let given = s.delivered_t + s.held_t + forced + s.deducted_t;
+            if s.clawed_t + s.excess_owed_t > given {
+                return Err(format!(
+                    "{year} entity {}: {} t clawed back or owed of {given} t credited",
+                    account.0,
+                    s.clawed_t + s.excess_owed_t
                 ));
             }
         }

@@ -80,24 +80,8 @@ pub fn recover(
             report.last_seq, report.durable_mark
         ));
     }
-    let (mut registry, restored) = open_registry(config, report.last_seq, read_only)?;
-    recovered.registry_restored = restored;
-    recovered.registry_from = registry.journal_seq();
-    for (unit, def) in &registry.ledger().units {
-        catalog.add_unit(*unit, def);
-    }
-    if registry.journal_seq() > report.last_seq {
-        refuse(
-            &mut recovered,
-            read_only,
-            format!(
-                "the registry has applied the journal through {} but the journal ends at {}: \
-                 acknowledged records are missing from the journal",
-                registry.journal_seq(),
-                report.last_seq
-            ),
-        )?;
-    }
+    let mut registry =
+        registry_for_replay(config, report.last_seq, read_only, catalog, &mut recovered)?;
     let (mut engine, from) = load_engine(config, registry.journal_seq(), catalog, hub)?;
     let mut replay = Replay::new(&mut registry, metrics, hub, catalog);
     recovered.replayed = journal::replay(&journal_dir(config), from, |record| {
@@ -131,6 +115,36 @@ pub fn recover(
         registry,
         recovered,
     })
+}
+
+/// The registry opened (or rebuilt) for the replay, its units in the catalog; one past
+/// the journal's end is refused.
+fn registry_for_replay(
+    config: &Config,
+    journal_end: u64,
+    read_only: bool,
+    catalog: &Catalog,
+    recovered: &mut Recovered,
+) -> Result<Registry, String> {
+    let (registry, restored) = open_registry(config, journal_end, read_only)?;
+    recovered.registry_restored = restored;
+    recovered.registry_from = registry.journal_seq();
+    for (unit, def) in &registry.ledger().units {
+        catalog.add_unit(*unit, def);
+    }
+    if registry.journal_seq() > journal_end {
+        refuse(
+            recovered,
+            read_only,
+            format!(
+                "the registry has applied the journal through {} but the journal ends at {}: \
+                 acknowledged records are missing from the journal",
+                registry.journal_seq(),
+                journal_end
+            ),
+        )?;
+    }
+    Ok(registry)
 }
 
 /// Records why the state must not be served: an error, or with `read_only` a note.

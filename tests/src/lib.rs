@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
 
-use server::config::Config;
 use proto::v1 as pb;
+use server::config::Config;
 use tonic::Status;
 use tonic::transport::Channel;
 

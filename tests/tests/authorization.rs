@@ -1,8 +1,8 @@
 //! Every RPC against every role, naming accounts the caller does and does not own: zero
 //! unauthorized successes, and no authorized call refused for permission.
 
-use server::auth::{Rpc, Scope, rule};
 use proto::v1 as pb;
+use server::auth::{Rpc, Scope, rule};
 use tests::*;
 use tonic::{Code, Status};
 

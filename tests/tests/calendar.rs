@@ -6,8 +6,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use server::scheduler::Clock;
 use proto::v1 as pb;
+use server::scheduler::Clock;
 use tests::*;
 
 /// Monday 2026-11-30 02:00 UTC = 10:00 in Beijing (the default calendar's +480).

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use gateway::demo::{DemoOptions, token};
-use server::config::Config;
 use proto::v1 as pb;
+use server::config::Config;
 use tests::*;
 
 const SEED: u64 = 21;

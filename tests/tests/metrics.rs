@@ -29,9 +29,7 @@ fn value(text: &str, series: &str) -> u64 {
 
 /// A server on `config` with its metrics endpoint on and the test market open, and the
 /// endpoint's address.
-async fn serving_metrics(
-    mut config: server::config::Config,
-) -> (TestServer, std::net::SocketAddr) {
+async fn serving_metrics(mut config: server::config::Config) -> (TestServer, std::net::SocketAddr) {
     config.metrics_listen = Some("127.0.0.1:0".parse().unwrap_or_else(|e| panic!("{e}")));
     let server = TestServer::start_with(config);
     let metrics = server

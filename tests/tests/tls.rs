@@ -3,8 +3,8 @@
 use std::path::Path;
 use std::process::Command;
 
-use server::config::TlsConfig;
 use proto::v1 as pb;
+use server::config::TlsConfig;
 use tests::*;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 

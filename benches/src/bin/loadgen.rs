@@ -30,11 +30,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::{Parser, ValueEnum};
-use server::config::Durability;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
 use proto::v1 as pb;
 use proto::v1::trading_service_server::{TradingService, TradingServiceServer};
+use server::config::Durability;
 use tempfile::TempDir;
 use tests::{
     Clients, E1, M1, M2, M3, Principals, Supply, TestServer, limit, open_market_at, supply,

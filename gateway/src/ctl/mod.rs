@@ -136,17 +136,22 @@ pub async fn run(connection: &Connection, command: &Ctl) -> Result<String, Strin
     let mut c = Clients::connect(&connection.addr, &connection.token)
         .await
         .map_err(|e| format!("--addr: {e}"))?;
+    dispatch(&mut c, command).await
+}
+
+/// One function per command (`market.rs`: the trading day; `compliance.rs`: the year).
+async fn dispatch(c: &mut Clients, command: &Ctl) -> Result<String, String> {
     match command {
-        Ctl::Status => market::status(&mut c).await,
-        Ctl::Book { instrument, depth } => market::book(&mut c, instrument, *depth).await,
-        Ctl::OpenDay { date } => market::open_day(&mut c, *date).await,
-        Ctl::Phase { phase } => market::phase(&mut c, phase).await,
-        Ctl::CloseDay => market::close_day(&mut c).await,
+        Ctl::Status => market::status(c).await,
+        Ctl::Book { instrument, depth } => market::book(c, instrument, *depth).await,
+        Ctl::OpenDay { date } => market::open_day(c, *date).await,
+        Ctl::Phase { phase } => market::phase(c, phase).await,
+        Ctl::CloseDay => market::close_day(c).await,
         Ctl::Credit {
             account,
             amount,
             transfer,
-        } => market::credit(&mut c, *account, amount, *transfer).await,
+        } => market::credit(c, *account, amount, *transfer).await,
         Ctl::Place {
             account,
             side,
@@ -163,25 +168,23 @@ pub async fn run(connection: &Connection, command: &Ctl) -> Result<String, Strin
                 price,
                 client_order_id: *client_order_id,
             };
-            market::place(&mut c, &order).await
+            market::place(c, &order).await
         }
-        Ctl::Cancel { account, order } => market::cancel(&mut c, *account, *order).await,
-        Ctl::Reconcile => market::reconcile(&mut c).await,
-        Ctl::RegisterPlan { file } => compliance::register_plan(&mut c, file).await,
-        Ctl::LoadEntities { file } => compliance::load_entities(&mut c, file).await,
-        Ctl::LoadActivity { year, file } => compliance::load_activity(&mut c, *year, file).await,
-        Ctl::RecordVerified { year, file } => {
-            compliance::record_verified(&mut c, *year, file).await
-        }
+        Ctl::Cancel { account, order } => market::cancel(c, *account, *order).await,
+        Ctl::Reconcile => market::reconcile(c).await,
+        Ctl::RegisterPlan { file } => compliance::register_plan(c, file).await,
+        Ctl::LoadEntities { file } => compliance::load_entities(c, file).await,
+        Ctl::LoadActivity { year, file } => compliance::load_activity(c, *year, file).await,
+        Ctl::RecordVerified { year, file } => compliance::record_verified(c, *year, file).await,
         Ctl::Allocate {
             year,
             plan,
             pre,
             out,
-        } => compliance::allocate(&mut c, *year, plan, *pre, out.as_deref()).await,
+        } => compliance::allocate(c, *year, plan, *pre, out.as_deref()).await,
         Ctl::Compliance { year, account } => match account {
-            Some(account) => compliance::entity(&mut c, *year, *account).await,
-            None => compliance::totals(&mut c, *year).await,
+            Some(account) => compliance::entity(c, *year, *account).await,
+            None => compliance::totals(c, *year).await,
         },
         Ctl::Surrender {
             account,
@@ -197,12 +200,10 @@ pub async fn run(connection: &Connection, command: &Ctl) -> Result<String, Strin
                 year: *year,
                 key: key.as_deref(),
             };
-            compliance::surrender(&mut c, &s).await
+            compliance::surrender(c, &s).await
         }
-        Ctl::CloseYear { year } => compliance::close_year(&mut c, *year).await,
-        Ctl::Report { year, kind, out } => {
-            compliance::report(&mut c, *year, kind, out.as_deref()).await
-        }
+        Ctl::CloseYear { year } => compliance::close_year(c, *year).await,
+        Ctl::Report { year, kind, out } => compliance::report(c, *year, kind, out.as_deref()).await,
     }
 }
 

@@ -269,10 +269,14 @@ impl Standing {
 
     /// What counts as allocated to the entity for the year so far (units surrendered by
     /// force at the close were allocated too).
+    /// Never negative: `Ledger::check_invariants` checks that what was taken back stays
+    /// within what was given (and debug builds assert it here).
     pub fn credited_t(&self) -> u64 {
         let forced = self.closing.map_or(0, |c| c.forced_t);
-        (self.delivered_t + self.held_t + forced + self.deducted_t)
-            .saturating_sub(self.clawed_t + self.excess_owed_t)
+        let given = self.delivered_t + self.held_t + forced + self.deducted_t;
+        let taken = self.clawed_t + self.excess_owed_t;
+        debug_assert!(taken <= given, "standing took back {taken} t of {given} t");
+        given.saturating_sub(taken)
     }
 
     pub fn compliance(&self) -> Compliance {

@@ -73,7 +73,11 @@ fn check_facility(i: usize, sector: Sector, kind: &FacilityKind) -> Result<(), R
 }
 
 /// An intensity plan needs the output of every industrial entity with emissions.
-fn check_output_present(plan: &Plan, year: u16, inputs: &[EntityYear]) -> Result<(), RegistryError> {
+fn check_output_present(
+    plan: &Plan,
+    year: u16,
+    inputs: &[EntityYear],
+) -> Result<(), RegistryError> {
     if !matches!(plan.industry, compliance::IndustryMethod::Intensity { .. }) {
         return Ok(());
     }
@@ -633,7 +637,7 @@ impl Ledger {
             else {
                 continue;
             };
-            let pre = pre_allocation(&plan, previous);
+            let pre = pre_allocation(&plan, previous)?;
             targets.push((*account, s.credited_t() + pre));
             pre_amounts.push((*account, pre));
         }

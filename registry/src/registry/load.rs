@@ -100,63 +100,14 @@ impl Registry {
     fn load_records(&mut self) -> Result<(), RegistryError> {
         let ledger = &mut self.ledger;
         self.store.scan(b"p", b"p", |k, v| {
-            let id = be_u64(&k[1..])?;
-            let mut r = Reader::new(v);
-            let (pledgor, pledgee, unit, quantity_t) = (
-                AccountId(r.u64()?),
-                AccountId(r.u64()?),
-                UnitId(r.u32()?),
-                r.u64()?,
-            );
-            let state = match r.u8()? {
-                0 => PledgeState::Registered,
-                1 => PledgeState::Released,
-                2 => PledgeState::EnforcedToPledgee,
-                3 => PledgeState::EnforcedForAuction,
-                _ => return Err(RegistryError::Corrupt("pledge state".into())),
-            };
-            ledger.pledges.insert(
-                id,
-                Pledge {
-                    id,
-                    pledgor,
-                    pledgee,
-                    unit,
-                    quantity_t,
-                    state,
-                },
-            );
-            Ok(true)
+            let pledge = decode_pledge(be_u64(&k[1..])?, v)?;
+            ledger.pledges.insert(pledge.id, pledge);
+            Ok::<_, RegistryError>(true)
         })?;
         self.store.scan(b"x", b"x", |k, v| {
-            let id = be_u64(&k[1..])?;
-            let mut r = Reader::new(v);
-            let (from, to, unit, quantity_t, proposer) = (
-                AccountId(r.u64()?),
-                AccountId(r.u64()?),
-                UnitId(r.u32()?),
-                r.u64()?,
-                r.u64()?,
-            );
-            let state = match r.u8()? {
-                0 => ProposalState::Pending,
-                1 => ProposalState::Approved,
-                2 => ProposalState::Cancelled,
-                _ => return Err(RegistryError::Corrupt("proposal state".into())),
-            };
-            ledger.proposals.insert(
-                id,
-                Proposal {
-                    id,
-                    from,
-                    to,
-                    unit,
-                    quantity_t,
-                    proposer,
-                    state,
-                },
-            );
-            Ok(true)
+            let proposal = decode_proposal(be_u64(&k[1..])?, v)?;
+            ledger.proposals.insert(proposal.id, proposal);
+            Ok::<_, RegistryError>(true)
         })?;
         self.store.scan(b"m", b"m", |k, v| {
             let seq = be_u64(&k[1..])?;
@@ -287,4 +238,55 @@ impl Registry {
             head_hash: prev,
         })
     }
+}
+
+fn decode_pledge(id: u64, v: &[u8]) -> Result<Pledge, RegistryError> {
+    let mut r = Reader::new(v);
+    let (pledgor, pledgee, unit, quantity_t) = (
+        AccountId(r.u64()?),
+        AccountId(r.u64()?),
+        UnitId(r.u32()?),
+        r.u64()?,
+    );
+    let state = match r.u8()? {
+        0 => PledgeState::Registered,
+        1 => PledgeState::Released,
+        2 => PledgeState::EnforcedToPledgee,
+        3 => PledgeState::EnforcedForAuction,
+        _ => return Err(RegistryError::Corrupt("pledge state".into())),
+    };
+    Ok(Pledge {
+        id,
+        pledgor,
+        pledgee,
+        unit,
+        quantity_t,
+        state,
+    })
+}
+
+fn decode_proposal(id: u64, v: &[u8]) -> Result<Proposal, RegistryError> {
+    let mut r = Reader::new(v);
+    let (from, to, unit, quantity_t, proposer) = (
+        AccountId(r.u64()?),
+        AccountId(r.u64()?),
+        UnitId(r.u32()?),
+        r.u64()?,
+        r.u64()?,
+    );
+    let state = match r.u8()? {
+        0 => ProposalState::Pending,
+        1 => ProposalState::Approved,
+        2 => ProposalState::Cancelled,
+        _ => return Err(RegistryError::Corrupt("proposal state".into())),
+    };
+    Ok(Proposal {
+        id,
+        from,
+        to,
+        unit,
+        quantity_t,
+        proposer,
+        state,
+    })
 }

@@ -58,6 +58,42 @@ impl Admin {
     }
 }
 
+/// A new instrument's spec from its request: CEA of the vintage, price and band, order
+/// size, fees, opening call.
+fn instrument_spec(r: &pb::CreateInstrumentRequest) -> Result<InstrumentSpec, ApiError> {
+    if !(2013..=2100).contains(&r.vintage) {
+        return Err(ApiError::field(
+            "vintage",
+            "must be a year from 2013 to 2100",
+        ));
+    }
+    let symbol = Symbol::new(&format!("CEA{}", r.vintage))
+        .ok_or_else(|| ApiError::field("vintage", "not a valid symbol"))?;
+    let mut spec =
+        InstrumentSpec::listed(symbol, price(r.reference_price_fen, "reference_price_fen")?);
+    if r.price_band_bp != 0 {
+        if r.price_band_bp > engine::BAND_BP_MAX {
+            return Err(ApiError::field("price_band_bp", "too wide"));
+        }
+        spec.band_bp = Some(r.price_band_bp);
+    }
+    if r.max_order_t != 0 {
+        spec.max_order_t = quantity(r.max_order_t, "max_order_t")?;
+    }
+    for (v, f) in [
+        (r.maker_fee_bp, "maker_fee_bp"),
+        (r.taker_fee_bp, "taker_fee_bp"),
+    ] {
+        if v > engine::FEE_BP_MAX {
+            return Err(ApiError::field(f, "too high"));
+        }
+    }
+    spec.maker_fee_bp = r.maker_fee_bp;
+    spec.taker_fee_bp = r.taker_fee_bp;
+    spec.opening_call = r.opening_call;
+    Ok(spec)
+}
+
 #[tonic::async_trait]
 impl AdminService for Admin {
     async fn create_instrument(
@@ -67,42 +103,7 @@ impl AdminService for Admin {
         let m = "CreateInstrument";
         let call = self.ctx.begin(&request, m, Rpc::Instruments, &[])?;
         let r = request.into_inner();
-        let spec = (|| {
-            if !(2013..=2100).contains(&r.vintage) {
-                return Err(ApiError::field(
-                    "vintage",
-                    "must be a year from 2013 to 2100",
-                ));
-            }
-            let symbol = Symbol::new(&format!("CEA{}", r.vintage))
-                .ok_or_else(|| ApiError::field("vintage", "not a valid symbol"))?;
-            let mut spec = InstrumentSpec::listed(
-                symbol,
-                price(r.reference_price_fen, "reference_price_fen")?,
-            );
-            if r.price_band_bp != 0 {
-                if r.price_band_bp > engine::BAND_BP_MAX {
-                    return Err(ApiError::field("price_band_bp", "too wide"));
-                }
-                spec.band_bp = Some(r.price_band_bp);
-            }
-            if r.max_order_t != 0 {
-                spec.max_order_t = quantity(r.max_order_t, "max_order_t")?;
-            }
-            for (v, f) in [
-                (r.maker_fee_bp, "maker_fee_bp"),
-                (r.taker_fee_bp, "taker_fee_bp"),
-            ] {
-                if v > engine::FEE_BP_MAX {
-                    return Err(ApiError::field(f, "too high"));
-                }
-            }
-            spec.maker_fee_bp = r.maker_fee_bp;
-            spec.taker_fee_bp = r.taker_fee_bp;
-            spec.opening_call = r.opening_call;
-            Ok(spec)
-        })()
-        .map_err(|e| self.ctx.refuse(m, e))?;
+        let spec = instrument_spec(&r).map_err(|e| self.ctx.refuse(m, e))?;
         let name = spec.symbol.as_str().to_string();
         let catalog = self.ctx.core.catalog.clone();
         if catalog.unit(&name).is_none() {

@@ -342,6 +342,66 @@ impl ComplianceApi {
     }
 
     /// The registry account of a kind (the national authority, the retirement account).
+    /// The price penalties of year `y` are computed at: the average of the month before
+    /// its plan's deadline month (and that month).
+    async fn penalty_price(&self, m: &'static str, y: u16) -> Result<(i64, u32), Status> {
+        let deadline = self
+            .read(m, move |reg| {
+                reg.ledger()
+                    .cycle
+                    .years
+                    .get(&y)
+                    .and_then(|year| year.rules())
+                    .map(|p| p.deadline)
+            })
+            .await?
+            .ok_or_else(|| {
+                self.ctx.refuse(
+                    m,
+                    ApiError::new(
+                        Code::FailedPrecondition,
+                        "YEAR_NOT_ADMINISTERED",
+                        "year",
+                        format!("{y} has no allocation plan"),
+                    ),
+                )
+            })?;
+        average_price_before(&self.ctx.core.hub.all_bars(), deadline).ok_or_else(|| {
+            self.ctx.refuse(
+                m,
+                ApiError::new(
+                    Code::FailedPrecondition,
+                    "NO_PRICE_HISTORY",
+                    "year",
+                    format!("no trades before the deadline {deadline} to price penalties"),
+                ),
+            )
+        })
+    }
+
+    /// The CEA unit of vintage `y` (created with its instrument).
+    async fn cea_unit(&self, m: &'static str, y: u16) -> Result<UnitId, Status> {
+        self.read(m, move |reg| {
+            reg.ledger()
+                .units
+                .iter()
+                .find(|(_, d)| d.kind == UnitKind::Cea && d.vintage == y)
+                .map(|(u, _)| *u)
+        })
+        .await?
+        .ok_or_else(|| {
+            self.ctx.refuse(
+                m,
+                ApiError::new(
+                    Code::FailedPrecondition,
+                    "UNIT_NOT_CREATED",
+                    "year",
+                    format!("no CEA{y} unit: create it first (AdminService.CreateInstrument)"),
+                ),
+            )
+        })
+    }
+
     async fn account_of_kind(
         &self,
         m: &'static str,
@@ -543,42 +603,11 @@ impl ComplianceService for ComplianceApi {
         let m = "RunAllocation";
         let call = self.ctx.begin(&request, m, Rpc::RunAllocation, &[])?;
         let r = request.into_inner();
-        let (key, y, kind) = (|| {
-            let key = idempotency_key(&r.idempotency_key, "idempotency_key")?;
-            let y = year(r.year)?;
-            if r.plan_version.is_empty() {
-                return Err(ApiError::field("plan_version", "must be set"));
-            }
-            let kind = match pb::RunKind::try_from(r.kind) {
-                Ok(k @ (pb::RunKind::PreAllocation | pb::RunKind::TrueUp)) => k,
-                _ => return Err(ApiError::field("kind", "must be a RUN_KIND_ value")),
-            };
-            Ok((key, y, kind))
-        })()
-        .map_err(|e| self.ctx.refuse(m, e))?;
+        let (key, y, kind) = run_request(&r).map_err(|e| self.ctx.refuse(m, e))?;
         let authority = self
             .account_of_kind(m, AccountType::NationalAuthority, "NO_AUTHORITY_ACCOUNT")
             .await?;
-        let unit = self
-            .read(m, move |reg| {
-                reg.ledger()
-                    .units
-                    .iter()
-                    .find(|(_, d)| d.kind == UnitKind::Cea && d.vintage == y)
-                    .map(|(u, _)| *u)
-            })
-            .await?
-            .ok_or_else(|| {
-                self.ctx.refuse(
-                    m,
-                    ApiError::new(
-                        Code::FailedPrecondition,
-                        "UNIT_NOT_CREATED",
-                        "year",
-                        format!("no CEA{y} unit: create it first (AdminService.CreateInstrument)"),
-                    ),
-                )
-            })?;
+        let unit = self.cea_unit(m, y).await?;
         let plan_version = r.plan_version.clone();
         let op = match kind {
             pb::RunKind::PreAllocation => Op::PreAllocate {
@@ -738,46 +767,11 @@ impl ComplianceService for ComplianceApi {
         let m = "CloseYear";
         let call = self.ctx.begin(&request, m, Rpc::CloseYear, &[])?;
         let r = request.into_inner();
-        let (key, y) = (|| {
-            Ok::<_, ApiError>((
-                idempotency_key(&r.idempotency_key, "idempotency_key")?,
-                year(r.year)?,
-            ))
-        })()
-        .map_err(|e| self.ctx.refuse(m, e))?;
-        let deadline = self
-            .read(m, move |reg| {
-                reg.ledger()
-                    .cycle
-                    .years
-                    .get(&y)
-                    .and_then(|year| year.rules())
-                    .map(|p| p.deadline)
-            })
-            .await?
-            .ok_or_else(|| {
-                self.ctx.refuse(
-                    m,
-                    ApiError::new(
-                        Code::FailedPrecondition,
-                        "YEAR_NOT_ADMINISTERED",
-                        "year",
-                        format!("{y} has no allocation plan"),
-                    ),
-                )
-            })?;
-        let (average_price_fen, price_month) =
-            average_price_before(&self.ctx.core.hub.all_bars(), deadline).ok_or_else(|| {
-                self.ctx.refuse(
-                    m,
-                    ApiError::new(
-                        Code::FailedPrecondition,
-                        "NO_PRICE_HISTORY",
-                        "year",
-                        format!("no trades before the deadline {deadline} to price penalties"),
-                    ),
-                )
-            })?;
+        let key = idempotency_key(&r.idempotency_key, "idempotency_key");
+        let (key, y) = key
+            .and_then(|key| Ok((key, year(r.year)?)))
+            .map_err(|e| self.ctx.refuse(m, e))?;
+        let (average_price_fen, price_month) = self.penalty_price(m, y).await?;
         let retirement = self
             .account_of_kind(m, AccountType::Retirement, "NO_RETIREMENT_ACCOUNT")
             .await?;
@@ -795,28 +789,7 @@ impl ComplianceService for ComplianceApi {
             .await
             .map_err(|e| self.ctx.refuse(m, e))?;
         let mut reply = self
-            .read(m, move |reg| {
-                let c = &reg.ledger().cycle;
-                let mut out = pb::CloseYearReply::default();
-                for account in c.entities.keys() {
-                    let s = c.standing(y, *account);
-                    let Some(closing) = s.closing else { continue };
-                    out.entities += 1;
-                    match closing.status {
-                        StatusCode::Compliant => out.compliant += 1,
-                        StatusCode::Short => out.short += 1,
-                        StatusCode::EmissionsNotEntered => out.emissions_not_entered += 1,
-                    }
-                    out.shortfall_t += closing.shortfall_t;
-                    out.penalty_fen += closing.penalty_fen;
-                    out.forced_t += closing.forced_t;
-                    out.released_t += closing.released_t;
-                }
-                if let Some(close) = c.years.get(&y).and_then(|year| year.closed) {
-                    out.average_price_fen = close.average_price_fen;
-                }
-                out
-            })
+            .read(m, move |reg| close_summary(reg.ledger(), y))
             .await?;
         reply.journal_sequence = receipt.seq;
         if reply.average_price_fen == average_price_fen {
@@ -861,6 +834,45 @@ impl ComplianceService for ComplianceApi {
 }
 
 /// What a run left for a year: entities, allocated, issued, held, deducted, clawed back.
+/// A run request's fields: (idempotency key, year, kind).
+fn run_request(r: &pb::RunAllocationRequest) -> Result<(String, u16, pb::RunKind), ApiError> {
+    let key = idempotency_key(&r.idempotency_key, "idempotency_key")?;
+    let y = year(r.year)?;
+    if r.plan_version.is_empty() {
+        return Err(ApiError::field("plan_version", "must be set"));
+    }
+    let kind = match pb::RunKind::try_from(r.kind) {
+        Ok(k @ (pb::RunKind::PreAllocation | pb::RunKind::TrueUp)) => k,
+        _ => return Err(ApiError::field("kind", "must be a RUN_KIND_ value")),
+    };
+    Ok((key, y, kind))
+}
+
+/// What a year's close did, summed over its entities.
+fn close_summary(ledger: &Ledger, y: u16) -> pb::CloseYearReply {
+    let c = &ledger.cycle;
+    let mut out = pb::CloseYearReply::default();
+    for account in c.entities.keys() {
+        let Some(closing) = c.standing(y, *account).closing else {
+            continue;
+        };
+        out.entities += 1;
+        match closing.status {
+            StatusCode::Compliant => out.compliant += 1,
+            StatusCode::Short => out.short += 1,
+            StatusCode::EmissionsNotEntered => out.emissions_not_entered += 1,
+        }
+        out.shortfall_t += closing.shortfall_t;
+        out.penalty_fen += closing.penalty_fen;
+        out.forced_t += closing.forced_t;
+        out.released_t += closing.released_t;
+    }
+    if let Some(close) = c.years.get(&y).and_then(|year| year.closed) {
+        out.average_price_fen = close.average_price_fen;
+    }
+    out
+}
+
 fn run_summary(ledger: &Ledger, year: u16, unit: UnitId, pre: bool) -> pb::RunAllocationReply {
     let mut reply = pb::RunAllocationReply {
         issued_t: ledger.issued.get(&unit).copied().unwrap_or(0),

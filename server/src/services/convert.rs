@@ -226,26 +226,7 @@ pub fn order_reply(
             EventKind::Amended { report, .. } if target == Some(report.order) => {
                 reply.order = Some(report_out(report, catalog));
             }
-            EventKind::Trade(t) => {
-                for (fill, side) in [(&t.buy, Side::Buy), (&t.sell, Side::Sell)] {
-                    if Some(fill.order) != target {
-                        continue;
-                    }
-                    reply.fills.push(pb::Fill {
-                        trade_id: t.trade.0,
-                        price_fen: t.price_fen,
-                        quantity_t: t.quantity_t,
-                        fee_fen: fill.fee_fen,
-                        aggressor: t.aggressor == Some(side),
-                        kind: trade_kind_out(t.kind),
-                    });
-                    if let Some(o) = reply.order.as_mut() {
-                        o.filled_t = fill.filled_t;
-                        o.leaves_t = fill.leaves_t;
-                        o.status = status(o.quantity_t, fill.filled_t, fill.leaves_t, false);
-                    }
-                }
-            }
+            EventKind::Trade(t) => add_fills(&mut reply, t, target),
             EventKind::Cancelled {
                 order: o,
                 account,
@@ -274,6 +255,29 @@ pub fn order_reply(
         }
     }
     Ok(reply)
+}
+
+/// The fills of `t` on the `target` order, added to its reply with the order's figures
+/// after them.
+fn add_fills(reply: &mut pb::OrderReply, t: &engine::TradeReport, target: Option<OrderId>) {
+    for (fill, side) in [(&t.buy, Side::Buy), (&t.sell, Side::Sell)] {
+        if Some(fill.order) != target {
+            continue;
+        }
+        reply.fills.push(pb::Fill {
+            trade_id: t.trade.0,
+            price_fen: t.price_fen,
+            quantity_t: t.quantity_t,
+            fee_fen: fill.fee_fen,
+            aggressor: t.aggressor == Some(side),
+            kind: trade_kind_out(t.kind),
+        });
+        if let Some(o) = reply.order.as_mut() {
+            o.filled_t = fill.filled_t;
+            o.leaves_t = fill.leaves_t;
+            o.status = status(o.quantity_t, fill.filled_t, fill.leaves_t, false);
+        }
+    }
 }
 
 pub fn bar_out(b: &engine::DailyBar, catalog: &Catalog) -> pb::DailyBar {

@@ -182,44 +182,8 @@ impl tokio_stream::Stream for EntryReplies {
         }
         let (next, reader) = {
             let mut state = this.entry.state.lock();
-            let next = match state.pending.pop_front() {
-                None if state.reader_done => Next::End,
-                None => {
-                    register(&mut state.replies_waker, cx.waker());
-                    Next::Wait
-                }
-                Some(Pending::Ready(reply)) => Next::Reply(reply),
-                Some(Pending::Failed(status)) => Next::Failed(status),
-                Some(Pending::Waiting {
-                    correlation_id,
-                    order,
-                    _slot,
-                }) => {
-                    if this.applied.is_empty() {
-                        this.entry.sink.take_or_register(
-                            cx.waker(),
-                            &mut this.applied,
-                            &mut this.spare,
-                        );
-                    }
-                    match this.applied.pop_front() {
-                        Some(applied) => Next::Answer {
-                            correlation_id,
-                            order,
-                            applied,
-                        },
-                        None => {
-                            // Its result is not in yet: it stays first in line.
-                            state.pending.push_front(Pending::Waiting {
-                                correlation_id,
-                                order,
-                                _slot,
-                            });
-                            Next::Wait
-                        }
-                    }
-                }
-            };
+            let sink = &this.entry.sink;
+            let next = next_of(&mut state, sink, &mut this.applied, &mut this.spare, cx);
             let reader = if matches!(next, Next::Reply(_) | Next::Answer { .. }) {
                 state.reader_waker.take()
             } else {
@@ -245,20 +209,76 @@ impl tokio_stream::Stream for EntryReplies {
                 correlation_id,
                 order,
                 applied,
-            } => {
-                let reply = match order_reply(&applied, order, &this.catalog) {
-                    Ok(r) => r,
-                    Err(e) => pb::OrderReply {
-                        sequence: applied.seq,
-                        rejection: Some(e.rejection()),
-                        ..pb::OrderReply::default()
-                    },
-                };
-                ReplySink::keep_spare(&mut this.spare, applied.events);
-                Poll::Ready(Some(Ok(pb::OrderEntryReply {
+            } => Poll::Ready(Some(Ok(this.answer(correlation_id, order, applied)))),
+        }
+    }
+}
+
+impl EntryReplies {
+    /// The reply to a request the core answered (its events' buffer kept for reuse).
+    fn answer(
+        &mut self,
+        correlation_id: u64,
+        order: Option<OrderId>,
+        applied: Applied,
+    ) -> pb::OrderEntryReply {
+        let reply = match order_reply(&applied, order, &self.catalog) {
+            Ok(r) => r,
+            Err(e) => pb::OrderReply {
+                sequence: applied.seq,
+                rejection: Some(e.rejection()),
+                ..pb::OrderReply::default()
+            },
+        };
+        ReplySink::keep_spare(&mut self.spare, applied.events);
+        pb::OrderEntryReply {
+            correlation_id,
+            reply: Some(reply),
+        }
+    }
+}
+
+/// What the reply stream does next: the first pending request's reply when it has one
+/// (a waiting request's result taken from the sink), the end, or wait (wakers
+/// registered).
+fn next_of(
+    state: &mut State,
+    sink: &ReplySink,
+    applied: &mut VecDeque<Applied>,
+    spare: &mut Vec<Vec<engine::Event>>,
+    cx: &mut Context<'_>,
+) -> Next {
+    match state.pending.pop_front() {
+        None if state.reader_done => Next::End,
+        None => {
+            register(&mut state.replies_waker, cx.waker());
+            Next::Wait
+        }
+        Some(Pending::Ready(reply)) => Next::Reply(reply),
+        Some(Pending::Failed(status)) => Next::Failed(status),
+        Some(Pending::Waiting {
+            correlation_id,
+            order,
+            _slot,
+        }) => {
+            if applied.is_empty() {
+                sink.take_or_register(cx.waker(), applied, spare);
+            }
+            match applied.pop_front() {
+                Some(applied) => Next::Answer {
                     correlation_id,
-                    reply: Some(reply),
-                })))
+                    order,
+                    applied,
+                },
+                None => {
+                    // Its result is not in yet: it stays first in line.
+                    state.pending.push_front(Pending::Waiting {
+                        correlation_id,
+                        order,
+                        _slot,
+                    });
+                    Next::Wait
+                }
             }
         }
     }

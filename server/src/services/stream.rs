@@ -2,16 +2,18 @@
 //! cursor and pushes into a bounded buffer. A consumer that stops reading for
 //! `slow_consumer_ms`, or falls behind the history, is dropped with a clear status.
 
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::Status;
 
 use crate::auth::Slot;
 use crate::error::ApiError;
-use crate::hub::{Item, Pos};
+use crate::hub::{Hub, Item, Pos};
+use crate::metrics::Metrics;
 use crate::services::Ctx;
 
 /// Items read from the history per pass.
@@ -31,6 +33,32 @@ fn too_old(oldest: Pos) -> ApiError {
     )
 }
 
+/// A slow consumer's status: it fell behind the history, or did not read in time.
+fn slow_consumer(why: String) -> Status {
+    Status::from(ApiError::new(
+        tonic::Code::Unavailable,
+        "SLOW_CONSUMER",
+        "",
+        why,
+    ))
+}
+
+/// Counts a stream open for as long as it lives.
+struct OpenStream(Arc<Metrics>);
+
+impl OpenStream {
+    fn new(metrics: Arc<Metrics>) -> OpenStream {
+        metrics.streams_open.fetch_add(1, Ordering::Relaxed);
+        OpenStream(metrics)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        self.0.streams_open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
 /// Starts a subscription after `after` (None: the oldest retained; `from_now`: only new).
 pub fn subscribe<T, K, C>(
     ctx: &Ctx,
@@ -46,8 +74,7 @@ where
     C: Fn(&Item) -> Option<T> + Send + 'static,
 {
     let hub = ctx.core.hub.clone();
-    let mut latest = hub.subscribe();
-    let mut cursor = if from_now {
+    let cursor = if from_now {
         (hub.latest_seq(), u32::MAX)
     } else {
         after.unwrap_or_else(|| hub.oldest())
@@ -59,81 +86,100 @@ where
     // One slot more than the buffer: data never takes the last one, so the status that
     // explains why a stream ends always fits.
     let (tx, rx) = mpsc::channel(ctx.limits.stream_buffer + 1);
-    let metrics = ctx.core.metrics.clone();
-    let slow = Duration::from_millis(ctx.limits.slow_consumer_ms);
-    let mut shutdown = ctx.shutdown.clone();
-    metrics.streams_open.fetch_add(1, Ordering::Relaxed);
-    tokio::spawn(async move {
-        let _slot = slot;
+    let pump = Pump {
+        hub,
+        tx,
+        slow: Duration::from_millis(ctx.limits.slow_consumer_ms),
+        open: OpenStream::new(ctx.core.metrics.clone()),
+        _slot: slot,
+    };
+    tokio::spawn(pump.run(cursor, keep, convert, ctx.shutdown.clone()));
+    Ok(ReceiverStream::new(rx))
+}
+
+/// One subscriber's task: reads the history from its cursor into its buffer.
+struct Pump<T> {
+    hub: Arc<Hub>,
+    tx: mpsc::Sender<Result<T, Status>>,
+    slow: Duration,
+    open: OpenStream,
+    _slot: Slot,
+}
+
+impl<T: Send + 'static> Pump<T> {
+    async fn run(
+        self,
+        mut cursor: Pos,
+        keep: impl Fn(&Item) -> bool,
+        convert: impl Fn(&Item) -> Option<T>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let mut latest = self.hub.subscribe();
         loop {
             latest.borrow_and_update();
-            let read = hub.read_after(cursor, READ_CHUNK, &keep);
-            let (items, last): (Vec<Item>, Pos) = match read {
-                Ok(r) => r,
+            let (items, last) = match self.hub.read_after(cursor, READ_CHUNK, &keep) {
+                Ok(read) => read,
                 Err(e) => {
-                    metrics
-                        .slow_consumers_dropped
-                        .fetch_add(1, Ordering::Relaxed);
-                    let _ = tx.try_send(Err(Status::from(ApiError::new(
-                        tonic::Code::Unavailable,
-                        "SLOW_CONSUMER",
-                        "",
-                        format!(
-                            "the stream fell behind the server's history (oldest kept: {:?}); resume from your last position or re-read the state",
-                            e.oldest
-                        ),
-                    ))));
-                    break;
+                    self.drop_slow(format!(
+                        "the stream fell behind the server's history (oldest kept: {:?}); resume from your last position or re-read the state",
+                        e.oldest
+                    ));
+                    return;
                 }
             };
-            let caught_up = items.is_empty();
             for item in &items {
                 let Some(message) = convert(item) else {
                     continue;
                 };
-                match tokio::time::timeout(slow, tx.reserve_many(2)).await {
-                    Ok(Ok(mut permits)) => {
-                        if let Some(permit) = permits.next() {
-                            permit.send(Ok(message));
-                        }
-                    }
-                    Ok(Err(_)) => {
-                        // The client went away.
-                        metrics.streams_open.fetch_sub(1, Ordering::Relaxed);
-                        return;
-                    }
-                    Err(_) => {
-                        metrics
-                            .slow_consumers_dropped
-                            .fetch_add(1, Ordering::Relaxed);
-                        let _ = tx.try_send(Err(Status::from(ApiError::new(
-                            tonic::Code::Unavailable,
-                            "SLOW_CONSUMER",
-                            "",
-                            "the client did not read the stream in time; resume from the last position received",
-                        ))));
-                        metrics.streams_open.fetch_sub(1, Ordering::Relaxed);
-                        return;
-                    }
+                if !self.send(message).await {
+                    return;
                 }
             }
             cursor = cursor.max(last);
-            if caught_up {
+            if items.is_empty() {
                 tokio::select! {
                     changed = latest.changed() => {
                         if changed.is_err() {
-                            break;
+                            return;
                         }
                     }
                     _ = shutdown.changed() => {
-                        let _ = tx.try_send(Err(Status::unavailable("the server is shutting down; resume from the last position received")));
-                        break;
+                        let _ = self.tx.try_send(Err(Status::unavailable("the server is shutting down; resume from the last position received")));
+                        return;
                     }
-                    () = tx.closed() => break,
+                    () = self.tx.closed() => return,
                 }
             }
         }
-        metrics.streams_open.fetch_sub(1, Ordering::Relaxed);
-    });
-    Ok(ReceiverStream::new(rx))
+    }
+
+    /// Sends one message within the slow-consumer window; false when the stream ends
+    /// (the client went away, or did not read in time).
+    async fn send(&self, message: T) -> bool {
+        match tokio::time::timeout(self.slow, self.tx.reserve_many(2)).await {
+            Ok(Ok(mut permits)) => {
+                if let Some(permit) = permits.next() {
+                    permit.send(Ok(message));
+                }
+                true
+            }
+            // The client went away.
+            Ok(Err(_)) => false,
+            Err(_) => {
+                self.drop_slow(
+                    "the client did not read the stream in time; resume from the last position received"
+                        .into(),
+                );
+                false
+            }
+        }
+    }
+
+    fn drop_slow(&self, why: String) {
+        self.open
+            .0
+            .slow_consumers_dropped
+            .fetch_add(1, Ordering::Relaxed);
+        let _ = self.tx.try_send(Err(slow_consumer(why)));
+    }
 }
