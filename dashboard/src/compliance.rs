@@ -2,8 +2,8 @@
 //! sorted and paged on the server.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write;
 
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -11,8 +11,8 @@ use proto::v1 as pb;
 use server::auth::Rpc;
 use server::services::compliance::{list_compliance, totals};
 
-use crate::html::{esc, figure, grouped, nav, page_shell, yuan};
-use crate::session::{refused, respond, viewer};
+use crate::html::{Figure, Shell, grouped, render, yuan};
+use crate::session::{refused, viewer};
 use crate::{DASHBOARD_PAGE_ROWS, Shared};
 
 /// The year a page shows when none is asked for: the latest one administered.
@@ -26,36 +26,50 @@ pub(crate) fn latest_year(ledger: &registry::ledger::Ledger) -> u16 {
         .unwrap_or(2024)
 }
 
-fn totals_table(title: &str, key: &str, rows: &[pb::Totals]) -> String {
-    let mut out = format!(
-        "<section class=wide><h2>{title}</h2><table><tr><th>{key}</th><th class=num>entities</th><th class=num>obligation t</th><th class=num>allocated t</th><th class=num>surrendered t</th><th class=num>shortfall t</th><th class=num>penalties yuan</th><th class=num>short</th></tr>"
-    );
-    for t in rows {
-        let slug = t.key.to_lowercase().replace(' ', "-");
-        let cell =
-            |name: &str, v: u64| figure(&format!("{name}-{slug}"), i128::from(v), &grouped(v));
-        let _ = write!(
-            out,
-            "<tr><td>{}</td><td class=num>{}</td>{}{}{}{}{}<td class=num>{}</td></tr>",
-            esc(&t.key),
-            t.entities,
-            cell("obligation", t.obligation_t),
-            cell("allocated", t.allocated_t),
-            cell("surrendered", t.surrendered_t),
-            cell("shortfall", t.shortfall_t),
-            figure(
-                &format!("penalty-{slug}"),
-                i128::from(t.penalty_fen),
-                &yuan(t.penalty_fen)
-            ),
-            t.short
-        );
-    }
-    if rows.is_empty() {
-        out.push_str("<tr><td colspan=8 class=muted>no covered entities</td></tr>");
-    }
-    out.push_str("</table></section>");
-    out
+/// A table of totals by sector or by province.
+struct TotalsSection {
+    title: &'static str,
+    key: &'static str,
+    rows: Vec<TotalsRow>,
+}
+
+struct TotalsRow {
+    key: String,
+    entities: u64,
+    /// obligation, allocated, surrendered, shortfall (t) and penalties (yuan).
+    figures: Vec<Figure>,
+    short: u64,
+}
+
+fn totals_section(title: &'static str, key: &'static str, rows: &[pb::Totals]) -> TotalsSection {
+    let rows = rows
+        .iter()
+        .map(|t| {
+            let slug = t.key.to_lowercase().replace(' ', "-");
+            let tonnes = |name: &str, v: u64| Figure {
+                key: format!("{name}-{slug}"),
+                value: i128::from(v),
+                shown: grouped(v),
+            };
+            TotalsRow {
+                key: t.key.clone(),
+                entities: t.entities,
+                figures: vec![
+                    tonnes("obligation", t.obligation_t),
+                    tonnes("allocated", t.allocated_t),
+                    tonnes("surrendered", t.surrendered_t),
+                    tonnes("shortfall", t.shortfall_t),
+                    Figure {
+                        key: format!("penalty-{slug}"),
+                        value: i128::from(t.penalty_fen),
+                        shown: yuan(t.penalty_fen),
+                    },
+                ],
+                short: t.short,
+            }
+        })
+        .collect();
+    TotalsSection { title, key, rows }
 }
 
 /// What the page shows, read on the registry's thread in one go.
@@ -136,27 +150,126 @@ pub(crate) async fn page(
         );
     };
     let year = l.year;
-    let year_links: String = l
-        .years
+    let link_to = |by: &str| {
+        link(
+            &query,
+            year,
+            &[("order", by.into()), ("offset", "0".into())],
+        )
+    };
+    let (previous, next) = pager(&query, &l);
+    let shown_to = u64::from(l.offset) + l.listed.rows.len() as u64;
+    let page = CompliancePage {
+        shell: Shell::page(format!("Compliance {year}"), "/compliance", &v),
+        year,
+        years: l
+            .years
+            .iter()
+            .map(|y| YearLink {
+                year: *y,
+                current: *y == year,
+            })
+            .collect(),
+        totals: vec![
+            totals_section("By sector", "sector", &l.by_sector),
+            totals_section("By province", "province", &l.by_province),
+        ],
+        sectors: options(&query, "sector", &["power", "steel", "cement", "aluminium"]),
+        statuses: options(
+            &query,
+            "status",
+            &["COMPLIANT", "SHORT", "EMISSIONS_NOT_ENTERED"],
+        ),
+        province: query.get("province").cloned().unwrap_or_default(),
+        order_account: link_to("account"),
+        order_obligation: link_to("obligation"),
+        order_shortfall: link_to("shortfall"),
+        entities: l.listed.rows.iter().map(entity_row).collect(),
+        total: l.listed.total,
+        total_shown: grouped(l.listed.total),
+        first: if l.listed.rows.is_empty() {
+            0
+        } else {
+            u64::from(l.offset) + 1
+        },
+        shown_to,
+        previous,
+        next,
+    };
+    render(&page)
+}
+
+#[derive(Template)]
+#[template(path = "compliance.html")]
+struct CompliancePage {
+    shell: Shell,
+    year: u16,
+    years: Vec<YearLink>,
+    totals: Vec<TotalsSection>,
+    sectors: Vec<Choice>,
+    statuses: Vec<Choice>,
+    province: String,
+    order_account: String,
+    order_obligation: String,
+    order_shortfall: String,
+    entities: Vec<EntityRow>,
+    total: u64,
+    total_shown: String,
+    first: u64,
+    shown_to: u64,
+    previous: Option<String>,
+    next: Option<String>,
+}
+
+struct YearLink {
+    year: u16,
+    current: bool,
+}
+
+/// A filter's option, selected when the query asks for it.
+struct Choice {
+    value: &'static str,
+    selected: bool,
+}
+
+fn options(query: &HashMap<String, String>, key: &str, values: &[&'static str]) -> Vec<Choice> {
+    values
         .iter()
-        .map(|y| {
-            let on = if *y == year { " class=tag" } else { "" };
-            format!(" <a href=\"/compliance?year={y}\"{on}>{y}</a>")
+        .map(|&value| Choice {
+            value,
+            selected: query.get(key).map(String::as_str) == Some(value),
         })
-        .collect();
-    let mut body = format!(
-        "<section class=wide><h1>Compliance {year}</h1><div class=muted>years:{year_links}</div></section>"
-    );
-    body.push_str(&totals_table("By sector", "sector", &l.by_sector));
-    body.push_str(&totals_table("By province", "province", &l.by_province));
-    body.push_str(&filters(&query, year));
-    body.push_str(&entity_table(&query, &l));
-    body.push_str(&pager(&query, &l));
-    respond(page_shell(
-        &format!("Compliance {year}"),
-        &nav("/compliance", &v),
-        &body,
-    ))
+        .collect()
+}
+
+struct EntityRow {
+    account: u64,
+    name: String,
+    sector: &'static str,
+    province: String,
+    status: String,
+    obligation: String,
+    allocated: String,
+    surrendered: String,
+    shortfall_t: u64,
+    shortfall: String,
+    penalty: String,
+}
+
+fn entity_row(r: &pb::EntityCompliance) -> EntityRow {
+    EntityRow {
+        account: r.account_id,
+        name: r.name.clone(),
+        sector: client::names::sector(r.sector),
+        province: r.province.clone(),
+        status: r.status_code.clone(),
+        obligation: grouped(r.obligation_t),
+        allocated: grouped(r.allocated_t.max(r.pre_allocated_t)),
+        surrendered: grouped(r.surrendered_cea_t + r.surrendered_ccer_t),
+        shortfall_t: r.shortfall_t,
+        shortfall: grouped(r.shortfall_t),
+        penalty: yuan(r.penalty_fen),
+    }
 }
 
 /// This page with the query's filters and `changes` applied.
@@ -175,92 +288,18 @@ fn link(query: &HashMap<String, String>, year: u16, changes: &[(&str, String)]) 
         .iter()
         .map(|(k, v)| format!("{k}={}", v.replace(' ', "+").replace('&', "%26")))
         .collect();
-    format!("/compliance?{}", qs.join("&amp;"))
+    format!("/compliance?{}", qs.join("&"))
 }
 
-fn filters(query: &HashMap<String, String>, year: u16) -> String {
-    let selected = |k: &str, v: &str| {
-        if query.get(k).map(String::as_str) == Some(v) {
-            " selected"
-        } else {
-            ""
-        }
-    };
-    format!(
-        "<section class=wide><h2>Entities</h2><form class=filters method=get action=/compliance>\
-         <input type=hidden name=year value={year}>\
-         <select name=sector><option value=\"\">all sectors</option><option{}>power</option><option{}>steel</option><option{}>cement</option><option{}>aluminium</option></select>\
-         <select name=status><option value=\"\">all statuses</option><option{}>COMPLIANT</option><option{}>SHORT</option><option{}>EMISSIONS_NOT_ENTERED</option></select>\
-         <input name=province placeholder=province value=\"{}\"><button>filter</button></form>",
-        selected("sector", "power"),
-        selected("sector", "steel"),
-        selected("sector", "cement"),
-        selected("sector", "aluminium"),
-        selected("status", "COMPLIANT"),
-        selected("status", "SHORT"),
-        selected("status", "EMISSIONS_NOT_ENTERED"),
-        esc(query.get("province").map_or("", String::as_str))
-    )
-}
-
-fn entity_table(query: &HashMap<String, String>, l: &Listing) -> String {
-    let year = l.year;
-    let order = |by: &str| link(query, year, &[("order", by.into()), ("offset", "0".into())]);
-    let mut body = format!(
-        "<table><tr><th><a href=\"{}\">account</a></th><th>name</th><th>sector</th><th>province</th><th>status</th><th class=num><a href=\"{}\">obligation t</a></th><th class=num>allocated t</th><th class=num>surrendered t</th><th class=num><a href=\"{}\">shortfall t</a></th><th class=num>penalty yuan</th></tr>",
-        order("account"),
-        order("obligation"),
-        order("shortfall"),
-    );
-    for r in &l.listed.rows {
-        let _ = write!(
-            body,
-            "<tr><td><a href=\"/entity/{id}?year={year}\">{id}</a></td><td>{}</td><td>{}</td><td>{}</td><td><span class=\"tag {st}\">{st}</span></td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td>{}<td class=num>{}</td></tr>",
-            esc(&r.name),
-            client::names::sector(r.sector),
-            esc(&r.province),
-            grouped(r.obligation_t),
-            grouped(r.allocated_t.max(r.pre_allocated_t)),
-            grouped(r.surrendered_cea_t + r.surrendered_ccer_t),
-            figure(
-                &format!("entity-shortfall-{}", r.account_id),
-                i128::from(r.shortfall_t),
-                &grouped(r.shortfall_t)
-            ),
-            yuan(r.penalty_fen),
-            id = r.account_id,
-            st = esc(&r.status_code),
-        );
-    }
-    if l.listed.rows.is_empty() {
-        body.push_str("<tr><td colspan=10 class=muted>no entity matches</td></tr>");
-    }
-    body.push_str("</table>");
-    body
-}
-
-fn pager(query: &HashMap<String, String>, l: &Listing) -> String {
+/// The links to the previous and next page of entities, where there is one.
+fn pager(query: &HashMap<String, String>, l: &Listing) -> (Option<String>, Option<String>) {
     let offset = u64::from(l.offset);
     let shown_to = offset + l.listed.rows.len() as u64;
-    let first = if l.listed.rows.is_empty() {
-        0
-    } else {
-        offset + 1
-    };
-    let mut body = format!(
-        "<div class=pager><span data-key=entities-total data-value=\"{}\">{first}-{shown_to} of {}</span>",
-        l.listed.total,
-        grouped(l.listed.total)
-    );
-    if offset > 0 {
+    let previous = (offset > 0).then(|| {
         let back = offset.saturating_sub(u64::from(DASHBOARD_PAGE_ROWS));
-        let href = link(query, l.year, &[("offset", back.to_string())]);
-        let _ = write!(body, "<a href=\"{href}\">previous</a>");
-    }
-    if shown_to < l.listed.total {
-        let href = link(query, l.year, &[("offset", shown_to.to_string())]);
-        let _ = write!(body, "<a href=\"{href}\">next</a>");
-    }
-    body.push_str("</div></section>");
-    body
+        link(query, l.year, &[("offset", back.to_string())])
+    });
+    let next = (shown_to < l.listed.total)
+        .then(|| link(query, l.year, &[("offset", shown_to.to_string())]));
+    (previous, next)
 }

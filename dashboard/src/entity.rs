@@ -2,8 +2,8 @@
 //! computed, its holdings by position and the journal entries that name it.
 
 use std::collections::HashMap;
-use std::fmt::Write;
 
+use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -13,8 +13,8 @@ use server::auth::Rpc;
 use server::services::compliance::entity_compliance;
 
 use crate::compliance::latest_year;
-use crate::html::{esc, figure, grouped, money, nav, page_shell};
-use crate::session::{refused, respond, viewer};
+use crate::html::{Shell, grouped, money, render};
+use crate::session::{refused, viewer};
 use crate::{DASHBOARD_JOURNAL_SCAN, Shared};
 
 /// Journal entries the page lists (the newest of those scanned).
@@ -85,114 +85,98 @@ pub(crate) async fn page(
             "no covered entity with that account",
         );
     };
-    let mut body = summary(e.year, &e.compliance);
-    body.push_str(&explanation(&e.compliance.explanation));
-    body.push_str(&holdings_table(&e.holdings));
-    body.push_str(&entries_table(&e.entries));
-    respond(page_shell(
-        &format!("Entity {id}"),
-        &nav("/compliance", &v),
-        &body,
-    ))
+    render(&EntityPage::of(id, &v, e))
 }
 
-fn summary(year: u16, c: &pb::EntityCompliance) -> String {
-    let deduction = if c.deduction_owed_t > 0 {
-        format!("; deduction owed {} t", grouped(c.deduction_owed_t))
-    } else {
-        String::new()
-    };
-    format!(
-        "<section class=wide><h1>{} <span class=muted>account {}</span></h1><div class=kv>\
-         <span>sector / province</span><span>{} / {}</span>\
-         <span>compliance {year}</span><span><span class=\"tag {st}\">{st}</span></span>\
-         <span>obligation (verified)</span><span data-key=obligation data-value=\"{}\">{} t</span>\
-         <span>surrendered</span><span>{} t CEA + {} t CCER</span>\
-         <span>shortfall</span><span data-key=shortfall data-value=\"{}\">{} t</span>\
-         <span>pre-allocated</span><span>{} t</span>\
-         <span>allocated ({}, plan {})</span><span data-key=allocated data-value=\"{}\">{} t</span>\
-         <span>delivered / held / deducted / clawed back</span><span>{} / {} / {} / {} t</span>\
-         <span>penalty</span><span>{} yuan{deduction}</span></div></section>",
-        esc(&c.name),
-        c.account_id,
-        client::names::sector(c.sector),
-        esc(&c.province),
-        c.obligation_t,
-        grouped(c.obligation_t),
-        grouped(c.surrendered_cea_t),
-        grouped(c.surrendered_ccer_t),
-        c.shortfall_t,
-        grouped(c.shortfall_t),
-        grouped(c.pre_allocated_t),
-        esc(&c.method),
-        esc(&c.plan_version),
-        c.allocated_t,
-        grouped(c.allocated_t),
-        grouped(c.delivered_t),
-        grouped(c.held_t),
-        grouped(c.deducted_t),
-        grouped(c.clawed_back_t),
-        money(c.penalty_fen),
-        st = esc(&c.status_code),
-    )
+#[derive(Template)]
+#[template(path = "entity.html")]
+struct EntityPage {
+    shell: Shell,
+    year: u16,
+    c: pb::EntityCompliance,
+    sector: &'static str,
+    obligation: String,
+    surrendered_cea: String,
+    surrendered_ccer: String,
+    shortfall: String,
+    pre_allocated: String,
+    allocated: String,
+    delivered: String,
+    held: String,
+    deducted: String,
+    clawed_back: String,
+    penalty: String,
+    deduction_owed: Option<String>,
+    explanation: String,
+    holdings: Vec<HoldingRow>,
+    /// (journal sequence, the operation cut to `ENTRY_TEXT_CHARS`), newest first.
+    entries: Vec<(u64, String)>,
 }
 
-/// The allocation's worked steps, one per line.
-fn explanation(text: &str) -> String {
-    let steps = text.replace(". ", ".\n").replace("; ", ";\n");
-    let shown = if steps.is_empty() {
-        "not allocated yet".to_string()
-    } else {
-        esc(&steps)
-    };
-    format!(
-        "<section class=wide><h2>How the allocation was computed</h2><pre class=explain>{shown}</pre></section>"
-    )
+struct HoldingRow {
+    unit: String,
+    registry_t: u64,
+    registry: String,
+    trading: String,
+    frozen: String,
+    reasons: String,
 }
 
-fn holdings_table(holdings: &[(String, Holding)]) -> String {
-    let mut out = String::from(
-        "<section><h2>Holdings by position</h2><table><tr><th>unit</th><th class=num>registry</th><th class=num>trading</th><th class=num>frozen</th><th>frozen by reason</th></tr>",
-    );
-    for (unit, h) in holdings {
-        let reasons: Vec<String> = h
-            .frozen
-            .iter()
-            .map(|(r, q)| match r {
-                FreezeReason::Pledge(p) => format!("pledge {p}: {}", grouped(*q)),
-                FreezeReason::Judicial(o) => format!("court order {o}: {}", grouped(*q)),
-                FreezeReason::Pending(p) => format!("transfer {p}: {}", grouped(*q)),
-            })
-            .collect();
-        let _ = write!(
-            out,
-            "<tr><td>{}</td>{}<td class=num>{}</td><td class=num>{}</td><td>{}</td></tr>",
-            esc(unit),
-            figure(
-                &format!("registry-{unit}"),
-                i128::from(h.registry_available_t),
-                &grouped(h.registry_available_t)
-            ),
-            grouped(h.trading_t),
-            grouped(h.frozen_t()),
-            reasons.join(", ")
-        );
+impl EntityPage {
+    fn of(id: u64, v: &crate::session::Viewer, e: EntityNow) -> EntityPage {
+        let c = e.compliance;
+        // The allocation's worked steps, one per line.
+        let steps = c.explanation.replace(". ", ".\n").replace("; ", ";\n");
+        EntityPage {
+            shell: Shell::page(format!("Entity {id}"), "/compliance", v),
+            year: e.year,
+            sector: client::names::sector(c.sector),
+            obligation: grouped(c.obligation_t),
+            surrendered_cea: grouped(c.surrendered_cea_t),
+            surrendered_ccer: grouped(c.surrendered_ccer_t),
+            shortfall: grouped(c.shortfall_t),
+            pre_allocated: grouped(c.pre_allocated_t),
+            allocated: grouped(c.allocated_t),
+            delivered: grouped(c.delivered_t),
+            held: grouped(c.held_t),
+            deducted: grouped(c.deducted_t),
+            clawed_back: grouped(c.clawed_back_t),
+            penalty: money(c.penalty_fen),
+            deduction_owed: (c.deduction_owed_t > 0).then(|| grouped(c.deduction_owed_t)),
+            explanation: if steps.is_empty() {
+                "not allocated yet".to_string()
+            } else {
+                steps
+            },
+            holdings: e.holdings.iter().map(|(u, h)| holding_row(u, h)).collect(),
+            entries: e
+                .entries
+                .into_iter()
+                .rev()
+                .take(ENTITY_ENTRIES_SHOWN)
+                .map(|(seq, text)| (seq, text.chars().take(ENTRY_TEXT_CHARS).collect()))
+                .collect(),
+            c,
+        }
     }
-    out.push_str("</table></section>");
-    out
 }
 
-fn entries_table(entries: &[(u64, String)]) -> String {
-    let mut out = String::from(
-        "<section><h2>Journal entries</h2><table><tr><th class=num>entry</th><th>operation</th></tr>",
-    );
-    for (seq, text) in entries.iter().rev().take(ENTITY_ENTRIES_SHOWN) {
-        let _ = write!(
-            out,
-            "<tr><td class=num>{seq}</td><td style=\"white-space:normal\">{}</td></tr>",
-            esc(&text.chars().take(ENTRY_TEXT_CHARS).collect::<String>())
-        );
+fn holding_row(unit: &str, h: &Holding) -> HoldingRow {
+    let reasons: Vec<String> = h
+        .frozen
+        .iter()
+        .map(|(r, q)| match r {
+            FreezeReason::Pledge(p) => format!("pledge {p}: {}", grouped(*q)),
+            FreezeReason::Judicial(o) => format!("court order {o}: {}", grouped(*q)),
+            FreezeReason::Pending(p) => format!("transfer {p}: {}", grouped(*q)),
+        })
+        .collect();
+    HoldingRow {
+        unit: unit.to_string(),
+        registry_t: h.registry_available_t,
+        registry: grouped(h.registry_available_t),
+        trading: grouped(h.trading_t),
+        frozen: grouped(h.frozen_t()),
+        reasons: reasons.join(", "),
     }
-    out.push_str("</table></section>");
-    out
 }

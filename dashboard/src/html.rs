@@ -1,10 +1,10 @@
-//! The page shell, the navigation, escaping and the formats every page uses, and the
-//! static files (included at build time).
+//! The page shell every page extends (`templates/shell.html`: title, navigation, who is
+//! logged in), rendering, the formats every page uses, and the static files. Templates,
+//! CSS and JS are files included at build time; askama escapes every value it prints.
 
-use std::fmt::Write;
-
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use askama::Template;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use engine::TradeKind;
 
 use crate::session::Viewer;
@@ -13,6 +13,14 @@ pub(crate) use client::money::{grouped, money, yuan};
 
 const CSS: &str = include_str!("../static/carbonx.css");
 const SCRIPT: &str = include_str!("../static/carbonx.js");
+
+/// The pages the navigation links, in its order.
+const NAV: [(&str, &str); 4] = [
+    ("/market", "Market"),
+    ("/compliance", "Compliance"),
+    ("/registry", "Registry"),
+    ("/operations", "Operations"),
+];
 
 /// The pages' one script (charts, the live market, the operations page's reload), served
 /// from `/static/` so the Content-Security-Policy admits no inline script.
@@ -24,60 +32,74 @@ pub(crate) fn stylesheet() -> Response {
     ([(header::CONTENT_TYPE, "text/css")], CSS).into_response()
 }
 
-pub(crate) fn esc(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
+pub(crate) struct NavLink {
+    pub href: &'static str,
+    pub label: &'static str,
+    pub on: bool,
+}
+
+pub(crate) struct Who {
+    pub name: String,
+    pub role: &'static str,
+}
+
+/// What `shell.html` shows around a page's body.
+pub(crate) struct Shell {
+    pub title: String,
+    pub nav: Vec<NavLink>,
+    pub who: Option<Who>,
+}
+
+impl Shell {
+    /// A page of the logged-in `viewer`, with `active` marked in the navigation.
+    pub(crate) fn page(title: impl Into<String>, active: &str, viewer: &Viewer) -> Shell {
+        Shell {
+            title: title.into(),
+            nav: NAV
+                .iter()
+                .map(|&(href, label)| NavLink {
+                    href,
+                    label,
+                    on: href == active,
+                })
+                .collect(),
+            who: Some(Who {
+                name: viewer.principal.name.clone(),
+                role: viewer.principal.role.name(),
+            }),
         }
     }
-    out
-}
 
-/// A cell with the raw value for scripts and tests.
-pub(crate) fn figure(key: &str, value: i128, shown: &str) -> String {
-    format!(
-        "<td class=num data-key=\"{}\" data-value=\"{value}\">{}</td>",
-        esc(key),
-        esc(shown)
-    )
-}
-
-pub(crate) fn page_shell(title: &str, nav: &str, body: &str) -> String {
-    format!(
-        "<!doctype html><html lang=en><head><meta charset=utf-8><meta name=viewport content=\"width=device-width,initial-scale=1\">\
-         <title>{} - carbonx</title><link rel=stylesheet href=/static/carbonx.css><script src=/static/carbonx.js defer></script></head>\
-         <body><header><b>carbonx</b>{nav}</header><main>{body}</main></body></html>",
-        esc(title)
-    )
-}
-
-pub(crate) fn nav(active: &str, v: &Viewer) -> String {
-    let mut out = String::new();
-    for (href, label) in [
-        ("/market", "Market"),
-        ("/compliance", "Compliance"),
-        ("/registry", "Registry"),
-        ("/operations", "Operations"),
-    ] {
-        let _ = write!(
-            out,
-            "<a href=\"{href}\"{}>{label}</a>",
-            if href == active { " class=on" } else { "" }
-        );
+    /// A page with no navigation (the login form, a refusal).
+    pub(crate) fn bare(title: &str) -> Shell {
+        Shell {
+            title: title.to_string(),
+            nav: Vec::new(),
+            who: None,
+        }
     }
-    let _ = write!(
-        out,
-        "<form class=who method=post action=/logout>{} ({}) <button>log out</button></form>",
-        esc(&v.principal.name),
-        v.principal.role.name()
-    );
-    out
+}
+
+/// A rendered page with `status`; a template that fails to render is a 500 (logged).
+pub(crate) fn render_with(status: StatusCode, page: &impl Template) -> Response {
+    match page.render() {
+        Ok(html) => (status, Html(html)).into_response(),
+        Err(e) => {
+            tracing::error!("dashboard: a page did not render: {e}");
+            (StatusCode::INTERNAL_SERVER_ERROR, "the page did not render").into_response()
+        }
+    }
+}
+
+pub(crate) fn render(page: &impl Template) -> Response {
+    render_with(StatusCode::OK, page)
+}
+
+/// A figure as a table cell carries its raw value for scripts and tests.
+pub(crate) struct Figure {
+    pub key: String,
+    pub value: i128,
+    pub shown: String,
 }
 
 pub(crate) fn kind_name(k: TradeKind) -> &'static str {

@@ -8,9 +8,10 @@
 //! engine's query views and the hub for the market, `server::services::compliance::{totals,
 //! list_compliance, entity_compliance}` for compliance, the registry ledger for holdings,
 //! pledges and proposals, `Metrics` for operations. One module per page (its data, then
-//! its sections): `market.rs`, `compliance.rs`, `entity.rs`, `registry.rs`,
-//! `operations.rs`; `session.rs` the login and who is asking; `html.rs` the page shell and
-//! formats. Plain HTML and CSS with one script (`static/`, included at build time): charts
+//! the rows its template prints): `market.rs`, `compliance.rs`, `entity.rs`, `registry.rs`,
+//! `operations.rs`; `session.rs` the login and who is asking; `html.rs` the page shell,
+//! rendering and formats. The HTML is in `templates/` (askama: compiled in, every value
+//! escaped), the CSS and the one script in `static/` (included at build time): charts
 //! are drawn as SVG in the browser from data embedded in the page, the market page updates
 //! live over server-sent events, tables page on the server (10,000 entities never load at
 //! once). Key figures carry `data-key`/`data-value` attributes with the raw integers (for

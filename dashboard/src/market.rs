@@ -4,9 +4,9 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::fmt::Write;
 use std::time::Duration;
 
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
@@ -17,8 +17,8 @@ use server::hub::TradeRecord;
 use server::services::Ctx;
 use tokio_stream::wrappers::ReceiverStream;
 
-use crate::html::{esc, figure, grouped, kind_name, nav, page_shell, yuan};
-use crate::session::{refused, respond, viewer};
+use crate::html::{Shell, grouped, kind_name, render, yuan};
+use crate::session::{refused, viewer};
 use crate::{DASHBOARD_PUSH_MS, DASHBOARD_TRADES_MAX, Shared};
 
 /// The book, best prices and status of an instrument, from the core thread.
@@ -101,6 +101,78 @@ fn instrument_of(ctx: &Ctx, query: &HashMap<String, String>) -> Option<(String, 
     Some((symbol, id))
 }
 
+#[derive(Template)]
+#[template(path = "market.html")]
+struct MarketPage {
+    shell: Shell,
+    /// None while no instrument is listed.
+    book: Option<MarketBody>,
+}
+
+struct SymbolLink {
+    symbol: String,
+    current: bool,
+}
+
+struct MarketBody {
+    symbol: String,
+    symbols: Vec<SymbolLink>,
+    date: u32,
+    phase: &'static str,
+    reference_fen: i64,
+    reference: String,
+    band_low: String,
+    band_high: String,
+    best_bid_fen: i64,
+    best_bid: String,
+    best_ask_fen: i64,
+    best_ask: String,
+    chart_title: String,
+    chart_trades: usize,
+    /// The charts' data as JSON (the script draws them).
+    chart_points: String,
+    bar_days: usize,
+    bar_points: String,
+    bars: Vec<BarRow>,
+    levels: Vec<LevelRow>,
+    recent: Vec<TradeRow>,
+    negotiated: Vec<TradeRow>,
+}
+
+struct BarRow {
+    date: u32,
+    open: String,
+    high: String,
+    low: String,
+    close_fen: i64,
+    close: String,
+    volume_t: u64,
+    volume: String,
+    trades: u64,
+}
+
+/// One row of the book: a bid level beside an ask level (either may be empty).
+#[derive(Default)]
+struct LevelRow {
+    bid_orders: String,
+    bid_t: String,
+    bid_px: u64,
+    bid: String,
+    ask: String,
+    ask_px: u64,
+    ask_t: String,
+    ask_orders: String,
+}
+
+struct TradeRow {
+    trade: u64,
+    kind: &'static str,
+    price: String,
+    quantity: String,
+    buyer: u64,
+    seller: u64,
+}
+
 pub(crate) async fn page(
     State(ctx): State<Shared>,
     headers: HeaderMap,
@@ -111,9 +183,8 @@ pub(crate) async fn page(
         Err(r) => return *r,
     };
     let Some((symbol, instrument)) = instrument_of(&ctx, &query) else {
-        let body =
-            "<section><h1>Market</h1><p class=muted>No instrument is listed yet.</p></section>";
-        return respond(page_shell("Market", &nav("/market", &v), body));
+        let shell = Shell::page("Market", "/market", &v);
+        return render(&MarketPage { shell, book: None });
     };
     let Some(b) = book_now(&ctx, instrument).await else {
         return refused(
@@ -126,54 +197,74 @@ pub(crate) async fn page(
     // ones; the hub keeps `limits.trades_retained` per instrument.
     let trades = ctx.core.hub.recent_trades(instrument, DASHBOARD_TRADES_MAX);
     let bars = ctx.core.hub.bars(instrument, 0, 0);
-    let mut body = header(&ctx, &symbol, &b);
-    body.push_str(&price_chart(&ctx, &trades));
-    body.push_str(&daily_bars(&bars));
-    body.push_str(&book_table(&b));
-    body.push_str(&recent_trades(&trades));
-    body.push_str(&negotiated(&trades));
-    respond(page_shell(
-        &format!("Market {symbol}"),
-        &nav("/market", &v),
-        &body,
-    ))
+    let shell = Shell::page(format!("Market {symbol}"), "/market", &v);
+    let body = market_body(&ctx, symbol, &b, &trades, &bars);
+    render(&MarketPage {
+        shell,
+        book: Some(body),
+    })
 }
 
-fn header(ctx: &Ctx, symbol: &str, b: &BookNow) -> String {
-    let mut pick = String::new();
-    for s in ctx.core.catalog.symbols() {
-        let _ = write!(
-            pick,
-            " <a href=\"/market?instrument={0}\"{1}>{0}</a>",
-            esc(&s),
-            if s == symbol { " class=tag" } else { "" }
-        );
-    }
-    let best_bid = b.bids.first().map_or(0, |l| l.0);
-    let best_ask = b.asks.first().map_or(0, |l| l.0);
+fn market_body(
+    ctx: &Ctx,
+    symbol: String,
+    b: &BookNow,
+    trades: &[TradeRecord],
+    bars: &[DailyBar],
+) -> MarketBody {
+    let best_bid_fen = b.bids.first().map_or(0, |l| l.0);
+    let best_ask_fen = b.asks.first().map_or(0, |l| l.0);
     let shown = |p: i64| if p > 0 { yuan(p) } else { "-".into() };
-    format!(
-        "<section class=wide><h1>Market: {sym}</h1><div class=kv>\
-         <span>instrument</span><span>{pick}</span>\
-         <span>trading date</span><span data-key=trading-date data-value=\"{date}\">{date} ({phase})</span>\
-         <span>reference</span><span data-key=reference data-value=\"{reference}\">{ref_y} yuan, band {lo} - {hi}</span>\
-         <span>best bid / ask</span><span><b class=bid data-key=best-bid data-value=\"{best_bid}\">{bb}</b> / <b class=ask data-key=best-ask data-value=\"{best_ask}\">{ba}</b></span>\
-         </div><p class=muted id=live data-src=\"/market/stream?instrument={sym}\">live updates connecting...</p></section>",
-        sym = esc(symbol),
-        date = b.date,
-        phase = phase_name(b.phase),
-        reference = b.reference_fen,
-        ref_y = yuan(b.reference_fen),
-        lo = yuan(b.band.0),
-        hi = yuan(b.band.1),
-        bb = shown(best_bid),
-        ba = shown(best_ask),
-    )
+    let (chart_title, chart_trades, chart_points) = price_chart(ctx, trades);
+    let last_bars: Vec<&DailyBar> = bars.iter().rev().take(120).rev().collect();
+    MarketBody {
+        symbols: ctx
+            .core
+            .catalog
+            .symbols()
+            .into_iter()
+            .map(|s| SymbolLink {
+                current: s == symbol,
+                symbol: s,
+            })
+            .collect(),
+        symbol,
+        date: b.date,
+        phase: phase_name(b.phase),
+        reference_fen: b.reference_fen,
+        reference: yuan(b.reference_fen),
+        band_low: yuan(b.band.0),
+        band_high: yuan(b.band.1),
+        best_bid_fen,
+        best_bid: shown(best_bid_fen),
+        best_ask_fen,
+        best_ask: shown(best_ask_fen),
+        chart_title,
+        chart_trades,
+        chart_points,
+        bar_days: last_bars.len(),
+        bar_points: bar_points(&last_bars),
+        bars: last_bars
+            .iter()
+            .rev()
+            .take(30)
+            .map(|bar| bar_row(bar))
+            .collect(),
+        levels: book_rows(b),
+        recent: trades.iter().rev().take(20).map(trade_row).collect(),
+        negotiated: trades
+            .iter()
+            .rev()
+            .filter(|t| matches!(t.trade.kind, TradeKind::Block | TradeKind::Bidding))
+            .take(50)
+            .map(trade_row)
+            .collect(),
+    }
 }
 
 /// The trading day's trades (the last day opened, or the latest 500 when the history does
-/// not reach back to that day's opening) with their running VWAP.
-fn price_chart(ctx: &Ctx, trades: &[TradeRecord]) -> String {
+/// not reach back to that day's opening) with their running VWAP: (title, trades, JSON).
+fn price_chart(ctx: &Ctx, trades: &[TradeRecord]) -> (String, usize, String) {
     let (opened_seq, opened_date) = ctx.core.hub.day_opened();
     let today: Vec<_> = trades.iter().filter(|t| t.seq > opened_seq).collect();
     // At most 2,000 points on the chart (the newest).
@@ -196,56 +287,43 @@ fn price_chart(ctx: &Ctx, trades: &[TradeRecord]) -> String {
         vwap.push((value / volume.max(1)).to_string());
         vs.push(t.trade.quantity_t.to_string());
     }
-    format!(
-        "<section><h2>Price: {5}, <span data-key=recent-trades data-value=\"{0}\">{0}</span> trades and their VWAP</h2><svg data-chart data-points='{{\"x\":[{1}],\"y\":[{2}],\"y2\":[{3}],\"v\":[{4}],\"label\":\"price (solid), VWAP (dashed), volume\"}}'></svg></section>",
-        recent.len(),
+    let points = format!(
+        "{{\"x\":[{}],\"y\":[{}],\"y2\":[{}],\"v\":[{}],\"label\":\"price (solid), VWAP (dashed), volume\"}}",
         xs.join(","),
         ys.join(","),
         vwap.join(","),
         vs.join(","),
-        chart_title
-    )
+    );
+    (chart_title, recent.len(), points)
 }
 
-fn daily_bars(bars: &[DailyBar]) -> String {
-    let last: Vec<_> = bars.iter().rev().take(120).rev().collect();
+fn bar_points(bars: &[&DailyBar]) -> String {
     let join =
-        |f: &dyn Fn(&DailyBar) -> String| last.iter().map(|b| f(b)).collect::<Vec<_>>().join(",");
-    let mut body = format!(
-        "<section><h2>Daily bars ({} days)</h2><svg data-chart data-points='{{\"x\":[{}],\"y\":[{}],\"v\":[{}],\"label\":\"close, volume\"}}'></svg>",
-        last.len(),
+        |f: &dyn Fn(&DailyBar) -> String| bars.iter().map(|b| f(b)).collect::<Vec<_>>().join(",");
+    format!(
+        "{{\"x\":[{}],\"y\":[{}],\"v\":[{}],\"label\":\"close, volume\"}}",
         join(&|b| format!("\"{}\"", b.date)),
         join(&|b| b.close_fen.to_string()),
         join(&|b| b.volume_t.to_string()),
-    );
-    body.push_str("<table><tr><th>date</th><th class=num>open</th><th class=num>high</th><th class=num>low</th><th class=num>close</th><th class=num>volume t</th><th class=num>trades</th></tr>");
-    for bar in last.iter().rev().take(30) {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td class=num>{}</td><td class=num>{}</td><td class=num>{}</td>{}{}<td class=num>{}</td></tr>",
-            bar.date,
-            yuan(bar.open_fen),
-            yuan(bar.high_fen),
-            yuan(bar.low_fen),
-            figure(
-                &format!("close-{}", bar.date),
-                i128::from(bar.close_fen),
-                &yuan(bar.close_fen)
-            ),
-            figure(
-                &format!("volume-{}", bar.date),
-                i128::from(bar.volume_t),
-                &grouped(bar.volume_t)
-            ),
-            bar.trades
-        );
-    }
-    body.push_str("</table></section>");
-    body
+    )
 }
 
-/// The book with depth bars.
-fn book_table(b: &BookNow) -> String {
+fn bar_row(bar: &DailyBar) -> BarRow {
+    BarRow {
+        date: bar.date,
+        open: yuan(bar.open_fen),
+        high: yuan(bar.high_fen),
+        low: yuan(bar.low_fen),
+        close_fen: bar.close_fen,
+        close: yuan(bar.close_fen),
+        volume_t: bar.volume_t,
+        volume: grouped(bar.volume_t),
+        trades: bar.trades,
+    }
+}
+
+/// The book side by side, with depth bars up to 60 px for the largest level.
+fn book_rows(b: &BookNow) -> Vec<LevelRow> {
     let max = b
         .bids
         .iter()
@@ -254,78 +332,33 @@ fn book_table(b: &BookNow) -> String {
         .max()
         .unwrap_or(1)
         .max(1);
-    let mut body = String::from(
-        "<section><h2>Order book (level 2)</h2><table><tr><th class=num>orders</th><th class=num>bid t</th><th class=num>bid</th><th class=num>ask</th><th>ask t</th><th class=num>orders</th></tr><tbody id=book>",
-    );
-    for n in 0..b.bids.len().max(b.asks.len()) {
-        let bid = b.bids.get(n);
-        let ask = b.asks.get(n);
-        let _ = write!(
-            body,
-            "<tr><td class=num>{}</td><td class=num>{} <span class=\"bar b\" style=\"width:{}px\"></span></td><td class=\"num bid\">{}</td><td class=\"num ask\">{}</td><td><span class=\"bar a\" style=\"width:{}px\"></span> {}</td><td class=num>{}</td></tr>",
-            bid.map_or(String::new(), |l| l.2.to_string()),
-            bid.map_or(String::new(), |l| grouped(l.1)),
-            bid.map_or(0, |l| l.1 * 60 / max),
-            bid.map_or(String::new(), |l| yuan(l.0)),
-            ask.map_or(String::new(), |l| yuan(l.0)),
-            ask.map_or(0, |l| l.1 * 60 / max),
-            ask.map_or(String::new(), |l| grouped(l.1)),
-            ask.map_or(String::new(), |l| l.2.to_string()),
-        );
-    }
-    if b.bids.is_empty() && b.asks.is_empty() {
-        body.push_str("<tr><td colspan=6 class=muted>empty book</td></tr>");
-    }
-    body.push_str("</tbody></table></section>");
-    body
+    (0..b.bids.len().max(b.asks.len()))
+        .map(|n| {
+            let mut row = LevelRow::default();
+            if let Some(&(price, t, orders)) = b.bids.get(n) {
+                (row.bid_orders, row.bid_t, row.bid_px) =
+                    (orders.to_string(), grouped(t), t * 60 / max);
+                row.bid = yuan(price);
+            }
+            if let Some(&(price, t, orders)) = b.asks.get(n) {
+                (row.ask_orders, row.ask_t, row.ask_px) =
+                    (orders.to_string(), grouped(t), t * 60 / max);
+                row.ask = yuan(price);
+            }
+            row
+        })
+        .collect()
 }
 
-fn recent_trades(trades: &[TradeRecord]) -> String {
-    let mut body = String::from(
-        "<section><h2>Recent trades</h2><table><tr><th>trade</th><th class=num>price</th><th class=num>t</th><th>kind</th></tr><tbody id=trades>",
-    );
-    for t in trades.iter().rev().take(20) {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td class=num>{}</td><td class=num>{}</td><td>{}</td></tr>",
-            t.trade.trade.0,
-            yuan(t.trade.price_fen),
-            grouped(t.trade.quantity_t),
-            kind_name(t.trade.kind)
-        );
+fn trade_row(t: &TradeRecord) -> TradeRow {
+    TradeRow {
+        trade: t.trade.trade.0,
+        kind: kind_name(t.trade.kind),
+        price: yuan(t.trade.price_fen),
+        quantity: grouped(t.trade.quantity_t),
+        buyer: t.trade.buy.account.0,
+        seller: t.trade.sell.account.0,
     }
-    if trades.is_empty() {
-        body.push_str("<tr><td colspan=4 class=muted>no trades yet</td></tr>");
-    }
-    body.push_str("</tbody></table></section>");
-    body
-}
-
-fn negotiated(trades: &[TradeRecord]) -> String {
-    let mut body = String::from(
-        "<section><h2>Block trades and auction results</h2><table><tr><th>trade</th><th>kind</th><th class=num>price</th><th class=num>t</th><th>buyer</th><th>seller</th></tr>",
-    );
-    let negotiated: Vec<_> = trades
-        .iter()
-        .filter(|t| matches!(t.trade.kind, TradeKind::Block | TradeKind::Bidding))
-        .collect();
-    for t in negotiated.iter().rev().take(50) {
-        let _ = write!(
-            body,
-            "<tr><td>{}</td><td>{}</td><td class=num>{}</td><td class=num>{}</td><td>{}</td><td>{}</td></tr>",
-            t.trade.trade.0,
-            kind_name(t.trade.kind),
-            yuan(t.trade.price_fen),
-            grouped(t.trade.quantity_t),
-            t.trade.buy.account.0,
-            t.trade.sell.account.0
-        );
-    }
-    if negotiated.is_empty() {
-        body.push_str("<tr><td colspan=6 class=muted>none</td></tr>");
-    }
-    body.push_str("</table></section>");
-    body
 }
 
 /// The market page's live updates: the book and recent trades after each change.

@@ -2,9 +2,9 @@
 //! queue depths, traffic and rejections by reason (the figures of `/metrics`).
 
 use std::collections::HashMap;
-use std::fmt::Write;
 use std::sync::atomic::Ordering::Relaxed;
 
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
@@ -12,12 +12,47 @@ use server::auth::Rpc;
 use server::metrics::Metrics;
 
 use crate::Shared;
-use crate::html::{figure, grouped, nav, page_shell};
+use crate::html::{Shell, grouped, render};
 use crate::market::phase_name;
-use crate::session::{respond, viewer};
+use crate::session::viewer;
 
 /// How often the page reloads itself (the script reads `data-reload-ms`).
 const OPERATIONS_RELOAD_MS: u64 = 5_000;
+
+#[derive(Template)]
+#[template(path = "operations.html")]
+struct OperationsPage {
+    shell: Shell,
+    date: u32,
+    phase: &'static str,
+    sequence: u64,
+    durable: u64,
+    settled: u64,
+    settlement_failures: u64,
+    queues: Vec<Queue>,
+    journal_batches: String,
+    fsync_p50_us: u64,
+    fsync_p99_us: u64,
+    fsync_p999_us: u64,
+    commands_n: u64,
+    commands: String,
+    orders: String,
+    trades: String,
+    traded_t: String,
+    streams_open: i64,
+    slow_consumers_dropped: u64,
+    overloaded: u64,
+    /// (reason, count, count shown).
+    rejects: Vec<(String, u64, String)>,
+    reload_ms: u64,
+    reload_s: u64,
+}
+
+struct Queue {
+    name: &'static str,
+    key: &'static str,
+    depth: i64,
+}
 
 pub(crate) async fn page(
     State(ctx): State<Shared>,
@@ -33,92 +68,55 @@ pub(crate) async fn page(
         .query(|e| (e.trading_date(), e.phase(), e.last_seq()))
         .await
         .ok();
+    let (date, phase, sequence) = day.unwrap_or((0, engine::Phase::Closed, 0));
     let m = &ctx.core.metrics;
-    let mut body = progress(m, day.unwrap_or((0, engine::Phase::Closed, 0)));
-    body.push_str(&queues(m));
-    body.push_str(&traffic(m));
-    body.push_str(&rejections(m));
-    respond(page_shell("Operations", &nav("/operations", &v), &body))
+    let mut page = figures(m, Shell::page("Operations", "/operations", &v));
+    (page.date, page.phase, page.sequence) = (date, phase_name(phase), sequence);
+    render(&page)
 }
 
-fn progress(m: &Metrics, (date, phase, seq): (u32, engine::Phase, u64)) -> String {
-    format!(
-        "<section class=wide><h1>Operations</h1><div class=kv>\
-         <span>trading date</span><span data-key=trading-date data-value=\"{date}\">{date}</span>\
-         <span>phase</span><span>{}</span><span>engine sequence</span><span data-key=sequence data-value=\"{seq}\">{seq}</span>\
-         <span>journal durable through</span><span data-key=journal-durable data-value=\"{durable}\">{durable}</span>\
-         <span>settled through</span><span data-key=settled data-value=\"{settled}\">{settled}</span>\
-         <span>settlement failures</span><span>{}</span></div></section>",
-        phase_name(phase),
-        m.settlement_failures.load(Relaxed),
-        durable = m.journal_durable_seq.load(Relaxed),
-        settled = m.settled_seq.load(Relaxed),
-    )
-}
-
-fn queues(m: &Metrics) -> String {
-    let mut out = String::from(
-        "<section><h2>Queues</h2><table><tr><th>queue</th><th class=num>depth</th></tr>",
-    );
-    for (name, q) in [
-        ("core (sequencer)", &m.sequencer_queue),
-        ("registry writer", &m.registry_queue),
-    ] {
-        let depth = q.load(Relaxed);
-        let key = format!("queue-{}", name.replace(' ', "-"));
-        let _ = write!(
-            out,
-            "<tr><td>{name}</td>{}</tr>",
-            figure(&key, i128::from(depth), &depth.to_string())
-        );
-    }
-    out.push_str("</table></section>");
-    out
-}
-
-fn traffic(m: &Metrics) -> String {
-    let commands = m.commands.load(Relaxed);
-    format!(
-        "<section><h2>Journal and traffic</h2><table>\
-         <tr><td>journal batches (fsyncs)</td><td class=num>{}</td></tr>\
-         <tr><td>fsync latency p50 / p99 / p99.9</td><td class=num>{} / {} / {} us</td></tr>\
-         <tr><td>commands</td>{}</tr><tr><td>orders</td><td class=num>{}</td></tr>\
-         <tr><td>trades</td><td class=num>{}</td></tr><tr><td>traded t</td><td class=num>{}</td></tr>\
-         <tr><td>streams open</td><td class=num>{}</td></tr><tr><td>slow consumers dropped</td><td class=num>{}</td></tr>\
-         <tr><td>requests refused for overload</td><td class=num>{}</td></tr></table></section>",
-        grouped(m.journal_batches.load(Relaxed)),
-        m.journal_fsync.quantile_us(500),
-        m.journal_fsync.quantile_us(990),
-        m.journal_fsync.quantile_us(999),
-        figure("commands", i128::from(commands), &grouped(commands)),
-        grouped(m.orders.load(Relaxed)),
-        grouped(m.trades.load(Relaxed)),
-        grouped(m.traded_t.load(Relaxed)),
-        m.streams_open.load(Relaxed),
-        m.slow_consumers_dropped.load(Relaxed),
-        m.overloaded.load(Relaxed)
-    )
-}
-
-fn rejections(m: &Metrics) -> String {
-    let mut out = String::from(
-        "<section><h2>Rejections by reason</h2><table><tr><th>reason</th><th class=num>count</th></tr>",
-    );
+/// The page with the metrics' figures (the trading day's filled in by the caller).
+fn figures(m: &Metrics, shell: Shell) -> OperationsPage {
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(Relaxed);
+    let commands = load(&m.commands);
     let rejects = m.rejects.lock().clone();
-    for (reason, n) in &rejects {
-        let _ = write!(
-            out,
-            "<tr><td>{reason}</td>{}</tr>",
-            figure(&format!("reject-{reason}"), i128::from(*n), &grouped(*n))
-        );
+    OperationsPage {
+        shell,
+        date: 0,
+        phase: "",
+        sequence: 0,
+        durable: load(&m.journal_durable_seq),
+        settled: load(&m.settled_seq),
+        settlement_failures: load(&m.settlement_failures),
+        queues: vec![
+            Queue {
+                name: "core (sequencer)",
+                key: "queue-core-(sequencer)",
+                depth: m.sequencer_queue.load(Relaxed),
+            },
+            Queue {
+                name: "registry writer",
+                key: "queue-registry-writer",
+                depth: m.registry_queue.load(Relaxed),
+            },
+        ],
+        journal_batches: grouped(load(&m.journal_batches)),
+        fsync_p50_us: m.journal_fsync.quantile_us(500),
+        fsync_p99_us: m.journal_fsync.quantile_us(990),
+        fsync_p999_us: m.journal_fsync.quantile_us(999),
+        commands_n: commands,
+        commands: grouped(commands),
+        orders: grouped(load(&m.orders)),
+        trades: grouped(load(&m.trades)),
+        traded_t: grouped(load(&m.traded_t)),
+        streams_open: m.streams_open.load(Relaxed),
+        slow_consumers_dropped: load(&m.slow_consumers_dropped),
+        overloaded: load(&m.overloaded),
+        rejects: rejects
+            .into_iter()
+            .map(|(reason, n)| (reason.to_string(), n, grouped(n)))
+            .collect(),
+        reload_ms: OPERATIONS_RELOAD_MS,
+        reload_s: OPERATIONS_RELOAD_MS / 1000,
     }
-    if rejects.is_empty() {
-        out.push_str("<tr><td colspan=2 class=muted>none</td></tr>");
-    }
-    let _ = write!(
-        out,
-        "</table><p class=muted data-reload-ms={OPERATIONS_RELOAD_MS}>The same figures as <code>/metrics</code> on the metrics port. This page reloads every {} s.</p></section>",
-        OPERATIONS_RELOAD_MS / 1000
-    );
-    out
 }

@@ -2,8 +2,8 @@
 //! outstanding by pledgee, and transfers awaiting a second approver.
 
 use std::collections::{BTreeMap, HashMap};
-use std::fmt::Write;
 
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
@@ -12,14 +12,19 @@ use registry::model::{PledgeState, ProposalState, UnitId};
 use server::auth::Rpc;
 
 use crate::Shared;
-use crate::html::{esc, figure, grouped, nav, page_shell};
-use crate::session::{refused, respond, viewer};
+use crate::html::{Shell, grouped, render};
+use crate::session::{refused, viewer};
 
 /// Accounts one page lists (search to narrow).
 const REGISTRY_ACCOUNTS_SHOWN: usize = 50;
 
-/// (unit, registry t, trading t, frozen t).
-type HoldingRow = (String, u64, u64, u64);
+struct HoldingRow {
+    unit: String,
+    registry_t: u64,
+    registry: String,
+    trading: String,
+    frozen: String,
+}
 
 struct AccountRow {
     id: u64,
@@ -28,15 +33,32 @@ struct AccountRow {
     holdings: Vec<HoldingRow>,
 }
 
-/// (id, from, to, unit, t): a pledge (pledgor → pledgee) or a pending transfer.
-type Movement = (u64, u64, u64, String, u64);
+/// A pledge (pledgor -> pledgee) or a pending transfer (from -> to).
+struct Movement {
+    id: u64,
+    from: u64,
+    to: u64,
+    unit: String,
+    quantity: String,
+}
+
+struct PledgeeRow {
+    pledgee: u64,
+    pledges: u64,
+    quantity_t: u64,
+    quantity: String,
+}
 
 /// What the page shows, read on the registry's thread in one go.
-struct RegistryNow {
+#[derive(Template)]
+#[template(path = "registry.html")]
+struct RegistryPage {
+    shell: Shell,
+    search: String,
     accounts: Vec<AccountRow>,
-    accounts_total: usize,
-    /// Pledgee → (pledges, t).
-    by_pledgee: BTreeMap<u64, (u64, u64)>,
+    accounts_total: String,
+    shown_max: usize,
+    by_pledgee: Vec<PledgeeRow>,
     pledges: Vec<Movement>,
     proposals: Vec<Movement>,
 }
@@ -58,16 +80,19 @@ fn accounts(reg: &Registry, catalog: &server::catalog::Catalog, needle: &str) ->
             holdings: l
                 .holdings
                 .range((a.id, UnitId(0))..=(a.id, UnitId(u32::MAX)))
-                .map(|((_, u), h)| {
-                    let name = catalog.unit_name(*u);
-                    (name, h.registry_available_t, h.trading_t, h.frozen_t())
+                .map(|((_, u), h)| HoldingRow {
+                    unit: catalog.unit_name(*u),
+                    registry_t: h.registry_available_t,
+                    registry: grouped(h.registry_available_t),
+                    trading: grouped(h.trading_t),
+                    frozen: grouped(h.frozen_t()),
                 })
                 .collect(),
         })
         .collect()
 }
 
-async fn registry_now(ctx: &Shared, search: &str) -> Option<RegistryNow> {
+async fn registry_now(ctx: &Shared, shell: Shell, search: String) -> Option<RegistryPage> {
     let catalog = ctx.core.catalog.clone();
     let needle = search.to_lowercase();
     ctx.core
@@ -84,27 +109,44 @@ async fn registry_now(ctx: &Shared, search: &str) -> Option<RegistryNow> {
                 let e = by_pledgee.entry(p.pledgee.0).or_default();
                 e.0 += 1;
                 e.1 += p.quantity_t;
-                let unit = catalog.unit_name(p.unit);
-                pledges.push((p.id, p.pledgor.0, p.pledgee.0, unit, p.quantity_t));
+                let (id, from, to, unit) =
+                    (p.id, p.pledgor.0, p.pledgee.0, catalog.unit_name(p.unit));
+                let quantity = grouped(p.quantity_t);
+                pledges.push(Movement {
+                    id,
+                    from,
+                    to,
+                    unit,
+                    quantity,
+                });
             }
             let proposals = l
                 .proposals
                 .values()
                 .filter(|p| p.state == ProposalState::Pending)
-                .map(|p| {
-                    (
-                        p.id,
-                        p.from.0,
-                        p.to.0,
-                        catalog.unit_name(p.unit),
-                        p.quantity_t,
-                    )
+                .map(|p| Movement {
+                    id: p.id,
+                    from: p.from.0,
+                    to: p.to.0,
+                    unit: catalog.unit_name(p.unit),
+                    quantity: grouped(p.quantity_t),
                 })
                 .collect();
-            RegistryNow {
+            RegistryPage {
+                shell,
                 accounts: accounts(reg, &catalog, &needle),
-                accounts_total: l.accounts.len(),
-                by_pledgee,
+                search,
+                accounts_total: grouped(l.accounts.len() as u64),
+                shown_max: REGISTRY_ACCOUNTS_SHOWN,
+                by_pledgee: by_pledgee
+                    .into_iter()
+                    .map(|(pledgee, (pledges, quantity_t))| PledgeeRow {
+                        pledgee,
+                        pledges,
+                        quantity_t,
+                        quantity: grouped(quantity_t),
+                    })
+                    .collect(),
                 pledges,
                 proposals,
             }
@@ -123,99 +165,13 @@ pub(crate) async fn page(
         Err(r) => return *r,
     };
     let search = query.get("q").cloned().unwrap_or_default();
-    let Some(r) = registry_now(&ctx, &search).await else {
+    let shell = Shell::page("Registry", "/registry", &v);
+    let Some(page) = registry_now(&ctx, shell, search).await else {
         return refused(
             StatusCode::SERVICE_UNAVAILABLE,
             "UNAVAILABLE",
             "the registry did not answer",
         );
     };
-    let mut body = accounts_table(&search, &r);
-    body.push_str(&pledges_section(&r));
-    body.push_str(&proposals_table(&r.proposals));
-    respond(page_shell("Registry", &nav("/registry", &v), &body))
-}
-
-fn accounts_table(search: &str, r: &RegistryNow) -> String {
-    let mut out = format!(
-        "<section class=wide><h1>Registry</h1><form class=filters method=get action=/registry><input name=q placeholder=\"account id or name\" value=\"{}\"><button>search</button></form>\
-         <table><tr><th>account</th><th>name</th><th>type</th><th>unit</th><th class=num>registry t</th><th class=num>trading t</th><th class=num>frozen t</th></tr>",
-        esc(search)
-    );
-    for a in &r.accounts {
-        let (id, name, kind) = (a.id, esc(&a.name), esc(&a.kind));
-        if a.holdings.is_empty() {
-            let _ = write!(
-                out,
-                "<tr><td>{id}</td><td>{name}</td><td>{kind}</td><td colspan=4 class=muted>no holdings</td></tr>"
-            );
-        }
-        for (unit, available, trading, frozen) in &a.holdings {
-            let _ = write!(
-                out,
-                "<tr><td>{id}</td><td>{name}</td><td>{kind}</td><td>{}</td>{}<td class=num>{}</td><td class=num>{}</td></tr>",
-                esc(unit),
-                figure(
-                    &format!("registry-{id}-{unit}"),
-                    i128::from(*available),
-                    &grouped(*available)
-                ),
-                grouped(*trading),
-                grouped(*frozen)
-            );
-        }
-    }
-    let _ = write!(
-        out,
-        "</table><p class=muted>{} of {} accounts shown (at most {REGISTRY_ACCOUNTS_SHOWN}: search to narrow)</p></section>",
-        r.accounts.len(),
-        grouped(r.accounts_total as u64)
-    );
-    out
-}
-
-fn pledges_section(r: &RegistryNow) -> String {
-    let mut out = String::from(
-        "<section><h2>Pledges outstanding by pledgee</h2><table><tr><th>pledgee</th><th class=num>pledges</th><th class=num>t</th></tr>",
-    );
-    for (pledgee, (n, t)) in &r.by_pledgee {
-        let _ = write!(
-            out,
-            "<tr><td>{pledgee}</td><td class=num>{n}</td>{}</tr>",
-            figure(&format!("pledged-{pledgee}"), i128::from(*t), &grouped(*t))
-        );
-    }
-    if r.by_pledgee.is_empty() {
-        out.push_str("<tr><td colspan=3 class=muted>none</td></tr>");
-    }
-    out.push_str("</table><table><tr><th>pledge</th><th>pledgor</th><th>pledgee</th><th>unit</th><th class=num>t</th></tr>");
-    for (id, pledgor, pledgee, unit, q) in &r.pledges {
-        let _ = write!(
-            out,
-            "<tr><td>{id}</td><td>{pledgor}</td><td>{pledgee}</td><td>{}</td><td class=num>{}</td></tr>",
-            esc(unit),
-            grouped(*q)
-        );
-    }
-    out.push_str("</table></section>");
-    out
-}
-
-fn proposals_table(proposals: &[Movement]) -> String {
-    let mut out = String::from(
-        "<section><h2>Transfers awaiting a second approver</h2><table><tr><th>proposal</th><th>from</th><th>to</th><th>unit</th><th class=num>t</th></tr>",
-    );
-    for (id, from, to, unit, q) in proposals {
-        let _ = write!(
-            out,
-            "<tr><td>{id}</td><td>{from}</td><td>{to}</td><td>{}</td><td class=num>{}</td></tr>",
-            esc(unit),
-            grouped(*q)
-        );
-    }
-    if proposals.is_empty() {
-        out.push_str("<tr><td colspan=5 class=muted>none</td></tr>");
-    }
-    out.push_str("</table></section>");
-    out
+    render(&page)
 }

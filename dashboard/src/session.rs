@@ -4,14 +4,15 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Redirect, Response};
 use server::auth::{Principal, Rpc, authorize};
 use server::services::Ctx;
 
 use crate::Shared;
-use crate::html::{esc, page_shell};
+use crate::html::{Shell, render_with};
 
 /// A login lasts this long (the cookie's Max-Age).
 pub const SESSION_S: u64 = 8 * 3_600;
@@ -51,23 +52,24 @@ pub(crate) async fn security_headers(mut r: Response) -> Response {
     r
 }
 
+#[derive(Template)]
+#[template(path = "refused.html")]
+struct RefusedPage<'a> {
+    shell: Shell,
+    reason: &'a str,
+    message: &'a str,
+    /// A link to the login form (the request had no valid token).
+    login: bool,
+}
+
 pub(crate) fn refused(status: StatusCode, reason: &str, message: &str) -> Response {
-    let login = if status == StatusCode::UNAUTHORIZED {
-        "<p><a href=\"/login\">Log in</a> with your token (from the server's tokens file).</p>"
-    } else {
-        ""
+    let page = RefusedPage {
+        shell: Shell::bare("Refused"),
+        reason,
+        message,
+        login: status == StatusCode::UNAUTHORIZED,
     };
-    let body = page_shell(
-        "Refused",
-        "",
-        &format!(
-            "<section><h1>Refused</h1><p class=refused data-key=refused data-value=\"{}\">{}: {}</p>{login}</section>",
-            esc(reason),
-            esc(reason),
-            esc(message)
-        ),
-    );
-    (status, Html(body)).into_response()
+    render_with(status, &page)
 }
 
 /// Where a login may send the browser next: a path of this dashboard only.
@@ -78,26 +80,21 @@ fn next_path(next: Option<&String>) -> String {
     }
 }
 
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage<'a> {
+    shell: Shell,
+    next: &'a str,
+    problem: &'a str,
+}
+
 fn login_page(status: StatusCode, next: &str, problem: &str) -> Response {
-    let problem = if problem.is_empty() {
-        String::new()
-    } else {
-        format!(
-            "<p class=refused data-key=refused data-value=BAD_TOKEN>{}</p>",
-            esc(problem)
-        )
+    let page = LoginPage {
+        shell: Shell::bare("Log in"),
+        next,
+        problem,
     };
-    let body = page_shell(
-        "Log in",
-        "",
-        &format!(
-            "<section><h1>Log in</h1>{problem}<form method=post action=/login>\
-             <input type=hidden name=next value=\"{}\"><label>Token <input type=password name=token autocomplete=off autofocus></label> \
-             <button>Log in</button></form></section>",
-            esc(next)
-        ),
-    );
-    (status, Html(body)).into_response()
+    render_with(status, &page)
 }
 
 pub(crate) async fn login_form(Query(query): Query<HashMap<String, String>>) -> Response {
@@ -185,8 +182,4 @@ pub(crate) fn viewer(
     authorize(&principal, rpc, accounts)
         .map_err(|e| Box::new(refused(StatusCode::FORBIDDEN, e.reason, &e.message)))?;
     Ok(Viewer { principal })
-}
-
-pub(crate) fn respond(html: String) -> Response {
-    Html(html).into_response()
 }
