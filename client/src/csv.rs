@@ -211,7 +211,38 @@ pub const ENTITY_COLUMNS: &[&str] = &[
     "facility_id",
     "facility_kind",
 ];
-pub const ENTITY_OPTIONAL: &[&str] = &["differentiated", "fuel", "capacity_mw", "product_line"];
+pub const ENTITY_OPTIONAL: &[&str] = &[
+    "differentiated",
+    "fuel",
+    "capacity_mw",
+    "product_line",
+    "process",
+];
+
+fn process(r: &Record) -> Result<pb::IndustrialProcess, CsvError> {
+    let word = r.required("process")?.to_ascii_lowercase();
+    crate::names::value_of(&crate::names::PROCESSES, &word).ok_or_else(|| {
+        err(
+            r.line,
+            "process",
+            format!("{word:?}: ironmaking, sintering, clinker_line, electrolysis or other"),
+        )
+    })
+}
+
+fn special_case(r: &Record) -> Result<pb::SpecialCase, CsvError> {
+    let word = r.text("special_case").to_ascii_lowercase();
+    if word.is_empty() {
+        return Ok(pb::SpecialCase::None);
+    }
+    crate::names::value_of(&crate::names::SPECIAL_CASES, &word).ok_or_else(|| {
+        err(
+            r.line,
+            "special_case",
+            format!("{word:?} is not one of the plan's special cases"),
+        )
+    })
+}
 
 fn sector(r: &Record) -> Result<pb::Sector, CsvError> {
     Ok(match r.required("sector")?.to_ascii_lowercase().as_str() {
@@ -254,11 +285,13 @@ fn facility(r: &Record) -> Result<pb::Facility, CsvError> {
                 fuel: fuel(r)? as i32,
                 capacity_mw: r.u32("capacity_mw")?,
                 product_line: String::new(),
+                process: 0,
             },
             "product_line" | "line" => pb::Facility {
                 facility_id: r.u32("facility_id")?,
                 kind: pb::FacilityKind::ProductLine as i32,
                 product_line: r.required("product_line")?.to_string(),
+                process: process(r)? as i32,
                 ..Default::default()
             },
             other => {
@@ -345,10 +378,14 @@ pub const ACTIVITY_OPTIONAL: &[&str] = &[
     "load_factor",
     "emissions_t",
     "output_t",
+    "pfc_co2e_t",
+    "carbide_slag_rate",
+    "special_case",
 ];
 
 /// Activity data: a generating unit fills electricity_mwh, heat_gj, load_factor and
-/// emissions_t; a product line fills output_t.
+/// emissions_t; a product line fills output_t and emissions_t, and where they apply
+/// pfc_co2e_t (electrolysis), carbide_slag_rate (clinker lines) and special_case.
 pub fn activity(text: &str) -> Result<Vec<(usize, pb::ActivityRow)>, CsvError> {
     records(text, ACTIVITY_COLUMNS, ACTIVITY_OPTIONAL)?
         .into_iter()
@@ -363,6 +400,9 @@ pub fn activity(text: &str) -> Result<Vec<(usize, pb::ActivityRow)>, CsvError> {
                     load_factor: r.decimal("load_factor")?,
                     emissions_t: r.decimal("emissions_t")?,
                     output_t: r.decimal("output_t")?,
+                    pfc_co2e_t: r.decimal("pfc_co2e_t")?,
+                    carbide_slag_rate: r.decimal("carbide_slag_rate")?,
+                    special_case: special_case(&r)? as i32,
                 },
             ))
         })
@@ -402,7 +442,7 @@ pub fn field(v: &str) -> String {
 /// an error (naming the entity), never written as some other one.
 pub fn entities_csv(rows: &[pb::EntityRow]) -> Result<String, String> {
     let mut out = String::from(
-        "account_id,name,sector,province,differentiated,facility_id,facility_kind,fuel,capacity_mw,product_line\n",
+        "account_id,name,sector,province,differentiated,facility_id,facility_kind,fuel,capacity_mw,product_line,process\n",
     );
     for e in rows {
         let sector = match pb::Sector::try_from(e.sector) {
@@ -420,24 +460,32 @@ pub fn entities_csv(rows: &[pb::EntityRow]) -> Result<String, String> {
             }
         };
         for f in &e.facilities {
-            let (kind, fuel, capacity) = if f.kind == pb::FacilityKind::GeneratingUnit as i32 {
-                let fuel = match pb::Fuel::try_from(f.fuel) {
-                    Ok(pb::Fuel::Gas) => "gas",
-                    Ok(pb::Fuel::UnconventionalCoal) => "unconventional_coal",
-                    Ok(pb::Fuel::Coal) => "coal",
-                    _ => {
-                        return Err(format!(
-                            "entity {} facility {}: fuel {} has no name in the file",
-                            e.account_id, f.facility_id, f.fuel
-                        ));
-                    }
+            let (kind, fuel, capacity, process) =
+                if f.kind == pb::FacilityKind::GeneratingUnit as i32 {
+                    let fuel = match pb::Fuel::try_from(f.fuel) {
+                        Ok(pb::Fuel::Gas) => "gas",
+                        Ok(pb::Fuel::UnconventionalCoal) => "unconventional_coal",
+                        Ok(pb::Fuel::Coal) => "coal",
+                        _ => {
+                            return Err(format!(
+                                "entity {} facility {}: fuel {} has no name in the file",
+                                e.account_id, f.facility_id, f.fuel
+                            ));
+                        }
+                    };
+                    ("generating_unit", fuel, f.capacity_mw.to_string(), "")
+                } else {
+                    let process = crate::names::word_of(&crate::names::PROCESSES, f.process)
+                        .ok_or_else(|| {
+                            format!(
+                                "entity {} facility {}: process {} has no name in the file",
+                                e.account_id, f.facility_id, f.process
+                            )
+                        })?;
+                    ("product_line", "", String::new(), process)
                 };
-                ("generating_unit", fuel, f.capacity_mw.to_string())
-            } else {
-                ("product_line", "", String::new())
-            };
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{}\n",
                 e.account_id,
                 field(&e.name),
                 sector,
@@ -447,7 +495,8 @@ pub fn entities_csv(rows: &[pb::EntityRow]) -> Result<String, String> {
                 kind,
                 fuel,
                 capacity,
-                field(&f.product_line)
+                field(&f.product_line),
+                process
             ));
         }
     }
@@ -460,11 +509,11 @@ mod tests {
 
     #[test]
     fn entities_group_facilities_and_errors_name_line_and_column() {
-        let text = "account_id,name,sector,province,differentiated,facility_id,facility_kind,fuel,capacity_mw,product_line\n\
+        let text = "account_id,name,sector,province,differentiated,facility_id,facility_kind,fuel,capacity_mw,product_line,process\n\
             # a comment\n\
-            10,\"Datang, Unit 1-2\",power,Hebei,false,1,generating_unit,coal,600,\n\
-            10,\"Datang, Unit 1-2\",power,Hebei,false,2,generating_unit,gas,300,\n\
-            20,Conch,cement,Anhui,true,1,product_line,,,clinker\n";
+            10,\"Datang, Unit 1-2\",power,Hebei,false,1,generating_unit,coal,600,,\n\
+            10,\"Datang, Unit 1-2\",power,Hebei,false,2,generating_unit,gas,300,,\n\
+            20,Conch,cement,Anhui,true,1,product_line,,,clinker,clinker_line\n";
         let rows = entities(text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].0, rows[0].1.facilities.len()), (3, 2));
@@ -487,6 +536,16 @@ mod tests {
             entities(&bad).map(|_| ()).map_err(|e| (e.line, e.column)),
             Err((3, "capacity_mw".to_string()))
         );
+        // A product line names its process (the sector's allocation unit depends on it).
+        let bad = text.replace("clinker,clinker_line", "clinker,kiln");
+        assert_eq!(
+            entities(&bad).map(|_| ()).map_err(|e| (e.line, e.column)),
+            Err((5, "process".to_string()))
+        );
+        assert_eq!(
+            rows[1].1.facilities[0].process,
+            pb::IndustrialProcess::ClinkerLine as i32
+        );
         assert!(entities("account_id,name\n").is_err());
         // Written back, a sector or fuel without a name is an error, never a guess.
         let mut unnamed = rows[0].1.clone();
@@ -506,6 +565,19 @@ mod tests {
         .unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(rows[0].1.load_factor, "0.55");
         assert_eq!(rows[1].1.output_t, "1150000.5");
+        let lines = activity(
+            "account_id,facility_id,output_t,emissions_t,carbide_slag_rate,special_case\n\
+             20,1,1000000,850000,0.32,\n20,2,400000,300000,,white_portland_clinker\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(lines[0].1.carbide_slag_rate, "0.32");
+        assert_eq!(
+            (lines[0].1.special_case, lines[1].1.special_case),
+            (0, pb::SpecialCase::WhitePortlandClinker as i32)
+        );
+        let e = activity("account_id,facility_id,output_t,special_case\n20,1,5,grey_clinker\n")
+            .unwrap_err();
+        assert_eq!((e.line, e.column.as_str()), (2, "special_case"));
         let e = activity("account_id,facility_id,load_factor\n10,1,0,55\n").unwrap_err();
         assert_eq!(e.line, 2);
         let e = activity("account_id,facility_id,load_factor\n10,1,1e3\n").unwrap_err();

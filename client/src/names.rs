@@ -58,3 +58,47 @@ pub fn sector_of(name: &str) -> Option<pb::Sector> {
         _ => None,
     }
 }
+
+/// The industrial processes and their words in the entities file (the registry's
+/// `Process::name` says the same).
+pub const PROCESSES: [(pb::IndustrialProcess, &str); 5] = [
+    (pb::IndustrialProcess::Ironmaking, "ironmaking"),
+    (pb::IndustrialProcess::Sintering, "sintering"),
+    (pb::IndustrialProcess::ClinkerLine, "clinker_line"),
+    (pb::IndustrialProcess::Electrolysis, "electrolysis"),
+    (pb::IndustrialProcess::Other, "other"),
+];
+
+/// The plan's special cases and their words in the activity file (empty: none).
+pub const SPECIAL_CASES: [(pb::SpecialCase, &str); 5] = [
+    (
+        pb::SpecialCase::WhitePortlandClinker,
+        "white_portland_clinker",
+    ),
+    (pb::SpecialCase::GypsumSulfuricAcid, "gypsum_sulfuric_acid"),
+    (
+        pb::SpecialCase::HydrogenRichBlastFurnace,
+        "hydrogen_rich_blast_furnace",
+    ),
+    (
+        pb::SpecialCase::ClosedBeforeAllocation,
+        "closed_before_allocation",
+    ),
+    (pb::SpecialCase::NewlyCommissioned, "newly_commissioned"),
+];
+
+/// The word of a wire enum value in one of the tables above; `None` if it has none.
+pub fn word_of<E: Copy + Into<i32>>(
+    table: &[(E, &'static str)],
+    value: i32,
+) -> Option<&'static str> {
+    table
+        .iter()
+        .find(|(e, _)| (*e).into() == value)
+        .map(|(_, w)| *w)
+}
+
+/// The wire enum value of a word in one of the tables above.
+pub fn value_of<E: Copy>(table: &[(E, &str)], word: &str) -> Option<E> {
+    table.iter().find(|(_, w)| *w == word).map(|(e, _)| *e)
+}

@@ -2,15 +2,10 @@
 //! tonnes only at the end. Every coefficient comes from the plan passed in, never from code.
 //!
 //! Power (benchmark method), per generating unit: `A = Qe x Be x Ff + Qh x Bh` (gas: no Ff);
-//! gas units topped up to their verified emissions; the entity topped up to the plan's floor
-//! share of its verified emissions.
-//! Steel, cement, aluminium from 2025 (intensity coefficient): `A = E x (1 + a)`, with
-//! `X = (BP - I) / BP` and `a = slope x X` inside `(-band, band)`, `+cap` at `X >= band`,
-//! `-cap` at `X <= -band`. The sector balance value BP is solved so that the sector's
-//! allocation equals its verified emissions: `f(BP) = sum E_i a_i(BP)` is continuous and
-//! non-decreasing in BP (slope x band = cap), negative or zero at the lowest intensity and
-//! positive or zero at the highest, so bisection between them converges; it stops when
-//! `|f(BP)| < tolerance_t` or after `iterations_max` halvings.
+//! gas units topped up to their verified emissions; the entity raised to the plan's floor
+//! share of its verified emissions. The load correction Ff is a named family of curves with
+//! its parameters in the plan (the 2023-24 power law, the 2025-26 draft's exponential
+//! decay). The intensity method of steel, cement and aluminium is [`crate::industry`].
 
 use rust_decimal::prelude::*;
 use rust_decimal_macros::dec;
@@ -25,6 +20,9 @@ pub enum AllocationError {
     },
     #[error("the sector has no entity with emissions")]
     EmptySector,
+    /// An industrial entity lacks the activity data its allocation unit needs.
+    #[error("entity {account}: {what}")]
+    ActivityMissing { account: u64, what: String },
     /// The formulas give a figure from 0 to 2^64 t; one outside is a broken invariant,
     /// refused (never floored to 0 t in silence).
     #[error("a computed allocation of {0} t is outside 0 to 2^64 t")]
@@ -97,6 +95,18 @@ pub enum LoadCorrection {
         slope: Decimal,
         threshold: Decimal,
     },
+    /// Ff = constant - a1 (1 - e^(-P/s1)) - a2 (1 - e^(-P/s2)) with the load P in percent,
+    /// for P below `threshold_pct`, else 1; rounded to `round_dp` places; conventional coal
+    /// only. The 2025-2026 draft: 7.254, 0.633 / 29.822, 5.643 / 6.871, below 50%, 6 dp.
+    ExponentialDecay {
+        constant: Decimal,
+        a1: Decimal,
+        s1: Decimal,
+        a2: Decimal,
+        s2: Decimal,
+        threshold_pct: Decimal,
+        round_dp: u32,
+    },
 }
 
 impl LoadCorrection {
@@ -120,7 +130,36 @@ impl LoadCorrection {
                 },
                 UnitCategory::CoalLarge | UnitCategory::CoalSmall,
             ) if load_factor < *threshold => base.powd(*offset - *slope * load_factor),
+            (
+                LoadCorrection::ExponentialDecay {
+                    constant,
+                    a1,
+                    s1,
+                    a2,
+                    s2,
+                    threshold_pct,
+                    round_dp,
+                },
+                UnitCategory::CoalLarge | UnitCategory::CoalSmall,
+            ) if load_factor * Decimal::ONE_HUNDRED < *threshold_pct => {
+                let pct = load_factor * Decimal::ONE_HUNDRED;
+                let decay = |a: Decimal, s: Decimal| a * (Decimal::ONE - (-pct / s).exp());
+                (*constant - decay(*a1, *s1) - decay(*a2, *s2)).round_dp(*round_dp)
+            }
             _ => Decimal::ONE,
+        }
+    }
+
+    /// The 2025-2026 draft's curve.
+    pub fn draft_2025() -> LoadCorrection {
+        LoadCorrection::ExponentialDecay {
+            constant: dec!(7.254),
+            a1: dec!(0.633),
+            s1: dec!(29.822),
+            a2: dec!(5.643),
+            s2: dec!(6.871),
+            threshold_pct: dec!(50),
+            round_dp: 6,
         }
     }
 }
@@ -134,6 +173,12 @@ pub struct PowerPlan {
     pub floor_share: Decimal,
     /// Gas units get at least their verified emissions.
     pub gas_top_up: bool,
+    /// The electricity part, the heat part and the unit's total each floored to whole
+    /// tonnes (2025-2026 draft), instead of one floor of the entity's total.
+    pub floor_parts: bool,
+    /// The shortfall rate `(verified - units) / verified` that decides the entity floor is
+    /// rounded to this many places first (2025-2026 draft: 2); `None`: not rounded.
+    pub shortfall_rate_dp: Option<u32>,
 }
 
 impl PowerPlan {
@@ -143,6 +188,27 @@ impl PowerPlan {
             load_correction: LoadCorrection::plan_2024(),
             floor_share: dec!(0.8),
             gas_top_up: true,
+            floor_parts: false,
+            shortfall_rate_dp: None,
+        }
+    }
+
+    /// The 2025-2026 draft for 2025: its benchmarks, load curve and rounding.
+    pub fn draft_2025() -> PowerPlan {
+        PowerPlan {
+            benchmarks: PowerBenchmarks {
+                coal_large: dec!(0.7902),
+                coal_small: dec!(0.8017),
+                unconventional_coal: dec!(0.8162),
+                gas: dec!(0.3288),
+                heat_coal: dec!(0.1027),
+                heat_gas: dec!(0.0533),
+            },
+            load_correction: LoadCorrection::draft_2025(),
+            floor_share: dec!(0.8),
+            gas_top_up: true,
+            floor_parts: true,
+            shortfall_rate_dp: Some(2),
         }
     }
 }
@@ -178,6 +244,8 @@ pub struct EntityExplanation {
     pub units: Vec<UnitExplanation>,
     pub units_sum_t: Decimal,
     pub floor_t: Decimal,
+    /// `(verified - units) / verified`, rounded as the plan says; `None` at 0 t verified.
+    pub shortfall_rate: Option<Decimal>,
     pub exact_t: Decimal,
     pub allocated_t: u64,
 }
@@ -200,171 +268,71 @@ pub fn floor_t(value: Decimal) -> Result<u64, AllocationError> {
         .ok_or(AllocationError::OutOfRange(value))
 }
 
-/// A power entity's allocation for the year.
+/// One generating unit's allocation, its parts floored when the plan says so.
+fn power_unit(plan: &PowerPlan, unit: &PowerUnit) -> Result<UnitExplanation, AllocationError> {
+    non_negative(unit.electricity_mwh, "electricity_mwh")?;
+    non_negative(unit.heat_gj, "heat_gj")?;
+    non_negative(unit.verified_t, "unit verified_t")?;
+    if unit.load_factor.is_sign_negative() || unit.load_factor > Decimal::ONE {
+        return Err(AllocationError::Invalid {
+            field: "load_factor",
+            why: "must be a fraction from 0 to 1",
+        });
+    }
+    let floor = |d: Decimal| -> Result<Decimal, AllocationError> {
+        if plan.floor_parts {
+            Ok(Decimal::from(floor_t(d)?))
+        } else {
+            Ok(d)
+        }
+    };
+    let benchmark = plan.benchmarks.electricity(unit.category);
+    let ff = plan.load_correction.factor(unit.category, unit.load_factor);
+    let electricity_part_t = floor(unit.electricity_mwh * benchmark * ff)?;
+    let heat_part_t = floor(unit.heat_gj * plan.benchmarks.heat(unit.category))?;
+    let raw = electricity_part_t + heat_part_t;
+    let topped = if plan.gas_top_up && unit.category == UnitCategory::Gas {
+        raw.max(unit.verified_t)
+    } else {
+        raw
+    };
+    Ok(UnitExplanation {
+        benchmark,
+        load_factor_correction: ff,
+        electricity_part_t,
+        heat_part_t,
+        unit_t: floor(topped)?,
+    })
+}
+
+/// A power entity's allocation for the year: its units' sum, raised to the plan's floor
+/// share of its verified emissions when the shortfall rate (rounded as the plan says)
+/// exceeds `1 - floor_share`.
 pub fn allocate_power(
     plan: &PowerPlan,
     units: &[PowerUnit],
     entity_verified_t: Decimal,
 ) -> Result<EntityExplanation, AllocationError> {
     non_negative(entity_verified_t, "verified_t")?;
-    let mut explained = Vec::with_capacity(units.len());
-    for unit in units {
-        non_negative(unit.electricity_mwh, "electricity_mwh")?;
-        non_negative(unit.heat_gj, "heat_gj")?;
-        non_negative(unit.verified_t, "unit verified_t")?;
-        if unit.load_factor.is_sign_negative() || unit.load_factor > Decimal::ONE {
-            return Err(AllocationError::Invalid {
-                field: "load_factor",
-                why: "must be a fraction from 0 to 1",
-            });
-        }
-        let benchmark = plan.benchmarks.electricity(unit.category);
-        let ff = plan.load_correction.factor(unit.category, unit.load_factor);
-        let electricity_part_t = unit.electricity_mwh * benchmark * ff;
-        let heat_part_t = unit.heat_gj * plan.benchmarks.heat(unit.category);
-        let raw = electricity_part_t + heat_part_t;
-        let unit_t = if plan.gas_top_up && unit.category == UnitCategory::Gas {
-            raw.max(unit.verified_t)
-        } else {
-            raw
-        };
-        explained.push(UnitExplanation {
-            benchmark,
-            load_factor_correction: ff,
-            electricity_part_t,
-            heat_part_t,
-            unit_t,
-        });
-    }
+    let explained = units
+        .iter()
+        .map(|u| power_unit(plan, u))
+        .collect::<Result<Vec<_>, _>>()?;
     let units_sum_t: Decimal = explained.iter().map(|u| u.unit_t).sum();
     let floor_t_exact = entity_verified_t * plan.floor_share;
-    let exact_t = units_sum_t.max(floor_t_exact);
+    let shortfall_rate = (!entity_verified_t.is_zero()).then(|| {
+        let rate = (entity_verified_t - units_sum_t) / entity_verified_t;
+        plan.shortfall_rate_dp.map_or(rate, |dp| rate.round_dp(dp))
+    });
+    let raised = shortfall_rate.is_some_and(|r| r > Decimal::ONE - plan.floor_share);
+    let exact_t = if raised { floor_t_exact } else { units_sum_t };
     Ok(EntityExplanation {
         units: explained,
         units_sum_t,
         floor_t: floor_t_exact,
+        shortfall_rate,
         exact_t,
         allocated_t: floor_t(exact_t)?,
-    })
-}
-
-/// Coefficients of the intensity method.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IntensityCoefficients {
-    pub slope: Decimal,
-    pub band: Decimal,
-    pub cap: Decimal,
-}
-
-impl IntensityCoefficients {
-    /// The 2025-2026 draft plan: a = 0.15 X within +/-20%, +/-0.03 beyond.
-    pub fn draft_2025() -> IntensityCoefficients {
-        IntensityCoefficients {
-            slope: dec!(0.15),
-            band: dec!(0.20),
-            cap: dec!(0.03),
-        }
-    }
-
-    /// The adjustment `a` for deviation `x`.
-    pub fn adjustment(&self, x: Decimal) -> Decimal {
-        if x >= self.band {
-            self.cap
-        } else if x <= -self.band {
-            -self.cap
-        } else {
-            self.slope * x
-        }
-    }
-}
-
-/// One industrial entity: verified emissions E (t) and intensity I (t CO2 per t product).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct IndustryEntity {
-    pub verified_t: Decimal,
-    pub intensity: Decimal,
-}
-
-/// The solved balance value and how well it balances.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct BalanceSolution {
-    pub balance_value: Decimal,
-    pub iterations: u32,
-    /// Sector allocation minus verified emissions before flooring, tonnes.
-    pub residual_t: Decimal,
-    /// Sum of verified emissions minus the sum of floored allocations (0 <= residual < entities).
-    pub floored_shortfall_t: Decimal,
-}
-
-/// Allocation of one entity at balance value `bp`, exact (before flooring).
-pub fn intensity_allocation(
-    entity: &IndustryEntity,
-    bp: Decimal,
-    c: &IntensityCoefficients,
-) -> Decimal {
-    let x = (bp - entity.intensity) / bp;
-    entity.verified_t * (Decimal::ONE + c.adjustment(x))
-}
-
-/// Solves the sector balance value BP by bisection (see the module docs).
-pub fn solve_balance_value(
-    entities: &[IndustryEntity],
-    c: &IntensityCoefficients,
-    tolerance_t: Decimal,
-    iterations_max: u32,
-) -> Result<BalanceSolution, AllocationError> {
-    let active: Vec<&IndustryEntity> = entities
-        .iter()
-        .filter(|e| !e.verified_t.is_zero())
-        .collect();
-    for e in &active {
-        non_negative(e.verified_t, "verified_t")?;
-        if e.intensity <= Decimal::ZERO {
-            return Err(AllocationError::Invalid {
-                field: "intensity",
-                why: "must be positive",
-            });
-        }
-    }
-    let residual = |bp: Decimal| {
-        active
-            .iter()
-            .map(|e| e.verified_t * c.adjustment((bp - e.intensity) / bp))
-            .sum::<Decimal>()
-    };
-    let mut low = active
-        .iter()
-        .map(|e| e.intensity)
-        .min()
-        .ok_or(AllocationError::EmptySector)?;
-    let mut high = active
-        .iter()
-        .map(|e| e.intensity)
-        .max()
-        .ok_or(AllocationError::EmptySector)?;
-    let mut iterations = 0;
-    let mut bp = (low + high) / dec!(2);
-    let mut r = residual(bp);
-    while r.abs() >= tolerance_t && iterations < iterations_max && high > low {
-        if r > Decimal::ZERO {
-            high = bp;
-        } else {
-            low = bp;
-        }
-        bp = (low + high) / dec!(2);
-        r = residual(bp);
-        iterations += 1;
-    }
-    let verified: Decimal = active.iter().map(|e| e.verified_t).sum();
-    let floored = active
-        .iter()
-        .map(|e| floor_t(intensity_allocation(e, bp, c)).map(Decimal::from))
-        .sum::<Result<Decimal, AllocationError>>()?;
-    Ok(BalanceSolution {
-        balance_value: bp,
-        iterations,
-        residual_t: r,
-        floored_shortfall_t: verified - floored,
     })
 }
 
@@ -438,53 +406,5 @@ mod tests {
             ..coal
         };
         assert!(allocate_power(&PowerPlan::plan_2024(), &[bad], dec!(1)).is_err());
-    }
-
-    #[test]
-    fn the_adjustment_is_continuous_at_the_band_edges() {
-        let c = IntensityCoefficients::draft_2025();
-        assert_eq!(c.adjustment(dec!(0.2)), dec!(0.03));
-        assert_eq!(c.adjustment(dec!(0.19)), dec!(0.0285));
-        assert_eq!(c.adjustment(dec!(-0.5)), dec!(-0.03));
-        assert_eq!(c.adjustment(dec!(0)), dec!(0));
-    }
-
-    #[test]
-    fn the_balance_value_solver_balances_the_sector() {
-        // Three cement producers: intensities 0.80, 0.85, 0.95 t CO2 / t clinker.
-        let entities = [
-            IndustryEntity {
-                verified_t: dec!(1_000_000),
-                intensity: dec!(0.80),
-            },
-            IndustryEntity {
-                verified_t: dec!(2_000_000),
-                intensity: dec!(0.85),
-            },
-            IndustryEntity {
-                verified_t: dec!(1_500_000),
-                intensity: dec!(0.95),
-            },
-        ];
-        let c = IntensityCoefficients::draft_2025();
-        let solution = solve_balance_value(&entities, &c, dec!(0.5), 200).unwrap();
-        assert!(
-            solution.residual_t.abs() < dec!(0.5),
-            "residual {}",
-            solution.residual_t
-        );
-        let exact: Decimal = entities
-            .iter()
-            .map(|e| intensity_allocation(e, solution.balance_value, &c))
-            .sum();
-        assert!((exact - dec!(4_500_000)).abs() < dec!(0.5));
-        // Flooring each of three entities loses less than one tonne each.
-        assert!(
-            solution.floored_shortfall_t >= Decimal::ZERO && solution.floored_shortfall_t < dec!(3)
-        );
-        // The cleanest producer gains, the dirtiest loses.
-        assert!(intensity_allocation(&entities[0], solution.balance_value, &c) > dec!(1_000_000));
-        assert!(intensity_allocation(&entities[2], solution.balance_value, &c) < dec!(1_500_000));
-        assert!(solution.iterations < 100);
     }
 }

@@ -13,10 +13,8 @@ use std::fmt::Write;
 use rust_decimal::prelude::*;
 use rust_decimal_macros::dec;
 
-use crate::allocation::{
-    AllocationError, BalanceSolution, IndustryEntity, IntensityCoefficients, PowerPlan, PowerUnit,
-    allocate_power, floor_t, intensity_allocation, solve_balance_value,
-};
+use crate::allocation::{AllocationError, PowerPlan, PowerUnit, allocate_power, floor_t};
+use crate::industry::{BalanceSolution, EntityInput, IntensityPlan, ProcessYear, allocate_sector};
 use crate::model::{AccountId, Sector, UnitDef, UnitKind};
 
 /// How steel, cement and aluminium are allocated in a year.
@@ -25,11 +23,36 @@ pub enum IndustryMethod {
     /// Allocation = verified emissions (2024).
     Grandfathering,
     /// Intensity coefficients with the sector balance value solved each year (from 2025).
-    Intensity {
-        coefficients: IntensityCoefficients,
-        tolerance_t: Decimal,
-        iterations_max: u32,
-    },
+    Intensity(IntensityPlan),
+}
+
+/// A share per sector (pre-allocation: a per-sector, per-year plan value).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SectorShares {
+    pub power: Decimal,
+    pub steel: Decimal,
+    pub cement: Decimal,
+    pub aluminium: Decimal,
+}
+
+impl SectorShares {
+    pub fn of(&self, sector: Sector) -> Decimal {
+        match sector {
+            Sector::Power => self.power,
+            Sector::Steel => self.steel,
+            Sector::Cement => self.cement,
+            Sector::Aluminium => self.aluminium,
+        }
+    }
+
+    pub fn all(&self) -> [(Sector, Decimal); 4] {
+        [
+            (Sector::Power, self.power),
+            (Sector::Steel, self.steel),
+            (Sector::Cement, self.cement),
+            (Sector::Aluminium, self.aluminium),
+        ]
+    }
 }
 
 /// One compliance year's allocation plan: every number the rules need.
@@ -40,12 +63,14 @@ pub struct Plan {
     pub version: String,
     pub power: PowerPlan,
     pub industry: IndustryMethod,
-    /// Share of the previous year's verified emissions pre-allocated early in the year.
-    pub pre_allocation_share: Decimal,
+    /// Share of the previous year's verified emissions pre-allocated early in the year, per
+    /// sector (industry 2024: none).
+    pub pre_allocation: SectorShares,
     /// CCER may cover at most this share of an obligation, basis points (500 = 5%).
     pub ccer_cap_bp: u32,
-    /// CCER registered after this date (`YYYYMMDD`) are not eligible (0: no limit).
-    pub ccer_registered_by: u32,
+    /// Only CCER registered strictly after this date (`YYYYMMDD`) count (0: any date). The
+    /// 2025-2026 draft: 20240122.
+    pub ccer_registered_after: u32,
     /// CEA vintages before this year are not usable for this year's obligation.
     pub earliest_vintage: u16,
     /// Penalty per tonne short: this multiple of the average price before the deadline.
@@ -55,37 +80,46 @@ pub struct Plan {
 }
 
 impl Plan {
-    /// The 2024 plan: power benchmarks of 2023-24, industry grandfathered, 70% pre-allocation.
+    /// The 2024 plan: power benchmarks of 2023-24, 70% pre-allocation; industry
+    /// grandfathered with no pre-allocation.
     pub fn plan_2024() -> Plan {
         Plan {
             year: 2024,
             version: "2024.1".into(),
             power: PowerPlan::plan_2024(),
             industry: IndustryMethod::Grandfathering,
-            pre_allocation_share: dec!(0.70),
+            pre_allocation: SectorShares {
+                power: dec!(0.70),
+                steel: Decimal::ZERO,
+                cement: Decimal::ZERO,
+                aluminium: Decimal::ZERO,
+            },
             ccer_cap_bp: 500,
-            ccer_registered_by: 0,
+            ccer_registered_after: 0,
             earliest_vintage: 2019,
             penalty_multiple: dec!(5),
             deadline: 20_251_231,
         }
     }
 
-    /// The 2025 draft: intensity method for industry, at most 50% pre-allocation, old
-    /// vintages only after conversion (modelled as: 2025 and later only).
+    /// The 2025 draft: its power benchmarks and curve, the intensity method for industry,
+    /// CCER registered after 2024-01-22 only, old vintages only after conversion (modelled
+    /// as: 2025 and later only).
     pub fn draft_2025() -> Plan {
         Plan {
             year: 2025,
             version: "2025.draft".into(),
-            power: PowerPlan::plan_2024(),
-            industry: IndustryMethod::Intensity {
-                coefficients: IntensityCoefficients::draft_2025(),
-                tolerance_t: dec!(0.5),
-                iterations_max: 200,
+            power: PowerPlan::draft_2025(),
+            industry: IndustryMethod::Intensity(IntensityPlan::draft_2025()),
+            // Power: at most 50%. Industry 2025: 70% of 2024 verified [S], a parameter.
+            pre_allocation: SectorShares {
+                power: dec!(0.50),
+                steel: dec!(0.70),
+                cement: dec!(0.70),
+                aluminium: dec!(0.70),
             },
-            pre_allocation_share: dec!(0.50),
             ccer_cap_bp: 500,
-            ccer_registered_by: 0,
+            ccer_registered_after: 20_240_122,
             earliest_vintage: 2025,
             penalty_multiple: dec!(5),
             deadline: 20_261_231,
@@ -103,8 +137,8 @@ pub struct EntityYear {
     pub differentiated: bool,
     /// Power: its generating units' activity data.
     pub units: Vec<PowerUnit>,
-    /// Industry: output of the intensity product (hot metal, clinker, liquid aluminium), t.
-    pub output_t: Decimal,
+    /// Industry: its processes' data for the year.
+    pub processes: Vec<ProcessYear>,
     /// Verified emissions of the year (CO2e), `None` until the verifier records them.
     pub verified_t: Option<u64>,
 }
@@ -160,19 +194,12 @@ pub fn allocate(plan: &Plan, entities: &[EntityYear]) -> Result<Run, AllocationE
             IndustryMethod::Grandfathering => {
                 allocations.extend(members.iter().map(|e| grandfathered(e)));
             }
-            IndustryMethod::Intensity {
-                coefficients,
-                tolerance_t,
-                iterations_max,
-            } => {
-                let inputs: Vec<IndustryEntity> =
-                    members.iter().map(|e| industry_input(e)).collect();
-                let solution =
-                    solve_balance_value(&inputs, coefficients, *tolerance_t, *iterations_max)?;
-                for (e, input) in members.iter().zip(&inputs) {
-                    allocations.push(by_intensity(e, input, &solution, coefficients)?);
+            IndustryMethod::Intensity(intensity) => {
+                let (solution, by_entity) = by_intensity(intensity, &members)?;
+                allocations.extend(by_entity);
+                if let Some(solution) = solution {
+                    balance.insert(sector, solution);
                 }
-                balance.insert(sector, solution);
             }
         }
     }
@@ -199,55 +226,52 @@ fn grandfathered(e: &EntityYear) -> Allocation {
     }
 }
 
-/// An industrial entity's verified emissions and intensity (emissions per tonne of output;
-/// zero without output).
-fn industry_input(e: &EntityYear) -> IndustryEntity {
-    let verified = Decimal::from(e.verified_t.unwrap_or(0));
-    IndustryEntity {
-        verified_t: verified,
-        intensity: if e.output_t.is_zero() {
-            Decimal::ZERO
-        } else {
-            verified / e.output_t
-        },
-    }
-}
-
-/// An industrial entity's allocation at its sector's solved balance value, explained.
+/// A sector's entities by the intensity method: its units allocated at the solved balance
+/// value, summed per entity and explained unit by unit.
 fn by_intensity(
-    e: &EntityYear,
-    input: &IndustryEntity,
-    solution: &BalanceSolution,
-    coefficients: &IntensityCoefficients,
-) -> Result<Allocation, AllocationError> {
-    let exact = if input.verified_t.is_zero() {
-        Decimal::ZERO
-    } else {
-        intensity_allocation(input, solution.balance_value, coefficients)
-    };
-    let allocated_t = floor_t(exact)?;
-    let bp = solution.balance_value;
-    let (x, a) = if input.intensity.is_zero() {
-        (Decimal::ZERO, Decimal::ZERO)
-    } else {
-        let x = (bp - input.intensity) / bp;
-        (x.round_dp(6), coefficients.adjustment(x).round_dp(6))
-    };
-    Ok(Allocation {
-        account: e.account,
-        sector: e.sector,
-        method: "intensity",
-        allocated_t,
-        explanation: format!(
-            "E = {} t, output {} t, I = E/output = {}; BP({}) = {}; X = (BP - I)/BP = {x}; a = {a}; A = E x (1 + a) = {} -> {allocated_t} t",
-            input.verified_t,
-            e.output_t,
-            input.intensity.round_dp(6),
-            sector_name(e.sector),
-            bp.round_dp(6),
-            exact.round_dp(4),
-        ),
-    })
+    plan: &IntensityPlan,
+    members: &[&EntityYear],
+) -> Result<(Option<BalanceSolution>, Vec<Allocation>), AllocationError> {
+    let inputs: Vec<EntityInput<'_>> = members
+        .iter()
+        .map(|e| EntityInput {
+            account: e.account,
+            sector: e.sector,
+            verified_t: e.verified_t.unwrap_or(0),
+            processes: &e.processes,
+        })
+        .collect();
+    let run = allocate_sector(plan, &inputs)?;
+    let bp = run.balance.map(|b| b.balance_value);
+    let allocations = members
+        .iter()
+        .map(|e| {
+            let mine: Vec<_> = run
+                .units
+                .iter()
+                .filter(|u| u.unit.account == e.account)
+                .collect();
+            let allocated_t = mine.iter().map(|u| u.allocated_t).sum::<u64>();
+            let mut explanation = mine
+                .iter()
+                .map(|u| u.explain(bp))
+                .collect::<Vec<_>>()
+                .join(". ");
+            if mine.len() > 1 {
+                let _ = write!(explanation, ". entity = sum of its units = {allocated_t} t");
+            } else if mine.is_empty() {
+                explanation = "no allocation unit with emissions: 0 t".into();
+            }
+            Allocation {
+                account: e.account,
+                sector: e.sector,
+                method: "intensity",
+                allocated_t,
+                explanation,
+            }
+        })
+        .collect();
+    Ok((run.balance, allocations))
 }
 
 /// A power entity's allocation: the sum of its units' benchmark allocations, at least the
@@ -288,10 +312,14 @@ fn by_power_benchmark(plan: &Plan, e: &EntityYear) -> Result<Allocation, Allocat
     })
 }
 
-/// Pre-allocation early in the year: the plan's share of last year's verified emissions,
-/// floored.
-pub fn pre_allocation(plan: &Plan, previous_verified_t: u64) -> Result<u64, AllocationError> {
-    floor_t(Decimal::from(previous_verified_t) * plan.pre_allocation_share)
+/// Pre-allocation early in the year: the plan's share for the entity's sector of last
+/// year's verified emissions, floored.
+pub fn pre_allocation(
+    plan: &Plan,
+    sector: Sector,
+    previous_verified_t: u64,
+) -> Result<u64, AllocationError> {
+    floor_t(Decimal::from(previous_verified_t) * plan.pre_allocation.of(sector))
 }
 
 /// What issuance does for one entity, deductions netted.
@@ -349,8 +377,10 @@ pub enum SurrenderError {
         used_t: u64,
         wanted_t: u64,
     },
-    #[error("this CCER was registered on {registered}, after the plan's cut-off {cutoff}")]
-    CcerNotEligible { registered: u32, cutoff: u32 },
+    #[error(
+        "this CCER was registered on {registered}; the plan counts only CCER registered after {after}"
+    )]
+    CcerNotEligible { registered: u32, after: u32 },
     #[error("the verified emissions of the year are not entered yet")]
     EmissionsNotEntered,
     #[error("compliance year {0} is closed")]
@@ -453,10 +483,10 @@ pub fn check_surrender(
             }
         }
         UnitKind::Ccer => {
-            if plan.ccer_registered_by != 0 && unit.registered > plan.ccer_registered_by {
+            if plan.ccer_registered_after != 0 && unit.registered <= plan.ccer_registered_after {
                 return Err(SurrenderError::CcerNotEligible {
                     registered: unit.registered,
-                    cutoff: plan.ccer_registered_by,
+                    after: plan.ccer_registered_after,
                 });
             }
             let cap_t = status.ccer_cap_t(plan);

@@ -16,6 +16,7 @@ pub mod codec;
 pub mod compliance;
 pub mod cycle;
 pub mod error;
+pub mod industry;
 pub mod ledger;
 pub mod model;
 pub mod plans;

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 use registry::allocation::{PowerUnit, UnitCategory};
 use registry::compliance::*;
+use registry::industry::{Process, ProcessYear};
 use registry::model::{AccountId, AccountType, Sector, UnitDef, UnitId, UnitKind};
 use registry::tx::{Op, Tx};
 use registry::{Registry, RegistryOptions};
@@ -29,8 +30,21 @@ fn entity(account: u64, sector: Sector, verified: Option<u64>) -> EntityYear {
         province: "Hebei".into(),
         differentiated: false,
         units: Vec::new(),
-        output_t: Decimal::ZERO,
+        processes: Vec::new(),
         verified_t: verified,
+    }
+}
+
+/// A clinker line (an allocation unit of its own) with its output and emissions.
+fn clinker_line(facility: u32, output_t: Decimal, emissions_t: Decimal) -> ProcessYear {
+    ProcessYear {
+        facility,
+        process: Process::ClinkerLine,
+        output_t,
+        emissions_t,
+        pfc_co2e_t: Decimal::ZERO,
+        carbide_slag_rate: Decimal::ZERO,
+        special: None,
     }
 }
 
@@ -60,7 +74,7 @@ fn industry_is_grandfathered_in_2024_and_balanced_by_intensity_from_2025() {
     let entities: Vec<EntityYear> = cement
         .iter()
         .map(|&(id, verified, output)| EntityYear {
-            output_t: output,
+            processes: vec![clinker_line(1, output, Decimal::from(verified))],
             ..entity(id, Sector::Cement, Some(verified))
         })
         .collect();
@@ -104,8 +118,24 @@ fn industry_is_grandfathered_in_2024_and_balanced_by_intensity_from_2025() {
 #[test]
 fn pre_allocation_true_up_and_deductions() {
     // 70% of 1,000,001 = 700,000.7 -> 700,000.
-    assert_eq!(pre_allocation(&Plan::plan_2024(), 1_000_001), Ok(700_000));
-    assert_eq!(pre_allocation(&Plan::draft_2025(), 1_000_001), Ok(500_000));
+    let power = Sector::Power;
+    assert_eq!(
+        pre_allocation(&Plan::plan_2024(), power, 1_000_001),
+        Ok(700_000)
+    );
+    assert_eq!(
+        pre_allocation(&Plan::draft_2025(), power, 1_000_001),
+        Ok(500_000)
+    );
+    // Steel, cement, aluminium: no pre-allocation for 2024; 2025: 70% of 2024 verified
+    // (a per-sector plan value): 70% of 1,000,001 -> 700,000.
+    for sector in [Sector::Steel, Sector::Cement, Sector::Aluminium] {
+        assert_eq!(pre_allocation(&Plan::plan_2024(), sector, 1_000_001), Ok(0));
+        assert_eq!(
+            pre_allocation(&Plan::draft_2025(), sector, 1_000_001),
+            Ok(700_000)
+        );
+    }
     // Final 900,000 after 700,000 pre-allocated, 50,000 deduction owed: issue 150,000.
     assert_eq!(
         true_up(900_000, 700_000, 50_000),
@@ -191,14 +221,20 @@ fn surrender_rules_vintage_ccer_cap_and_closed_years() {
             wanted_t: 1_001
         })
     );
+    // For 2025 and 2026 only CCER registered after 2024-01-22 count (a lower bound).
     let strict = Plan {
-        ccer_registered_by: 20_231_231,
+        ccer_registered_after: 20_240_122,
         ..Plan::plan_2024()
     };
-    assert_eq!(
-        check_surrender(&strict, false, &status, &ccer, 1).map_err(|e| e.code()),
-        Err("CCER_NOT_ELIGIBLE")
-    );
+    for (registered, ok) in [(20_240_121, false), (20_240_122, false), (20_240_123, true)] {
+        let unit = UnitDef { registered, ..ccer };
+        assert_eq!(
+            check_surrender(&strict, false, &status, &unit, 1).map_err(|e| e.code()),
+            if ok { Ok(()) } else { Err("CCER_NOT_ELIGIBLE") },
+            "registered {registered}"
+        );
+    }
+    assert_eq!(Plan::draft_2025().ccer_registered_after, 20_240_122);
     assert_eq!(
         check_surrender(&plan, true, &status, &cea(2024), 1).map_err(|e| e.code()),
         Err("YEAR_CLOSED")
@@ -304,16 +340,25 @@ fn a_full_year_walked_through_the_registry_accounts_for_every_tonne() {
     // Pre-allocation from 2023 verified emissions (70%); the differentiated entity's stays
     // in the authority's account.
     let previous = BTreeMap::from([(power, 2_500_000u64), (cement, 1_000_000), (diff, 400_000)]);
+    // Only power is pre-allocated in 2024 (industry: allocation = verified, issued once
+    // verified): 70% of 2,500,000 = 1,750,000.
+    let sector = |a: &AccountId| {
+        if *a == power {
+            Sector::Power
+        } else {
+            Sector::Cement
+        }
+    };
     let pre: BTreeMap<AccountId, u64> = previous
         .iter()
         .map(|(a, v)| {
             (
                 *a,
-                pre_allocation(&plan, *v).unwrap_or_else(|e| panic!("{e}")),
+                pre_allocation(&plan, sector(a), *v).unwrap_or_else(|e| panic!("{e}")),
             )
         })
         .collect();
-    assert_eq!(pre[&power], 1_750_000);
+    assert_eq!((pre[&power], pre[&cement], pre[&diff]), (1_750_000, 0, 0));
     apply(
         &mut r,
         Op::Issue {
@@ -323,7 +368,7 @@ fn a_full_year_walked_through_the_registry_accounts_for_every_tonne() {
         },
     );
     for (a, q) in &pre {
-        if *a != diff {
+        if *a != diff && *q > 0 {
             apply(
                 &mut r,
                 Op::Allocate {
@@ -380,7 +425,7 @@ fn a_full_year_walked_through_the_registry_accounts_for_every_tonne() {
             );
         }
     }
-    // cement: final 900,000 < pre 700,000? no: 900,000 - 700,000 = 200,000 issued.
+    // cement: nothing pre-allocated, its final 900,000 issued at the true-up.
     assert_eq!(
         r.ledger().holding(cement, u2024).registry_available_t,
         900_000
@@ -495,7 +540,8 @@ fn a_full_year_walked_through_the_registry_accounts_for_every_tonne() {
     assert!(check_surrender(&plan, true, &status[&cement], &cea(2024), 1).is_err());
     // Next year: the power entity's shortfall comes off its 2025 pre-allocation.
     let plan_2025 = Plan::draft_2025();
-    let pre_2025 = pre_allocation(&plan_2025, 2_700_000).unwrap_or_else(|e| panic!("{e}"));
+    let pre_2025 =
+        pre_allocation(&plan_2025, Sector::Power, 2_700_000).unwrap_or_else(|e| panic!("{e}"));
     let i = net_issuance(pre_2025, deductions[&power]);
     assert_eq!(
         (

@@ -7,9 +7,11 @@
 
 use registry::compliance::{Plan, StatusCode};
 use registry::cycle::{Activity, ActivityRow, EntityRow, FacilityKind, Fuel, VerifiedRow};
+use registry::industry::{Process, SpecialCase};
 use registry::model::{AccountId, AccountType, Sector, UnitDef, UnitId, UnitKind};
 use registry::tx::{Op, Outcome, Receipt, Tx};
 use registry::{Registry, RegistryError, RegistryOptions};
+use rust_decimal::Decimal;
 use rust_decimal_macros::dec;
 
 const AUTHORITY: AccountId = AccountId(1);
@@ -106,8 +108,24 @@ fn industry(account: AccountId, sector: Sector, differentiated: bool) -> EntityR
             1,
             FacilityKind::Industry {
                 product_line: "line 1".into(),
+                process: match sector {
+                    Sector::Steel => Process::Ironmaking,
+                    Sector::Cement => Process::ClinkerLine,
+                    _ => Process::Electrolysis,
+                },
             },
         )],
+    }
+}
+
+/// A product line's year: its output and emissions, nothing special.
+fn line_year(output_t: Decimal, emissions_t: Decimal) -> Activity {
+    Activity::Industry {
+        output_t,
+        emissions_t,
+        pfc_co2e_t: Decimal::ZERO,
+        carbide_slag_rate: Decimal::ZERO,
+        special: None,
     }
 }
 
@@ -228,6 +246,16 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
         }
         e => panic!("{e}"),
     }
+    // A cement company's line named as ironmaking: a process of another sector.
+    let mut bad = rows.clone();
+    bad[2].facilities[0].1 = FacilityKind::Industry {
+        product_line: "kiln 1".into(),
+        process: Process::Ironmaking,
+    };
+    match b.refused(Op::LoadEntities { rows: bad }, "INVALID_ROW") {
+        RegistryError::InvalidRow { row, field, .. } => assert_eq!((row, field), (2, "process")),
+        e => panic!("{e}"),
+    }
     rows[4].province = "Inner Mongolia".into();
     b.ok(Op::LoadEntities { rows });
     assert_eq!(
@@ -297,15 +325,16 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
         "INVALID_FIELD",
     );
     b.ok(run(pre));
-    // 70%: 1,750,000 / 266,000 / 700,000 delivered; the differentiated entity's 280,000
-    // stays with the authority.
+    // 2024 pre-allocates power only, 70%: 1,750,000 / 266,000 delivered. Steel, cement and
+    // aluminium get nothing before their 2024 emissions are verified (allocation = verified).
     assert_eq!(b.available(COAL, U2024), 1_750_000);
     assert_eq!(b.available(GAS, U2024), 266_000);
-    assert_eq!(b.available(CEMENT, U2024), 700_000);
+    assert_eq!(b.available(CEMENT, U2024), 0);
     assert_eq!(b.available(DIFF, U2024), 0);
-    assert_eq!(b.available(AUTHORITY, U2024), 280_000);
-    assert_eq!(b.standing(2024, DIFF).held_t, 280_000);
-    assert_eq!(b.r.ledger().issued[&U2024], 2_996_000);
+    assert_eq!(b.available(AUTHORITY, U2024), 0);
+    assert_eq!(b.standing(2024, DIFF).held_t, 0);
+    assert!(b.standing(2024, CEMENT).pre_done);
+    assert_eq!(b.r.ledger().issued[&U2024], 2_016_000);
     let head = b.r.seq();
     assert_eq!(b.ok(run(pre)).outcome, Outcome::Unchanged);
     assert_eq!(b.r.seq(), head, "a re-run writes no entry");
@@ -325,7 +354,7 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
     let output = |account, output_t| ActivityRow {
         account,
         facility: 1,
-        activity: Activity::Industry { output_t },
+        activity: line_year(output_t, Decimal::ZERO),
     };
     let mut activity = vec![
         power_activity(COAL, dec!(3000000), dec!(100000), dec!(0.55), dec!(2700000)),
@@ -334,7 +363,7 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
         output(DIFF, dec!(500000)),
         output(ALU, dec!(40000)),
     ];
-    activity[1].activity = Activity::Industry { output_t: dec!(1) };
+    activity[1].activity = line_year(dec!(1), Decimal::ZERO);
     match b.refused(
         Op::LoadActivity {
             year: 2024,
@@ -348,6 +377,37 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
         e => panic!("{e}"),
     }
     activity[1] = power_activity(GAS, dec!(1000000), dec!(0), dec!(0.5), dec!(400000));
+    // What a process does not have is refused, naming the field: PFCs on a clinker line,
+    // a hydrogen-rich blast furnace declared for a clinker line.
+    for (activity_of_cement, field) in [
+        (
+            Activity::Industry {
+                output_t: dec!(1150000),
+                emissions_t: Decimal::ZERO,
+                pfc_co2e_t: dec!(5),
+                carbide_slag_rate: Decimal::ZERO,
+                special: None,
+            },
+            "pfc_co2e_t",
+        ),
+        (
+            Activity::Industry {
+                output_t: dec!(1150000),
+                emissions_t: Decimal::ZERO,
+                pfc_co2e_t: Decimal::ZERO,
+                carbide_slag_rate: Decimal::ZERO,
+                special: Some(SpecialCase::HydrogenRichBlastFurnace),
+            },
+            "special_case",
+        ),
+    ] {
+        let mut rows = activity.clone();
+        rows[2].activity = activity_of_cement;
+        match b.refused(Op::LoadActivity { year: 2024, rows }, "INVALID_ROW") {
+            RegistryError::InvalidRow { row, field: f, .. } => assert_eq!((row, f), (2, field)),
+            e => panic!("{e}"),
+        }
+    }
     b.ok(Op::LoadActivity {
         year: 2024,
         rows: activity,
@@ -392,7 +452,8 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
     assert!(b.standing(2024, COAL).explanation.contains("1.077284"));
     assert_eq!(b.available(COAL, U2024), 2_566_724);
     assert_eq!(b.available(AUTHORITY, U2024), 420_000);
-    assert_eq!(b.r.ledger().issued[&U2024], 2_996_000 + 1_940_724);
+    // Issued = the finals: 2,566,724 + 400,000 + 1,000,000 + 420,000 + 550,000.
+    assert_eq!(b.r.ledger().issued[&U2024], 2_016_000 + 2_920_724);
     let head = b.r.seq();
     assert_eq!(b.ok(run(true_up)).outcome, Outcome::Unchanged);
     assert_eq!(b.r.seq(), head, "the same plan and data change nothing");
@@ -537,16 +598,17 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
         "2024|10|\"Coal Power, Tangshan\"|power|Hebei|false|3300000|0|3000000|100000|2024.1\
          |1750000|2640000|2640000|0|0|0"
     );
-    // Cement: delivered 700,000 + 300,000; 60,000 clawed back after the correction.
+    // Cement: nothing pre-allocated, 1,000,000 delivered at the true-up; 60,000 clawed
+    // back after the correction.
     assert_eq!(
         row(CEMENT)[..11].join("|") + "|" + &row(CEMENT)[12..18].join("|"),
         "2024|21|Cement One|cement|Shandong|false|940000|1150000|0|0|2024.1\
-         |700000|940000|1000000|0|0|60000"
+         |0|940000|1000000|0|0|60000"
     );
 
     // Every tonne of 2024 accounted for.
     let issued = b.r.ledger().issued[&U2024];
-    assert_eq!(issued, 2_996_000 + 1_940_724 + 73_276);
+    assert_eq!(issued, 2_016_000 + 2_920_724 + 73_276);
     let retired = b.available(RETIREMENT, U2024);
     assert_eq!(retired, 522_500 + 400_000 + 2_540_000 + 890_000 + 420_000);
     assert_eq!(b.available(AUTHORITY, U2024), 60_000, "the claw-back");
@@ -554,7 +616,9 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
     assert_eq!(b.available(ALU, U2024), 27_500);
     assert_eq!(issued, retired + 60_000 + 150_000 + 27_500);
 
-    // Next year: pre-allocation on 2024 verified emissions at 50%, deductions netted.
+    // Next year: pre-allocation on 2024 verified emissions by the 2025 plan's per-sector
+    // shares (power 50%: 3,300,000 -> 1,650,000; industry 70%: cement 940,000 -> 658,000,
+    // the differentiated plant 420,000 -> 294,000 held), deductions netted.
     b.ok(Op::RegisterPlan {
         plan: Box::new(plan_file("2025-draft.toml")),
     });
@@ -565,10 +629,10 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
         authority: AUTHORITY,
     });
     assert_eq!(b.available(COAL, U2025), 1_650_000 - 760_000);
-    assert_eq!(b.available(CEMENT, U2025), 470_000 - 50_000);
+    assert_eq!(b.available(CEMENT, U2025), 658_000 - 50_000);
     assert_eq!(b.standing(2025, COAL).deducted_t, 760_000);
     assert!(b.r.ledger().cycle.deductions.is_empty());
-    assert_eq!(b.standing(2025, DIFF).held_t, 210_000);
+    assert_eq!(b.standing(2025, DIFF).held_t, 294_000);
 
     // Reopened from disk: the same books; the journal alone rebuilds them.
     let mut ledger = b.r.ledger().clone();
@@ -636,10 +700,12 @@ fn the_intensity_true_up_balances_each_sector_and_names_missing_output() {
             (103, dec!(1000000)),
         ]
         .iter()
-        .map(|&(id, output_t)| ActivityRow {
+        .zip(emissions)
+        .map(|(&(id, output_t), e)| ActivityRow {
             account: AccountId(id),
             facility: 1,
-            activity: Activity::Industry { output_t },
+            // The plant is one blast furnace: its emissions over its hot metal.
+            activity: line_year(output_t, Decimal::from(e)),
         })
         .collect(),
     });
@@ -650,9 +716,7 @@ fn the_intensity_true_up_balances_each_sector_and_names_missing_output() {
         rows: vec![ActivityRow {
             account: AccountId(104),
             facility: 1,
-            activity: Activity::Industry {
-                output_t: dec!(1000000),
-            },
+            activity: line_year(dec!(1000000), Decimal::from(emissions[3])),
         }],
     });
     b.ok(true_up);
@@ -669,10 +733,10 @@ fn the_intensity_true_up_balances_each_sector_and_names_missing_output() {
     // The cleaner plant gains, the dirtier loses.
     assert!(b.standing(2025, AccountId(103)).final_t > Some(1_500_000));
     assert!(b.standing(2025, AccountId(104)).final_t < Some(2_600_000));
+    let text = b.standing(2025, AccountId(101)).explanation;
     assert!(
-        b.standing(2025, AccountId(101))
-            .explanation
-            .contains("BP(steel)")
+        text.contains("E_ironmaking 1900000") && text.contains("BP = "),
+        "{text}"
     );
 }
 
@@ -702,8 +766,13 @@ fn units_held_for_an_entity_no_longer_differentiated_are_used_at_the_close() {
     b.ok(Op::RegisterPlan {
         plan: Box::new(Plan::plan_2024()),
     });
+    // A differentiated power plant: its 2024 pre-allocation (70% of 400,000) is held.
+    let plant = |differentiated| EntityRow {
+        differentiated,
+        ..power(DIFF, Fuel::Coal, 600)
+    };
     b.ok(Op::LoadEntities {
-        rows: vec![industry(DIFF, Sector::Cement, true)],
+        rows: vec![plant(true)],
     });
     b.ok(Op::RecordVerified {
         year: 2023,
@@ -718,7 +787,7 @@ fn units_held_for_an_entity_no_longer_differentiated_are_used_at_the_close() {
     assert_eq!(b.standing(2024, DIFF).held_t, 280_000);
     // No longer differentiated; verified 300,000 t; never trued up.
     b.ok(Op::LoadEntities {
-        rows: vec![industry(DIFF, Sector::Cement, false)],
+        rows: vec![plant(false)],
     });
     b.ok(Op::RecordVerified {
         year: 2024,

@@ -13,6 +13,7 @@ mod common;
 use common::Rng;
 use registry::compliance::Plan;
 use registry::cycle::{Activity, ActivityRow, EntityRow, FacilityKind, Fuel, VerifiedRow};
+use registry::industry::Process;
 use registry::model::{AccountId, AccountType, Sector, UnitDef, UnitId, UnitKind};
 use registry::tx::{Op, Tx};
 use registry::{Registry, RegistryOptions};
@@ -69,6 +70,11 @@ fn rows() -> Vec<EntityRow> {
                     1,
                     FacilityKind::Industry {
                         product_line: "line".into(),
+                        process: match sector(n) {
+                            Sector::Steel => Process::Ironmaking,
+                            Sector::Cement => Process::ClinkerLine,
+                            _ => Process::Electrolysis,
+                        },
                     },
                 )]
             },
@@ -96,6 +102,10 @@ fn activity(rng: &mut Rng, n: u64) -> Vec<ActivityRow> {
             facility: 1,
             activity: Activity::Industry {
                 output_t: Decimal::from(100_000 + rng.below(900_000)),
+                emissions_t: Decimal::from(50_000 + rng.below(950_000)),
+                pfc_co2e_t: Decimal::ZERO,
+                carbide_slag_rate: Decimal::ZERO,
+                special: None,
             },
         }]
     }

@@ -185,10 +185,10 @@ async fn the_ministry_runs_a_year_from_csv_files() {
     assert!(out.contains("registered"), "{out}");
 
     // A bad line is named with its column; a row the server refuses points at its line.
-    let header = "account_id,name,sector,province,differentiated,facility_id,facility_kind,fuel,capacity_mw,product_line\n";
+    let header = "account_id,name,sector,province,differentiated,facility_id,facility_kind,fuel,capacity_mw,product_line,process\n";
     let bad = file(
         "bad.csv",
-        &format!("{header}201,Power Plant One,power,Hebei,false,1,generating_unit,oil,600,\n"),
+        &format!("{header}201,Power Plant One,power,Hebei,false,1,generating_unit,oil,600,,\n"),
     );
     let e = ctl(&ministry, Ctl::LoadEntities { file: bad })
         .await
@@ -201,8 +201,8 @@ async fn the_ministry_runs_a_year_from_csv_files() {
     let refused = file(
         "refused.csv",
         &format!(
-            "{header}201,Power Plant One,power,Hebei,false,1,generating_unit,coal,600,\n\
-             401,Cement A,cement,Anhui,false,1,generating_unit,coal,300,\n"
+            "{header}201,Power Plant One,power,Hebei,false,1,generating_unit,coal,600,,\n\
+             401,Cement A,cement,Anhui,false,1,generating_unit,coal,300,,\n"
         ),
     );
     let e = ctl(&ministry, Ctl::LoadEntities { file: refused })
@@ -217,8 +217,8 @@ async fn the_ministry_runs_a_year_from_csv_files() {
     let entities = file(
         "entities.csv",
         &format!(
-            "{header}201,Power Plant One,power,Hebei,false,1,generating_unit,coal,600,\n\
-             401,Cement A,cement,Anhui,false,1,product_line,,,clinker\n"
+            "{header}201,Power Plant One,power,Hebei,false,1,generating_unit,coal,600,,\n\
+             401,Cement A,cement,Anhui,false,1,product_line,,,clinker,clinker_line\n"
         ),
     );
     let out = ctl(&ministry, Ctl::LoadEntities { file: entities })
@@ -231,7 +231,7 @@ async fn the_ministry_runs_a_year_from_csv_files() {
     let activity = file(
         "activity.csv",
         "account_id,facility_id,electricity_mwh,heat_gj,load_factor,emissions_t,output_t\n\
-         201,1,3000000,100000,0.55,2700000,\n401,1,,,,,1150000\n",
+         201,1,3300000,100000,0.55,2700000,\n401,1,,,,1000000,1150000\n",
     );
     ctl(
         &ministry,
@@ -269,11 +269,14 @@ async fn the_ministry_runs_a_year_from_csv_files() {
     )
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    assert!(out.contains("2 entities, 3566724 t allocated"), "{out}");
+    // The 2025 draft: F = 55% (>= 50%) so Ff = 1; 3,300,000 x 0.7902 = 2,607,660 and
+    // 100,000 x 0.1027 = 10,270: 2,617,930 t (shortfall rate 0.03: no floor); the cement
+    // line, alone in its sector, 1,000,000. 3,617,930 t in all.
+    assert!(out.contains("2 entities, 3617930 t allocated"), "{out}");
     let csv = std::fs::read_to_string(&csv_path).unwrap_or_else(|e| panic!("{e}"));
     assert!(
         csv.lines().any(|l| l.starts_with(
-            "2025,201,Power Plant One,power,Hebei,false,2700000,0,3000000,100000,2025.draft,benchmark,0,2566724,"
+            "2025,201,Power Plant One,power,Hebei,false,2700000,0,3300000,100000,2025.draft,benchmark,0,2617930,"
         )),
         "{csv}"
     );
@@ -322,7 +325,7 @@ async fn the_ministry_runs_a_year_from_csv_files() {
     assert!(
         out.lines().any(|l| l.split_whitespace().collect::<Vec<_>>()
             == [
-                "power", "1", "2700000", "2566724", "2600000", "100000", "0", "1", "0", "0.00"
+                "power", "1", "2700000", "2617930", "2600000", "100000", "0", "1", "0", "0.00"
             ]),
         "{out}"
     );
@@ -336,7 +339,7 @@ async fn the_ministry_runs_a_year_from_csv_files() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        out.contains("how: unit 1: Qe x Be x Ff = 3000000 x 0.7910 x 1.077284"),
+        out.contains("how: unit 1: Qe x Be x Ff = 3300000 x 0.7902 x 1 = 2607660"),
         "{out}"
     );
 
@@ -357,7 +360,7 @@ async fn the_ministry_runs_a_year_from_csv_files() {
     .await
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        out.contains("\npower,1,2700000,2566724,2600000,100000,0,0,1,0\n"),
+        out.contains("\npower,1,2700000,2617930,2600000,100000,0,0,1,0\n"),
         "{out}"
     );
 }

@@ -21,6 +21,7 @@ fn entities() -> Vec<pb::EntityRow> {
         facility_id: id,
         kind: pb::FacilityKind::ProductLine as i32,
         product_line: "clinker".into(),
+        process: pb::IndustrialProcess::ClinkerLine as i32,
         ..Default::default()
     };
     vec![
@@ -36,6 +37,7 @@ fn entities() -> Vec<pb::EntityRow> {
                 fuel: pb::Fuel::Coal as i32,
                 capacity_mw: 600,
                 product_line: String::new(),
+                process: 0,
             }],
         },
         pb::EntityRow {
@@ -160,9 +162,11 @@ async fn a_compliance_year_over_grpc() {
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner();
     assert_eq!(plan.versions, vec!["2025.draft".to_string()]);
-    assert!(plan.plan_toml.contains("coal_large = \"0.7910\""));
+    assert!(plan.plan_toml.contains("coal_large = \"0.7902\""));
 
-    // 2024 verified emissions (the base), then pre-allocation at 50%.
+    // 2024 verified emissions (the base), then pre-allocation by the plan's per-sector
+    // shares: power 50% of 2,500,000 = 1,250,000; cement 70%: 700,000 to A, 280,000 held
+    // for the differentiated B; 2,230,000 in all.
     c.record_verified(pb::RecordVerifiedRequest {
         idempotency_key: "verified-2024".into(),
         year: 2024,
@@ -177,7 +181,7 @@ async fn a_compliance_year_over_grpc() {
         .into_inner();
     assert_eq!(
         (pre.entities, pre.allocated_t, pre.held_t),
-        (3, 1_950_000, 200_000)
+        (3, 2_230_000, 280_000)
     );
     assert!(!pre.unchanged && pre.journal_sequence > 0);
     // Surrender before verification is refused.
@@ -197,16 +201,23 @@ async fn a_compliance_year_over_grpc() {
     let power = pb::ActivityRow {
         account_id: E1,
         facility_id: 1,
-        electricity_mwh: "3000000".into(),
+        electricity_mwh: "3100000".into(),
         heat_gj: "100000".into(),
         load_factor: "0.55".into(),
         emissions_t: "2700000".into(),
-        output_t: String::new(),
+        ..Default::default()
     };
+    // One clinker line each: its clinker and its verified emissions (the entity's).
     let output = |account_id, output_t: &str| pb::ActivityRow {
         account_id,
         facility_id: 1,
         output_t: output_t.into(),
+        emissions_t: if account_id == CEMENT_A {
+            "1000000"
+        } else {
+            "420000"
+        }
+        .into(),
         ..Default::default()
     };
     let mut bad = power.clone();
@@ -266,12 +277,14 @@ async fn a_compliance_year_over_grpc() {
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner();
-    // 3,000,000 x 0.7910 x 1.015^5 + 100,000 x 0.1033 = 2,566,724.94 -> 2,566,724 t.
+    // The 2025 draft: at F = 55% (>= 50%) Ff = 1; 3,100,000 x 0.7902 = 2,449,620 and
+    // 100,000 x 0.1027 = 10,270, each floored: 2,459,890 t. Shortfall rate
+    // (2,700,000 - 2,459,890) / 2,700,000 = 0.0889 -> 0.09, under 0.20: no floor.
     assert_eq!(
         (e1.allocated_t, e1.method.as_str(), e1.plan_version.as_str()),
-        (2_566_724, "benchmark", "2025.draft")
+        (2_459_890, "benchmark", "2025.draft")
     );
-    assert!(e1.explanation.contains("1.077284"), "{}", e1.explanation);
+    assert!(e1.explanation.contains("0.7902"), "{}", e1.explanation);
     assert_eq!(e1.pre_allocated_t, 1_250_000);
     // The cement sector balances to its verified total (flooring loses under 1 t each).
     let mut cement = Vec::new();
@@ -293,7 +306,7 @@ async fn a_compliance_year_over_grpc() {
     // 50,003 t left from the market's opening allocation, plus the 2025 allocation.
     assert_eq!(
         e1_holding.registry_available_t,
-        50_003 + 2_566_724,
+        50_003 + 2_459_890,
         "registry-available after the true-up"
     );
 

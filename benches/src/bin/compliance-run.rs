@@ -16,6 +16,7 @@ use registry::cycle::{
     Activity, ActivityRow, DATA_ROWS_MAX, ENTITY_ROWS_MAX, EntityRow, FacilityKind, Fuel,
     VerifiedRow,
 };
+use registry::industry::{Process, ProcessYear};
 use registry::model::{AccountId, AccountType, Sector, UnitDef, UnitId, UnitKind};
 use registry::tx::{Op, Tx};
 use registry::{GROUP_TXS_MAX, Registry, RegistryOptions};
@@ -57,7 +58,7 @@ fn main() {
                 province: format!("P{}", n % 31),
                 differentiated: n % 50 == 0,
                 units,
-                output_t: Decimal::ZERO,
+                processes: Vec::new(),
                 verified_t: Some(verified),
             });
         } else {
@@ -70,14 +71,34 @@ fn main() {
                 Sector::Cement => 800 + rng.below(200),
                 _ => 1_300 + rng.below(400),
             };
+            let verified = output * intensity_milli / 1_000;
+            // Each line its share: a steel works' blast furnaces, a cement company's clinker
+            // lines, a smelter's pot lines.
+            let process = match sector {
+                Sector::Steel => Process::Ironmaking,
+                Sector::Cement => Process::ClinkerLine,
+                _ => Process::Electrolysis,
+            };
+            let share = |total: u64| Decimal::from(total) / Decimal::from(lines as u64);
+            let processes = (1..=lines as u32)
+                .map(|facility| ProcessYear {
+                    facility,
+                    process,
+                    output_t: share(output),
+                    emissions_t: share(verified),
+                    pfc_co2e_t: Decimal::ZERO,
+                    carbide_slag_rate: Decimal::ZERO,
+                    special: None,
+                })
+                .collect();
             entities.push(EntityYear {
                 account,
                 sector,
                 province: format!("P{}", n % 31),
                 differentiated: false,
                 units: Vec::new(),
-                output_t: Decimal::from(output),
-                verified_t: Some(output * intensity_milli / 1_000),
+                processes,
+                verified_t: Some(verified),
             });
         }
     }
@@ -199,13 +220,14 @@ fn main() {
                     })
                     .collect()
             } else {
-                let lines = 1 + (e.account.0 % 2) as u32;
-                (1..=lines)
-                    .map(|i| {
+                e.processes
+                    .iter()
+                    .map(|p| {
                         (
-                            i,
+                            p.facility,
                             FacilityKind::Industry {
-                                product_line: format!("line {i}"),
+                                product_line: format!("line {}", p.facility),
+                                process: p.process,
                             },
                         )
                     })
@@ -229,13 +251,16 @@ fn main() {
                 });
             }
         } else {
-            let lines = row.facilities.len() as u64;
-            for (id, _) in &row.facilities {
+            for p in &e.processes {
                 activity.push(ActivityRow {
                     account: e.account,
-                    facility: *id,
+                    facility: p.facility,
                     activity: Activity::Industry {
-                        output_t: e.output_t / Decimal::from(lines),
+                        output_t: p.output_t,
+                        emissions_t: p.emissions_t,
+                        pfc_co2e_t: p.pfc_co2e_t,
+                        carbide_slag_rate: p.carbide_slag_rate,
+                        special: p.special,
                     },
                 });
             }

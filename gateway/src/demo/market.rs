@@ -164,6 +164,7 @@ fn power_plant(rng: &mut Rng, id: u64) -> Plant {
             fuel: fuel as i32,
             capacity_mw: capacity as u32,
             product_line: String::new(),
+            process: 0,
         });
         plant.activity.push(pb::ActivityRow {
             account_id: id,
@@ -172,51 +173,111 @@ fn power_plant(rng: &mut Rng, id: u64) -> Plant {
             heat_gj: heat_gj.to_string(),
             load_factor: format!("0.{load_bp:04}"),
             emissions_t: emissions.to_string(),
-            output_t: String::new(),
+            ..Default::default()
         });
     }
     plant
 }
 
-/// One to three product lines with their output and emissions (PFCs for aluminium).
+/// An industrial plant's processes with their output and emissions: a steel works has
+/// one or two blast furnaces, a sinter plant and its steelmaking; a cement company one to
+/// three clinker lines; a smelter one to three pot lines (anode CO2, and PFCs).
 fn industrial_plant(rng: &mut Rng, id: u64, sector: pb::Sector) -> Plant {
     let mut plant = Plant::default();
-    let lines = rng.range(1, 3) as u32;
-    for l in 1..=lines {
-        let (product, output, intensity_milli, pfc_milli) = match sector {
-            pb::Sector::Steel => (
-                "hot metal",
-                rng.range(200_000, 1_400_000),
-                rng.range(1_650, 2_150),
-                0,
-            ),
-            pb::Sector::Cement => (
-                "clinker",
-                rng.range(400_000, 1_600_000),
-                rng.range(820, 900),
-                0,
-            ),
-            _ => (
-                "liquid aluminium",
-                rng.range(50_000, 180_000),
-                rng.range(11_000, 13_500),
-                rng.range(300, 900),
-            ),
-        };
-        plant.co2_t += output * intensity_milli / 1_000;
-        plant.pfc_t += output * pfc_milli / 1_000;
+    let add = |plant: &mut Plant,
+               process: pb::IndustrialProcess,
+               name: String,
+               output: u64,
+               co2: u64,
+               pfc: u64| {
+        let facility_id = plant.facilities.len() as u32 + 1;
+        plant.co2_t += co2;
+        plant.pfc_t += pfc;
         plant.facilities.push(pb::Facility {
-            facility_id: l,
+            facility_id,
             kind: pb::FacilityKind::ProductLine as i32,
-            product_line: format!("{product} line {l}"),
+            product_line: name,
+            process: process as i32,
             ..Default::default()
         });
         plant.activity.push(pb::ActivityRow {
             account_id: id,
-            facility_id: l,
+            facility_id,
             output_t: output.to_string(),
+            emissions_t: co2.to_string(),
+            pfc_co2e_t: if pfc > 0 {
+                pfc.to_string()
+            } else {
+                String::new()
+            },
             ..Default::default()
         });
+    };
+    match sector {
+        pb::Sector::Steel => {
+            let mut hot_metal = 0;
+            for l in 1..=rng.range(1, 2) {
+                let output = rng.range(200_000, 1_400_000);
+                hot_metal += output;
+                let co2 = output * rng.range(1_250, 1_550) / 1_000;
+                add(
+                    &mut plant,
+                    pb::IndustrialProcess::Ironmaking,
+                    format!("blast furnace {l}"),
+                    output,
+                    co2,
+                    0,
+                );
+            }
+            let sinter = hot_metal * 13 / 10;
+            let co2 = sinter * rng.range(150, 220) / 1_000;
+            add(
+                &mut plant,
+                pb::IndustrialProcess::Sintering,
+                "sinter plant".into(),
+                sinter,
+                co2,
+                0,
+            );
+            let co2 = hot_metal * rng.range(150, 300) / 1_000;
+            add(
+                &mut plant,
+                pb::IndustrialProcess::Other,
+                "steelmaking".into(),
+                hot_metal * 11 / 10,
+                co2,
+                0,
+            );
+        }
+        pb::Sector::Cement => {
+            for l in 1..=rng.range(1, 3) {
+                let output = rng.range(400_000, 1_600_000);
+                let co2 = output * rng.range(820, 900) / 1_000;
+                add(
+                    &mut plant,
+                    pb::IndustrialProcess::ClinkerLine,
+                    format!("clinker line {l}"),
+                    output,
+                    co2,
+                    0,
+                );
+            }
+        }
+        _ => {
+            for l in 1..=rng.range(1, 3) {
+                let output = rng.range(50_000, 180_000);
+                let co2 = output * rng.range(1_500, 1_700) / 1_000;
+                let pfc = output * rng.range(300, 900) / 1_000;
+                add(
+                    &mut plant,
+                    pb::IndustrialProcess::Electrolysis,
+                    format!("pot line {l}"),
+                    output,
+                    co2,
+                    pfc,
+                );
+            }
+        }
     }
     plant
 }

@@ -37,8 +37,11 @@ fn put_facility(w: &mut Writer, id: u32, kind: &FacilityKind) {
                 })
                 .u32(*capacity_mw);
         }
-        FacilityKind::Industry { product_line } => {
-            w.u8(1).str(product_line);
+        FacilityKind::Industry {
+            product_line,
+            process,
+        } => {
+            w.u8(2).str(product_line).u8(process_code(*process));
         }
     }
 }
@@ -58,12 +61,58 @@ fn get_facility(r: &mut Reader<'_>) -> Result<(u32, FacilityKind), RegistryError
                 capacity_mw: r.u32()?,
             }
         }
+        // The first format named no process.
         1 => FacilityKind::Industry {
             product_line: r.str()?,
+            process: Process::Unspecified,
+        },
+        2 => FacilityKind::Industry {
+            product_line: r.str()?,
+            process: process_of(r.u8()?)?,
         },
         _ => return Err(RegistryError::Corrupt("facility".into())),
     };
     Ok((id, kind))
+}
+
+fn process_code(p: Process) -> u8 {
+    match p {
+        Process::Unspecified => 0,
+        Process::Ironmaking => 1,
+        Process::Sintering => 2,
+        Process::ClinkerLine => 3,
+        Process::Electrolysis => 4,
+        Process::Other => 5,
+    }
+}
+
+fn process_of(c: u8) -> Result<Process, RegistryError> {
+    Ok(match c {
+        0 => Process::Unspecified,
+        1 => Process::Ironmaking,
+        2 => Process::Sintering,
+        3 => Process::ClinkerLine,
+        4 => Process::Electrolysis,
+        5 => Process::Other,
+        _ => return Err(RegistryError::Corrupt("process".into())),
+    })
+}
+
+fn special_code(s: Option<SpecialCase>) -> u8 {
+    s.map_or(0, |s| {
+        1 + SpecialCase::ALL.iter().position(|c| *c == s).unwrap_or(0) as u8
+    })
+}
+
+fn special_of(c: u8) -> Result<Option<SpecialCase>, RegistryError> {
+    match c {
+        0 => Ok(None),
+        n => SpecialCase::ALL
+            .get(usize::from(n) - 1)
+            .copied()
+            .map(Some)
+            .ok_or_else(|| RegistryError::Corrupt("special case".into())),
+    }
 }
 
 /// Bounds a decoded count so corrupt bytes cannot ask for a huge allocation.
@@ -120,8 +169,19 @@ pub(crate) fn put_activity(w: &mut Writer, a: &Activity) {
                 .dec(*load_factor)
                 .dec(*emissions_t);
         }
-        Activity::Industry { output_t } => {
-            w.u8(1).dec(*output_t);
+        Activity::Industry {
+            output_t,
+            emissions_t,
+            pfc_co2e_t,
+            carbide_slag_rate,
+            special,
+        } => {
+            w.u8(2)
+                .dec(*output_t)
+                .dec(*emissions_t)
+                .dec(*pfc_co2e_t)
+                .dec(*carbide_slag_rate)
+                .u8(special_code(*special));
         }
     }
 }
@@ -134,7 +194,21 @@ pub(crate) fn get_activity(r: &mut Reader<'_>) -> Result<Activity, RegistryError
             load_factor: r.dec()?,
             emissions_t: r.dec()?,
         },
-        1 => Activity::Industry { output_t: r.dec()? },
+        // The first format: output only.
+        1 => Activity::Industry {
+            output_t: r.dec()?,
+            emissions_t: Decimal::ZERO,
+            pfc_co2e_t: Decimal::ZERO,
+            carbide_slag_rate: Decimal::ZERO,
+            special: None,
+        },
+        2 => Activity::Industry {
+            output_t: r.dec()?,
+            emissions_t: r.dec()?,
+            pfc_co2e_t: r.dec()?,
+            carbide_slag_rate: r.dec()?,
+            special: special_of(r.u8()?)?,
+        },
         _ => return Err(RegistryError::Corrupt("activity".into())),
     })
 }

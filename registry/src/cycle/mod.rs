@@ -39,6 +39,7 @@ use crate::compliance::{
     self, Compliance, EntityYear, Plan, StatusCode, Totals, check_surrender, pre_allocation,
 };
 use crate::error::RegistryError;
+use crate::industry::{Process, ProcessYear, SpecialCase};
 use crate::ledger::Ledger;
 use crate::model::{AccountId, AccountType, Leg, Sector, TxKind, UnitId, UnitKind};
 use crate::plans::{decode_plan, encode_plan};
@@ -117,8 +118,11 @@ pub enum Fuel {
 pub enum FacilityKind {
     /// A generating unit.
     Power { fuel: Fuel, capacity_mw: u32 },
-    /// A product line of the sector's intensity product.
-    Industry { product_line: String },
+    /// A process of an industrial entity (its allocation unit or part of its intensity).
+    Industry {
+        product_line: String,
+        process: Process,
+    },
 }
 
 impl FacilityKind {
@@ -167,8 +171,17 @@ pub enum Activity {
         emissions_t: Decimal,
     },
     Industry {
-        /// Output of the intensity product (hot metal, clinker, liquid aluminium), t.
+        /// The process's product, t: hot metal, sinter, clinker, liquid aluminium.
         output_t: Decimal,
+        /// The process's verified emissions, t CO2 (cement: fuel + process; aluminium: the
+        /// anode CO2). Zero in records of the first format.
+        emissions_t: Decimal,
+        /// Aluminium: anode-effect PFC emissions, t CO2e.
+        pfc_co2e_t: Decimal,
+        /// Cement: the carbide-slag substitution rate, a fraction.
+        carbide_slag_rate: Decimal,
+        /// A special case of the plan declared for the year (allocation = E).
+        special: Option<SpecialCase>,
     },
 }
 
@@ -324,21 +337,23 @@ impl Cycle {
             .iter()
             .map(|(account, e)| {
                 let mut units = Vec::new();
-                let mut output_t = Decimal::ZERO;
+                let mut processes = Vec::new();
                 for (&(_, _, facility), activity) in self
                     .activity
                     .range((year, *account, 0)..=(year, *account, u32::MAX))
                 {
-                    match activity {
-                        Activity::Power {
-                            electricity_mwh,
-                            heat_gj,
-                            load_factor,
-                            emissions_t,
-                        } => {
-                            if let Some(category) =
-                                e.facilities.get(&facility).and_then(FacilityKind::category)
-                            {
+                    let kind = e.facilities.get(&facility);
+                    match (kind, activity) {
+                        (
+                            Some(kind @ FacilityKind::Power { .. }),
+                            Activity::Power {
+                                electricity_mwh,
+                                heat_gj,
+                                load_factor,
+                                emissions_t,
+                            },
+                        ) => {
+                            if let Some(category) = kind.category() {
                                 units.push(PowerUnit {
                                     category,
                                     electricity_mwh: *electricity_mwh,
@@ -348,7 +363,25 @@ impl Cycle {
                                 });
                             }
                         }
-                        Activity::Industry { output_t: o } => output_t += *o,
+                        (
+                            Some(FacilityKind::Industry { process, .. }),
+                            Activity::Industry {
+                                output_t,
+                                emissions_t,
+                                pfc_co2e_t,
+                                carbide_slag_rate,
+                                special,
+                            },
+                        ) => processes.push(ProcessYear {
+                            facility,
+                            process: *process,
+                            output_t: *output_t,
+                            emissions_t: *emissions_t,
+                            pfc_co2e_t: *pfc_co2e_t,
+                            carbide_slag_rate: *carbide_slag_rate,
+                            special: *special,
+                        }),
+                        _ => {}
                     }
                 }
                 EntityYear {
@@ -357,7 +390,7 @@ impl Cycle {
                     province: e.province.clone(),
                     differentiated: e.differentiated,
                     units,
-                    output_t,
+                    processes,
                     verified_t: self.standing(year, *account).verified_t(),
                 }
             })

@@ -58,12 +58,22 @@ fn check_facility(i: usize, sector: Sector, kind: &FacilityKind) -> Result<(), R
                 return Err(row_err(i, "capacity_mw", "must be 1 to 10,000 MW"));
             }
         }
-        FacilityKind::Industry { product_line } => {
+        FacilityKind::Industry {
+            product_line,
+            process,
+        } => {
             if sector == Sector::Power {
                 return Err(row_err(
                     i,
                     "facility_kind",
                     "power entities have generating units",
+                ));
+            }
+            if !process.fits(sector) {
+                return Err(row_err(
+                    i,
+                    "process",
+                    "steel: ironmaking, sintering or other; cement: clinker_line or other; aluminium: electrolysis or other",
                 ));
             }
             check_label(i, "product_line", product_line, LABEL_BYTES_MAX)?;
@@ -72,27 +82,74 @@ fn check_facility(i: usize, sector: Sector, kind: &FacilityKind) -> Result<(), R
     Ok(())
 }
 
-/// An intensity plan needs the output of every industrial entity with emissions.
-fn check_output_present(
-    plan: &Plan,
-    year: u16,
-    inputs: &[EntityYear],
-) -> Result<(), RegistryError> {
-    if !matches!(plan.industry, compliance::IndustryMethod::Intensity { .. }) {
-        return Ok(());
-    }
-    match inputs.iter().find(|e| {
-        e.sector != Sector::Power && e.verified_t.is_some_and(|v| v > 0) && e.output_t.is_zero()
-    }) {
-        Some(e) => Err(cycle_err(
+/// An allocation error, with missing activity data under the cycle's own reason code.
+fn allocation_err(year: u16, e: crate::allocation::AllocationError) -> RegistryError {
+    match e {
+        crate::allocation::AllocationError::ActivityMissing { account, what } => cycle_err(
             CycleCode::ActivityMissing,
-            format!(
-                "entity {} has verified emissions for {year} but no product output",
-                e.account.0
-            ),
-        )),
-        None => Ok(()),
+            format!("entity {account}, {year}: {what}"),
+        ),
+        e => e.into(),
     }
+}
+
+/// A process's activity: figures in range, and only what its process reports (PFCs for
+/// electrolysis, the carbide-slag rate for clinker lines, each special case where it
+/// belongs).
+fn check_process_activity(
+    i: usize,
+    process: Process,
+    activity: &Activity,
+) -> Result<(), RegistryError> {
+    let Activity::Industry {
+        output_t,
+        emissions_t,
+        pfc_co2e_t,
+        carbide_slag_rate,
+        special,
+    } = *activity
+    else {
+        return Ok(());
+    };
+    check_figure(i, "output_t", output_t)?;
+    check_figure(i, "emissions_t", emissions_t)?;
+    check_figure(i, "pfc_co2e_t", pfc_co2e_t)?;
+    check_figure(i, "carbide_slag_rate", carbide_slag_rate)?;
+    if !pfc_co2e_t.is_zero() && process != Process::Electrolysis {
+        return Err(row_err(
+            i,
+            "pfc_co2e_t",
+            "only an electrolysis process emits PFCs",
+        ));
+    }
+    if !carbide_slag_rate.is_zero() && process != Process::ClinkerLine {
+        return Err(row_err(
+            i,
+            "carbide_slag_rate",
+            "only a clinker line has a carbide-slag rate",
+        ));
+    }
+    if carbide_slag_rate > Decimal::ONE {
+        return Err(row_err(
+            i,
+            "carbide_slag_rate",
+            "must be a fraction from 0 to 1",
+        ));
+    }
+    if let Some(case) = special
+        && !case.fits(process)
+    {
+        return Err(row_err(
+            i,
+            "special_case",
+            format!(
+                "{} does not apply to a {} process",
+                case.name(),
+                process.name()
+            ),
+        ));
+    }
+    Ok(())
 }
 
 fn open_year(cycle: &Cycle, year: u16) -> Result<Option<&Year>, RegistryError> {
@@ -276,8 +333,8 @@ impl Ledger {
                         return Err(row_err(i, "load_factor", "must be a fraction from 0 to 1"));
                     }
                 }
-                (FacilityKind::Industry { .. }, Activity::Industry { output_t }) => {
-                    check_figure(i, "output_t", output_t)?;
+                (FacilityKind::Industry { process, .. }, activity @ Activity::Industry { .. }) => {
+                    check_process_activity(i, *process, &activity)?;
                 }
                 (FacilityKind::Power { .. }, _) => {
                     return Err(row_err(
@@ -625,7 +682,7 @@ impl Ledger {
         }
         let mut targets = Vec::new();
         let mut pre_amounts = Vec::new();
-        for account in self.cycle.entities.keys() {
+        for (account, entity) in &self.cycle.entities {
             let s = self.cycle.standing(year, *account);
             if s.pre_done {
                 continue;
@@ -637,7 +694,7 @@ impl Ledger {
             else {
                 continue;
             };
-            let pre = pre_allocation(&plan, previous)?;
+            let pre = pre_allocation(&plan, entity.sector, previous)?;
             targets.push((*account, s.credited_t() + pre));
             pre_amounts.push((*account, pre));
         }
@@ -679,8 +736,7 @@ impl Ledger {
     ) -> Result<Outcome, RegistryError> {
         let plan = self.check_run(year, version, unit, authority)?;
         let inputs = self.cycle.entity_years(year);
-        check_output_present(&plan, year, &inputs)?;
-        let run = compliance::allocate(&plan, &inputs)?;
+        let run = compliance::allocate(&plan, &inputs).map_err(|e| allocation_err(year, e))?;
         let mut changed = false;
         let mut dirty = std::mem::take(&mut self.dirty.cycle);
         let targets: Vec<(AccountId, u64)> = run

@@ -41,10 +41,9 @@ impl Cycle {
             let s = self.standing(year, *account);
             let (mut output, mut electricity, mut heat) =
                 (Decimal::ZERO, Decimal::ZERO, Decimal::ZERO);
-            for a in self
+            for ((_, _, facility), a) in self
                 .activity
                 .range((year, *account, 0)..=(year, *account, u32::MAX))
-                .map(|(_, a)| a)
             {
                 match a {
                     Activity::Power {
@@ -55,7 +54,18 @@ impl Cycle {
                         electricity += *electricity_mwh;
                         heat += *heat_gj;
                     }
-                    Activity::Industry { output_t } => output += *output_t,
+                    // The intensity product: hot metal, clinker, liquid aluminium.
+                    Activity::Industry { output_t, .. } => {
+                        if let Some(FacilityKind::Industry { process, .. }) =
+                            e.facilities.get(facility)
+                            && matches!(
+                                process,
+                                Process::Ironmaking | Process::ClinkerLine | Process::Electrolysis
+                            )
+                        {
+                            output += *output_t;
+                        }
+                    }
                 }
             }
             let _ = writeln!(

@@ -10,6 +10,7 @@ use ::registry::cycle::{
     Activity, ActivityRow, DATA_ROWS_MAX, ENTITY_ROWS_MAX, EntityRow, FacilityKind, Fuel,
     VerifiedRow,
 };
+use ::registry::industry::{Process, SpecialCase};
 use ::registry::ledger::Ledger;
 use ::registry::model::{AccountId, AccountType, UnitId, UnitKind};
 use ::registry::tx::{Op, Outcome};
@@ -87,6 +88,20 @@ fn entity_row(i: usize, r: &pb::EntityRow) -> Result<EntityRow, ApiError> {
             },
             Ok(pb::FacilityKind::ProductLine) => FacilityKind::Industry {
                 product_line: f.product_line.clone(),
+                process: match pb::IndustrialProcess::try_from(f.process) {
+                    Ok(pb::IndustrialProcess::Ironmaking) => Process::Ironmaking,
+                    Ok(pb::IndustrialProcess::Sintering) => Process::Sintering,
+                    Ok(pb::IndustrialProcess::ClinkerLine) => Process::ClinkerLine,
+                    Ok(pb::IndustrialProcess::Electrolysis) => Process::Electrolysis,
+                    Ok(pb::IndustrialProcess::Other) => Process::Other,
+                    _ => {
+                        return Err(row_error(
+                            i,
+                            "process",
+                            "a product line names its INDUSTRIAL_PROCESS_ value",
+                        ));
+                    }
+                },
             },
             _ => {
                 return Err(row_error(
@@ -110,6 +125,19 @@ fn entity_row(i: usize, r: &pb::EntityRow) -> Result<EntityRow, ApiError> {
 
 fn activity_row(i: usize, r: &pb::ActivityRow) -> Result<ActivityRow, ApiError> {
     let activity = if r.output_t.is_empty() {
+        for (field, set) in [
+            ("pfc_co2e_t", !r.pfc_co2e_t.is_empty()),
+            ("carbide_slag_rate", !r.carbide_slag_rate.is_empty()),
+            ("special_case", r.special_case != 0),
+        ] {
+            if set {
+                return Err(row_error(
+                    i,
+                    field,
+                    "only a product line (with output_t) reports it",
+                ));
+            }
+        }
         Activity::Power {
             electricity_mwh: decimal(i, "electricity_mwh", &r.electricity_mwh)?,
             heat_gj: decimal(i, "heat_gj", &r.heat_gj)?,
@@ -121,14 +149,48 @@ fn activity_row(i: usize, r: &pb::ActivityRow) -> Result<ActivityRow, ApiError> 
             ("electricity_mwh", &r.electricity_mwh),
             ("heat_gj", &r.heat_gj),
             ("load_factor", &r.load_factor),
-            ("emissions_t", &r.emissions_t),
         ] {
             if !v.is_empty() {
-                return Err(row_error(i, field, "a product line reports output_t only"));
+                return Err(row_error(
+                    i,
+                    field,
+                    "a generating unit's figure, not a product line's",
+                ));
             }
         }
+        let optional = |field: &'static str, v: &str| {
+            if v.is_empty() {
+                Ok(Decimal::ZERO)
+            } else {
+                decimal(i, field, v)
+            }
+        };
         Activity::Industry {
             output_t: decimal(i, "output_t", &r.output_t)?,
+            emissions_t: optional("emissions_t", &r.emissions_t)?,
+            pfc_co2e_t: optional("pfc_co2e_t", &r.pfc_co2e_t)?,
+            carbide_slag_rate: optional("carbide_slag_rate", &r.carbide_slag_rate)?,
+            special: match pb::SpecialCase::try_from(r.special_case) {
+                Ok(pb::SpecialCase::None) => None,
+                Ok(pb::SpecialCase::WhitePortlandClinker) => {
+                    Some(SpecialCase::WhitePortlandClinker)
+                }
+                Ok(pb::SpecialCase::GypsumSulfuricAcid) => Some(SpecialCase::GypsumSulfuricAcid),
+                Ok(pb::SpecialCase::HydrogenRichBlastFurnace) => {
+                    Some(SpecialCase::HydrogenRichBlastFurnace)
+                }
+                Ok(pb::SpecialCase::ClosedBeforeAllocation) => {
+                    Some(SpecialCase::ClosedBeforeAllocation)
+                }
+                Ok(pb::SpecialCase::NewlyCommissioned) => Some(SpecialCase::NewlyCommissioned),
+                Err(_) => {
+                    return Err(row_error(
+                        i,
+                        "special_case",
+                        "must be a SPECIAL_CASE_ value",
+                    ));
+                }
+            },
         }
     };
     Ok(ActivityRow {
