@@ -65,10 +65,12 @@ pub enum Ctl {
     /// Register an allocation plan from its TOML file (e.g. registry/plans/2024.toml).
     RegisterPlan { file: std::path::PathBuf },
     /// Load covered entities and their facilities from CSV (account_id, name, sector,
-    /// province, differentiated, facility_id, facility_kind, fuel, capacity_mw, product_line, process).
+    /// province, differentiated, facility_id, facility_kind, fuel, capacity_mw, product_line,
+    /// process).
     LoadEntities { file: std::path::PathBuf },
-    /// Load a year's activity data from CSV (account_id, facility_id, electricity_mwh,
-    /// heat_gj, load_factor, emissions_t | output_t).
+    /// Load a year's activity data from CSV (account_id, facility_id; a generating unit's
+    /// electricity_mwh, heat_gj, load_factor, emissions_t; a product line's output_t,
+    /// emissions_t, pfc_co2e_t, carbide_slag_rate, special_case).
     LoadActivity {
         #[arg(long)]
         year: u32,
