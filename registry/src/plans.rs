@@ -399,64 +399,7 @@ impl Plan {
         {
             return Err(("power.benchmarks", "each must be above 0 and at most 10"));
         }
-        if let LoadCorrection::Exponential {
-            base,
-            offset,
-            slope,
-            threshold,
-        } = self.power.load_correction
-        {
-            let hundred = Decimal::from(100);
-            if base <= Decimal::ZERO || base > Decimal::new(15, 1) {
-                return Err((
-                    "power.load_correction.base",
-                    "must be above 0 and at most 1.5",
-                ));
-            }
-            if offset.abs() > hundred || slope.abs() > hundred {
-                return Err((
-                    "power.load_correction.offset",
-                    "offset and slope must be from -100 to 100",
-                ));
-            }
-            if !unit_interval(threshold) {
-                return Err(("power.load_correction.threshold", "must be a fraction"));
-            }
-        }
-        if let LoadCorrection::ExponentialDecay {
-            constant,
-            a1,
-            s1,
-            a2,
-            s2,
-            threshold_pct,
-            round_dp,
-        } = self.power.load_correction
-        {
-            let hundred = Decimal::ONE_HUNDRED;
-            if [constant, a1, a2].iter().any(|d| d.abs() > hundred) {
-                return Err((
-                    "power.load_correction.constant",
-                    "constant, a1 and a2 must be from -100 to 100",
-                ));
-            }
-            // The scales divide the load; below 0.1 the exponent leaves Decimal's range.
-            if [s1, s2]
-                .iter()
-                .any(|d| *d < Decimal::new(1, 1) || *d > hundred)
-            {
-                return Err((
-                    "power.load_correction.s1",
-                    "s1 and s2 must be from 0.1 to 100",
-                ));
-            }
-            if threshold_pct < Decimal::ZERO || threshold_pct > hundred {
-                return Err(("power.load_correction.threshold_pct", "must be 0 to 100"));
-            }
-            if round_dp > 12 {
-                return Err(("power.load_correction.round_dp", "must be 0 to 12"));
-            }
-        }
+        validate_load_correction(&self.power.load_correction)?;
         if self.power.shortfall_rate_dp.is_some_and(|dp| dp > 12) {
             return Err(("power.shortfall_rate_dp", "must be 0 to 12"));
         }
@@ -522,6 +465,69 @@ impl Plan {
             industry_toml(&self.industry),
         )
     }
+}
+
+/// The bounds of each load-correction family's parameters.
+fn validate_load_correction(l: &LoadCorrection) -> Result<(), (&'static str, &'static str)> {
+    if let LoadCorrection::Exponential {
+        base,
+        offset,
+        slope,
+        threshold,
+    } = *l
+    {
+        let hundred = Decimal::from(100);
+        if base <= Decimal::ZERO || base > Decimal::new(15, 1) {
+            return Err((
+                "power.load_correction.base",
+                "must be above 0 and at most 1.5",
+            ));
+        }
+        if offset.abs() > hundred || slope.abs() > hundred {
+            return Err((
+                "power.load_correction.offset",
+                "offset and slope must be from -100 to 100",
+            ));
+        }
+        if !unit_interval(threshold) {
+            return Err(("power.load_correction.threshold", "must be a fraction"));
+        }
+    }
+    if let LoadCorrection::ExponentialDecay {
+        constant,
+        a1,
+        s1,
+        a2,
+        s2,
+        threshold_pct,
+        round_dp,
+    } = *l
+    {
+        let hundred = Decimal::ONE_HUNDRED;
+        if [constant, a1, a2].iter().any(|d| d.abs() > hundred) {
+            return Err((
+                "power.load_correction.constant",
+                "constant, a1 and a2 must be from -100 to 100",
+            ));
+        }
+        // The scales divide the load; below 0.1 the exponent leaves Decimal's range.
+        if [s1, s2]
+            .iter()
+            .any(|d| *d < Decimal::new(1, 1) || *d > hundred)
+        {
+            return Err((
+                "power.load_correction.s1",
+                "s1 and s2 must be from 0.1 to 100",
+            ));
+        }
+        if threshold_pct < Decimal::ZERO || threshold_pct > hundred {
+            return Err(("power.load_correction.threshold_pct", "must be 0 to 100"));
+        }
+        if round_dp > 12 {
+            return Err(("power.load_correction.round_dp", "must be 0 to 12"));
+        }
+    }
+    Ok(())
 }
 
 fn load_correction_toml(l: &LoadCorrection) -> String {

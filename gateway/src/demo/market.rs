@@ -179,105 +179,121 @@ fn power_plant(rng: &mut Rng, id: u64) -> Plant {
     plant
 }
 
-/// An industrial plant's processes with their output and emissions: a steel works has
-/// one or two blast furnaces, a sinter plant and its steelmaking; a cement company one to
-/// three clinker lines; a smelter one to three pot lines (anode CO2, and PFCs).
-fn industrial_plant(rng: &mut Rng, id: u64, sector: pb::Sector) -> Plant {
-    let mut plant = Plant::default();
-    let add = |plant: &mut Plant,
-               process: pb::IndustrialProcess,
-               name: String,
-               output: u64,
-               co2: u64,
-               pfc: u64| {
-        let facility_id = plant.facilities.len() as u32 + 1;
-        plant.co2_t += co2;
-        plant.pfc_t += pfc;
-        plant.facilities.push(pb::Facility {
+/// One process of an industrial plant: its product and emissions, t.
+struct Line {
+    process: pb::IndustrialProcess,
+    name: String,
+    output: u64,
+    co2: u64,
+    pfc: u64,
+}
+
+impl Plant {
+    fn add(&mut self, id: u64, line: Line) {
+        let facility_id = self.facilities.len() as u32 + 1;
+        self.co2_t += line.co2;
+        self.pfc_t += line.pfc;
+        self.facilities.push(pb::Facility {
             facility_id,
             kind: pb::FacilityKind::ProductLine as i32,
-            product_line: name,
-            process: process as i32,
+            product_line: line.name,
+            process: line.process as i32,
             ..Default::default()
         });
-        plant.activity.push(pb::ActivityRow {
+        self.activity.push(pb::ActivityRow {
             account_id: id,
             facility_id,
-            output_t: output.to_string(),
-            emissions_t: co2.to_string(),
-            pfc_co2e_t: if pfc > 0 {
-                pfc.to_string()
+            output_t: line.output.to_string(),
+            emissions_t: line.co2.to_string(),
+            pfc_co2e_t: if line.pfc > 0 {
+                line.pfc.to_string()
             } else {
                 String::new()
             },
             ..Default::default()
         });
-    };
-    match sector {
-        pb::Sector::Steel => {
-            let mut hot_metal = 0;
-            for l in 1..=rng.range(1, 2) {
-                let output = rng.range(200_000, 1_400_000);
-                hot_metal += output;
-                let co2 = output * rng.range(1_250, 1_550) / 1_000;
-                add(
-                    &mut plant,
-                    pb::IndustrialProcess::Ironmaking,
-                    format!("blast furnace {l}"),
-                    output,
-                    co2,
-                    0,
-                );
-            }
-            let sinter = hot_metal * 13 / 10;
-            let co2 = sinter * rng.range(150, 220) / 1_000;
-            add(
-                &mut plant,
-                pb::IndustrialProcess::Sintering,
-                "sinter plant".into(),
-                sinter,
-                co2,
-                0,
-            );
-            let co2 = hot_metal * rng.range(150, 300) / 1_000;
-            add(
-                &mut plant,
-                pb::IndustrialProcess::Other,
-                "steelmaking".into(),
-                hot_metal * 11 / 10,
-                co2,
-                0,
-            );
-        }
-        pb::Sector::Cement => {
-            for l in 1..=rng.range(1, 3) {
+    }
+}
+
+/// An industrial plant's processes with their output and emissions.
+fn industrial_plant(rng: &mut Rng, id: u64, sector: pb::Sector) -> Plant {
+    let lines = match sector {
+        pb::Sector::Steel => steel_works(rng),
+        pb::Sector::Cement => (1..=rng.range(1, 3))
+            .map(|l| {
                 let output = rng.range(400_000, 1_600_000);
                 let co2 = output * rng.range(820, 900) / 1_000;
-                add(
-                    &mut plant,
+                line(
                     pb::IndustrialProcess::ClinkerLine,
                     format!("clinker line {l}"),
                     output,
                     co2,
-                    0,
-                );
-            }
-        }
-        _ => {
-            for l in 1..=rng.range(1, 3) {
+                )
+            })
+            .collect(),
+        // A smelter's pot lines: anode CO2, and PFCs as CO2e.
+        _ => (1..=rng.range(1, 3))
+            .map(|l| {
                 let output = rng.range(50_000, 180_000);
                 let co2 = output * rng.range(1_500, 1_700) / 1_000;
-                let pfc = output * rng.range(300, 900) / 1_000;
-                add(
-                    &mut plant,
-                    pb::IndustrialProcess::Electrolysis,
-                    format!("pot line {l}"),
-                    output,
-                    co2,
-                    pfc,
-                );
-            }
-        }
+                Line {
+                    pfc: output * rng.range(300, 900) / 1_000,
+                    ..line(
+                        pb::IndustrialProcess::Electrolysis,
+                        format!("pot line {l}"),
+                        output,
+                        co2,
+                    )
+                }
+            })
+            .collect(),
+    };
+    let mut plant = Plant::default();
+    for l in lines {
+        plant.add(id, l);
     }
     plant
+}
+
+fn line(process: pb::IndustrialProcess, name: String, output: u64, co2: u64) -> Line {
+    Line {
+        process,
+        name,
+        output,
+        co2,
+        pfc: 0,
+    }
+}
+
+/// One or two blast furnaces, a sinter plant and the steelmaking.
+fn steel_works(rng: &mut Rng) -> Vec<Line> {
+    let mut lines = Vec::new();
+    let mut hot_metal = 0;
+    for l in 1..=rng.range(1, 2) {
+        let output = rng.range(200_000, 1_400_000);
+        hot_metal += output;
+        let co2 = output * rng.range(1_250, 1_550) / 1_000;
+        lines.push(line(
+            pb::IndustrialProcess::Ironmaking,
+            format!("blast furnace {l}"),
+            output,
+            co2,
+        ));
+    }
+    let sinter = hot_metal * 13 / 10;
+    let co2 = sinter * rng.range(150, 220) / 1_000;
+    lines.push(line(
+        pb::IndustrialProcess::Sintering,
+        "sinter plant".into(),
+        sinter,
+        co2,
+    ));
+    let co2 = hot_metal * rng.range(150, 300) / 1_000;
+    lines.push(line(
+        pb::IndustrialProcess::Other,
+        "steelmaking".into(),
+        hot_metal * 11 / 10,
+        co2,
+    ));
+    lines
 }

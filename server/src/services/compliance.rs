@@ -123,75 +123,86 @@ fn entity_row(i: usize, r: &pb::EntityRow) -> Result<EntityRow, ApiError> {
     })
 }
 
+/// A generating unit's row: its four figures, none of a product line's.
+fn power_activity(i: usize, r: &pb::ActivityRow) -> Result<Activity, ApiError> {
+    for (field, set) in [
+        ("pfc_co2e_t", !r.pfc_co2e_t.is_empty()),
+        ("carbide_slag_rate", !r.carbide_slag_rate.is_empty()),
+        ("special_case", r.special_case != 0),
+    ] {
+        if set {
+            return Err(row_error(
+                i,
+                field,
+                "only a product line (with output_t) reports it",
+            ));
+        }
+    }
+    Ok(Activity::Power {
+        electricity_mwh: decimal(i, "electricity_mwh", &r.electricity_mwh)?,
+        heat_gj: decimal(i, "heat_gj", &r.heat_gj)?,
+        load_factor: decimal(i, "load_factor", &r.load_factor)?,
+        emissions_t: decimal(i, "emissions_t", &r.emissions_t)?,
+    })
+}
+
+/// A product line's row: its output, and its emissions, PFCs and carbide-slag rate where
+/// given (empty: 0), and a special case if declared.
+fn industry_activity(i: usize, r: &pb::ActivityRow) -> Result<Activity, ApiError> {
+    for (field, v) in [
+        ("electricity_mwh", &r.electricity_mwh),
+        ("heat_gj", &r.heat_gj),
+        ("load_factor", &r.load_factor),
+    ] {
+        if !v.is_empty() {
+            return Err(row_error(
+                i,
+                field,
+                "a generating unit's figure, not a product line's",
+            ));
+        }
+    }
+    let optional = |field: &'static str, v: &str| {
+        if v.is_empty() {
+            Ok(Decimal::ZERO)
+        } else {
+            decimal(i, field, v)
+        }
+    };
+    Ok(Activity::Industry {
+        output_t: decimal(i, "output_t", &r.output_t)?,
+        emissions_t: optional("emissions_t", &r.emissions_t)?,
+        pfc_co2e_t: optional("pfc_co2e_t", &r.pfc_co2e_t)?,
+        carbide_slag_rate: optional("carbide_slag_rate", &r.carbide_slag_rate)?,
+        special: special_case(i, r.special_case)?,
+    })
+}
+
+fn special_case(i: usize, v: i32) -> Result<Option<SpecialCase>, ApiError> {
+    Ok(match pb::SpecialCase::try_from(v) {
+        Ok(pb::SpecialCase::None) => None,
+        Ok(pb::SpecialCase::WhitePortlandClinker) => Some(SpecialCase::WhitePortlandClinker),
+        Ok(pb::SpecialCase::GypsumSulfuricAcid) => Some(SpecialCase::GypsumSulfuricAcid),
+        Ok(pb::SpecialCase::HydrogenRichBlastFurnace) => {
+            Some(SpecialCase::HydrogenRichBlastFurnace)
+        }
+        Ok(pb::SpecialCase::ClosedBeforeAllocation) => Some(SpecialCase::ClosedBeforeAllocation),
+        Ok(pb::SpecialCase::NewlyCommissioned) => Some(SpecialCase::NewlyCommissioned),
+        Err(_) => {
+            return Err(row_error(
+                i,
+                "special_case",
+                "must be a SPECIAL_CASE_ value",
+            ));
+        }
+    })
+}
+
 fn activity_row(i: usize, r: &pb::ActivityRow) -> Result<ActivityRow, ApiError> {
     let activity = if r.output_t.is_empty() {
-        for (field, set) in [
-            ("pfc_co2e_t", !r.pfc_co2e_t.is_empty()),
-            ("carbide_slag_rate", !r.carbide_slag_rate.is_empty()),
-            ("special_case", r.special_case != 0),
-        ] {
-            if set {
-                return Err(row_error(
-                    i,
-                    field,
-                    "only a product line (with output_t) reports it",
-                ));
-            }
-        }
-        Activity::Power {
-            electricity_mwh: decimal(i, "electricity_mwh", &r.electricity_mwh)?,
-            heat_gj: decimal(i, "heat_gj", &r.heat_gj)?,
-            load_factor: decimal(i, "load_factor", &r.load_factor)?,
-            emissions_t: decimal(i, "emissions_t", &r.emissions_t)?,
-        }
+        power_activity(i, r)?
     } else {
-        for (field, v) in [
-            ("electricity_mwh", &r.electricity_mwh),
-            ("heat_gj", &r.heat_gj),
-            ("load_factor", &r.load_factor),
-        ] {
-            if !v.is_empty() {
-                return Err(row_error(
-                    i,
-                    field,
-                    "a generating unit's figure, not a product line's",
-                ));
-            }
-        }
-        let optional = |field: &'static str, v: &str| {
-            if v.is_empty() {
-                Ok(Decimal::ZERO)
-            } else {
-                decimal(i, field, v)
-            }
-        };
-        Activity::Industry {
-            output_t: decimal(i, "output_t", &r.output_t)?,
-            emissions_t: optional("emissions_t", &r.emissions_t)?,
-            pfc_co2e_t: optional("pfc_co2e_t", &r.pfc_co2e_t)?,
-            carbide_slag_rate: optional("carbide_slag_rate", &r.carbide_slag_rate)?,
-            special: match pb::SpecialCase::try_from(r.special_case) {
-                Ok(pb::SpecialCase::None) => None,
-                Ok(pb::SpecialCase::WhitePortlandClinker) => {
-                    Some(SpecialCase::WhitePortlandClinker)
-                }
-                Ok(pb::SpecialCase::GypsumSulfuricAcid) => Some(SpecialCase::GypsumSulfuricAcid),
-                Ok(pb::SpecialCase::HydrogenRichBlastFurnace) => {
-                    Some(SpecialCase::HydrogenRichBlastFurnace)
-                }
-                Ok(pb::SpecialCase::ClosedBeforeAllocation) => {
-                    Some(SpecialCase::ClosedBeforeAllocation)
-                }
-                Ok(pb::SpecialCase::NewlyCommissioned) => Some(SpecialCase::NewlyCommissioned),
-                Err(_) => {
-                    return Err(row_error(
-                        i,
-                        "special_case",
-                        "must be a SPECIAL_CASE_ value",
-                    ));
-                }
-            },
-        }
+        industry_activity(i, r)?
     };
     Ok(ActivityRow {
         account: AccountId(r.account_id),
