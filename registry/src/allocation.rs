@@ -142,7 +142,7 @@ impl LoadCorrection {
                 },
                 UnitCategory::CoalLarge | UnitCategory::CoalSmall,
             ) if load_factor * Decimal::ONE_HUNDRED < *threshold_pct => {
-                let pct = load_factor * Decimal::ONE_HUNDRED;
+                let pct = load_factor * Decimal::ONE_HUNDRED; // the curve reads F in percent
                 let decay = |a: Decimal, s: Decimal| a * (Decimal::ONE - (-pct / s).exp());
                 (*constant - decay(*a1, *s1) - decay(*a2, *s2)).round_dp(*round_dp)
             }

@@ -14,7 +14,9 @@ use rust_decimal::prelude::*;
 use rust_decimal_macros::dec;
 
 use crate::allocation::{AllocationError, PowerPlan, PowerUnit, allocate_power, floor_t};
-use crate::industry::{BalanceSolution, EntityInput, IntensityPlan, ProcessYear, allocate_sector};
+use crate::industry::{
+    BalanceSolution, EntityInput, IntensityPlan, ProcessYear, UnitAllocation, allocate_sector,
+};
 use crate::model::{AccountId, Sector, UnitDef, UnitKind};
 
 /// How steel, cement and aluminium are allocated in a year.
@@ -243,14 +245,14 @@ fn by_intensity(
         .collect();
     let run = allocate_sector(plan, &inputs)?;
     let bp = run.balance.map(|b| b.balance_value);
+    let mut by_account: BTreeMap<AccountId, Vec<&UnitAllocation>> = BTreeMap::new();
+    for u in &run.units {
+        by_account.entry(u.unit.account).or_default().push(u);
+    }
     let allocations = members
         .iter()
         .map(|e| {
-            let mine: Vec<_> = run
-                .units
-                .iter()
-                .filter(|u| u.unit.account == e.account)
-                .collect();
+            let mine = by_account.remove(&e.account).unwrap_or_default();
             let allocated_t = mine.iter().map(|u| u.allocated_t).sum::<u64>();
             let mut explanation = mine
                 .iter()

@@ -61,6 +61,15 @@ impl Process {
         }
     }
 
+    /// Its output is the product its sector's intensity divides by (hot metal, clinker,
+    /// liquid aluminium).
+    pub fn makes_intensity_product(self) -> bool {
+        matches!(
+            self,
+            Process::Ironmaking | Process::ClinkerLine | Process::Electrolysis
+        )
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Process::Unspecified => "unspecified",
@@ -89,14 +98,6 @@ pub enum SpecialCase {
 }
 
 impl SpecialCase {
-    pub const ALL: [SpecialCase; 5] = [
-        SpecialCase::WhitePortlandClinker,
-        SpecialCase::GypsumSulfuricAcid,
-        SpecialCase::HydrogenRichBlastFurnace,
-        SpecialCase::ClosedBeforeAllocation,
-        SpecialCase::NewlyCommissioned,
-    ];
-
     pub fn name(self) -> &'static str {
         match self {
             SpecialCase::WhitePortlandClinker => "white_portland_clinker",

@@ -98,21 +98,28 @@ fn process_of(c: u8) -> Result<Process, RegistryError> {
     })
 }
 
+/// Storage codes of the special cases (0: none); fixed here, never derived from an order.
 fn special_code(s: Option<SpecialCase>) -> u8 {
-    s.map_or(0, |s| {
-        1 + SpecialCase::ALL.iter().position(|c| *c == s).unwrap_or(0) as u8
-    })
+    match s {
+        None => 0,
+        Some(SpecialCase::WhitePortlandClinker) => 1,
+        Some(SpecialCase::GypsumSulfuricAcid) => 2,
+        Some(SpecialCase::HydrogenRichBlastFurnace) => 3,
+        Some(SpecialCase::ClosedBeforeAllocation) => 4,
+        Some(SpecialCase::NewlyCommissioned) => 5,
+    }
 }
 
 fn special_of(c: u8) -> Result<Option<SpecialCase>, RegistryError> {
-    match c {
-        0 => Ok(None),
-        n => SpecialCase::ALL
-            .get(usize::from(n) - 1)
-            .copied()
-            .map(Some)
-            .ok_or_else(|| RegistryError::Corrupt("special case".into())),
-    }
+    Ok(match c {
+        0 => None,
+        1 => Some(SpecialCase::WhitePortlandClinker),
+        2 => Some(SpecialCase::GypsumSulfuricAcid),
+        3 => Some(SpecialCase::HydrogenRichBlastFurnace),
+        4 => Some(SpecialCase::ClosedBeforeAllocation),
+        5 => Some(SpecialCase::NewlyCommissioned),
+        _ => return Err(RegistryError::Corrupt("special case".into())),
+    })
 }
 
 /// Bounds a decoded count so corrupt bytes cannot ask for a huge allocation.

@@ -58,10 +58,7 @@ impl Cycle {
                     Activity::Industry { output_t, .. } => {
                         if let Some(FacilityKind::Industry { process, .. }) =
                             e.facilities.get(facility)
-                            && matches!(
-                                process,
-                                Process::Ironmaking | Process::ClinkerLine | Process::Electrolysis
-                            )
+                            && process.makes_intensity_product()
                         {
                             output += *output_t;
                         }
