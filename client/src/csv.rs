@@ -217,6 +217,7 @@ pub const ENTITY_OPTIONAL: &[&str] = &[
     "capacity_mw",
     "product_line",
     "process",
+    "credit_code",
 ];
 
 fn process(r: &Record) -> Result<pb::IndustrialProcess, CsvError> {
@@ -318,6 +319,7 @@ pub fn entities(text: &str) -> Result<Vec<(usize, pb::EntityRow)>, CsvError> {
             province: r.required("province")?.to_string(),
             differentiated: r.bool("differentiated")?,
             facilities: Vec::new(),
+            credit_code: r.text("credit_code").to_string(),
         };
         add_facility(&mut out, r.line, row, facility)?;
     }
@@ -338,11 +340,13 @@ fn add_facility(
             a.sector,
             a.province.as_str(),
             a.differentiated,
+            a.credit_code.as_str(),
         ) == (
             b.name.as_str(),
             b.sector,
             b.province.as_str(),
             b.differentiated,
+            b.credit_code.as_str(),
         )
     };
     match out.last_mut() {
@@ -442,7 +446,7 @@ pub fn field(v: &str) -> String {
 /// an error (naming the entity), never written as some other one.
 pub fn entities_csv(rows: &[pb::EntityRow]) -> Result<String, String> {
     let mut out = String::from(
-        "account_id,name,sector,province,differentiated,facility_id,facility_kind,fuel,capacity_mw,product_line,process\n",
+        "account_id,name,sector,province,differentiated,facility_id,facility_kind,fuel,capacity_mw,product_line,process,credit_code\n",
     );
     for e in rows {
         let sector = match pb::Sector::try_from(e.sector) {
@@ -485,7 +489,7 @@ pub fn entities_csv(rows: &[pb::EntityRow]) -> Result<String, String> {
                     ("product_line", "", String::new(), process)
                 };
             out.push_str(&format!(
-                "{},{},{},{},{},{},{},{},{},{},{}\n",
+                "{},{},{},{},{},{},{},{},{},{},{},{}\n",
                 e.account_id,
                 field(&e.name),
                 sector,
@@ -496,7 +500,8 @@ pub fn entities_csv(rows: &[pb::EntityRow]) -> Result<String, String> {
                 fuel,
                 capacity,
                 field(&f.product_line),
-                process
+                process,
+                field(&e.credit_code)
             ));
         }
     }

@@ -57,6 +57,12 @@ pub enum RegistryError {
         field: &'static str,
         why: String,
     },
+    #[error("row {row}: credit code {code} already has covered-entity account {holder}")]
+    CreditCodeTaken {
+        row: usize,
+        code: String,
+        holder: u64,
+    },
     #[error("{0}")]
     Surrender(#[from] crate::compliance::SurrenderError),
     #[error("no allocation plan {version:?} for {year}")]
@@ -107,6 +113,7 @@ impl RegistryError {
             RegistryError::NotReversible(_) => "NOT_REVERSIBLE",
             RegistryError::Overflow => "OVERFLOW",
             RegistryError::InvalidRow { .. } => "INVALID_ROW",
+            RegistryError::CreditCodeTaken { .. } => "CREDIT_CODE_TAKEN",
             RegistryError::Surrender(e) => e.code(),
             RegistryError::PlanNotFound { .. } => "PLAN_NOT_FOUND",
             RegistryError::PlanExists { .. } => "PLAN_VERSION_EXISTS",

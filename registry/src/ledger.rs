@@ -327,7 +327,15 @@ impl Ledger {
                 year,
                 average_price_fen,
                 retirement,
-            } => self.close_year(seq, *year, *average_price_fen, *retirement),
+                date,
+                forced_reason,
+            } => self.close_year(
+                seq,
+                *year,
+                (*average_price_fen, *retirement),
+                *date,
+                forced_reason.as_deref(),
+            ),
         }
     }
 

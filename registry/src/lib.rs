@@ -23,6 +23,7 @@ pub mod plans;
 pub mod registry;
 pub mod store;
 pub mod tx;
+pub mod uscc;
 
 pub use error::RegistryError;
 pub use registry::{GROUP_TXS_MAX, JournalEntry, JournalReport, Registry, RegistryOptions};

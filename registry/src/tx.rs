@@ -4,7 +4,7 @@ use crate::codec::{Reader, Writer};
 use crate::compliance::Plan;
 use crate::cycle::{
     ActivityRow, DATA_ROWS_MAX, ENTITY_ROWS_MAX, EntityRow, VerifiedRow, get_activity,
-    get_entity_row, get_rows, put_activity, put_entity_row,
+    get_entity_row, get_entity_row_v1, get_rows, put_activity, put_entity_row,
 };
 use crate::error::RegistryError;
 use crate::model::{AccountId, AccountStatus, AccountType, Sector, UnitDef, UnitId, UnitKind};
@@ -174,13 +174,20 @@ pub enum Op {
         unit: UnitId,
         authority: AccountId,
     },
-    /// Closes a compliance year at the deadline, at the exchange's average price.
+    /// Closes a compliance year after its deadline, at the exchange's average price. `date`
+    /// is the registry's local date (`YYYYMMDD`) when the authority asked; closing on or
+    /// before the plan's deadline needs `forced_reason`, recorded with the close.
     CloseYear {
         year: u16,
         average_price_fen: i64,
         retirement: AccountId,
+        date: u32,
+        forced_reason: Option<String>,
     },
 }
+
+/// The reason a close journaled before the deadline rule carries on replay.
+pub const CLOSED_BEFORE_DEADLINE_RULE: &str = "closed before the deadline rule existed";
 
 /// Most legs in one settlement transaction.
 pub const SETTLE_LEGS_MAX: usize = 1 << 20;
@@ -493,7 +500,7 @@ fn encode_op(w: &mut Writer, op: &Op) {
             encode_plan(w, plan);
         }
         Op::LoadEntities { rows } => {
-            w.u8(22).u32(rows.len() as u32);
+            w.u8(29).u32(rows.len() as u32);
             for row in rows {
                 put_entity_row(w, row);
             }
@@ -539,11 +546,18 @@ fn encode_op(w: &mut Writer, op: &Op) {
             year,
             average_price_fen,
             retirement,
+            date,
+            forced_reason,
         } => {
-            w.u8(27)
+            w.u8(28)
                 .u16(*year)
                 .u64(*average_price_fen as u64)
-                .u64(retirement.0);
+                .u64(retirement.0)
+                .u32(*date);
+            match forced_reason {
+                None => w.u8(0),
+                Some(why) => w.u8(1).str(why),
+            };
         }
     }
 }
@@ -682,7 +696,11 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, RegistryError> {
         21 => Op::RegisterPlan {
             plan: Box::new(decode_plan(r)?),
         },
+        // Entity rows journaled before credit codes were kept.
         22 => Op::LoadEntities {
+            rows: get_rows(r, ENTITY_ROWS_MAX, get_entity_row_v1)?,
+        },
+        29 => Op::LoadEntities {
             rows: get_rows(r, ENTITY_ROWS_MAX, get_entity_row)?,
         },
         23 => {
@@ -719,10 +737,23 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, RegistryError> {
             unit: u(r)?,
             authority: a(r)?,
         },
+        // Before the deadline rule: no date kept, and the close stood whenever it came.
         27 => Op::CloseYear {
             year: r.u16()?,
             average_price_fen: r.u64()? as i64,
             retirement: a(r)?,
+            date: 0,
+            forced_reason: Some(CLOSED_BEFORE_DEADLINE_RULE.into()),
+        },
+        28 => Op::CloseYear {
+            year: r.u16()?,
+            average_price_fen: r.u64()? as i64,
+            retirement: a(r)?,
+            date: r.u32()?,
+            forced_reason: match r.u8()? {
+                0 => None,
+                _ => Some(r.str()?),
+            },
         },
         _ => return Err(RegistryError::Corrupt("op".into())),
     })

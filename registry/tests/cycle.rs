@@ -94,6 +94,7 @@ fn power(account: AccountId, fuel: Fuel, capacity_mw: u32) -> EntityRow {
         province: "Hebei".into(),
         differentiated: false,
         facilities: vec![(1, FacilityKind::Power { fuel, capacity_mw })],
+        credit_code: String::new(),
     }
 }
 
@@ -104,6 +105,7 @@ fn industry(account: AccountId, sector: Sector, differentiated: bool) -> EntityR
         sector,
         province: "Shandong".into(),
         differentiated,
+        credit_code: String::new(),
         facilities: vec![(
             1,
             FacilityKind::Industry {
@@ -530,6 +532,30 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
             year: 2024,
             average_price_fen: 0,
             retirement: RETIREMENT,
+            date: 20_260_105,
+            forced_reason: None,
+        },
+        "INVALID_FIELD",
+    );
+    // The plan's deadline is 2025-12-31, the last day to surrender: closing on it is
+    // refused, on the next working day it goes through.
+    b.refused(
+        Op::CloseYear {
+            year: 2024,
+            average_price_fen: 8_500,
+            retirement: RETIREMENT,
+            date: 20_251_231,
+            forced_reason: None,
+        },
+        "BEFORE_DEADLINE",
+    );
+    b.refused(
+        Op::CloseYear {
+            year: 2024,
+            average_price_fen: 8_500,
+            retirement: RETIREMENT,
+            date: 20_251_231,
+            forced_reason: Some(" \t".into()),
         },
         "INVALID_FIELD",
     );
@@ -537,7 +563,14 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
         year: 2024,
         average_price_fen: 8_500,
         retirement: RETIREMENT,
+        date: 20_260_105,
+        forced_reason: None,
     });
+    let close = b.r.ledger().cycle.years[&2024].closed.clone();
+    assert_eq!(
+        close.map(|c| (c.date, c.forced_reason)),
+        Some((20_260_105, None))
+    );
     let closing = |b: &Book, a| {
         b.standing(2024, a)
             .closing
@@ -793,11 +826,23 @@ fn units_held_for_an_entity_no_longer_differentiated_are_used_at_the_close() {
         year: 2024,
         rows: verified(&[(DIFF, 300_000, 0)]),
     });
+    // Closed early by the authority (2025-06-30, before the 2025-12-31 deadline), with its
+    // reason recorded.
     b.ok(Op::CloseYear {
         year: 2024,
         average_price_fen: 8_000,
         retirement: RETIREMENT,
+        date: 20_250_630,
+        forced_reason: Some("plant closed; the ministry settles its year now".into()),
     });
+    let close = b.r.ledger().cycle.years[&2024].closed.clone();
+    assert_eq!(
+        close.map(|c| (c.date, c.forced_reason)),
+        Some((
+            20_250_630,
+            Some("plant closed; the ministry settles its year now".into())
+        ))
+    );
     let c = b
         .standing(2024, DIFF)
         .closing
@@ -809,4 +854,82 @@ fn units_held_for_an_entity_no_longer_differentiated_are_used_at_the_close() {
     );
     assert_eq!(b.available(AUTHORITY, U2024), 0);
     assert_eq!(b.available(RETIREMENT, U2024), 280_000);
+}
+
+#[test]
+fn one_account_per_unified_social_credit_code() {
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let mut b = Book::open(dir.path());
+    // 91370100MA0000001 weighs 9x1 + 1x3 + 3x9 + 7x27 + 1x26 + 21(M)x20 + 10(A)x29 + 1x28
+    // = 992 = 32 x 31, so its check is 31 - 0 = 31, written '0'. 91370100MA0000002 weighs
+    // 992 - 28 + 56 = 1020, 1020 mod 31 = 28, check 3.
+    let (first, second) = ("91370100MA00000010", "91370100MA00000023");
+    let with_code = |account, code: &str| EntityRow {
+        credit_code: code.into(),
+        ..industry(account, Sector::Cement, false)
+    };
+    b.ok(Op::LoadEntities {
+        rows: vec![with_code(CEMENT, first)],
+    });
+    // The same legal entity asking for a second account: refused, naming who holds it.
+    let e = b.refused(
+        Op::LoadEntities {
+            rows: vec![with_code(AccountId(22), first)],
+        },
+        "CREDIT_CODE_TAKEN",
+    );
+    assert!(
+        matches!(e, RegistryError::CreditCodeTaken { row: 0, ref code, holder: 21 } if code == first),
+        "{e:?}"
+    );
+    // Twice in one load: the second row is the one refused.
+    let e = b.refused(
+        Op::LoadEntities {
+            rows: vec![
+                with_code(AccountId(22), second),
+                with_code(AccountId(23), second),
+            ],
+        },
+        "CREDIT_CODE_TAKEN",
+    );
+    assert!(
+        matches!(
+            e,
+            RegistryError::CreditCodeTaken {
+                row: 1,
+                holder: 22,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    // A wrong check character, a letter outside the alphabet, a short code: INVALID_ROW.
+    for bad in [
+        "91370100MA00000011",
+        "91370100MA0000001O",
+        "91370100MA000001",
+    ] {
+        b.refused(
+            Op::LoadEntities {
+                rows: vec![with_code(AccountId(22), bad)],
+            },
+            "INVALID_ROW",
+        );
+    }
+    // A reload of the holder without a code keeps its code; with its own code it is fine.
+    b.ok(Op::LoadEntities {
+        rows: vec![with_code(CEMENT, "")],
+    });
+    assert_eq!(b.r.ledger().cycle.entities[&CEMENT].credit_code, first);
+    b.ok(Op::LoadEntities {
+        rows: vec![with_code(CEMENT, first), with_code(AccountId(22), second)],
+    });
+    assert_eq!(
+        b.r.ledger().cycle.entities[&AccountId(22)].credit_code,
+        second
+    );
+    // The code survives a restart (the entity record keeps it).
+    drop(b);
+    let b = Book::open(dir.path());
+    assert_eq!(b.r.ledger().cycle.entities[&CEMENT].credit_code, first);
 }

@@ -48,6 +48,8 @@ fn rows() -> Vec<EntityRow> {
             sector: sector(n),
             province: ["Hebei", "Anhui"][(n % 2) as usize].into(),
             differentiated: n == 2 || n == 4,
+            credit_code: registry::uscc::complete_uscc(&format!("91110000MA{n:07}"))
+                .unwrap_or_default(),
             facilities: if sector(n) == Sector::Power {
                 vec![
                     (
@@ -181,10 +183,14 @@ fn random_op(rng: &mut Rng) -> Op {
             quantity_t: 1 + rng.below(200_000),
         },
         // Closing is rare: most of a run happens inside open years.
+        // A close on a date before, just after or long after the 2024 deadline
+        // (2025-12-31), a quarter of them forced with a reason.
         10 if rng.below(10) == 0 => Op::CloseYear {
             year,
             average_price_fen: 5_000 + rng.below(5_000) as i64,
             retirement: RETIREMENT,
+            date: [20_251_231, 20_260_105, 20_270_105][rng.below(3) as usize],
+            forced_reason: (rng.below(4) == 0).then(|| "the ministry closes early".to_owned()),
         },
         10 => Op::TrueUp {
             year,

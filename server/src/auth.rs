@@ -54,6 +54,8 @@ pub struct Principal {
     pub role: Role,
     /// Accounts this principal acts for (registry ids = trading account ids).
     pub accounts: Vec<u64>,
+    /// Staff of the exchange, the registry or the authority: barred from trading.
+    pub staff_of: Option<StaffOf>,
     /// Trading requests of this principal in flight now.
     pub in_flight: AtomicUsize,
     /// Open streams of this principal now.
@@ -66,6 +68,37 @@ impl Principal {
     }
 }
 
+/// The bodies whose staff may not trade allowances (the rules bar the staff of the
+/// exchange, the registry and the competent authority from the market).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StaffOf {
+    Exchange,
+    Registry,
+    Authority,
+}
+
+impl StaffOf {
+    pub fn name(self) -> &'static str {
+        match self {
+            StaffOf::Exchange => "exchange",
+            StaffOf::Registry => "registry",
+            StaffOf::Authority => "authority",
+        }
+    }
+}
+
+/// What staff may not call: everything that enters or takes an order. Cancelling what
+/// rests stays allowed (it only reduces what they have in the market).
+pub const STAFF_BARRED_RPCS: [Rpc; 6] = [
+    Rpc::PlaceOrder,
+    Rpc::AmendOrder,
+    Rpc::OrderEntry,
+    Rpc::ProposeBlock,
+    Rpc::AcceptBlock,
+    Rpc::PlaceBid,
+];
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct PrincipalEntry {
@@ -77,6 +110,9 @@ struct PrincipalEntry {
     role: Role,
     #[serde(default)]
     accounts: Vec<u64>,
+    /// `exchange`, `registry` or `authority` for their staff.
+    #[serde(default)]
+    staff_of: Option<StaffOf>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,6 +161,7 @@ impl Tokens {
                 name: p.name,
                 role: p.role,
                 accounts: p.accounts,
+                staff_of: p.staff_of,
                 in_flight: AtomicUsize::new(0),
                 streams: AtomicUsize::new(0),
             });
@@ -460,6 +497,18 @@ pub fn authorize(principal: &Principal, rpc: Rpc, accounts: &[u64]) -> Result<Sc
             format!("{} may not act for account {foreign}", principal.name),
         ));
     }
+    if let Some(body) = principal.staff_of
+        && STAFF_BARRED_RPCS.contains(&rpc)
+    {
+        return Err(ApiError::permission(
+            "STAFF_BARRED",
+            format!(
+                "{} is staff of the {} and may not trade",
+                principal.name,
+                body.name()
+            ),
+        ));
+    }
     Ok(scope)
 }
 
@@ -533,6 +582,12 @@ mod tests {
         assert_eq!(e.reason, "ROLE_NOT_ALLOWED");
         assert!(
             Tokens::parse(
+                "[[principal]]\nid = 1\nname = \"x\"\nrole = \"member\"\ntoken = \"0123456789abcdef\"\nstaff_of = \"bank\"\n"
+            )
+            .is_err()
+        );
+        assert!(
+            Tokens::parse(
                 "[[principal]]\nid = 1\nname = \"x\"\nrole = \"member\"\ntoken = \"short\"\n"
             )
             .is_err()
@@ -595,5 +650,37 @@ mod tests {
             .map(|_| ())
             .unwrap_err();
         assert!(twice.contains("share id 5"), "{twice}");
+    }
+
+    #[test]
+    fn staff_of_the_exchange_registry_and_authority_may_not_trade() {
+        for body in ["exchange", "registry", "authority"] {
+            let tokens = Tokens::parse(&format!(
+                "[[principal]]\nid = 1\nname = \"clerk\"\nrole = \"member\"\ntoken = \"0123456789abcdef\"\naccounts = [7]\nstaff_of = \"{body}\"\n"
+            ))
+            .unwrap_or_else(|e| panic!("{e}"));
+            let p = tokens
+                .authenticate("0123456789abcdef")
+                .unwrap_or_else(|| panic!("token"));
+            for rpc in STAFF_BARRED_RPCS {
+                let e = authorize(&p, rpc, &[7]).unwrap_err();
+                assert_eq!(
+                    (e.code, e.reason),
+                    (tonic::Code::PermissionDenied, "STAFF_BARRED")
+                );
+            }
+            // What reduces or reads their exposure stays open.
+            for rpc in [
+                Rpc::CancelOrder,
+                Rpc::CancelAll,
+                Rpc::GetOrder,
+                Rpc::GetHoldings,
+            ] {
+                assert!(authorize(&p, rpc, &[7]).is_ok(), "{rpc:?}");
+            }
+            // Another member's account is still refused for what it is.
+            let e = authorize(&p, Rpc::PlaceOrder, &[8]).unwrap_err();
+            assert_eq!(e.reason, "ACCOUNT_NOT_ALLOWED");
+        }
     }
 }

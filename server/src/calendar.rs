@@ -54,6 +54,13 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// The local date (`YYYYMMDD`) at `utc_ns` for a local time `offset_minutes` from UTC.
+pub fn local_date(utc_ns: u64, offset_minutes: i64) -> u32 {
+    let local_minutes = (utc_ns / 60_000_000_000) as i64 + offset_minutes;
+    let (y, m, d) = civil_from_days(local_minutes.div_euclid(1_440));
+    (y * 10_000 + i64::from(m) * 100 + i64::from(d)) as u32
+}
+
 impl Schedule {
     pub fn parse(c: &Calendar) -> Result<Schedule, String> {
         let mut sessions = Vec::new();
@@ -93,8 +100,7 @@ impl Schedule {
         let local_minutes = (utc_ns / 60_000_000_000) as i64 + self.offset_minutes;
         let days = local_minutes.div_euclid(1_440);
         let minute = local_minutes.rem_euclid(1_440) as u32;
-        let (y, m, d) = civil_from_days(days);
-        let date = (y * 10_000 + i64::from(m) * 100 + i64::from(d)) as u32;
+        let date = local_date(utc_ns, self.offset_minutes);
         // 1970-01-01 was a Thursday: 0 = Monday ... 6 = Sunday.
         let weekday = (days + 3).rem_euclid(7);
         let closed = Target {

@@ -109,6 +109,7 @@ impl ApiError {
         let field = match e {
             RegistryError::InvalidField { field, .. } => (*field).to_string(),
             RegistryError::InvalidRow { row, field, .. } => format!("rows[{row}].{field}"),
+            RegistryError::CreditCodeTaken { row, .. } => format!("rows[{row}].credit_code"),
             _ => field.to_string(),
         };
         ApiError::new(code, e.code(), &field, e.to_string())
@@ -241,6 +242,7 @@ fn registry_code(e: &RegistryError) -> (Code, &'static str) {
         RegistryError::NotReversible(_) => (FailedPrecondition, "entry"),
         RegistryError::Overflow => (FailedPrecondition, "quantity_t"),
         RegistryError::InvalidRow { .. } => (InvalidArgument, "rows"),
+        RegistryError::CreditCodeTaken { .. } => (AlreadyExists, "rows"),
         RegistryError::Surrender(_) => (FailedPrecondition, "unit"),
         RegistryError::PlanNotFound { .. } => (NotFound, "plan_version"),
         RegistryError::PlanExists { .. } => (AlreadyExists, "plan_toml"),

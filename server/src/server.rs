@@ -95,6 +95,8 @@ pub async fn serve_with_clock(
         limits: config.limits.clone(),
         shutdown: shutdown_rx,
         tls: config.tls.is_some(),
+        clock: clock.clone(),
+        utc_offset_minutes: config.calendar.utc_offset_minutes,
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

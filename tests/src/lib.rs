@@ -110,6 +110,17 @@ impl TestServer {
         TestServer::start_with_clock(config, server::scheduler::Clock::system())
     }
 
+    /// A fresh server whose wall clock reads `now_ns` (UTC nanoseconds), which the test moves.
+    pub fn start_at(now_ns: std::sync::Arc<std::sync::atomic::AtomicU64>) -> TestServer {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let clock = server::scheduler::Clock::from_fn(move || {
+            now_ns.load(std::sync::atomic::Ordering::SeqCst)
+        });
+        let mut server = TestServer::start_with_clock(test_config(dir.path()), clock);
+        server._dir = Some(dir);
+        server
+    }
+
     /// A server whose calendar reads `clock`.
     pub fn start_with_clock(config: Config, clock: server::scheduler::Clock) -> TestServer {
         let data = config.data_dir.clone();

@@ -665,6 +665,7 @@ async fn invoke(c: &mut Clients, name: &str, n: &mut u64) -> Result<(), Status> 
             .close_year(pb::CloseYearRequest {
                 idempotency_key: key(n),
                 year: 2019,
+                ..Default::default()
             })
             .await
             .map(drop),
@@ -784,4 +785,53 @@ fn the_table_says_what_a_national_registry_needs() {
             .iter()
             .any(|(r, _)| r == "Auditor")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_of_the_exchange_are_barred_from_trading_and_nothing_else() {
+    // An exchange employee with a member login on M1: the same role and account as m1,
+    // flagged as staff.
+    let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+    let config = test_config(dir.path());
+    let tokens = config
+        .tokens_file
+        .clone()
+        .unwrap_or_else(|| panic!("tokens"));
+    let mut text = std::fs::read_to_string(&tokens).unwrap_or_else(|e| panic!("{e}"));
+    text.push_str(&format!(
+        "[[principal]]\nid = 900\nname = \"clerk\"\nrole = \"member\"\ntoken = \"token-staff-0001\"\naccounts = [{M1}]\nstaff_of = \"exchange\"\n"
+    ));
+    std::fs::write(&tokens, text).unwrap_or_else(|e| panic!("{e}"));
+    let server = TestServer::start_with(config);
+    open_market(&server).await;
+    let channel = server.channel().await;
+    let mut n = 0u64;
+    let (mut barred, mut barred_member) = (Vec::new(), Vec::new());
+    for &(name, _, _) in RPCS {
+        let mut staff = Clients::new(channel.clone(), Some("token-staff-0001"));
+        if let Err(s) = invoke(&mut staff, name, &mut n).await
+            && reason(&s) == "STAFF_BARRED"
+        {
+            assert_eq!(s.code(), Code::PermissionDenied, "{name}");
+            barred.push(name);
+        }
+        let mut m1 = Clients::new(channel.clone(), Some(token("m1")));
+        if let Err(s) = invoke(&mut m1, name, &mut n).await
+            && reason(&s) == "STAFF_BARRED"
+        {
+            barred_member.push(name);
+        }
+    }
+    assert_eq!(
+        barred,
+        [
+            "PlaceOrder",
+            "AmendOrder",
+            "OrderEntry",
+            "ProposeBlock",
+            "AcceptBlock",
+            "PlaceBid"
+        ]
+    );
+    assert!(barred_member.is_empty(), "{barred_member:?}");
 }

@@ -344,10 +344,16 @@ async fn the_ministry_runs_a_year_from_csv_files() {
     );
 
     // No trades yet: closing needs a price.
-    let e = ctl(&ministry, Ctl::CloseYear { year: 2025 })
-        .await
-        .err()
-        .unwrap_or_else(|| panic!("closed without a price"));
+    let e = ctl(
+        &ministry,
+        Ctl::CloseYear {
+            year: 2025,
+            force_reason: None,
+        },
+    )
+    .await
+    .err()
+    .unwrap_or_else(|| panic!("closed without a price"));
     assert!(e.contains("NO_PRICE_HISTORY"), "{e}");
     let out = ctl(
         &ministry,

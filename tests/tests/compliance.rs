@@ -39,6 +39,9 @@ fn entities() -> Vec<pb::EntityRow> {
                 product_line: String::new(),
                 process: 0,
             }],
+            // 9,1,1,3,0,1,0,0,M,A,0,0,0,0,0,0,1 weighted 1,3,9,27,19,26,16,17,20,29,...,28:
+            // 9 + 3 + 9 + 81 + 26 + 420 + 290 + 28 = 866, 866 mod 31 = 29, check 31 - 29 = 2.
+            credit_code: "91130100MA00000012".into(),
         },
         pb::EntityRow {
             account_id: CEMENT_A,
@@ -47,6 +50,8 @@ fn entities() -> Vec<pb::EntityRow> {
             province: "Anhui".into(),
             differentiated: false,
             facilities: vec![line(1)],
+            // 9 + 3 + 27 + 108 + 26 + 420 + 290 + 2 x 28 = 939, mod 31 = 9, 31 - 9 = 22: N.
+            credit_code: "91340100MA0000002N".into(),
         },
         pb::EntityRow {
             account_id: CEMENT_B,
@@ -55,6 +60,8 @@ fn entities() -> Vec<pb::EntityRow> {
             province: "Anhui".into(),
             differentiated: true,
             facilities: vec![line(1)],
+            // 939 + 28 = 967, mod 31 = 6, 31 - 6 = 25: R.
+            credit_code: "91340100MA0000003R".into(),
         },
     ]
 }
@@ -90,7 +97,12 @@ fn surrender(key: &str, quantity_t: u64) -> pb::SurrenderRequest {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_compliance_year_over_grpc() {
-    let server = TestServer::start();
+    // The registry's clock: 2026-12-15 10:00 Beijing (02:00 UTC), before 2025's surrender
+    // deadline of 2026-12-31.
+    let now_ns = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(
+        1_797_300_000 * 1_000_000_000,
+    ));
+    let server = TestServer::start_at(now_ns.clone());
     open_market(&server).await;
     let ministry = Clients::of(&server, "ministry").await;
     let verifier = Clients::of(&server, "verifier").await;
@@ -118,6 +130,21 @@ async fn a_compliance_year_over_grpc() {
             "rows[1].facility_kind"
         )
     );
+    // A wrong check character is named.
+    let mut bad = entities();
+    bad[0].credit_code = "91130100MA00000013".into();
+    let e = c
+        .load_entities(pb::LoadEntitiesRequest {
+            idempotency_key: "entities-bad-code".into(),
+            rows: bad,
+        })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("bad code accepted"));
+    assert_eq!(
+        (e.code(), reason(&e).as_str(), field(&e).as_str()),
+        (Code::InvalidArgument, "INVALID_ROW", "rows[0].credit_code")
+    );
     let e = c
         .get_compliance(pb::GetComplianceRequest {
             year: 2025,
@@ -133,6 +160,25 @@ async fn a_compliance_year_over_grpc() {
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
+    // One account per legal entity: Cement A's code on a new account is refused.
+    let mut second = entities()[1].clone();
+    second.account_id = 403;
+    let e = c
+        .load_entities(pb::LoadEntitiesRequest {
+            idempotency_key: "entities-second-account".into(),
+            rows: vec![entities()[0].clone(), entities()[2].clone(), second],
+        })
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("second account for one legal entity"));
+    assert_eq!(
+        (e.code(), reason(&e).as_str(), field(&e).as_str()),
+        (
+            Code::AlreadyExists,
+            "CREDIT_CODE_TAKEN",
+            "rows[2].credit_code"
+        )
+    );
 
     // The plan from its file; a bad plan names its key.
     let e = c
@@ -347,15 +393,43 @@ async fn a_compliance_year_over_grpc() {
         .unwrap_or_else(|| panic!("surrendered for another entity"));
     assert_eq!(e.code(), Code::PermissionDenied);
 
+    // The deadline is enforced: on 2026-12-15 the year does not close without a reason, and
+    // a blank reason is not a reason.
+    let close = |key: &str, force_reason: &str| pb::CloseYearRequest {
+        idempotency_key: key.into(),
+        year: 2025,
+        force_reason: force_reason.into(),
+    };
+    let e = c
+        .close_year(close("close-early", ""))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("closed before the deadline"));
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    assert_eq!(reason(&e), "BEFORE_DEADLINE");
+    let e = c
+        .close_year(close("close-blank", "   "))
+        .await
+        .err()
+        .unwrap_or_else(|| panic!("closed on a blank reason"));
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert_eq!(field(&e), "force_reason");
+
+    // 2027-01-04 09:30 Beijing (01:30 UTC): past the deadline, the close goes through.
+    now_ns.store(
+        1_799_026_200 * 1_000_000_000,
+        std::sync::atomic::Ordering::SeqCst,
+    );
     // Close: VWAP of November = (1,000 x 86.00 + 500 x 87.00) / 1,500 = 86.33 yuan.
     let closed = c
-        .close_year(pb::CloseYearRequest {
-            idempotency_key: "close-2025".into(),
-            year: 2025,
-        })
+        .close_year(close("close-2025", ""))
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner();
+    assert_eq!(
+        (closed.close_date, closed.force_reason.as_str()),
+        (20_270_104, "")
+    );
     assert_eq!(
         (closed.average_price_fen, closed.price_month),
         (8_633, 202_611)

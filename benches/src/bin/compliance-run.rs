@@ -205,6 +205,7 @@ fn main() {
             sector: e.sector,
             province: e.province.clone(),
             differentiated: e.differentiated,
+            credit_code: String::new(),
             facilities: if e.sector == Sector::Power {
                 e.units
                     .iter()
@@ -389,6 +390,8 @@ fn main() {
             year: 2024,
             average_price_fen: 8_500,
             retirement,
+            date: 20_260_105,
+            forced_reason: None,
         }),
     );
     registry.check_invariants().expect("invariants");

@@ -335,12 +335,17 @@ pub(super) async fn surrender(c: &mut Clients, s: &Surrender<'_>) -> Result<Stri
     ))
 }
 
-pub(super) async fn close_year(c: &mut Clients, year: u32) -> Result<String, String> {
+pub(super) async fn close_year(
+    c: &mut Clients,
+    year: u32,
+    force_reason: Option<&str>,
+) -> Result<String, String> {
     let r = c
         .compliance
         .close_year(pb::CloseYearRequest {
             idempotency_key: format!("close-{year}"),
             year,
+            force_reason: force_reason.unwrap_or_default().into(),
         })
         .await
         .map_err(refused)?
@@ -363,6 +368,13 @@ pub(super) async fn close_year(c: &mut Clients, year: u32) -> Result<String, Str
         r.forced_t,
         r.released_t
     );
+    if !r.force_reason.is_empty() {
+        let _ = writeln!(
+            out,
+            "  closed on {} before the deadline: {}",
+            r.close_date, r.force_reason
+        );
+    }
     Ok(out)
 }
 

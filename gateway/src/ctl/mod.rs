@@ -113,10 +113,13 @@ pub enum Ctl {
         #[arg(long)]
         key: Option<String>,
     },
-    /// Close a compliance year at its deadline.
+    /// Close a compliance year after its surrender deadline (earlier only with a reason).
     CloseYear {
         #[arg(long)]
         year: u32,
+        /// Why the authority closes before the deadline (recorded with the close).
+        #[arg(long)]
+        force_reason: Option<String>,
     },
     /// Export a report as CSV: allocation, status, sectors or provinces.
     Report {
@@ -204,7 +207,9 @@ async fn dispatch(c: &mut Clients, command: &Ctl) -> Result<String, String> {
             };
             compliance::surrender(c, &s).await
         }
-        Ctl::CloseYear { year } => compliance::close_year(c, *year).await,
+        Ctl::CloseYear { year, force_reason } => {
+            compliance::close_year(c, *year, force_reason.as_deref()).await
+        }
         Ctl::Report { year, kind, out } => compliance::report(c, *year, kind, out.as_deref()).await,
     }
 }

@@ -100,6 +100,9 @@ fn entity(
             province,
             differentiated: rng.chance(1),
             facilities: plant.facilities,
+            // A made-up code with a true check character: 9111 0000 + the id.
+            credit_code: registry::uscc::complete_uscc(&format!("91110000{id:09}"))
+                .unwrap_or_default(),
         },
         activity: plant.activity,
         verified_2023,

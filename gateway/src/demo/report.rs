@@ -19,6 +19,7 @@ impl Year<'_> {
             .close_year(pb::CloseYearRequest {
                 idempotency_key: "close-2024".into(),
                 year: 2024,
+                ..Default::default()
             })
             .await
             .map_err(fail("close year"))?

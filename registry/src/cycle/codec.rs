@@ -139,9 +139,18 @@ pub(crate) fn put_entity_row(w: &mut Writer, row: &EntityRow) {
     for (id, kind) in &row.facilities {
         put_facility(w, *id, kind);
     }
+    w.str(&row.credit_code);
 }
 
+/// An entity row as journaled since credit codes were kept (op 29).
 pub(crate) fn get_entity_row(r: &mut Reader<'_>) -> Result<EntityRow, RegistryError> {
+    let mut row = get_entity_row_v1(r)?;
+    row.credit_code = r.str()?;
+    Ok(row)
+}
+
+/// An entity row as journaled before credit codes were kept (op 22).
+pub(crate) fn get_entity_row_v1(r: &mut Reader<'_>) -> Result<EntityRow, RegistryError> {
     let account = AccountId(r.u64()?);
     let name = r.str()?;
     let sector = sector_of(r.u8()?)?;
@@ -159,6 +168,7 @@ pub(crate) fn get_entity_row(r: &mut Reader<'_>) -> Result<EntityRow, RegistryEr
         province,
         differentiated,
         facilities,
+        credit_code: String::new(),
     })
 }
 
@@ -241,6 +251,7 @@ pub(crate) fn encode_entity(e: &Entity) -> Vec<u8> {
     for (id, kind) in &e.facilities {
         put_facility(&mut w, *id, kind);
     }
+    w.str(&e.credit_code);
     w.0
 }
 
@@ -255,12 +266,15 @@ pub(crate) fn decode_entity(bytes: &[u8]) -> Result<Entity, RegistryError> {
         let (id, kind) = get_facility(&mut r)?;
         facilities.insert(id, kind);
     }
+    // Records written before credit codes were kept end here.
+    let credit_code = if r.is_done() { String::new() } else { r.str()? };
     r.done()?;
     Ok(Entity {
         sector,
         province,
         differentiated,
         facilities,
+        credit_code,
     })
 }
 
@@ -299,12 +313,19 @@ pub(crate) fn encode_year(y: &Year) -> Vec<u8> {
     }
     put_run(&mut w, &y.pre);
     put_run(&mut w, &y.trued);
-    match y.closed {
+    match &y.closed {
         None => {
             w.u8(0);
         }
         Some(c) => {
-            w.u8(1).u64(c.average_price_fen as u64).u64(c.seq);
+            w.u8(2)
+                .u64(c.average_price_fen as u64)
+                .u64(c.seq)
+                .u32(c.date);
+            match &c.forced_reason {
+                None => w.u8(0),
+                Some(why) => w.u8(1).str(why),
+            };
         }
     }
     w.0
@@ -317,9 +338,21 @@ pub(crate) fn decode_year(bytes: &[u8]) -> Result<Year, RegistryError> {
     let trued = get_run(&mut r)?;
     let closed = match r.u8()? {
         0 => None,
+        // Closed before the deadline rule: no date or reason kept.
+        1 => Some(YearClose {
+            average_price_fen: r.u64()? as i64,
+            seq: r.u64()?,
+            date: 0,
+            forced_reason: None,
+        }),
         _ => Some(YearClose {
             average_price_fen: r.u64()? as i64,
             seq: r.u64()?,
+            date: r.u32()?,
+            forced_reason: match r.u8()? {
+                0 => None,
+                _ => Some(r.str()?),
+            },
         }),
     };
     r.done()?;

@@ -47,7 +47,7 @@ use crate::tx::{Outcome, TEXT_BYTES_MAX};
 
 pub(crate) use codec::{
     decode_entity, decode_standing, decode_year, encode_entity, encode_standing, encode_year,
-    get_activity, get_entity_row, get_rows, put_activity, put_entity_row,
+    get_activity, get_entity_row, get_entity_row_v1, get_rows, put_activity, put_entity_row,
 };
 pub use report::{csv_field, totals_csv};
 
@@ -65,15 +65,18 @@ pub enum CycleCode {
     YearNotAdministered,
     /// The cycle's records disagree with the holdings (a broken invariant).
     Inconsistent,
+    /// A year closed on or before its surrender deadline without a forcing reason.
+    BeforeDeadline,
 }
 
 impl CycleCode {
-    pub const ALL: [CycleCode; 5] = [
+    pub const ALL: [CycleCode; 6] = [
         CycleCode::PlanMismatch,
         CycleCode::AlreadyTruedUp,
         CycleCode::ActivityMissing,
         CycleCode::YearNotAdministered,
         CycleCode::Inconsistent,
+        CycleCode::BeforeDeadline,
     ];
 
     pub fn code(self) -> &'static str {
@@ -83,6 +86,7 @@ impl CycleCode {
             CycleCode::ActivityMissing => "ACTIVITY_MISSING",
             CycleCode::YearNotAdministered => "YEAR_NOT_ADMINISTERED",
             CycleCode::Inconsistent => "CORRUPT",
+            CycleCode::BeforeDeadline => "BEFORE_DEADLINE",
         }
     }
 }
@@ -95,6 +99,8 @@ pub const DATA_ROWS_MAX: usize = 20_000;
 pub const FACILITIES_PER_ENTITY_MAX: usize = 64;
 /// Most plan versions registered for one compliance year.
 pub const PLANS_PER_YEAR_MAX: usize = 32;
+/// Longest reason the authority gives for closing a year before its deadline, bytes.
+pub const FORCE_REASON_BYTES_MAX: usize = 256;
 /// Longest province or product-line name, bytes.
 pub const LABEL_BYTES_MAX: usize = 64;
 /// Largest activity figure accepted (MWh, GJ, t): ten billion.
@@ -149,6 +155,9 @@ pub struct EntityRow {
     pub province: String,
     pub differentiated: bool,
     pub facilities: Vec<(u32, FacilityKind)>,
+    /// The legal entity's unified social credit code; empty when the load gives none (a
+    /// reload then keeps the code registered before).
+    pub credit_code: String,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -157,6 +166,9 @@ pub struct Entity {
     pub province: String,
     pub differentiated: bool,
     pub facilities: BTreeMap<u32, FacilityKind>,
+    /// The unified social credit code: one covered-entity account per legal entity. Empty
+    /// for entities registered before codes were kept, or loaded without one.
+    pub credit_code: String,
 }
 
 /// A facility's activity data for one year.
@@ -211,10 +223,14 @@ pub struct RunRecord {
     pub seq: u64,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct YearClose {
     pub average_price_fen: i64,
     pub seq: u64,
+    /// The registry's local date of the close, `YYYYMMDD` (0: closed before dates were kept).
+    pub date: u32,
+    /// Why the authority closed before the deadline, if it did.
+    pub forced_reason: Option<String>,
 }
 
 /// One compliance year: its plans (in registration order), runs and close.

@@ -235,6 +235,7 @@ impl Ledger {
             }
             self.check_entity_row(i, row)?;
         }
+        self.check_credit_codes(rows)?;
         let mut dirty = std::mem::take(&mut self.dirty.cycle);
         for row in rows {
             if !self.accounts.contains_key(&row.account) {
@@ -244,6 +245,10 @@ impl Ledger {
                     &row.name,
                 );
             }
+            let credit_code = match self.cycle.entities.get(&row.account) {
+                Some(e) if row.credit_code.is_empty() => e.credit_code.clone(),
+                _ => row.credit_code.clone(),
+            };
             self.cycle.entities.insert(
                 row.account,
                 Entity {
@@ -251,12 +256,50 @@ impl Ledger {
                     province: row.province.clone(),
                     differentiated: row.differentiated,
                     facilities: row.facilities.iter().cloned().collect(),
+                    credit_code,
                 },
             );
             dirty.entities.insert(row.account);
         }
         self.dirty.cycle = dirty;
         Ok(Outcome::Done)
+    }
+
+    /// One covered-entity account per legal entity: a code given in a load is well formed,
+    /// appears once in it, and is not held by another entity's account (a reload of the same
+    /// account with its own code is fine).
+    fn check_credit_codes(&self, rows: &[EntityRow]) -> Result<(), RegistryError> {
+        let mut holders: BTreeMap<&str, AccountId> = self
+            .cycle
+            .entities
+            .iter()
+            .filter(|(_, e)| !e.credit_code.is_empty())
+            .map(|(a, e)| (e.credit_code.as_str(), *a))
+            .collect();
+        // Accounts reloaded in this load give up their old code unless they keep it.
+        for row in rows.iter().filter(|r| !r.credit_code.is_empty()) {
+            if let Some(e) = self.cycle.entities.get(&row.account) {
+                holders.remove(e.credit_code.as_str());
+            }
+        }
+        for (i, row) in rows.iter().enumerate() {
+            if row.credit_code.is_empty() {
+                continue;
+            }
+            crate::uscc::check_uscc(&row.credit_code)
+                .map_err(|why| row_err(i, "credit_code", why))?;
+            match holders.insert(row.credit_code.as_str(), row.account) {
+                Some(holder) if holder != row.account => {
+                    return Err(RegistryError::CreditCodeTaken {
+                        row: i,
+                        code: row.credit_code.clone(),
+                        holder: holder.0,
+                    });
+                }
+                _ => {}
+            }
+        }
+        Ok(())
     }
 
     /// One entity row of a load: its account (new, or a covered entity of its sector),
@@ -852,8 +895,9 @@ impl Ledger {
         &mut self,
         seq: u64,
         year: u16,
-        average_price_fen: i64,
-        retirement: AccountId,
+        (average_price_fen, retirement): (i64, AccountId),
+        date: u32,
+        forced_reason: Option<&str>,
     ) -> Result<Outcome, RegistryError> {
         let y = open_year(&self.cycle, year)?.cloned().ok_or_else(|| {
             cycle_err(
@@ -873,6 +917,7 @@ impl Ledger {
                 why: "must be 1 to 100,000,000 fen",
             });
         }
+        check_close_date(&plan, date, forced_reason)?;
         let closings = self.closings(&plan, year, average_price_fen);
         let forced_t: u64 = closings.iter().map(|(_, c)| c.forced_t).sum();
         let released: Vec<(AccountId, u64)> = closings
@@ -889,7 +934,13 @@ impl Ledger {
             };
             self.move_held_at_close(run, retirement, forced_t, &released)?;
         }
-        self.record_closings(seq, year, average_price_fen, closings);
+        let close = YearClose {
+            average_price_fen,
+            seq,
+            date,
+            forced_reason: forced_reason.map(str::to_owned),
+        };
+        self.record_closings(year, close, closings);
         Ok(Outcome::Done)
     }
 
@@ -956,9 +1007,8 @@ impl Ledger {
     /// The closes written into the standings, deductions carried, the year closed.
     fn record_closings(
         &mut self,
-        seq: u64,
         year: u16,
-        average_price_fen: i64,
+        close: YearClose,
         closings: Vec<(AccountId, compliance::Closing)>,
     ) {
         let mut dirty = std::mem::take(&mut self.dirty.cycle);
@@ -979,12 +1029,33 @@ impl Ledger {
                 dirty.deductions.insert(account);
             }
         }
-        self.cycle.year_mut(year, &mut dirty).closed = Some(YearClose {
-            average_price_fen,
-            seq,
-        });
+        self.cycle.year_mut(year, &mut dirty).closed = Some(close);
         self.dirty.cycle = dirty;
     }
 }
 
-// ---- storage encoding of the cycle's records ----
+/// A year closes after its surrender deadline (the last day to surrender), or earlier only
+/// when the authority forces it with a reason that is not blank and fits the limit.
+fn check_close_date(
+    plan: &Plan,
+    date: u32,
+    forced_reason: Option<&str>,
+) -> Result<(), RegistryError> {
+    match forced_reason {
+        Some(why) if why.trim().is_empty() || why.len() > FORCE_REASON_BYTES_MAX => {
+            Err(RegistryError::InvalidField {
+                field: "force_reason",
+                why: "must be 1 to 256 bytes, not blank",
+            })
+        }
+        Some(_) => Ok(()),
+        None if date <= plan.deadline => Err(cycle_err(
+            CycleCode::BeforeDeadline,
+            format!(
+                "{} closes after its deadline {}; today is {date} (a forced close needs a reason)",
+                plan.year, plan.deadline
+            ),
+        )),
+        None => Ok(()),
+    }
+}

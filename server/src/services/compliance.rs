@@ -120,6 +120,7 @@ fn entity_row(i: usize, r: &pb::EntityRow) -> Result<EntityRow, ApiError> {
         province: r.province.clone(),
         differentiated: r.differentiated,
         facilities,
+        credit_code: r.credit_code.clone(),
     })
 }
 
@@ -267,6 +268,7 @@ pub fn entity_compliance(
         released_t: closing.map_or(0, |c| c.released_t),
         penalty_fen: closing.map_or(0, |c| c.penalty_fen),
         deduction_owed_t: ledger.cycle.deductions.get(&account).copied().unwrap_or(0),
+        credit_code: e.credit_code.clone(),
     })
 }
 
@@ -841,8 +843,8 @@ impl ComplianceService for ComplianceApi {
         let call = self.ctx.begin(&request, m, Rpc::CloseYear, &[])?;
         let r = request.into_inner();
         let key = idempotency_key(&r.idempotency_key, "idempotency_key");
-        let (key, y) = key
-            .and_then(|key| Ok((key, year(r.year)?)))
+        let (key, y, forced_reason) = key
+            .and_then(|key| Ok((key, year(r.year)?, force_reason(&r.force_reason)?)))
             .map_err(|e| self.ctx.refuse(m, e))?;
         let (average_price_fen, price_month) = self.penalty_price(m, y).await?;
         let retirement = self
@@ -857,6 +859,8 @@ impl ComplianceService for ComplianceApi {
                     year: y,
                     average_price_fen,
                     retirement,
+                    date: self.ctx.today(),
+                    forced_reason,
                 },
             )
             .await
@@ -921,6 +925,20 @@ fn run_request(r: &pb::RunAllocationRequest) -> Result<(String, u16, pb::RunKind
     Ok((key, y, kind))
 }
 
+/// An early close's reason: empty for none; otherwise 1 to 256 bytes, not blank.
+fn force_reason(text: &str) -> Result<Option<String>, ApiError> {
+    if text.is_empty() {
+        return Ok(None);
+    }
+    if text.trim().is_empty() || text.len() > registry::cycle::FORCE_REASON_BYTES_MAX {
+        return Err(ApiError::field(
+            "force_reason",
+            "must be 1 to 256 bytes and not blank",
+        ));
+    }
+    Ok(Some(text.to_owned()))
+}
+
 /// What a year's close did, summed over its entities.
 fn close_summary(ledger: &Ledger, y: u16) -> pb::CloseYearReply {
     let c = &ledger.cycle;
@@ -940,8 +958,10 @@ fn close_summary(ledger: &Ledger, y: u16) -> pb::CloseYearReply {
         out.forced_t += closing.forced_t;
         out.released_t += closing.released_t;
     }
-    if let Some(close) = c.years.get(&y).and_then(|year| year.closed) {
+    if let Some(close) = c.years.get(&y).and_then(|year| year.closed.as_ref()) {
         out.average_price_fen = close.average_price_fen;
+        out.close_date = close.date;
+        out.force_reason = close.forced_reason.clone().unwrap_or_default();
     }
     out
 }

@@ -22,6 +22,7 @@ use crate::config::Limits;
 use crate::core::{Applied, Core};
 use crate::error::ApiError;
 use crate::metrics::Histogram;
+use crate::scheduler::Clock;
 
 /// What every service shares.
 #[derive(Clone, Debug)]
@@ -32,6 +33,10 @@ pub struct Ctx {
     pub shutdown: tokio::sync::watch::Receiver<bool>,
     /// The server runs TLS (the dashboard's cookie is then `Secure`).
     pub tls: bool,
+    /// Wall time, for the dates the registry records (the surrender deadline).
+    pub clock: Clock,
+    /// The exchange's local time relative to UTC, as in the calendar.
+    pub utc_offset_minutes: i32,
 }
 
 /// A request in progress: who asked, and the latency timer.
@@ -51,6 +56,11 @@ impl Drop for Call {
 }
 
 impl Ctx {
+    /// Today's local date, `YYYYMMDD`.
+    pub fn today(&self) -> u32 {
+        crate::calendar::local_date(self.clock.now_ns(), i64::from(self.utc_offset_minutes))
+    }
+
     /// The principal behind the bearer token of `request`.
     pub fn authenticate<T>(&self, request: &Request<T>) -> Result<Arc<Principal>, ApiError> {
         let header = request
