@@ -527,45 +527,19 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
 
     // Year close at 85.00 yuan: forced surrender of what the authority holds for the
     // differentiated plant; penalties 5 x 85.00 x shortfall; shortfalls carried.
-    b.refused(
-        Op::CloseYear {
-            year: 2024,
-            average_price_fen: 0,
-            retirement: RETIREMENT,
-            date: 20_260_105,
-            forced_reason: None,
-        },
-        "INVALID_FIELD",
-    );
-    // The plan's deadline is 2025-12-31, the last day to surrender: closing on it is
-    // refused, on the next working day it goes through.
-    b.refused(
-        Op::CloseYear {
-            year: 2024,
-            average_price_fen: 8_500,
-            retirement: RETIREMENT,
-            date: 20_251_231,
-            forced_reason: None,
-        },
-        "BEFORE_DEADLINE",
-    );
-    b.refused(
-        Op::CloseYear {
-            year: 2024,
-            average_price_fen: 8_500,
-            retirement: RETIREMENT,
-            date: 20_251_231,
-            forced_reason: Some(" \t".into()),
-        },
-        "INVALID_FIELD",
-    );
-    b.ok(Op::CloseYear {
+    let close_2024 = |average_price_fen, date, forced_reason: Option<&str>| Op::CloseYear {
         year: 2024,
-        average_price_fen: 8_500,
+        average_price_fen,
         retirement: RETIREMENT,
-        date: 20_260_105,
-        forced_reason: None,
-    });
+        date,
+        forced_reason: forced_reason.map(str::to_owned),
+    };
+    b.refused(close_2024(0, 20_260_105, None), "INVALID_FIELD");
+    // The plan's deadline is 2025-12-31, the last day to surrender: closing on it is
+    // refused (a blank reason does not force it), on the next working day it goes through.
+    b.refused(close_2024(8_500, 20_251_231, None), "BEFORE_DEADLINE");
+    b.refused(close_2024(8_500, 20_251_231, Some(" \t")), "INVALID_FIELD");
+    b.ok(close_2024(8_500, 20_260_105, None));
     let close = b.r.ledger().cycle.years[&2024].closed.clone();
     assert_eq!(
         close.map(|c| (c.date, c.forced_reason)),
