@@ -66,7 +66,7 @@ pub enum Ctl {
     RegisterPlan { file: std::path::PathBuf },
     /// Load covered entities and their facilities from CSV (account_id, name, sector,
     /// province, differentiated, facility_id, facility_kind, fuel, capacity_mw, product_line,
-    /// process).
+    /// process, credit_code).
     LoadEntities { file: std::path::PathBuf },
     /// Load a year's activity data from CSV (account_id, facility_id; a generating unit's
     /// electricity_mwh, heat_gj, load_factor, emissions_t; a product line's output_t,
