@@ -514,16 +514,20 @@ mod tests {
 
     #[test]
     fn entities_group_facilities_and_errors_name_line_and_column() {
-        let text = "account_id,name,sector,province,differentiated,facility_id,facility_kind,fuel,capacity_mw,product_line,process\n\
+        let text = "account_id,name,sector,province,differentiated,facility_id,facility_kind,fuel,capacity_mw,product_line,process,credit_code\n\
             # a comment\n\
-            10,\"Datang, Unit 1-2\",power,Hebei,false,1,generating_unit,coal,600,,\n\
-            10,\"Datang, Unit 1-2\",power,Hebei,false,2,generating_unit,gas,300,,\n\
-            20,Conch,cement,Anhui,true,1,product_line,,,clinker,clinker_line\n";
+            10,\"Datang, Unit 1-2\",power,Hebei,false,1,generating_unit,coal,600,,,\n\
+            10,\"Datang, Unit 1-2\",power,Hebei,false,2,generating_unit,gas,300,,,\n\
+            20,Conch,cement,Anhui,true,1,product_line,,,clinker,clinker_line,91340100MA0000002N\n";
         let rows = entities(text).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(rows.len(), 2);
         assert_eq!((rows[0].0, rows[0].1.facilities.len()), (3, 2));
         assert_eq!(rows[0].1.name, "Datang, Unit 1-2");
         assert!(rows[1].1.differentiated);
+        assert_eq!(
+            (rows[0].1.credit_code.as_str(), rows[1].1.credit_code.as_str()),
+            ("", "91340100MA0000002N")
+        );
         let written = entities_csv(&rows.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>())
             .unwrap_or_else(|e| panic!("{e}"));
         let round = entities(&written).unwrap_or_else(|e| panic!("{e}"));
