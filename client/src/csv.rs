@@ -525,7 +525,10 @@ mod tests {
         assert_eq!(rows[0].1.name, "Datang, Unit 1-2");
         assert!(rows[1].1.differentiated);
         assert_eq!(
-            (rows[0].1.credit_code.as_str(), rows[1].1.credit_code.as_str()),
+            (
+                rows[0].1.credit_code.as_str(),
+                rows[1].1.credit_code.as_str()
+            ),
             ("", "91340100MA0000002N")
         );
         let written = entities_csv(&rows.iter().map(|(_, r)| r.clone()).collect::<Vec<_>>())
