@@ -49,6 +49,7 @@ pub(crate) use codec::{
     decode_entity, decode_standing, decode_year, encode_entity, encode_standing, encode_year,
     get_activity, get_entity_row, get_entity_row_v1, get_rows, put_activity, put_entity_row,
 };
+pub use ops::check_force_reason;
 pub use report::{csv_field, totals_csv};
 
 /// Why a compliance-cycle operation was refused beyond a bad field: its stable reason code

@@ -1034,6 +1034,18 @@ impl Ledger {
     }
 }
 
+/// An early close's reason: 1 to 256 bytes, not blank (the one rule, also checked at the API
+/// edge before anything is journaled).
+pub fn check_force_reason(why: &str) -> Result<(), RegistryError> {
+    if why.trim().is_empty() || why.len() > FORCE_REASON_BYTES_MAX {
+        return Err(RegistryError::InvalidField {
+            field: "force_reason",
+            why: "must be 1 to 256 bytes, not blank",
+        });
+    }
+    Ok(())
+}
+
 /// A year closes after its surrender deadline (the last day to surrender), or earlier only
 /// when the authority forces it with a reason that is not blank and fits the limit.
 fn check_close_date(
@@ -1042,13 +1054,7 @@ fn check_close_date(
     forced_reason: Option<&str>,
 ) -> Result<(), RegistryError> {
     match forced_reason {
-        Some(why) if why.trim().is_empty() || why.len() > FORCE_REASON_BYTES_MAX => {
-            Err(RegistryError::InvalidField {
-                field: "force_reason",
-                why: "must be 1 to 256 bytes, not blank",
-            })
-        }
-        Some(_) => Ok(()),
+        Some(why) => check_force_reason(why),
         None if date <= plan.deadline => Err(cycle_err(
             CycleCode::BeforeDeadline,
             format!(

@@ -930,12 +930,7 @@ fn force_reason(text: &str) -> Result<Option<String>, ApiError> {
     if text.is_empty() {
         return Ok(None);
     }
-    if text.trim().is_empty() || text.len() > registry::cycle::FORCE_REASON_BYTES_MAX {
-        return Err(ApiError::field(
-            "force_reason",
-            "must be 1 to 256 bytes and not blank",
-        ));
-    }
+    registry::cycle::check_force_reason(text).map_err(|e| ApiError::registry(&e))?;
     Ok(Some(text.to_owned()))
 }
 
