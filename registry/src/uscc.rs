@@ -31,13 +31,10 @@ pub fn check_uscc(code: &str) -> Result<(), &'static str> {
     if bytes.len() != USCC_LEN {
         return Err("must be 18 characters");
     }
-    let Some(check) = check_char(&bytes[..USCC_LEN - 1]) else {
-        return Err("characters must be 0-9 or A-Y without I, O, S, V, Z");
-    };
-    if value(bytes[USCC_LEN - 1]).is_none() {
+    if bytes.iter().any(|&c| value(c).is_none()) {
         return Err("characters must be 0-9 or A-Y without I, O, S, V, Z");
     }
-    if bytes[USCC_LEN - 1] != check {
+    if check_char(&bytes[..USCC_LEN - 1]) != Some(bytes[USCC_LEN - 1]) {
         return Err("check character is wrong");
     }
     Ok(())
