@@ -54,6 +54,21 @@ fn read_opt_i64(r: &mut Reader<'_>) -> Result<Option<i64>, CodecError> {
     Ok(some.then_some(v))
 }
 
+fn write_optional_t(w: &mut Writer, v: Option<u64>) {
+    w.bool(v.is_some());
+    w.u64(v.unwrap_or(0));
+}
+
+/// The canonical form: an absent value is written as 0, so anything else is corrupt.
+fn read_optional_t(r: &mut Reader<'_>) -> Result<Option<u64>, CodecError> {
+    let some = r.bool()?;
+    let v = r.u64()?;
+    if !some && v != 0 {
+        return Err(SnapshotError::Invalid("absent value not zero"));
+    }
+    Ok(some.then_some(v))
+}
+
 /// Appends the encoding of `command` to `out`.
 pub fn encode_command(command: &Command, out: &mut Vec<u8>) {
     let mut w = Writer(core::mem::take(out));
@@ -98,6 +113,16 @@ fn encode_kind(w: &mut Writer, kind: &CommandKind) {
             w.u64(account.0);
             w.u32(instrument.0);
             w.u64(limit_t);
+        }
+        CommandKind::SetInstrumentLimits {
+            instrument,
+            position_limit_t,
+            large_holder_t,
+        } => {
+            w.u8(29);
+            w.u32(instrument.0);
+            write_optional_t(w, position_limit_t);
+            write_optional_t(w, large_holder_t);
         }
         CommandKind::CreditFunds {
             transfer,
@@ -456,6 +481,11 @@ fn decode_kind(r: &mut Reader<'_>) -> Result<CommandKind, CodecError> {
         28 => CommandKind::CloseBidding {
             auction: OrderId(r.u64()?),
         },
+        29 => CommandKind::SetInstrumentLimits {
+            instrument: InstrumentId(r.u32()?),
+            position_limit_t: read_optional_t(r)?,
+            large_holder_t: read_optional_t(r)?,
+        },
         _ => return Err(SnapshotError::Invalid("command tag")),
     })
 }
@@ -490,6 +520,16 @@ mod tests {
                 account: a,
                 instrument: i,
                 limit_t: u64::MAX,
+            },
+            CommandKind::SetInstrumentLimits {
+                instrument: i,
+                position_limit_t: Some(1_000_000),
+                large_holder_t: None,
+            },
+            CommandKind::SetInstrumentLimits {
+                instrument: i,
+                position_limit_t: None,
+                large_holder_t: Some(u64::MAX),
             },
             CommandKind::CreditFunds {
                 transfer: TransferId(1),

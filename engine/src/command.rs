@@ -139,6 +139,13 @@ pub enum CommandKind {
         instrument: InstrumentId,
         limit_t: Tonnes,
     },
+    /// The instrument's default holding limit and large-holder threshold (`None`: unchanged;
+    /// `u64::MAX`: none). Accounts with their own limit keep it.
+    SetInstrumentLimits {
+        instrument: InstrumentId,
+        position_limit_t: Option<Tonnes>,
+        large_holder_t: Option<Tonnes>,
+    },
     /// Funds from the settlement bank.
     CreditFunds {
         transfer: TransferId,

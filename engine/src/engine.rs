@@ -133,6 +133,23 @@ impl Engine {
                 restricted,
                 cancel_orders,
             } => self.restrict(account, restricted, cancel_orders, out),
+            CommandKind::SetInstrumentLimits {
+                instrument,
+                position_limit_t,
+                large_holder_t,
+            } => {
+                let index = self.instrument(instrument)?;
+                let spec = &mut self.state.instruments[index].spec;
+                spec.position_limit_t = position_limit_t.unwrap_or(spec.position_limit_t);
+                spec.large_holder_t = large_holder_t.unwrap_or(spec.large_holder_t);
+                let kind = EventKind::InstrumentLimitsSet {
+                    instrument,
+                    position_limit_t: spec.position_limit_t,
+                    large_holder_t: spec.large_holder_t,
+                };
+                self.emit(out, kind);
+                Ok(())
+            }
             CommandKind::SetPositionLimit {
                 account,
                 instrument,

@@ -98,6 +98,12 @@ pub enum EventKind {
         instrument: InstrumentId,
         limit_t: Tonnes,
     },
+    /// The instrument's limits after a `SetInstrumentLimits` (`u64::MAX`: none).
+    InstrumentLimitsSet {
+        instrument: InstrumentId,
+        position_limit_t: Tonnes,
+        large_holder_t: Tonnes,
+    },
     FundsCredited {
         transfer: TransferId,
         account: AccountId,

@@ -36,7 +36,10 @@ pub use event::{DailyBar, Event, EventKind, FillSide, OrderReport, TradeReport};
 pub use funds::{ALLOWANCES_T_MAX, FUNDS_FEN_MAX, TransferSeen};
 pub use invariants::InvariantViolation;
 pub use orders::{NOTIONAL_FEN_MAX, buy_required_fen, fee_fen};
-pub use query::{AccountView, BookLevel, BookView, InstrumentView, OrderView, PositionView};
+pub use query::{
+    AccountView, BookLevel, BookView, HolderView, InstrumentView, LargeHoldersView, OrderView,
+    PositionView,
+};
 pub use reason::Reject;
 pub use snapshot::{SnapshotError, seal_snapshot};
 pub use state::{EngineConfig, Limits};

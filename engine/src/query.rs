@@ -65,6 +65,30 @@ pub struct OrderView {
     pub leaves_t: Tonnes,
 }
 
+/// One account's holding of an instrument against its limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HolderView {
+    pub account: AccountId,
+    /// Free + locked + pending at the exchange.
+    pub holding_t: Tonnes,
+    /// Leaves of its resting buys (what the position limit counts beside the holding).
+    pub open_buy_t: Tonnes,
+    /// The limit that applies to it: its own, else the instrument's (`u64::MAX`: none).
+    pub limit_t: Tonnes,
+    /// Whether `limit_t` is the account's own.
+    pub own_limit: bool,
+}
+
+/// An instrument's risk limits and the accounts at or above its large-holder threshold.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LargeHoldersView {
+    pub instrument: InstrumentId,
+    pub position_limit_t: Tonnes,
+    pub large_holder_t: Tonnes,
+    /// Largest holding first, then by account id.
+    pub holders: Vec<HolderView>,
+}
+
 impl Engine {
     pub fn phase(&self) -> Phase {
         self.state.phase
@@ -234,6 +258,34 @@ impl Engine {
             }
         }
         out
+    }
+
+    /// The large-holder report of one instrument.
+    pub fn large_holders(&self, instrument: InstrumentId) -> Option<LargeHoldersView> {
+        let index = instrument.0 as usize;
+        let spec = &self.state.instruments.get(index)?.spec;
+        let mut holders: Vec<HolderView> = self
+            .state
+            .accounts
+            .iter()
+            .filter_map(|a| {
+                let p = a.positions.get(index)?;
+                (p.holding_t() >= spec.large_holder_t).then_some(HolderView {
+                    account: a.id,
+                    holding_t: p.holding_t(),
+                    open_buy_t: p.open_buy_t,
+                    limit_t: p.limit_t.unwrap_or(spec.position_limit_t),
+                    own_limit: p.limit_t.is_some(),
+                })
+            })
+            .collect();
+        holders.sort_by_key(|h| (std::cmp::Reverse(h.holding_t), h.account));
+        Some(LargeHoldersView {
+            instrument,
+            position_limit_t: spec.position_limit_t,
+            large_holder_t: spec.large_holder_t,
+            holders,
+        })
     }
 
     /// Bytes held by the order arena and its two indexes (the per-order memory).

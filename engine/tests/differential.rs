@@ -310,6 +310,15 @@ impl Sim {
                 restricted: self.rng.chance(10),
                 cancel_orders: self.rng.chance(50),
             },
+            2 if self.rng.chance(40) => CommandKind::SetInstrumentLimits {
+                instrument,
+                position_limit_t: match self.rng.below(3) {
+                    0 => None,
+                    1 => Some(u64::MAX),
+                    _ => Some(5_000 + self.rng.below(6_000)),
+                },
+                large_holder_t: self.rng.chance(50).then(|| 4_000 + self.rng.below(6_000)),
+            },
             2 => CommandKind::SetPositionLimit {
                 account,
                 instrument,

@@ -639,6 +639,81 @@ fn position_limits_and_large_holder_reports() {
 }
 
 #[test]
+fn the_instrument_wide_limits_apply_to_accounts_without_their_own() {
+    let mut h = Harness::market();
+    h.ok(CommandKind::SetPositionLimit {
+        account: A,
+        instrument: CEA,
+        limit_t: 20_000,
+    });
+    let events = h.ok(CommandKind::SetInstrumentLimits {
+        instrument: CEA,
+        position_limit_t: Some(10_030),
+        large_holder_t: Some(10_020),
+    });
+    assert_eq!(
+        events,
+        vec![EventKind::InstrumentLimitsSet {
+            instrument: CEA,
+            position_limit_t: 10_030,
+            large_holder_t: 10_020,
+        }]
+    );
+    h.place(B, Side::Sell, 8_000, 500);
+    // C holds 10,000: a 20 t buy reaches the 10,020 t threshold (reported), and then
+    // 10,020 + 11 > 10,030 is refused while 10 more fits exactly.
+    let (_, events) = h.place(C, Side::Buy, 8_000, 20);
+    assert!(events.contains(&EventKind::LargeHolder {
+        account: C,
+        instrument: CEA,
+        holding_t: 10_020
+    }));
+    h.rejects_order(C, Side::Buy, 8_000, 11, Reject::PositionLimitExceeded);
+    h.place(C, Side::Buy, 8_000, 10);
+    // A keeps its own 20,000 t limit.
+    h.place(A, Side::Buy, 8_000, 400);
+    // `None` leaves a value as it is; `u64::MAX` lifts it.
+    let events = h.ok(CommandKind::SetInstrumentLimits {
+        instrument: CEA,
+        position_limit_t: Some(u64::MAX),
+        large_holder_t: None,
+    });
+    assert_eq!(
+        events,
+        vec![EventKind::InstrumentLimitsSet {
+            instrument: CEA,
+            position_limit_t: u64::MAX,
+            large_holder_t: 10_020,
+        }]
+    );
+    // The report: A (10,000 + 400, its own 20,000 t limit) before C (10,000 + 30, the
+    // instrument's, now none); B sold 430 of its 10,000 and holds 9,570 + 70 locked
+    // = 9,640 t, under the threshold.
+    let report = h.engine.large_holders(CEA).unwrap();
+    assert_eq!(
+        (report.position_limit_t, report.large_holder_t),
+        (u64::MAX, 10_020)
+    );
+    let rows: Vec<_> = report
+        .holders
+        .iter()
+        .map(|r| (r.account, r.holding_t, r.limit_t, r.own_limit))
+        .collect();
+    assert_eq!(
+        rows,
+        vec![(A, 10_400, 20_000, true), (C, 10_030, u64::MAX, false)]
+    );
+    h.rejects(
+        CommandKind::SetInstrumentLimits {
+            instrument: engine::InstrumentId(9),
+            position_limit_t: Some(1),
+            large_holder_t: None,
+        },
+        Reject::UnknownInstrument,
+    );
+}
+
+#[test]
 fn orders_are_accepted_only_in_continuous_sessions_and_cancels_always() {
     let mut h = Harness::market();
     let (id, _) = h.place(A, Side::Buy, 8_000, 10);

@@ -342,6 +342,26 @@ impl Reference {
                 }
                 Ok(())
             }
+            CommandKind::SetInstrumentLimits {
+                instrument,
+                position_limit_t,
+                large_holder_t,
+            } => {
+                let i = self.instrument(instrument)?;
+                let spec = &mut self.instruments[i].spec;
+                if let Some(limit_t) = position_limit_t {
+                    spec.position_limit_t = limit_t;
+                }
+                if let Some(threshold_t) = large_holder_t {
+                    spec.large_holder_t = threshold_t;
+                }
+                self.events.push(EventKind::InstrumentLimitsSet {
+                    instrument,
+                    position_limit_t: spec.position_limit_t,
+                    large_holder_t: spec.large_holder_t,
+                });
+                Ok(())
+            }
             CommandKind::SetPositionLimit {
                 account,
                 instrument,
