@@ -365,6 +365,9 @@ pub enum Rpc {
     TradingDay,
     Funds,
     RestrictTradingAccount,
+    /// SetInstrumentLimits and SetPositionLimit.
+    RiskLimits,
+    LargeHolders,
     Reconcile,
 }
 
@@ -446,9 +449,12 @@ pub fn rule(rpc: Rpc) -> &'static [(Role, Scope)] {
         Rpc::ReadJournal | Rpc::VerifyJournal => {
             &[(Authority, Any), (Auditor, Any), (Operator, Any)]
         }
-        Rpc::Instruments | Rpc::TradingDay | Rpc::Funds | Rpc::RestrictTradingAccount => {
-            &[(Operator, Any)]
-        }
+        Rpc::Instruments
+        | Rpc::TradingDay
+        | Rpc::Funds
+        | Rpc::RestrictTradingAccount
+        | Rpc::RiskLimits => &[(Operator, Any)],
+        Rpc::LargeHolders => &[(Operator, Any), (Authority, Any), (Auditor, Any)],
         Rpc::Reconcile => &[(Operator, Any), (Auditor, Any), (Authority, Any)],
         // The ministry runs the cycle.
         Rpc::RegisterPlan

@@ -163,6 +163,19 @@ impl Default for EngineSection {
     }
 }
 
+/// Market-wide risk limits, applied to each instrument created without its own. No
+/// national figure is published (the Beijing pilot limited compliance entities to their
+/// allocation + 1,000,000 t and others to 1,000,000 t, reporting from 500,000 t), so both
+/// are parameters: unset means none.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MarketSection {
+    /// Holding limit of accounts without their own, tonnes (at least 1).
+    pub position_limit_t: Option<u64>,
+    /// Large-holder reporting threshold, tonnes (at least 1).
+    pub large_holder_t: Option<u64>,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
@@ -197,6 +210,7 @@ pub struct Config {
     pub limits: Limits,
     pub calendar: Calendar,
     pub engine: EngineSection,
+    pub market: MarketSection,
     /// Start without refusing a state known to be wrong, to inspect it: every change is
     /// refused (`READ_ONLY`), nothing on disk is repaired (a damaged registry is rebuilt
     /// into `registry.inspect`), no snapshot is written.
@@ -221,6 +235,7 @@ impl Default for Config {
             limits: Limits::default(),
             calendar: Calendar::default(),
             engine: EngineSection::default(),
+            market: MarketSection::default(),
             read_only: false,
         }
     }
@@ -372,6 +387,17 @@ impl Config {
                 why: "engine limits must be at least 1".into(),
             });
         }
+        for (field, value) in [
+            ("market.position_limit_t", self.market.position_limit_t),
+            ("market.large_holder_t", self.market.large_holder_t),
+        ] {
+            if value == Some(0) {
+                return Err(ConfigError::Invalid {
+                    field,
+                    why: "must be at least 1 t (leave it out for none)".into(),
+                });
+            }
+        }
         crate::calendar::Schedule::parse(&self.calendar).map_err(|why| ConfigError::Invalid {
             field: "calendar",
             why,
@@ -444,5 +470,29 @@ mod tests {
         })
         .unwrap_err();
         assert!(err.to_string().contains("limits.queue_depth"), "{err}");
+    }
+
+    #[test]
+    fn market_limits_are_read_and_a_zero_limit_is_refused() {
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let path = dir.path().join("c.toml");
+        let load = |text: &str| {
+            std::fs::write(&path, text).unwrap_or_else(|e| panic!("{e}"));
+            Config::load(&Overrides {
+                config: Some(path.clone()),
+                ..Overrides::default()
+            })
+        };
+        assert_eq!(Config::default().market, MarketSection::default());
+        let c = load("[market]\nposition_limit_t = 1000000\nlarge_holder_t = 500000\n")
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(c.market.position_limit_t, Some(1_000_000));
+        assert_eq!(c.market.large_holder_t, Some(500_000));
+        let err = load("[market]\nlarge_holder_t = 0\n").unwrap_err();
+        assert!(err.to_string().contains("market.large_holder_t"), "{err}");
+        assert!(
+            load("[market]\nposition_limit = 5\n").is_err(),
+            "unknown key"
+        );
     }
 }

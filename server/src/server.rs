@@ -97,6 +97,7 @@ pub async fn serve_with_clock(
         tls: config.tls.is_some(),
         clock: clock.clone(),
         utc_offset_minutes: config.calendar.utc_offset_minutes,
+        market: config.market.clone(),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await

@@ -63,6 +63,9 @@ const RPCS: &[(&str, Rpc, u64)] = &[
     ("CreditFunds", Rpc::Funds, 0),
     ("DebitFunds", Rpc::Funds, 0),
     ("RestrictTradingAccount", Rpc::RestrictTradingAccount, 0),
+    ("SetInstrumentLimits", Rpc::RiskLimits, 0),
+    ("SetPositionLimit", Rpc::RiskLimits, 0),
+    ("GetLargeHolders", Rpc::LargeHolders, 0),
     ("Reconcile", Rpc::Reconcile, 0),
     ("RegisterPlan", Rpc::RegisterPlan, 0),
     ("GetPlan", Rpc::GetPlan, 0),
@@ -565,6 +568,30 @@ async fn invoke(c: &mut Clients, name: &str, n: &mut u64) -> Result<(), Status> 
                 restricted: false,
                 cancel_orders: false,
             })
+            .await
+            .map(drop),
+        "SetInstrumentLimits" => c
+            .admin
+            .set_instrument_limits(pb::SetInstrumentLimitsRequest {
+                instrument: unit(),
+                large_holder_t: 1_000_000_000,
+                ..Default::default()
+            })
+            .await
+            .map(drop),
+        "SetPositionLimit" => c
+            .admin
+            .set_position_limit(pb::SetPositionLimitRequest {
+                account_id: M3,
+                instrument: unit(),
+                limit_t: 1_000_000_000,
+                unlimited: false,
+            })
+            .await
+            .map(drop),
+        "GetLargeHolders" => c
+            .admin
+            .get_large_holders(pb::GetLargeHoldersRequest { instrument: unit() })
             .await
             .map(drop),
         "Reconcile" => c.admin.reconcile(pb::ReconcileRequest {}).await.map(drop),

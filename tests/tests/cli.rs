@@ -370,3 +370,66 @@ async fn the_ministry_runs_a_year_from_csv_files() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_operator_sets_position_limits_and_reads_the_large_holders() {
+    let server = TestServer::start();
+    open_market(&server).await;
+    let ops = as_(&server, "ops");
+    let out = run(
+        &ops,
+        &Ctl::Limits {
+            instrument: "CEA2025".into(),
+            position_limit: Some(1_000_000),
+            no_position_limit: false,
+            large_holder: Some(50_000),
+            no_large_holder: false,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    // The four trading accounts each hold exactly 50,000 t: all at the threshold.
+    assert!(
+        out.contains("CEA2025: position limit 1000000 t, large holders from 50000 t\n"),
+        "{out}"
+    );
+    assert_eq!(out.matches("holds        50000 t").count(), 4, "{out}");
+    let out = run(
+        &ops,
+        &Ctl::PositionLimit {
+            account: M1,
+            instrument: "CEA2025".into(),
+            limit: None,
+            unlimited: true,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.starts_with("account 101 CEA2025: position limit none"),
+        "{out}"
+    );
+    let out = run(
+        &ops,
+        &Ctl::LargeHolders {
+            instrument: "CEA2025".into(),
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        out.contains(
+            "account      101  holds        50000 t  open buys          0 t  limit none (own)"
+        ),
+        "{out}"
+    );
+    let err = run(
+        &as_(&server, "m1"),
+        &Ctl::LargeHolders {
+            instrument: "CEA2025".into(),
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("ROLE_NOT_ALLOWED"), "{err}");
+}

@@ -6,6 +6,7 @@
 
 mod compliance;
 mod market;
+mod risk;
 
 use client::Clients;
 
@@ -62,6 +63,30 @@ pub enum Ctl {
     Cancel { account: u64, order: u64 },
     /// Compare the registry with the exchange.
     Reconcile,
+    /// Change an instrument's position limit (accounts without their own) and its
+    /// large-holder reporting threshold, in tonnes; prints the large-holder report.
+    Limits {
+        instrument: String,
+        #[arg(long, conflicts_with = "no_position_limit")]
+        position_limit: Option<u64>,
+        #[arg(long)]
+        no_position_limit: bool,
+        #[arg(long, conflicts_with = "no_large_holder")]
+        large_holder: Option<u64>,
+        #[arg(long)]
+        no_large_holder: bool,
+    },
+    /// Set one account's own position limit in an instrument (tonnes; --unlimited for none).
+    PositionLimit {
+        account: u64,
+        instrument: String,
+        #[arg(required_unless_present = "unlimited", conflicts_with = "unlimited")]
+        limit: Option<u64>,
+        #[arg(long)]
+        unlimited: bool,
+    },
+    /// Accounts holding at least an instrument's large-holder threshold, largest first.
+    LargeHolders { instrument: String },
     /// Register an allocation plan from its TOML file (e.g. registry/plans/2024.toml).
     RegisterPlan { file: std::path::PathBuf },
     /// Load covered entities and their facilities from CSV (account_id, name, sector,
@@ -177,6 +202,29 @@ async fn dispatch(c: &mut Clients, command: &Ctl) -> Result<String, String> {
         }
         Ctl::Cancel { account, order } => market::cancel(c, *account, *order).await,
         Ctl::Reconcile => market::reconcile(c).await,
+        Ctl::Limits {
+            instrument,
+            position_limit,
+            no_position_limit,
+            large_holder,
+            no_large_holder,
+        } => {
+            let l = risk::InstrumentLimits {
+                instrument,
+                position_limit_t: *position_limit,
+                no_position_limit: *no_position_limit,
+                large_holder_t: *large_holder,
+                no_large_holder: *no_large_holder,
+            };
+            risk::instrument_limits(c, &l).await
+        }
+        Ctl::PositionLimit {
+            account,
+            instrument,
+            limit,
+            unlimited: _,
+        } => risk::position_limit(c, *account, instrument, *limit).await,
+        Ctl::LargeHolders { instrument } => risk::large_holders(c, instrument).await,
         Ctl::RegisterPlan { file } => compliance::register_plan(c, file).await,
         Ctl::LoadEntities { file } => compliance::load_entities(c, file).await,
         Ctl::LoadActivity { year, file } => compliance::load_activity(c, *year, file).await,

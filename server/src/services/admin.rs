@@ -10,11 +10,12 @@ use tonic::{Request, Response, Status};
 
 use crate::auth::Rpc;
 use crate::catalog::unit_name;
+use crate::config::MarketSection;
 use crate::core::Applied;
 use crate::error::ApiError;
-use crate::services::Ctx;
 use crate::services::convert::{self, phase};
 use crate::services::convert::{id, price, quantity};
+use crate::services::{Ctx, risk};
 
 /// Client transfer ids for funds stay below 2^62; the gateway derives deposit and
 /// withdrawal ids above it.
@@ -59,8 +60,11 @@ impl Admin {
 }
 
 /// A new instrument's spec from its request: CEA of the vintage, price and band, order
-/// size, fees, opening call.
-fn instrument_spec(r: &pb::CreateInstrumentRequest) -> Result<InstrumentSpec, ApiError> {
+/// size, fees, opening call, position limit and large-holder threshold.
+fn instrument_spec(
+    r: &pb::CreateInstrumentRequest,
+    market: &MarketSection,
+) -> Result<InstrumentSpec, ApiError> {
     if !(2013..=2100).contains(&r.vintage) {
         return Err(ApiError::field(
             "vintage",
@@ -91,6 +95,7 @@ fn instrument_spec(r: &pb::CreateInstrumentRequest) -> Result<InstrumentSpec, Ap
     spec.maker_fee_bp = r.maker_fee_bp;
     spec.taker_fee_bp = r.taker_fee_bp;
     spec.opening_call = r.opening_call;
+    risk::creation_limits(&mut spec, r, market)?;
     Ok(spec)
 }
 
@@ -103,7 +108,7 @@ impl AdminService for Admin {
         let m = "CreateInstrument";
         let call = self.ctx.begin(&request, m, Rpc::Instruments, &[])?;
         let r = request.into_inner();
-        let spec = instrument_spec(&r).map_err(|e| self.ctx.refuse(m, e))?;
+        let spec = instrument_spec(&r, &self.ctx.market).map_err(|e| self.ctx.refuse(m, e))?;
         let name = spec.symbol.as_str().to_string();
         let catalog = self.ctx.core.catalog.clone();
         if catalog.unit(&name).is_none() {
@@ -279,6 +284,52 @@ impl AdminService for Admin {
             },
         )
         .await
+    }
+
+    async fn set_instrument_limits(
+        &self,
+        request: Request<pb::SetInstrumentLimitsRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let r = request.get_ref();
+        let catalog = self.ctx.core.catalog.clone();
+        self.command(&request, "SetInstrumentLimits", Rpc::RiskLimits, || {
+            risk::instrument_limits(&catalog, r)
+        })
+        .await
+    }
+
+    async fn set_position_limit(
+        &self,
+        request: Request<pb::SetPositionLimitRequest>,
+    ) -> Result<Response<pb::AdminReply>, Status> {
+        let r = request.get_ref();
+        let catalog = self.ctx.core.catalog.clone();
+        self.command(&request, "SetPositionLimit", Rpc::RiskLimits, || {
+            risk::position_limit(&catalog, r)
+        })
+        .await
+    }
+
+    async fn get_large_holders(
+        &self,
+        request: Request<pb::GetLargeHoldersRequest>,
+    ) -> Result<Response<pb::LargeHoldersReply>, Status> {
+        let m = "GetLargeHolders";
+        let _call = self.ctx.begin(&request, m, Rpc::LargeHolders, &[])?;
+        let catalog = self.ctx.core.catalog.clone();
+        let instrument = convert::instrument(&catalog, &request.get_ref().instrument, "instrument")
+            .map_err(|e| self.ctx.refuse(m, e))?;
+        let view = self
+            .ctx
+            .core
+            .query(move |e| e.large_holders(instrument))
+            .await
+            .map_err(|e| self.ctx.refuse(m, e))?
+            .ok_or_else(|| {
+                self.ctx
+                    .refuse(m, ApiError::engine(engine::Reject::UnknownInstrument))
+            })?;
+        Ok(Response::new(risk::large_holders_reply(&catalog, &view)))
     }
 
     async fn reconcile(

@@ -7,6 +7,7 @@ pub mod convert;
 pub mod entry;
 pub mod market;
 pub mod registry;
+pub mod risk;
 pub mod stream;
 pub mod trading;
 
@@ -18,7 +19,7 @@ use tonic::{Request, Status};
 use engine::CommandKind;
 
 use crate::auth::{Principal, Rpc, Scope, Tokens, authorize, take_slot};
-use crate::config::Limits;
+use crate::config::{Limits, MarketSection};
 use crate::core::{Applied, Core};
 use crate::error::ApiError;
 use crate::metrics::Histogram;
@@ -37,6 +38,8 @@ pub struct Ctx {
     pub clock: Clock,
     /// The exchange's local time relative to UTC, as in the calendar.
     pub utc_offset_minutes: i32,
+    /// Market-wide risk limits for instruments created without their own.
+    pub market: MarketSection,
 }
 
 /// A request in progress: who asked, and the latency timer.
