@@ -54,6 +54,36 @@ fn read_opt_i64(r: &mut Reader<'_>) -> Result<Option<i64>, CodecError> {
     Ok(some.then_some(v))
 }
 
+fn reserve_code(reserve: ReserveRule) -> u8 {
+    match reserve {
+        ReserveRule::PreviousClose => 0,
+        ReserveRule::TenPercentBelow => 1,
+    }
+}
+
+fn reserve_of(code: u8) -> Result<ReserveRule, CodecError> {
+    match code {
+        0 => Ok(ReserveRule::PreviousClose),
+        1 => Ok(ReserveRule::TenPercentBelow),
+        _ => Err(SnapshotError::Invalid("reserve rule")),
+    }
+}
+
+fn pricing_code(pricing: Pricing) -> u8 {
+    match pricing {
+        Pricing::Uniform => 0,
+        Pricing::PayAsBid => 1,
+    }
+}
+
+fn pricing_of(code: u8) -> Result<Pricing, CodecError> {
+    match code {
+        0 => Ok(Pricing::Uniform),
+        1 => Ok(Pricing::PayAsBid),
+        _ => Err(SnapshotError::Invalid("pricing")),
+    }
+}
+
 fn write_optional_t(w: &mut Writer, v: Option<u64>) {
     w.bool(v.is_some());
     w.u64(v.unwrap_or(0));
@@ -286,14 +316,38 @@ fn encode_kind(w: &mut Writer, kind: &CommandKind) {
             w.u64(seller.0);
             w.u32(instrument.0);
             w.u64(quantity_t);
-            w.u8(match reserve {
-                ReserveRule::PreviousClose => 0,
-                ReserveRule::TenPercentBelow => 1,
-            });
-            w.u8(match pricing {
-                Pricing::Uniform => 0,
-                Pricing::PayAsBid => 1,
-            });
+            w.u8(reserve_code(reserve));
+            w.u8(pricing_code(pricing));
+            w.u32(bidder_max_bp);
+        }
+        CommandKind::DepositForDisposal {
+            transfer,
+            disposal,
+            pledgor,
+            pledgee,
+            instrument,
+            quantity_t,
+            claim_fen,
+        } => {
+            w.u8(30);
+            w.u64(transfer.0);
+            w.u64(disposal);
+            w.u64(pledgor.0);
+            w.u64(pledgee.0);
+            w.u32(instrument.0);
+            w.u64(quantity_t);
+            w.i64(claim_fen);
+        }
+        CommandKind::AnnounceDisposal {
+            disposal,
+            reserve,
+            pricing,
+            bidder_max_bp,
+        } => {
+            w.u8(31);
+            w.u64(disposal);
+            w.u8(reserve_code(reserve));
+            w.u8(pricing_code(pricing));
             w.u32(bidder_max_bp);
         }
         CommandKind::OpenBidding { auction } => {
@@ -456,16 +510,23 @@ fn decode_kind(r: &mut Reader<'_>) -> Result<CommandKind, CodecError> {
             seller: account(r)?,
             instrument: InstrumentId(r.u32()?),
             quantity_t: r.u64()?,
-            reserve: match r.u8()? {
-                0 => ReserveRule::PreviousClose,
-                1 => ReserveRule::TenPercentBelow,
-                _ => return Err(SnapshotError::Invalid("reserve rule")),
-            },
-            pricing: match r.u8()? {
-                0 => Pricing::Uniform,
-                1 => Pricing::PayAsBid,
-                _ => return Err(SnapshotError::Invalid("pricing")),
-            },
+            reserve: reserve_of(r.u8()?)?,
+            pricing: pricing_of(r.u8()?)?,
+            bidder_max_bp: r.u32()?,
+        },
+        30 => CommandKind::DepositForDisposal {
+            transfer: TransferId(r.u64()?),
+            disposal: r.u64()?,
+            pledgor: account(r)?,
+            pledgee: account(r)?,
+            instrument: InstrumentId(r.u32()?),
+            quantity_t: r.u64()?,
+            claim_fen: r.i64()?,
+        },
+        31 => CommandKind::AnnounceDisposal {
+            disposal: r.u64()?,
+            reserve: reserve_of(r.u8()?)?,
+            pricing: pricing_of(r.u8()?)?,
             bidder_max_bp: r.u32()?,
         },
         26 => CommandKind::OpenBidding {
@@ -625,6 +686,21 @@ mod tests {
                 reserve: ReserveRule::TenPercentBelow,
                 pricing: Pricing::PayAsBid,
                 bidder_max_bp: 3_000,
+            },
+            CommandKind::DepositForDisposal {
+                transfer: TransferId(9),
+                disposal: 4,
+                pledgor: a,
+                pledgee: AccountId(8),
+                instrument: i,
+                quantity_t: 5_000,
+                claim_fen: i64::MAX,
+            },
+            CommandKind::AnnounceDisposal {
+                disposal: u64::MAX,
+                reserve: ReserveRule::TenPercentBelow,
+                pricing: Pricing::PayAsBid,
+                bidder_max_bp: 10_000,
             },
             CommandKind::OpenBidding {
                 auction: OrderId(4),

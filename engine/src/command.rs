@@ -245,6 +245,27 @@ pub enum CommandKind {
     OpenBidding {
         auction: OrderId,
     },
+    /// A pledge enforced for auction: the pledged units arrive in the pledgor's account
+    /// locked for the pledgee's sale (idempotent by `transfer`, like a deposit); each sale
+    /// pays the pledgee first, up to `claim_fen`, and the pledgor the rest.
+    DepositForDisposal {
+        transfer: TransferId,
+        /// The registry's pledge id.
+        disposal: u64,
+        pledgor: AccountId,
+        pledgee: AccountId,
+        instrument: InstrumentId,
+        quantity_t: Tonnes,
+        claim_fen: Fen,
+    },
+    /// One-way bidding of a disposal's units (any quantity: the block minimum does not
+    /// apply to a pledge sale); opened, bid and closed like any other.
+    AnnounceDisposal {
+        disposal: u64,
+        reserve: ReserveRule,
+        pricing: Pricing,
+        bidder_max_bp: u32,
+    },
     /// A sealed bid; funds are locked when it is accepted.
     PlaceBid {
         auction: OrderId,

@@ -261,6 +261,31 @@ impl Engine {
                 bidder_max_bp,
                 out,
             ),
+            CommandKind::DepositForDisposal {
+                transfer,
+                disposal,
+                pledgor,
+                pledgee,
+                instrument,
+                quantity_t,
+                claim_fen,
+            } => {
+                let d = crate::disposal::NewDisposal {
+                    disposal,
+                    pledgor,
+                    pledgee,
+                    instrument,
+                    quantity_t,
+                    claim_fen,
+                };
+                self.deposit_for_disposal(transfer, d, out)
+            }
+            CommandKind::AnnounceDisposal {
+                disposal,
+                reserve,
+                pricing,
+                bidder_max_bp,
+            } => self.announce_disposal(disposal, (reserve, pricing, bidder_max_bp), out),
             CommandKind::OpenBidding { auction } => self.open_bidding(auction, out),
             CommandKind::PlaceBid {
                 auction,

@@ -98,6 +98,27 @@ pub enum EventKind {
         instrument: InstrumentId,
         limit_t: Tonnes,
     },
+    /// Pledged units locked in the pledgor's account for the pledgee's sale.
+    DisposalOpened {
+        disposal: u64,
+        pledgor: AccountId,
+        pledgee: AccountId,
+        instrument: InstrumentId,
+        quantity_t: Tonnes,
+        claim_fen: Fen,
+    },
+    /// A disposal auction closed: `paid_fen` of the pledgor's net proceeds went to the
+    /// pledgee; `kept_t` stay locked for another sale (claim left), `released_t` went back
+    /// to the pledgor (claim paid). With neither, the disposal is over.
+    DisposalSettled {
+        disposal: u64,
+        auction: OrderId,
+        pledgee: AccountId,
+        paid_fen: Fen,
+        claim_left_fen: Fen,
+        kept_t: Tonnes,
+        released_t: Tonnes,
+    },
     /// The instrument's limits after a `SetInstrumentLimits` (`u64::MAX`: none).
     InstrumentLimitsSet {
         instrument: InstrumentId,

@@ -5,7 +5,8 @@ use crate::engine::Engine;
 use crate::event::{Event, EventKind};
 use crate::reason::Reject;
 use crate::state::{
-    TRANSFER_CREDIT, TRANSFER_DEBIT, TRANSFER_DEPOSIT, TRANSFER_WITHDRAW, TransferRecord,
+    TRANSFER_CREDIT, TRANSFER_DEBIT, TRANSFER_DEPOSIT, TRANSFER_DISPOSAL, TRANSFER_WITHDRAW,
+    TransferRecord,
 };
 use crate::types::{AccountId, Fen, InstrumentId, Seq, Tonnes, TransferId};
 
@@ -14,14 +15,18 @@ pub const FUNDS_FEN_MAX: Fen = i64::MAX / 4;
 /// Largest quantity of allowances an account may hold in one instrument.
 pub const ALLOWANCES_T_MAX: Tonnes = u64::MAX / 4;
 
-enum Seen {
+pub(crate) enum Seen {
     New,
     Retry,
 }
 
 impl Engine {
     /// Whether `transfer` is new, a retry of the same payload, or a clash (rejected).
-    fn seen(&self, transfer: TransferId, record: TransferRecord) -> Result<Seen, Reject> {
+    pub(crate) fn seen(
+        &self,
+        transfer: TransferId,
+        record: TransferRecord,
+    ) -> Result<Seen, Reject> {
         match self.state.transfers.get(&transfer) {
             None => Ok(Seen::New),
             Some(existing) if existing.same_request(&record) => Ok(Seen::Retry),
@@ -202,7 +207,7 @@ fn funds_record(kind: u8, account: AccountId, amount_fen: Fen) -> Result<Transfe
     })
 }
 
-fn allowance_record(
+pub(crate) fn allowance_record(
     kind: u8,
     account: AccountId,
     instrument: InstrumentId,
@@ -258,6 +263,16 @@ fn transfer_request(kind: &crate::command::CommandKind) -> Option<(TransferId, T
         } => Some((
             transfer,
             allowance_record(TRANSFER_WITHDRAW, account, instrument, quantity_t).ok()?,
+        )),
+        K::DepositForDisposal {
+            transfer,
+            pledgor,
+            instrument,
+            quantity_t,
+            ..
+        } => Some((
+            transfer,
+            allowance_record(TRANSFER_DISPOSAL, pledgor, instrument, quantity_t).ok()?,
         )),
         _ => None,
     }

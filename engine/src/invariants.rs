@@ -226,6 +226,9 @@ impl Engine {
                 Side::Sell => held.leaves[b.proposer as usize][b.instrument].0 += b.quantity_t,
             }
         }
+        for d in &state.disposals {
+            held.leaves[d.pledgor as usize][d.instrument].0 += d.quantity_t;
+        }
         for a in &state.auctions {
             let instrument = &state.instruments[a.instrument];
             let bp = instrument

@@ -10,6 +10,7 @@
 
 mod call;
 mod day;
+mod disposal;
 mod engine;
 mod funds;
 mod index;
@@ -31,6 +32,7 @@ pub mod types;
 pub use call::{Uncross, uncross_price};
 pub use codec::{COMMAND_BYTES_MAX, CodecError, decode_command, encode_command};
 pub use command::{Command, CommandKind, InstrumentSpec, NewOrder, Pricing, ReserveRule};
+pub use disposal::DISPOSALS_MAX;
 pub use engine::{BAND_BP_MAX, Engine, FEE_BP_MAX, SequenceError};
 pub use event::{DailyBar, Event, EventKind, FillSide, OrderReport, TradeReport};
 pub use funds::{ALLOWANCES_T_MAX, FUNDS_FEN_MAX, TransferSeen};

@@ -19,6 +19,16 @@ use crate::types::{
     AccountId, ClientOrderId, Fen, InstrumentId, OrderId, Phase, Side, Tonnes, TradeId, TradeKind,
 };
 
+/// An auction to record: the seller's slot, the instrument's index, the quantity (locked
+/// already), the reserve rule, pricing and bidder share, and the disposal it sells.
+pub(crate) struct Offer {
+    pub seller: u32,
+    pub index: usize,
+    pub quantity_t: Tonnes,
+    pub terms: (ReserveRule, Pricing, u32),
+    pub disposal: Option<u64>,
+}
+
 /// What one side of a negotiated trade is: account slot, order id, and for a buyer the funds
 /// it had locked for this trade.
 struct Party {
@@ -46,7 +56,13 @@ impl Engine {
         }
     }
 
-    fn lock_allowances(&mut self, account: u32, index: usize, quantity_t: Tonnes, lock: bool) {
+    pub(crate) fn lock_allowances(
+        &mut self,
+        account: u32,
+        index: usize,
+        quantity_t: Tonnes,
+        lock: bool,
+    ) {
         if self.state.config.risk_checks {
             self.touch_position(account, index);
             let p = &mut self.state.accounts[account as usize].positions[index];
@@ -99,9 +115,10 @@ impl Engine {
         (price_fen, quantity_t): (Fen, Tonnes),
         kind: TradeKind,
         out: &mut Vec<Event>,
-    ) {
+    ) -> Fen {
         let notional = quantity_t as i64 * price_fen;
         let fee = fee_fen(notional, self.state.instruments[index].spec.maker_fee_bp);
+        let mut seller_net_fen = 0;
         if self.state.config.risk_checks {
             let t_plus_one = self.state.instruments[index].spec.t_plus_one;
             self.touch_account(buyer.account);
@@ -115,7 +132,8 @@ impl Engine {
             } else {
                 b.positions[index].free_t += quantity_t;
             }
-            self.settle_sell(seller.account, index, quantity_t, notional - fee);
+            seller_net_fen = notional - fee;
+            self.settle_sell(seller.account, index, quantity_t, seller_net_fen);
             self.collect_fee(2 * fee);
         }
         let trade = TradeId(self.state.next_trade_id);
@@ -141,6 +159,7 @@ impl Engine {
                 sell,
             }),
         );
+        seller_net_fen
     }
 
     pub(crate) fn set_block_window(
@@ -396,7 +415,8 @@ impl Engine {
     ) -> Result<(), Reject> {
         let slot = self.account(seller)?;
         let index = self.instrument(instrument)?;
-        self.check_bidding_terms(index, quantity_t, bidder_max_bp)?;
+        let min_t = self.state.instruments[index].spec.bidding_min_t;
+        self.check_bidding_terms(index, quantity_t, bidder_max_bp, min_t)?;
         let spec = self.state.instruments[index].spec;
         self.check_side(
             slot,
@@ -405,6 +425,22 @@ impl Engine {
             spec.reference_price_fen,
             quantity_t,
         )?;
+        self.lock_allowances(slot, index, quantity_t, true);
+        let offer = Offer {
+            seller: slot,
+            index,
+            quantity_t,
+            terms: (reserve, pricing, bidder_max_bp),
+            disposal: None,
+        };
+        self.push_auction(offer, out);
+        Ok(())
+    }
+
+    /// Records an announced auction of allowances already locked; its id.
+    pub(crate) fn push_auction(&mut self, offer: Offer, out: &mut Vec<Event>) -> u64 {
+        let (reserve, pricing, bidder_max_bp) = offer.terms;
+        let spec = self.state.instruments[offer.index].spec;
         let reference = spec.reference_price_fen;
         let reserve_fen = match reserve {
             ReserveRule::PreviousClose => reference,
@@ -413,17 +449,17 @@ impl Engine {
             }
         };
         let cap_fen = crate::state::band_of(reference, spec.bid_cap_bp, spec.tick_fen).1;
+        let quantity_t = offer.quantity_t;
         let bidder_max_t =
             u64::try_from(u128::from(quantity_t) * u128::from(bidder_max_bp) / 10_000)
                 .unwrap_or(quantity_t);
         let id = self.state.next_order_id;
         self.state.next_order_id += 1;
-        self.lock_allowances(slot, index, quantity_t, true);
         let uniform = pricing == Pricing::Uniform;
         self.state.auctions.push(Bidding {
             id,
-            seller: slot,
-            instrument: index,
+            seller: offer.seller,
+            instrument: offer.index,
             quantity_t,
             reserve_fen,
             cap_fen,
@@ -431,29 +467,31 @@ impl Engine {
             bidder_max_t,
             open: false,
             bids: Vec::new(),
+            disposal: offer.disposal,
         });
         self.emit(
             out,
             EventKind::BiddingAnnounced {
                 auction: OrderId(id),
-                seller,
-                instrument,
+                seller: self.state.accounts[offer.seller as usize].id,
+                instrument: InstrumentId(offer.index as u32),
                 quantity_t,
                 reserve_fen,
                 cap_fen,
                 uniform,
             },
         );
-        Ok(())
+        id
     }
 
     /// An announcement's terms: the day open, the instrument trading, the quantity at
     /// least the minimum and on the lot, the bidder share a fraction, room for one more.
-    fn check_bidding_terms(
+    pub(crate) fn check_bidding_terms(
         &self,
         index: usize,
         quantity_t: Tonnes,
         bidder_max_bp: u32,
+        min_t: Tonnes,
     ) -> Result<(), Reject> {
         if self.state.phase == Phase::Closed {
             return Err(Reject::DayNotOpen);
@@ -462,7 +500,7 @@ impl Engine {
         if self.state.instruments[index].halted {
             return Err(Reject::InstrumentHalted);
         }
-        if quantity_t < spec.bidding_min_t || quantity_t == 0 {
+        if quantity_t < min_t || quantity_t == 0 {
             return Err(Reject::QuantityBelowMin);
         }
         if !quantity_t.is_multiple_of(spec.lot_t) {
@@ -616,6 +654,7 @@ impl Engine {
             .min()
             .unwrap_or(0);
         let bp = lock_bp(&self.state.instruments[a.instrument]);
+        let mut proceeds_fen = 0;
         for (bid, fill) in fills {
             let locked = buy_required_fen(bid.quantity_t, bid.price_fen, bp);
             if fill == 0 {
@@ -637,7 +676,7 @@ impl Engine {
                 order: a.id,
                 locked_fen: 0,
             };
-            self.settle_negotiated(
+            proceeds_fen += self.settle_negotiated(
                 a.instrument,
                 buyer,
                 seller,
@@ -646,7 +685,7 @@ impl Engine {
                 out,
             );
         }
-        if left > 0 {
+        if left > 0 && a.disposal.is_none() {
             self.lock_allowances(a.seller, a.instrument, left, false);
         }
         self.emit(
@@ -658,6 +697,9 @@ impl Engine {
                 unsold_t: left,
             },
         );
+        if let Some(disposal) = a.disposal {
+            self.settle_disposal(disposal, auction, proceeds_fen, left, out);
+        }
         Ok(())
     }
 }

@@ -53,11 +53,13 @@ pub enum Reject {
     BidderLimitExceeded,
     BidsLimit,
     AuctionsLimit,
+    UnknownDisposal,
+    DisposalInAuction,
 }
 
 impl Reject {
     /// Every reason, for exhaustive tests and mappings.
-    pub const ALL: [Reject; 50] = [
+    pub const ALL: [Reject; 52] = [
         Reject::UnknownAccount,
         Reject::AccountExists,
         Reject::AccountRestricted,
@@ -108,6 +110,8 @@ impl Reject {
         Reject::BidderLimitExceeded,
         Reject::BidsLimit,
         Reject::AuctionsLimit,
+        Reject::UnknownDisposal,
+        Reject::DisposalInAuction,
     ];
 
     /// The stable code carried in order reports and gRPC status details.
@@ -163,6 +167,8 @@ impl Reject {
             Reject::BidderLimitExceeded => "BIDDER_LIMIT_EXCEEDED",
             Reject::BidsLimit => "BIDS_LIMIT",
             Reject::AuctionsLimit => "AUCTIONS_LIMIT",
+            Reject::UnknownDisposal => "UNKNOWN_DISPOSAL",
+            Reject::DisposalInAuction => "DISPOSAL_IN_AUCTION",
         }
     }
 }

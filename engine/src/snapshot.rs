@@ -18,8 +18,10 @@ use crate::types::{
     AccountId, ClosingPriceMethod, Phase, Side, StpMode, Symbol, TimeInForce, TransferId,
 };
 
+/// Version 3: pledge disposals, and the disposal an auction sells.
+const MAGIC: &[u8; 8] = b"CBXSNAP3";
 /// Version 2: each transfer record carries the command that applied it.
-const MAGIC: &[u8; 8] = b"CBXSNAP2";
+const MAGIC_V2: &[u8; 8] = b"CBXSNAP2";
 /// Snapshots written before transfer records had their sequence (read as 0).
 const MAGIC_V1: &[u8; 8] = b"CBXSNAP1";
 
@@ -336,6 +338,23 @@ impl Engine {
                 w.i64(b.price_fen);
                 w.u64(b.quantity_t);
             }
+            w.bool(a.disposal.is_some());
+            if let Some(id) = a.disposal {
+                w.u64(id);
+            }
+        }
+        w.len(s.disposals.len());
+        for d in &s.disposals {
+            w.u64(d.id);
+            w.u32(d.pledgor);
+            w.u32(d.pledgee);
+            w.u32(d.instrument as u32);
+            w.u64(d.quantity_t);
+            w.i64(d.claim_fen);
+            w.bool(d.auction.is_some());
+            if let Some(a) = d.auction {
+                w.u64(a);
+            }
         }
     }
 
@@ -435,7 +454,8 @@ impl Engine {
             return Err(SnapshotError::BadMagic);
         }
         let version = match &bytes[..MAGIC.len()] {
-            m if m == MAGIC => 2,
+            m if m == MAGIC => 3,
+            m if m == MAGIC_V2 => 2,
             m if m == MAGIC_V1 => 1,
             _ => return Err(SnapshotError::BadMagic),
         };
@@ -630,7 +650,10 @@ fn read_body(r: &mut Reader<'_>, version: u8) -> Result<Engine, SnapshotError> {
         }
     }
     read_transfers(r, &mut engine, version)?;
-    read_negotiated(r, &mut engine)?;
+    read_negotiated(r, &mut engine, version)?;
+    if version >= 3 {
+        read_disposals(r, &mut engine)?;
+    }
     engine.seq = engine.state.last_seq;
     Ok(engine)
 }
@@ -656,7 +679,11 @@ fn read_transfers(
     Ok(())
 }
 
-fn read_negotiated(r: &mut Reader<'_>, engine: &mut Engine) -> Result<(), SnapshotError> {
+fn read_negotiated(
+    r: &mut Reader<'_>,
+    engine: &mut Engine,
+    version: u8,
+) -> Result<(), SnapshotError> {
     let state = &mut engine.state;
     let (accounts, instruments) = (state.accounts.len(), state.instruments.len());
     let valid = |account: u32, instrument: u32| {
@@ -706,6 +733,11 @@ fn read_negotiated(r: &mut Reader<'_>, engine: &mut Engine) -> Result<(), Snapsh
             }
             bids.push(bid);
         }
+        let disposal = if version >= 3 && r.bool()? {
+            Some(r.u64()?)
+        } else {
+            None
+        };
         state.auctions.push(Bidding {
             id,
             seller,
@@ -717,7 +749,58 @@ fn read_negotiated(r: &mut Reader<'_>, engine: &mut Engine) -> Result<(), Snapsh
             bidder_max_t,
             open,
             bids,
+            disposal,
         });
+    }
+    Ok(())
+}
+
+/// The pledge disposals (version 3), each tied to a live auction or to none.
+fn read_disposals(r: &mut Reader<'_>, engine: &mut Engine) -> Result<(), SnapshotError> {
+    let state = &mut engine.state;
+    let count = r.len(37)?;
+    if count > crate::DISPOSALS_MAX {
+        return Err(SnapshotError::Invalid("disposal count"));
+    }
+    for _ in 0..count {
+        let (id, pledgor, pledgee, instrument) = (r.u64()?, r.u32()?, r.u32()?, r.u32()?);
+        let (quantity_t, claim_fen) = (r.u64()?, r.i64()?);
+        let auction = if r.bool()? { Some(r.u64()?) } else { None };
+        let linked = auction.is_none_or(|a| {
+            state
+                .auctions
+                .iter()
+                .any(|b| b.id == a && b.disposal == Some(id))
+        });
+        if pledgor as usize >= state.accounts.len()
+            || pledgee as usize >= state.accounts.len()
+            || instrument as usize >= state.instruments.len()
+            || claim_fen <= 0
+            || !linked
+            || state.disposals.iter().any(|d| d.id == id)
+        {
+            return Err(SnapshotError::Invalid("disposal"));
+        }
+        state.disposals.push(crate::state::Disposal {
+            id,
+            pledgor,
+            pledgee,
+            instrument: instrument as usize,
+            quantity_t,
+            claim_fen,
+            auction,
+        });
+    }
+    let orphan = state.auctions.iter().any(|a| {
+        a.disposal.is_some_and(|id| {
+            !state
+                .disposals
+                .iter()
+                .any(|d| d.id == id && d.auction == Some(a.id))
+        })
+    });
+    if orphan {
+        return Err(SnapshotError::Invalid("auction of no disposal"));
     }
     Ok(())
 }

@@ -309,6 +309,8 @@ pub const TRANSFER_CREDIT: u8 = 1;
 pub const TRANSFER_DEBIT: u8 = 2;
 pub const TRANSFER_DEPOSIT: u8 = 3;
 pub const TRANSFER_WITHDRAW: u8 = 4;
+/// Pledged units deposited for disposal (`DepositForDisposal`).
+pub const TRANSFER_DISPOSAL: u8 = 5;
 
 /// Everything the engine owns, in the layout the hot path wants.
 #[derive(Clone, Debug)]
@@ -334,6 +336,24 @@ pub struct State {
     pub blocks: Vec<BlockProposal>,
     /// One-way bidding auctions announced or open.
     pub auctions: Vec<Bidding>,
+    /// Pledged units locked for their pledgee's sale, by pledge id.
+    pub disposals: Vec<Disposal>,
+}
+
+/// Units of a pledge enforced for auction, locked in the pledgor's position until sold.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Disposal {
+    /// The registry's pledge id.
+    pub id: u64,
+    pub pledgor: u32,
+    pub pledgee: u32,
+    pub instrument: usize,
+    /// Locked and not on offer (an auction of the disposal holds the rest).
+    pub quantity_t: Tonnes,
+    /// Still owed to the pledgee from the sales.
+    pub claim_fen: Fen,
+    /// The auction selling it now.
+    pub auction: Option<u64>,
 }
 
 /// A block agreement waiting for its counterparty. The proposer's side is locked.
@@ -372,6 +392,8 @@ pub struct Bidding {
     pub bidder_max_t: Tonnes,
     pub open: bool,
     pub bids: Vec<Bid>,
+    /// The pledge disposal it sells (its proceeds pay the pledgee first).
+    pub disposal: Option<u64>,
 }
 
 impl State {
@@ -403,6 +425,7 @@ impl State {
             block_window: false,
             blocks: Vec::new(),
             auctions: Vec::new(),
+            disposals: Vec::new(),
         };
         state.insert_account(Account::new(config.fee_account, StpMode::default(), 0));
         state

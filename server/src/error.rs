@@ -194,6 +194,8 @@ fn engine_code(r: Reject) -> (Code, &'static str) {
         Reject::BidderLimitExceeded => (FailedPrecondition, "quantity_t"),
         Reject::BidsLimit => (ResourceExhausted, ""),
         Reject::AuctionsLimit => (ResourceExhausted, ""),
+        Reject::UnknownDisposal => (NotFound, "pledge_id"),
+        Reject::DisposalInAuction => (FailedPrecondition, "pledge_id"),
     }
 }
 
