@@ -70,6 +70,27 @@ fn what(kind: TxKind) -> &'static str {
     }
 }
 
+/// Largest secured amount or claim of a pledge: RMB 10 trillion, in fen.
+pub const PLEDGE_FEN_MAX: u64 = 1_000_000_000_000_000;
+
+/// A claim on the sale of a pledge: at least a fen, at most what the pledge secures (when
+/// it recorded an amount).
+fn check_claim(p: &Pledge, claim_fen: u64) -> Result<u64, RegistryError> {
+    let why = if claim_fen == 0 {
+        "must be at least 1 fen"
+    } else if claim_fen > PLEDGE_FEN_MAX {
+        "more than RMB 10 trillion"
+    } else if p.secured_fen > 0 && claim_fen > p.secured_fen {
+        "more than the pledge secures"
+    } else {
+        return Ok(claim_fen);
+    };
+    Err(RegistryError::InvalidField {
+        field: "claim_fen",
+        why,
+    })
+}
+
 impl Ledger {
     pub fn new() -> Ledger {
         Ledger {
@@ -258,9 +279,14 @@ impl Ledger {
                 pledgee,
                 unit,
                 quantity_t,
-            } => self.pledge(*pledgor, *pledgee, *unit, *quantity_t),
+                secured_fen,
+            } => self.pledge(*pledgor, *pledgee, *unit, *quantity_t, *secured_fen),
             Op::PledgeRelease { pledge } => self.release(*pledge),
-            Op::PledgeEnforce { pledge, how } => self.enforce(*pledge, *how),
+            Op::PledgeEnforce {
+                pledge,
+                how,
+                claim_fen,
+            } => self.enforce(*pledge, *how, *claim_fen),
             Op::Surrender {
                 account,
                 retirement,
@@ -721,7 +747,14 @@ impl Ledger {
         pledgee: AccountId,
         unit: UnitId,
         quantity_t: u64,
+        secured_fen: u64,
     ) -> Result<Outcome, RegistryError> {
+        if secured_fen > PLEDGE_FEN_MAX {
+            return Err(RegistryError::InvalidField {
+                field: "secured_fen",
+                why: "more than RMB 10 trillion",
+            });
+        }
         self.check_leg(pledgor, unit, TxKind::Pledge, Leg::Debit)?;
         self.check_leg(pledgee, unit, TxKind::Pledge, Leg::Credit)?;
         self.check_available(pledgor, unit, quantity_t)?;
@@ -737,6 +770,8 @@ impl Ledger {
                 unit,
                 quantity_t,
                 state: PledgeState::Registered,
+                secured_fen,
+                claim_fen: 0,
             },
         );
         self.dirty.pledges.insert(id);
@@ -769,23 +804,43 @@ impl Ledger {
         Ok(Outcome::Done)
     }
 
-    fn enforce(&mut self, id: u64, how: Enforcement) -> Result<Outcome, RegistryError> {
+    /// To the pledgee: the units become its own. For auction: they go to the pledgor's
+    /// trading position, where the exchange holds them for the pledgee's sale (the claim
+    /// is what the sale pays the pledgee first).
+    fn enforce(
+        &mut self,
+        id: u64,
+        how: Enforcement,
+        claim_fen: Option<u64>,
+    ) -> Result<Outcome, RegistryError> {
         let p = self.active_pledge(id)?;
-        let state = match how {
+        let (state, claim_fen) = match how {
             Enforcement::ToPledgee => {
+                if claim_fen.is_some() {
+                    return Err(RegistryError::InvalidField {
+                        field: "claim_fen",
+                        why: "only an enforcement for auction has a claim",
+                    });
+                }
                 self.check_leg(p.pledgee, p.unit, TxKind::PledgeEnforce, Leg::Credit)?;
                 self.check_credit_room(p.pledgee, p.unit, p.quantity_t)?;
                 let quantity = self.take_frozen(p.pledgor, p.unit, FreezeReason::Pledge(id));
                 self.holding_mut(p.pledgee, p.unit).registry_available_t += quantity;
-                PledgeState::EnforcedToPledgee
+                (PledgeState::EnforcedToPledgee, 0)
             }
             Enforcement::ForAuction => {
+                let claim_fen = claim_fen.map(|c| check_claim(&p, c)).transpose()?;
                 let quantity = self.take_frozen(p.pledgor, p.unit, FreezeReason::Pledge(id));
                 self.holding_mut(p.pledgor, p.unit).trading_t += quantity;
-                PledgeState::EnforcedForAuction
+                (PledgeState::EnforcedForAuction, claim_fen.unwrap_or(0))
             }
         };
-        self.pledges.insert(id, Pledge { state, ..p });
+        let enforced = Pledge {
+            state,
+            claim_fen,
+            ..p
+        };
+        self.pledges.insert(id, enforced);
         self.dirty.pledges.insert(id);
         Ok(Outcome::Done)
     }

@@ -119,6 +119,10 @@ pub struct Pledge {
     pub unit: UnitId,
     pub quantity_t: u64,
     pub state: PledgeState,
+    /// The most the pledge secures, fen (0: registered before amounts were recorded).
+    pub secured_fen: u64,
+    /// Enforced for auction: what the sale pays the pledgee first, fen (0 otherwise).
+    pub claim_fen: u64,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]

@@ -550,7 +550,9 @@ impl Registry {
                     .u64(p.pledgee.0)
                     .u32(p.unit.0)
                     .u64(p.quantity_t)
-                    .u8(pledge_state_code(p.state));
+                    .u8(pledge_state_code(p.state))
+                    .u64(p.secured_fen)
+                    .u64(p.claim_fen);
                 batch.put(&pledge_key(*id), &w.0);
             }
         }

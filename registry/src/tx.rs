@@ -102,6 +102,9 @@ pub enum Op {
         pledgee: AccountId,
         unit: UnitId,
         quantity_t: u64,
+        /// The most the pledge secures, in fen (0: not recorded, pledges from before
+        /// amounts were; an enforcement for auction then names its claim).
+        secured_fen: u64,
     },
     PledgeRelease {
         pledge: u64,
@@ -109,6 +112,10 @@ pub enum Op {
     PledgeEnforce {
         pledge: u64,
         how: Enforcement,
+        /// For auction: what the sale pays the pledgee first, in fen, at most the secured
+        /// amount. `None` only in journals from before claims (their units went to the
+        /// pledgor's free trading position).
+        claim_fen: Option<u64>,
     },
     /// Surrender against a compliance year: the units are retired for good.
     Surrender {
@@ -421,21 +428,31 @@ fn encode_op(w: &mut Writer, op: &Op) {
             pledgee,
             unit,
             quantity_t,
+            secured_fen,
         } => {
-            w.u8(13)
+            w.u8(30)
                 .u64(pledgor.0)
                 .u64(pledgee.0)
                 .u32(unit.0)
-                .u64(*quantity_t);
+                .u64(*quantity_t)
+                .u64(*secured_fen);
         }
         Op::PledgeRelease { pledge } => {
             w.u8(14).u64(*pledge);
         }
-        Op::PledgeEnforce { pledge, how } => {
-            w.u8(15).u64(*pledge).u8(match how {
+        Op::PledgeEnforce {
+            pledge,
+            how,
+            claim_fen,
+        } => {
+            let how = match how {
                 Enforcement::ToPledgee => 0,
                 Enforcement::ForAuction => 1,
-            });
+            };
+            match claim_fen {
+                None => w.u8(15).u64(*pledge).u8(how),
+                Some(claim) => w.u8(31).u64(*pledge).u8(how).u64(*claim),
+            };
         }
         Op::Surrender {
             account,
@@ -565,7 +582,8 @@ fn encode_op(w: &mut Writer, op: &Op) {
 fn decode_op(r: &mut Reader<'_>) -> Result<Op, RegistryError> {
     let a = |r: &mut Reader<'_>| r.u64().map(AccountId);
     let u = |r: &mut Reader<'_>| r.u32().map(UnitId);
-    Ok(match r.u8()? {
+    let tag = r.u8()?;
+    Ok(match tag {
         1 => Op::OpenAccount {
             account: a(r)?,
             kind: get_account_type(r)?,
@@ -637,16 +655,29 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, RegistryError> {
             pledgee: a(r)?,
             unit: u(r)?,
             quantity_t: r.u64()?,
+            secured_fen: 0,
+        },
+        30 => Op::PledgeRegister {
+            pledgor: a(r)?,
+            pledgee: a(r)?,
+            unit: u(r)?,
+            quantity_t: r.u64()?,
+            secured_fen: r.u64()?,
         },
         14 => Op::PledgeRelease { pledge: r.u64()? },
-        15 => {
+        15 | 31 => {
             let pledge = r.u64()?;
             let how = match r.u8()? {
                 0 => Enforcement::ToPledgee,
                 1 => Enforcement::ForAuction,
                 _ => return Err(RegistryError::Corrupt("enforcement".into())),
             };
-            Op::PledgeEnforce { pledge, how }
+            let claim_fen = if tag == 31 { Some(r.u64()?) } else { None };
+            Op::PledgeEnforce {
+                pledge,
+                how,
+                claim_fen,
+            }
         }
         16 => Op::Surrender {
             account: a(r)?,

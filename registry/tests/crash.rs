@@ -112,6 +112,7 @@ fn child(dir: &str, run: u64) {
                         pledgee: BANK,
                         unit: UNIT,
                         quantity_t,
+                        secured_fen: 1_000_000,
                     },
                     _ => Op::Transfer {
                         from,

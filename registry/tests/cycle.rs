@@ -22,6 +22,7 @@ const CEMENT: AccountId = AccountId(21);
 const DIFF: AccountId = AccountId(30);
 const ALU: AccountId = AccountId(40);
 const MEMBER: AccountId = AccountId(50);
+const BANK: AccountId = AccountId(60);
 const U2024: UnitId = UnitId(1);
 const U2025: UnitId = UnitId(2);
 const CCER: UnitId = UnitId(3);
@@ -203,6 +204,7 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
         (AUTHORITY, AccountType::NationalAuthority),
         (RETIREMENT, AccountType::Retirement),
         (MEMBER, AccountType::MemberFirm),
+        (BANK, AccountType::Pledgee),
     ] {
         b.ok(Op::OpenAccount {
             account,
@@ -340,6 +342,21 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
     let head = b.r.seq();
     assert_eq!(b.ok(run(pre)).outcome, Outcome::Unchanged);
     assert_eq!(b.r.seq(), head, "a re-run writes no entry");
+    // Pre-allocated units of the current year may be pledged (a loan against them before
+    // the true-up); released, they are available again.
+    let pledged = b.ok(Op::PledgeRegister {
+        pledgor: COAL,
+        pledgee: BANK,
+        unit: U2024,
+        quantity_t: 500_000,
+        secured_fen: 3_000_000_000,
+    });
+    let Outcome::Pledged { pledge } = pledged.outcome else {
+        panic!("{pledged:?}")
+    };
+    assert_eq!(b.available(COAL, U2024), 1_250_000);
+    b.ok(Op::PledgeRelease { pledge });
+    assert_eq!(b.available(COAL, U2024), 1_750_000);
 
     // Activity and verification of 2024.
     let power_activity =

@@ -94,6 +94,7 @@ fn random_op(rng: &mut Rng, pledges: u64, proposals: u64, seq: u64) -> Op {
             pledgee: rng.pick(&[BANK, b]),
             unit,
             quantity_t: q,
+            secured_fen: rng.below(3) * 1_000_000,
         },
         13 => match rng.below(3) {
             0 => Op::PledgeRelease {
@@ -102,10 +103,13 @@ fn random_op(rng: &mut Rng, pledges: u64, proposals: u64, seq: u64) -> Op {
             1 => Op::PledgeEnforce {
                 pledge: rng.below(pledges + 1),
                 how: Enforcement::ToPledgee,
+                claim_fen: None,
             },
             _ => Op::PledgeEnforce {
                 pledge: rng.below(pledges + 1),
                 how: Enforcement::ForAuction,
+                // Claims over the secured amount, zero, legacy (none) and valid.
+                claim_fen: [None, Some(0), Some(500_000), Some(1_500_000)][rng.below(4) as usize],
             },
         },
         14 => match rng.below(4) {

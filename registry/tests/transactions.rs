@@ -7,7 +7,7 @@ use registry::model::{
     AccountId, AccountStatus, AccountType, FreezeReason, PledgeState, UnitDef, UnitId, UnitKind,
 };
 use registry::tx::{Enforcement, Op, Outcome};
-use registry::{Registry, RegistryOptions};
+use registry::{Registry, RegistryError, RegistryOptions};
 
 #[test]
 fn issue_then_allocate_moves_units_from_the_authority() {
@@ -372,6 +372,7 @@ fn pledges_register_release_and_enforce() {
             pledgee: BANK,
             unit: CEA2025,
             quantity_t: 4_000,
+            secured_fen: 0,
         })
         .outcome
     else {
@@ -394,6 +395,7 @@ fn pledges_register_release_and_enforce() {
             pledgee: BROKER,
             unit: CEA2025,
             quantity_t: 1,
+            secured_fen: 0,
         },
         "UNIT_NOT_ALLOWED",
     );
@@ -408,14 +410,24 @@ fn pledges_register_release_and_enforce() {
             pledgee: BANK,
             unit: CEA2025,
             quantity_t: 3_000,
+            secured_fen: 0,
         })
         .outcome
     else {
         panic!()
     };
+    f.rejects(
+        Op::PledgeEnforce {
+            pledge,
+            how: Enforcement::ToPledgee,
+            claim_fen: Some(1),
+        },
+        "INVALID_FIELD",
+    );
     f.ok(Op::PledgeEnforce {
         pledge,
         how: Enforcement::ToPledgee,
+        claim_fen: None,
     });
     assert_eq!(f.holding(STEEL, CEA2025), (7_000, 0, 0));
     assert_eq!(f.holding(BANK, CEA2025), (3_000, 0, 0));
@@ -430,24 +442,54 @@ fn pledges_register_release_and_enforce() {
             pledgee: BANK,
             unit: CEA2025,
             quantity_t: 2_000,
+            // RMB 150,000.00 secured.
+            secured_fen: 15_000_000,
         })
         .outcome
     else {
         panic!()
     };
+    // Zero, and one fen over the secured amount: refused, naming the field.
+    for claim_fen in [0, 15_000_001] {
+        let op = Op::PledgeEnforce {
+            pledge,
+            how: Enforcement::ForAuction,
+            claim_fen: Some(claim_fen),
+        };
+        f.rejects(op.clone(), "INVALID_FIELD");
+        let refused = f.try_op(op).map(drop).unwrap_err();
+        assert!(
+            matches!(
+                refused,
+                RegistryError::InvalidField {
+                    field: "claim_fen",
+                    ..
+                }
+            ),
+            "{refused}"
+        );
+    }
+    // The bank claims RMB 120,000.00 outstanding, under the RMB 150,000.00 secured.
     f.ok(Op::PledgeEnforce {
         pledge,
         how: Enforcement::ForAuction,
+        claim_fen: Some(12_000_000),
     });
     assert_eq!(
         f.holding(STEEL, CEA2025),
         (5_000, 2_000, 0),
         "moved to the exchange for auction"
     );
+    let enforced = f.registry.ledger().pledges[&pledge];
+    assert_eq!(
+        (enforced.state, enforced.secured_fen, enforced.claim_fen),
+        (PledgeState::EnforcedForAuction, 15_000_000, 12_000_000)
+    );
     f.rejects(
         Op::PledgeEnforce {
             pledge,
             how: Enforcement::ToPledgee,
+            claim_fen: None,
         },
         "PLEDGE_NOT_ACTIVE",
     );
@@ -734,6 +776,7 @@ fn everything_survives_a_reopen_and_the_journal_verifies() {
         pledgee: BANK,
         unit: CEA2025,
         quantity_t: 1_000,
+        secured_fen: 0,
     });
     f.ok(Op::Freeze {
         account: STEEL,
@@ -765,4 +808,51 @@ fn everything_survives_a_reopen_and_the_journal_verifies() {
         vec![1, 2, 3]
     );
     assert_eq!(entries[1].prev_hash, entries[0].hash);
+}
+
+#[test]
+fn pledges_journaled_before_amounts_replay_with_none() {
+    // key "k" (u32 length + bytes), actor 9, time 1, then the op: tag 13, pledgor 5,
+    // pledgee 6, unit 2, 700 t; tag 15, pledge 3, for auction (1).
+    let head = |op: &[u8]| {
+        let mut b = 1u32.to_le_bytes().to_vec();
+        b.push(b'k');
+        b.extend(9u64.to_le_bytes());
+        b.extend(1u64.to_le_bytes());
+        b.extend(op);
+        b
+    };
+    let mut register = vec![13u8];
+    register.extend(5u64.to_le_bytes());
+    register.extend(6u64.to_le_bytes());
+    register.extend(2u32.to_le_bytes());
+    register.extend(700u64.to_le_bytes());
+    let tx = registry::tx::Tx::decode(&head(&register)).unwrap();
+    assert_eq!(
+        tx.op,
+        Op::PledgeRegister {
+            pledgor: registry::model::AccountId(5),
+            pledgee: registry::model::AccountId(6),
+            unit: registry::model::UnitId(2),
+            quantity_t: 700,
+            secured_fen: 0,
+        }
+    );
+    let mut enforce = vec![15u8];
+    enforce.extend(3u64.to_le_bytes());
+    enforce.push(1);
+    let tx = registry::tx::Tx::decode(&head(&enforce)).unwrap();
+    assert_eq!(
+        tx.op,
+        Op::PledgeEnforce {
+            pledge: 3,
+            how: Enforcement::ForAuction,
+            claim_fen: None,
+        }
+    );
+    // Written again, both take the new tags and round-trip.
+    for op in [register, enforce] {
+        let tx = registry::tx::Tx::decode(&head(&op)).unwrap();
+        assert_eq!(registry::tx::Tx::decode(&tx.encode()).unwrap(), tx);
+    }
 }

@@ -324,6 +324,7 @@ pub enum Rpc {
     OpenBidding,
     PlaceBid,
     CloseBidding,
+    AnnounceDisposal,
     // Registry
     OpenAccount,
     GetAccount,
@@ -390,9 +391,17 @@ pub fn rule(rpc: Rpc) -> &'static [(Role, Scope)] {
         | Rpc::PlaceBid => &[(Member, Own), (Entity, Own)],
         // The operator cancels for a defaulting or restricted member.
         Rpc::CancelAll => &[(Member, Own), (Entity, Own), (Operator, Any)],
-        Rpc::GetOrder | Rpc::ListOrders | Rpc::GetTradingAccount | Rpc::StreamExecutions => &[
+        Rpc::GetOrder | Rpc::ListOrders | Rpc::StreamExecutions => &[
             (Member, Own),
             (Entity, Own),
+            (Operator, Any),
+            (Auditor, Any),
+        ],
+        // A pledgee bank sees the funds a pledge sale paid it.
+        Rpc::GetTradingAccount => &[
+            (Member, Own),
+            (Entity, Own),
+            (Pledgee, Own),
             (Operator, Any),
             (Auditor, Any),
         ],
@@ -414,6 +423,8 @@ pub fn rule(rpc: Rpc) -> &'static [(Role, Scope)] {
             (Operator, Any),
         ],
         Rpc::OpenBidding | Rpc::CloseBidding => &[(Operator, Any)],
+        // The pledgee of the pledge, or the exchange at its request.
+        Rpc::AnnounceDisposal => &[(Pledgee, Own), (Operator, Any)],
         Rpc::OpenAccount | Rpc::SetAccountStatus | Rpc::Issue | Rpc::SetFourEyesThreshold => {
             &[(Authority, Any)]
         }

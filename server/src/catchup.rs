@@ -12,7 +12,7 @@ use registry::tx::{Enforcement, Op};
 use crate::config::{Config, engine_config, journal_dir, snapshot_dir};
 use crate::core::Core;
 use crate::hub::Hub;
-use crate::services::registry::{deposit_transfer, trades};
+use crate::services::registry::{deposit_transfer, disposal_deposit, trades};
 
 /// Streams resume across a restart (and recent trades stay on the market pages): the
 /// history before the newest snapshot is rebuilt by replaying, on a scratch copy of the
@@ -138,37 +138,52 @@ async fn registry_deposits(core: &Core) -> Result<Vec<CommandKind>, String> {
             return Ok(deposits);
         };
         for entry in entries {
-            let (account, unit, quantity_t) = match entry.tx.op {
-                Op::MoveToTrading {
-                    account,
-                    unit,
-                    quantity_t,
-                } => (account, unit, quantity_t),
-                Op::PledgeEnforce {
-                    pledge,
-                    how: Enforcement::ForAuction,
-                } => {
-                    let found = core
-                        .registry
-                        .read(move |r| r.ledger().pledges.get(&pledge).copied())
-                        .await
-                        .map_err(|e| e.message)?;
-                    let Some(p) = found else { continue };
-                    (p.pledgor, p.unit, p.quantity_t)
-                }
-                _ => continue,
-            };
-            if let Some(instrument) = core.catalog.instrument_of_unit(unit) {
-                deposits.push(CommandKind::DepositAllowances {
-                    transfer: deposit_transfer(entry.seq),
-                    account: EngineAccount(account.0),
-                    instrument,
-                    quantity_t,
-                });
+            if let Some(kind) = deposit_of(core, entry.seq, &entry.tx.op).await? {
+                deposits.push(kind);
             }
         }
         from = last + 1;
     }
+}
+
+/// The engine deposit one registry entry calls for: a move to trading, or a pledge
+/// enforced for auction (locked for its sale; from before claims, a plain deposit).
+async fn deposit_of(core: &Core, seq: u64, op: &Op) -> Result<Option<CommandKind>, String> {
+    let (account, unit, quantity_t) = match *op {
+        Op::MoveToTrading {
+            account,
+            unit,
+            quantity_t,
+        } => (account, unit, quantity_t),
+        Op::PledgeEnforce {
+            pledge,
+            how: Enforcement::ForAuction,
+            claim_fen,
+        } => {
+            let found = core
+                .registry
+                .read(move |r| r.ledger().pledges.get(&pledge).copied())
+                .await
+                .map_err(|e| e.message)?;
+            let Some(p) = found else { return Ok(None) };
+            if let (Some(claim_fen), Some(instrument)) =
+                (claim_fen, core.catalog.instrument_of_unit(p.unit))
+            {
+                return Ok(Some(disposal_deposit(seq, &p, instrument, claim_fen)));
+            }
+            (p.pledgor, p.unit, p.quantity_t)
+        }
+        _ => return Ok(None),
+    };
+    Ok(core
+        .catalog
+        .instrument_of_unit(unit)
+        .map(|instrument| CommandKind::DepositAllowances {
+            transfer: deposit_transfer(seq),
+            account: EngineAccount(account.0),
+            instrument,
+            quantity_t,
+        }))
 }
 
 /// Start-up's reconciliation: a state whose two ledgers disagree is not served.

@@ -31,6 +31,7 @@ const RPCS: &[(&str, Rpc, u64)] = &[
     ("OpenBidding", Rpc::OpenBidding, 0),
     ("PlaceBid", Rpc::PlaceBid, M1),
     ("CloseBidding", Rpc::CloseBidding, 0),
+    ("AnnounceDisposal", Rpc::AnnounceDisposal, 0),
     ("OpenAccount", Rpc::OpenAccount, 0),
     ("GetAccount", Rpc::GetAccount, M1),
     ("SetAccountStatus", Rpc::SetAccountStatus, 0),
@@ -300,6 +301,16 @@ async fn invoke(c: &mut Clients, name: &str, n: &mut u64) -> Result<(), Status> 
             })
             .await
             .map(drop),
+        "AnnounceDisposal" => c
+            .auction
+            .announce_disposal(pb::AnnounceDisposalRequest {
+                pledge_id: 999_999,
+                reserve: pb::ReserveRule::PreviousClose as i32,
+                pricing: pb::Pricing::Uniform as i32,
+                bidder_max_bp: 0,
+            })
+            .await
+            .map(drop),
         "OpenAccount" => {
             let k = key(n);
             c.registry
@@ -443,6 +454,7 @@ async fn invoke(c: &mut Clients, name: &str, n: &mut u64) -> Result<(), Status> 
                 pledgee_account_id: BANK,
                 unit: unit(),
                 quantity_t: 1,
+                secured_fen: 1,
             })
             .await
             .map(drop),
@@ -452,6 +464,7 @@ async fn invoke(c: &mut Clients, name: &str, n: &mut u64) -> Result<(), Status> 
                 idempotency_key: key(n),
                 pledge_id: 999_999,
                 enforcement: 0,
+                claim_fen: 0,
             })
             .await
             .map(drop),
@@ -461,6 +474,7 @@ async fn invoke(c: &mut Clients, name: &str, n: &mut u64) -> Result<(), Status> 
                 idempotency_key: key(n),
                 pledge_id: 999_999,
                 enforcement: pb::Enforcement::ToPledgee as i32,
+                claim_fen: 0,
             })
             .await
             .map(drop),

@@ -83,8 +83,9 @@ async fn four_eyes_pledges_and_cancellation_through_the_api() {
         55_001
     );
 
-    // A bank takes a pledge on m3's registry holding, then enforces it for sale at the
-    // exchange: the units land in m3's trading position, credited in the engine too.
+    // A bank takes a pledge on m3's registry holding (securing RMB 200,000.00), then
+    // enforces it for sale at the exchange: the units land in m3's trading position,
+    // locked there for the bank's sale (tests/pledge_sale.rs sells them).
     let pledge = bank
         .registry
         .register_pledge(pb::PledgeRequest {
@@ -93,6 +94,7 @@ async fn four_eyes_pledges_and_cancellation_through_the_api() {
             pledgee_account_id: BANK,
             unit: "CEA2025".into(),
             quantity_t: 2_000,
+            secured_fen: 20_000_000,
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -124,6 +126,7 @@ async fn four_eyes_pledges_and_cancellation_through_the_api() {
             idempotency_key: "enforce-1".into(),
             pledge_id: pledge,
             enforcement: pb::Enforcement::ForAuction as i32,
+            claim_fen: 0,
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"))
@@ -140,7 +143,10 @@ async fn four_eyes_pledges_and_cancellation_through_the_api() {
         .await
         .unwrap_or_else(|e| panic!("{e}"))
         .into_inner();
-    assert_eq!(a3.positions[0].free_t, 52_000);
+    assert_eq!(
+        (a3.positions[0].free_t, a3.positions[0].locked_t),
+        (50_000, 2_000)
+    );
     reconcile_clean(&server).await;
 
     // Voluntary cancellation retires units for good.

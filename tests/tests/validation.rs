@@ -560,11 +560,26 @@ async fn malformed_fields_are_refused_naming_the_field_and_change_nothing() {
             pledgor_account_id: M1,
             pledgee_account_id: BANK,
             unit: "CEA2025".into(),
-            quantity_t: 0
+            quantity_t: 0,
+            secured_fen: 1,
         }),
         IA,
         "INVALID_FIELD",
         "quantity_t"
+    );
+    case!(
+        "pledge: no secured amount",
+        b.register_pledge(pb::PledgeRequest {
+            idempotency_key: "p".into(),
+            pledgor_account_id: M1,
+            pledgee_account_id: BANK,
+            unit: "CEA2025".into(),
+            quantity_t: 10,
+            secured_fen: 0,
+        }),
+        IA,
+        "INVALID_FIELD",
+        "secured_fen"
     );
     let a = &mut ops.admin;
     case!(

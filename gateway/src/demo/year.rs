@@ -338,6 +338,8 @@ impl Year<'_> {
                     pledgee_account_id: BANK,
                     unit: INSTRUMENT.into(),
                     quantity_t: *q,
+                    // A loan of RMB 60.00 a tonne pledged (about 70% of the price).
+                    secured_fen: q * 6_000,
                 })
                 .await
                 .map_err(fail("register pledge"))?
@@ -420,6 +422,7 @@ impl Year<'_> {
                     idempotency_key: format!("enforce-{id}"),
                     pledge_id: id,
                     enforcement: pb::Enforcement::ToPledgee as i32,
+                    claim_fen: 0,
                 })
                 .await
                 .map_err(fail("enforce pledge"))?;
@@ -429,6 +432,7 @@ impl Year<'_> {
                     idempotency_key: format!("release-{id}"),
                     pledge_id: id,
                     enforcement: 0,
+                    claim_fen: 0,
                 })
                 .await
                 .map_err(fail("release pledge"))?;

@@ -255,6 +255,13 @@ fn decode_pledge(id: u64, v: &[u8]) -> Result<Pledge, RegistryError> {
         3 => PledgeState::EnforcedForAuction,
         _ => return Err(RegistryError::Corrupt("pledge state".into())),
     };
+    // Records from before amounts end here.
+    let (secured_fen, claim_fen) = if r.is_done() {
+        (0, 0)
+    } else {
+        (r.u64()?, r.u64()?)
+    };
+    r.done()?;
     Ok(Pledge {
         id,
         pledgor,
@@ -262,6 +269,8 @@ fn decode_pledge(id: u64, v: &[u8]) -> Result<Pledge, RegistryError> {
         unit,
         quantity_t,
         state,
+        secured_fen,
+        claim_fen,
     })
 }
 

@@ -2,6 +2,7 @@
 //! convert the wire message, run it through the core or the registry writer, convert back.
 
 pub mod admin;
+pub mod auction;
 pub mod compliance;
 pub mod convert;
 pub mod entry;

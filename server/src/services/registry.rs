@@ -41,6 +41,78 @@ pub fn withdraw_transfer(account: u64, key: &str) -> TransferId {
     TransferId(WITHDRAW_TAG | (hash & (WITHDRAW_TAG - 1)))
 }
 
+/// The engine command that locks an enforced pledge's units for its sale; the deposit's
+/// transfer id is the registry entry's, as for a move to trading (recovery re-drives it).
+pub fn disposal_deposit(
+    entry: u64,
+    pledge: &::registry::model::Pledge,
+    instrument: engine::InstrumentId,
+    claim_fen: u64,
+) -> CommandKind {
+    CommandKind::DepositForDisposal {
+        transfer: deposit_transfer(entry),
+        disposal: pledge.id,
+        pledgor: EngineAccount(pledge.pledgor.0),
+        pledgee: EngineAccount(pledge.pledgee.0),
+        instrument,
+        quantity_t: pledge.quantity_t,
+        // At most PLEDGE_FEN_MAX (10^15), well inside i64.
+        claim_fen: claim_fen as i64,
+    }
+}
+
+/// A pledge's secured amount or claim, fen: 1 to RMB 10 trillion.
+fn pledge_fen(value: u64, field: &'static str) -> Result<u64, ApiError> {
+    if value == 0 || value > ::registry::ledger::PLEDGE_FEN_MAX {
+        return Err(ApiError::field(
+            field,
+            "must be 1 fen to RMB 10 trillion (1e15 fen)",
+        ));
+    }
+    Ok(value)
+}
+
+/// An EnforcePledge request as the registry operation: to the pledgee, or for auction
+/// with the claim (the request's, else the pledge's secured amount).
+fn enforcement(
+    r: &pb::PledgeActionRequest,
+    pledge: &::registry::model::Pledge,
+) -> Result<Op, ApiError> {
+    let (how, claim_fen) = match pb::Enforcement::try_from(r.enforcement) {
+        Ok(pb::Enforcement::ToPledgee) if r.claim_fen != 0 => {
+            return Err(ApiError::field(
+                "claim_fen",
+                "only an enforcement for auction has a claim",
+            ));
+        }
+        Ok(pb::Enforcement::ToPledgee) => (Enforcement::ToPledgee, None),
+        Ok(pb::Enforcement::ForAuction) => {
+            let claim = match (r.claim_fen, pledge.secured_fen) {
+                (0, 0) => {
+                    return Err(ApiError::field(
+                        "claim_fen",
+                        "the pledge records no secured amount: give what is owed",
+                    ));
+                }
+                (0, secured) => secured,
+                (claim, _) => pledge_fen(claim, "claim_fen")?,
+            };
+            (Enforcement::ForAuction, Some(claim))
+        }
+        _ => {
+            return Err(ApiError::field(
+                "enforcement",
+                "must be an ENFORCEMENT_ value",
+            ));
+        }
+    };
+    Ok(Op::PledgeEnforce {
+        pledge: pledge.id,
+        how,
+        claim_fen,
+    })
+}
+
 /// Registry account types that also get a trading account at the exchange.
 pub fn trades(kind: AccountType) -> bool {
     !matches!(
@@ -111,15 +183,9 @@ impl RegistryApi {
     }
 
     /// Credits the engine with a registry move into trading (idempotent by entry).
-    async fn deposit(
-        &self,
-        entry: u64,
-        account: u64,
-        unit: UnitId,
-        quantity_t: u64,
-    ) -> Result<u64, ApiError> {
-        let instrument = self
-            .ctx
+    /// The instrument that trades a unit.
+    fn traded(&self, unit: UnitId) -> Result<engine::InstrumentId, ApiError> {
+        self.ctx
             .core
             .catalog
             .instrument_of_unit(unit)
@@ -130,7 +196,17 @@ impl RegistryApi {
                     "unit",
                     "no instrument trades this unit",
                 )
-            })?;
+            })
+    }
+
+    async fn deposit(
+        &self,
+        entry: u64,
+        account: u64,
+        unit: UnitId,
+        quantity_t: u64,
+    ) -> Result<u64, ApiError> {
+        let instrument = self.traded(unit)?;
         let applied = self
             .ctx
             .core
@@ -147,6 +223,32 @@ impl RegistryApi {
                 account,
                 ?reason,
                 "the engine refused a deposit the registry committed; it is retried at the next start"
+            );
+            return Err(ApiError::engine(reason));
+        }
+        Ok(applied.seq)
+    }
+
+    /// The engine's side of a pledge enforced for auction: the units locked in the
+    /// pledgor's trading account for the pledgee's sale.
+    async fn dispose(
+        &self,
+        entry: u64,
+        pledge: &::registry::model::Pledge,
+        claim_fen: u64,
+    ) -> Result<u64, ApiError> {
+        let instrument = self.traded(pledge.unit)?;
+        let applied = self
+            .ctx
+            .core
+            .execute_once(disposal_deposit(entry, pledge, instrument, claim_fen))
+            .await?;
+        if let Some(reason) = applied.rejection() {
+            tracing::error!(
+                entry,
+                pledge = pledge.id,
+                ?reason,
+                "the engine refused a disposal the registry committed; it is retried at the next start"
             );
             return Err(ApiError::engine(reason));
         }
@@ -642,6 +744,7 @@ impl RegistryService for RegistryApi {
                         pledgee: AccountId(id(r.pledgee_account_id, "pledgee_account_id")?),
                         unit: self.unit(&r.unit, "unit")?,
                         quantity_t: quantity(r.quantity_t, "quantity_t")?,
+                        secured_fen: pledge_fen(r.secured_fen, "secured_fen")?,
                     },
                 ))
             },
@@ -688,6 +791,8 @@ impl RegistryService for RegistryApi {
                         pledgee_account_id: p.pledgee.0,
                         unit: catalog.unit_name(p.unit),
                         quantity_t: p.quantity_t,
+                        secured_fen: p.secured_fen,
+                        claim_fen: p.claim_fen,
                         state: match p.state {
                             PledgeState::Registered => "REGISTERED",
                             PledgeState::Released => "RELEASED",
@@ -907,36 +1012,25 @@ impl RegistryApi {
         };
         let op = match rpc {
             Rpc::ReleasePledge => Op::PledgeRelease { pledge: pledge_id },
-            _ => Op::PledgeEnforce {
-                pledge: pledge_id,
-                how: match pb::Enforcement::try_from(r.enforcement) {
-                    Ok(pb::Enforcement::ToPledgee) => Enforcement::ToPledgee,
-                    Ok(pb::Enforcement::ForAuction) => Enforcement::ForAuction,
-                    _ => {
-                        return Err(self.ctx.refuse(
-                            m,
-                            ApiError::field("enforcement", "must be an ENFORCEMENT_ value"),
-                        ));
-                    }
-                },
-            },
+            _ => enforcement(r, &pledge).map_err(|e| self.ctx.refuse(m, e))?,
         };
-        let for_auction = matches!(
-            op,
+        let claim_fen = match op {
             Op::PledgeEnforce {
                 how: Enforcement::ForAuction,
+                claim_fen,
                 ..
-            }
-        );
+            } => claim_fen,
+            _ => None,
+        };
         let rec = self
             .ctx
             .registry_tx(&call.principal, key, op)
             .await
             .map_err(|e| self.ctx.refuse(m, e))?;
         let mut reply = receipt(rec);
-        if for_auction {
+        if let Some(claim_fen) = claim_fen {
             reply.engine_sequence = self
-                .deposit(rec.seq, pledge.pledgor.0, pledge.unit, pledge.quantity_t)
+                .dispose(rec.seq, &pledge, claim_fen)
                 .await
                 .map_err(|e| self.ctx.refuse(m, e))?;
         }
