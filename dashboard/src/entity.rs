@@ -169,6 +169,7 @@ fn holding_row(unit: &str, h: &Holding) -> HoldingRow {
             FreezeReason::Pledge(p) => format!("pledge {p}: {}", grouped(*q)),
             FreezeReason::Judicial(o) => format!("court order {o}: {}", grouped(*q)),
             FreezeReason::Pending(p) => format!("transfer {p}: {}", grouped(*q)),
+            FreezeReason::CarryOver(a) => format!("carry-over application {a}: {}", grouped(*q)),
         })
         .collect();
     HoldingRow {

@@ -79,6 +79,8 @@ pub struct Plan {
     pub penalty_multiple: Decimal,
     /// Surrender deadline, `YYYYMMDD` (31 December of the next year).
     pub deadline: u32,
+    /// Old vintages carried into this year's vintage, if the plan provides for it.
+    pub carry_over: Option<crate::cycle::carry::CarryOverRule>,
 }
 
 impl Plan {
@@ -101,6 +103,7 @@ impl Plan {
             earliest_vintage: 2019,
             penalty_multiple: dec!(5),
             deadline: 20_251_231,
+            carry_over: None,
         }
     }
 
@@ -125,6 +128,17 @@ impl Plan {
             earliest_vintage: 2025,
             penalty_multiple: dec!(5),
             deadline: 20_261_231,
+            carry_over: Some(crate::cycle::carry::CarryOverRule {
+                base_t: 10_000,
+                sales_multiple: dec!(1.5),
+                vintage_from: 2019,
+                vintage_to: 2024,
+                sales_year_from: 2024,
+                sales_year_to: 2025,
+                holdings_date: 20_251_231,
+                applications_until: 20_260_610,
+                barred_if_missed: vec![2023, 2024],
+            }),
         }
     }
 }

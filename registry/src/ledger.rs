@@ -142,7 +142,7 @@ impl Ledger {
         }
     }
 
-    fn check_available(
+    pub(crate) fn check_available(
         &self,
         id: AccountId,
         unit: UnitId,
@@ -190,14 +190,14 @@ impl Ledger {
         self.holding_mut(to, unit).registry_available_t += quantity_t;
     }
 
-    fn freeze(&mut self, id: AccountId, unit: UnitId, reason: FreezeReason, quantity_t: u64) {
+    pub(crate) fn freeze(&mut self, id: AccountId, unit: UnitId, reason: FreezeReason, quantity_t: u64) {
         let holding = self.holding_mut(id, unit);
         holding.registry_available_t -= quantity_t;
         *holding.frozen.entry(reason).or_default() += quantity_t;
     }
 
     /// Removes a freeze and returns its quantity (0 if there was none).
-    fn take_frozen(&mut self, id: AccountId, unit: UnitId, reason: FreezeReason) -> u64 {
+    pub(crate) fn take_frozen(&mut self, id: AccountId, unit: UnitId, reason: FreezeReason) -> u64 {
         self.holding_mut(id, unit)
             .frozen
             .remove(&reason)
@@ -332,7 +332,24 @@ impl Ledger {
                 self.four_eyes_t = *quantity_t;
                 Ok(Outcome::Done)
             }
-            Op::Settle { through_seq, legs } => self.settle(*through_seq, legs),
+            Op::Settle { through_seq, legs } => self.settle(*through_seq, legs, tx.timestamp_ns),
+            Op::FixCarryOver {
+                year,
+                plan_version,
+                date,
+            } => self.fix_carry_over(*year, plan_version, *date),
+            Op::ApplyCarryOver {
+                year,
+                account,
+                unit,
+                quantity_t,
+                date,
+            } => self.apply_carry_over(*year, *account, *unit, *quantity_t, *date),
+            Op::ConvertCarryOver {
+                year,
+                unit,
+                cancellation,
+            } => self.convert_carry_over(*year, *unit, *cancellation),
             Op::RegisterPlan { plan } => self.register_plan(plan),
             Op::LoadEntities { rows } => self.load_entities(rows),
             Op::LoadActivity { year, rows } => self.load_activity(seq, *year, rows),
@@ -367,7 +384,12 @@ impl Ledger {
 
     /// Applies a settlement batch all or nothing: every leg is checked against the net
     /// effect of the legs before it, then everything moves.
-    fn settle(&mut self, through_seq: u64, legs: &[SettleLeg]) -> Result<Outcome, RegistryError> {
+    fn settle(
+        &mut self,
+        through_seq: u64,
+        legs: &[SettleLeg],
+        timestamp_ns: u64,
+    ) -> Result<Outcome, RegistryError> {
         if through_seq <= self.settled_seq {
             return Err(RegistryError::InvalidField {
                 field: "through_seq",
@@ -403,6 +425,7 @@ impl Ledger {
                 }
             }
         }
+        self.count_net_sales(legs, timestamp_ns);
         self.settled_seq = through_seq;
         Ok(Outcome::Done)
     }
@@ -960,6 +983,12 @@ impl Ledger {
                     p.state == ProposalState::Pending && p.from == account && p.unit == unit
                 })
                 .map(|p| p.quantity_t),
+            FreezeReason::CarryOver(id) => self
+                .cycle
+                .applications
+                .get(id)
+                .filter(|a| !a.converted && a.account == account && a.unit == unit)
+                .map(|a| a.quantity_t),
             FreezeReason::Judicial(_) => Some(quantity),
         }
     }

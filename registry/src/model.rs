@@ -67,6 +67,8 @@ pub enum FreezeReason {
     Judicial(u64),
     /// A transfer proposal waiting for its second approver.
     Pending(u64),
+    /// Old-vintage units applied for carry-over (the application's id), until converted.
+    CarryOver(u64),
 }
 
 /// One account's holding of one unit. Frozen units count as owned and cannot move.

@@ -52,6 +52,7 @@ use serde::Deserialize;
 use crate::allocation::{LoadCorrection, PowerBenchmarks, PowerPlan};
 use crate::codec::{Reader, Writer};
 use crate::compliance::{IndustryMethod, Plan, SectorShares};
+use crate::cycle::carry::CarryOverRule;
 use crate::error::RegistryError;
 use crate::industry::{IntensityCoefficients, IntensityPlan};
 
@@ -89,6 +90,21 @@ struct PlanFile {
     pre_allocation: SharesFile,
     power: PowerFile,
     industry: IndustryFile,
+    carry_over: Option<CarryOverFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CarryOverFile {
+    base_t: u64,
+    sales_multiple: String,
+    vintage_from: u16,
+    vintage_to: u16,
+    sales_year_from: u16,
+    sales_year_to: u16,
+    holdings_date: u32,
+    applications_until: u32,
+    barred_if_missed: Vec<u16>,
 }
 
 #[derive(Deserialize)]
@@ -272,7 +288,7 @@ fn industry(i: &IndustryFile) -> Result<IndustryMethod, PlanError> {
     })
 }
 
-fn valid_date(v: u32) -> bool {
+pub(crate) fn valid_date(v: u32) -> bool {
     let (y, m, d) = (v / 10_000, v / 100 % 100, v % 100);
     (2013..=2101).contains(&y) && (1..=12).contains(&m) && (1..=31).contains(&d)
 }
@@ -302,6 +318,20 @@ impl Plan {
         };
         let industry = industry(&f.industry)?;
         let benchmarks = benchmarks(&f.power.benchmarks)?;
+        let carry_over = match &f.carry_over {
+            None => None,
+            Some(c) => Some(CarryOverRule {
+                base_t: c.base_t,
+                sales_multiple: decimal("carry_over.sales_multiple", &c.sales_multiple)?,
+                vintage_from: c.vintage_from,
+                vintage_to: c.vintage_to,
+                sales_year_from: c.sales_year_from,
+                sales_year_to: c.sales_year_to,
+                holdings_date: c.holdings_date,
+                applications_until: c.applications_until,
+                barred_if_missed: c.barred_if_missed.clone(),
+            }),
+        };
         let plan = Plan {
             year: f.year,
             version: f.version,
@@ -323,6 +353,7 @@ impl Plan {
             earliest_vintage: f.earliest_vintage,
             penalty_multiple: decimal("penalty_multiple", &f.penalty_multiple)?,
             deadline: f.deadline,
+            carry_over,
         };
         plan.validate()
             .map_err(|(key, why)| err(key, why.to_string()))?;
@@ -380,6 +411,9 @@ impl Plan {
                 "deadline",
                 "must be a date YYYYMMDD after the compliance year",
             ));
+        }
+        if let Some(c) = &self.carry_over {
+            c.validate(self.year)?;
         }
         Ok(())
     }
@@ -463,7 +497,7 @@ impl Plan {
             b.heat_gas,
             load_correction_toml(&self.power.load_correction),
             industry_toml(&self.industry),
-        )
+        ) + &self.carry_over.as_ref().map_or(String::new(), CarryOverRule::to_toml)
     }
 }
 
@@ -574,7 +608,7 @@ fn industry_toml(m: &IndustryMethod) -> String {
 /// Marks the second and later encodings (the first began with the year, never 0xFFFF).
 const FORMAT_MARKER: u16 = 0xFFFF;
 /// The encoding written now.
-const FORMAT: u8 = 2;
+const FORMAT: u8 = 3;
 
 pub(crate) fn encode_plan(w: &mut Writer, p: &Plan) {
     w.u16(FORMAT_MARKER).u8(FORMAT).u16(p.year).str(&p.version);
@@ -602,6 +636,15 @@ pub(crate) fn encode_plan(w: &mut Writer, p: &Plan) {
         .u16(p.earliest_vintage)
         .dec(p.penalty_multiple)
         .u32(p.deadline);
+    match &p.carry_over {
+        None => {
+            w.u8(0);
+        }
+        Some(c) => {
+            w.u8(1);
+            c.encode(w);
+        }
+    }
 }
 
 fn encode_power(w: &mut Writer, p: &PowerPlan) {
@@ -738,7 +781,7 @@ pub(crate) fn decode_plan(r: &mut Reader<'_>) -> Result<Plan, RegistryError> {
     let first = r.u16()?;
     let (format, year) = if first == FORMAT_MARKER {
         match r.u8()? {
-            f @ 2 => (f, r.u16()?),
+            f @ (2 | 3) => (f, r.u16()?),
             _ => return Err(RegistryError::Corrupt("plan format".into())),
         }
     } else {
@@ -772,6 +815,12 @@ pub(crate) fn decode_plan(r: &mut Reader<'_>) -> Result<Plan, RegistryError> {
             "plan of the first format with a CCER upper bound".into(),
         ));
     }
+    let (earliest_vintage, penalty_multiple, deadline) = (r.u16()?, r.dec()?, r.u32()?);
+    let carry_over = match (format, if format >= 3 { r.u8()? } else { 0 }) {
+        (_, 0) => None,
+        (_, 1) => Some(CarryOverRule::decode(r)?),
+        _ => return Err(RegistryError::Corrupt("plan carry-over".into())),
+    };
     Ok(Plan {
         year,
         version,
@@ -780,9 +829,10 @@ pub(crate) fn decode_plan(r: &mut Reader<'_>) -> Result<Plan, RegistryError> {
         pre_allocation,
         ccer_cap_bp,
         ccer_registered_after,
-        earliest_vintage: r.u16()?,
-        penalty_multiple: r.dec()?,
-        deadline: r.u32()?,
+        earliest_vintage,
+        penalty_multiple,
+        deadline,
+        carry_over,
     })
 }
 

@@ -115,6 +115,18 @@ fn standing_key(year: u16, id: AccountId) -> Vec<u8> {
 fn deduction_key(id: AccountId) -> Vec<u8> {
     key(b'D', &[&id.0.to_be_bytes()])
 }
+fn net_sales_key(id: AccountId, vintage: u16, year: u16) -> Vec<u8> {
+    key(
+        b'N',
+        &[&id.0.to_be_bytes(), &vintage.to_be_bytes(), &year.to_be_bytes()],
+    )
+}
+fn quota_key(year: u16, id: AccountId) -> Vec<u8> {
+    key(b'Q', &[&year.to_be_bytes(), &id.0.to_be_bytes()])
+}
+fn application_key(id: u64) -> Vec<u8> {
+    key(b'A', &[&id.to_be_bytes()])
+}
 
 /// The chained hash of entry `seq`.
 pub fn entry_hash(prev: &[u8; 32], seq: u64, payload: &[u8]) -> [u8; 32] {
@@ -167,6 +179,7 @@ fn encode_holding(h: &Holding) -> Vec<u8> {
             FreezeReason::Pledge(id) => (0, *id),
             FreezeReason::Judicial(id) => (1, *id),
             FreezeReason::Pending(id) => (2, *id),
+            FreezeReason::CarryOver(id) => (3, *id),
         };
         w.u8(tag).u64(id).u64(*quantity);
     }
@@ -186,6 +199,7 @@ fn decode_holding(bytes: &[u8]) -> Result<Holding, RegistryError> {
             0 => FreezeReason::Pledge(id),
             1 => FreezeReason::Judicial(id),
             2 => FreezeReason::Pending(id),
+            3 => FreezeReason::CarryOver(id),
             _ => return Err(RegistryError::Corrupt("freeze reason".into())),
         };
         h.frozen.insert(reason, quantity);
@@ -610,6 +624,27 @@ impl Registry {
             match c.deductions.get(id) {
                 Some(owed) => batch.put(&deduction_key(*id), &owed.to_le_bytes()),
                 None => batch.delete(&deduction_key(*id)),
+            }
+        }
+        self.put_carry_over(batch);
+    }
+
+    fn put_carry_over(&self, batch: &mut Batch) {
+        let c = &self.ledger.cycle;
+        let d = &self.ledger.dirty.cycle;
+        for &(id, vintage, year) in &d.net_sales {
+            if let Some(n) = c.net_sales.get(&(id, vintage, year)) {
+                batch.put(&net_sales_key(id, vintage, year), &n.to_le_bytes());
+            }
+        }
+        for &(year, id) in &d.quotas {
+            if let Some(q) = c.quotas.get(&(year, id)) {
+                batch.put(&quota_key(year, id), &cycle::carry::encode_quota(q));
+            }
+        }
+        for id in &d.applications {
+            if let Some(a) = c.applications.get(id) {
+                batch.put(&application_key(*id), &cycle::carry::encode_application(a));
             }
         }
     }

@@ -147,6 +147,27 @@ pub enum Op {
         through_seq: u64,
         legs: Vec<SettleLeg>,
     },
+    /// Fixes every covered entity's carry-over limit into `year` under the plan's rule
+    /// (`date`: the exchange's local date, after the rule's holdings date).
+    FixCarryOver {
+        year: u16,
+        plan_version: String,
+        date: u32,
+    },
+    /// An entity applies to carry old-vintage units into `year`; they are frozen.
+    ApplyCarryOver {
+        year: u16,
+        account: AccountId,
+        unit: UnitId,
+        quantity_t: u64,
+        date: u32,
+    },
+    /// Converts the open applications into `year`: old units cancelled, `unit` issued.
+    ConvertCarryOver {
+        year: u16,
+        unit: UnitId,
+        cancellation: AccountId,
+    },
     /// Registers an allocation plan version for its compliance year.
     RegisterPlan {
         plan: Box<Plan>,
@@ -559,6 +580,34 @@ fn encode_op(w: &mut Writer, op: &Op) {
                 .u32(unit.0)
                 .u64(authority.0);
         }
+        Op::FixCarryOver {
+            year,
+            plan_version,
+            date,
+        } => {
+            w.u8(32).u16(*year).str(plan_version).u32(*date);
+        }
+        Op::ApplyCarryOver {
+            year,
+            account,
+            unit,
+            quantity_t,
+            date,
+        } => {
+            w.u8(33)
+                .u16(*year)
+                .u64(account.0)
+                .u32(unit.0)
+                .u64(*quantity_t)
+                .u32(*date);
+        }
+        Op::ConvertCarryOver {
+            year,
+            unit,
+            cancellation,
+        } => {
+            w.u8(34).u16(*year).u32(unit.0).u64(cancellation.0);
+        }
         Op::CloseYear {
             year,
             average_price_fen,
@@ -769,6 +818,23 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, RegistryError> {
             authority: a(r)?,
         },
         // Before the deadline rule: no date kept, and the close stood whenever it came.
+        32 => Op::FixCarryOver {
+            year: r.u16()?,
+            plan_version: r.str()?,
+            date: r.u32()?,
+        },
+        33 => Op::ApplyCarryOver {
+            year: r.u16()?,
+            account: a(r)?,
+            unit: u(r)?,
+            quantity_t: r.u64()?,
+            date: r.u32()?,
+        },
+        34 => Op::ConvertCarryOver {
+            year: r.u16()?,
+            unit: u(r)?,
+            cancellation: a(r)?,
+        },
         27 => Op::CloseYear {
             year: r.u16()?,
             average_price_fen: r.u64()? as i64,

@@ -24,6 +24,7 @@
 //!   and the dashboard).
 //! - `codec.rs`: the storage encoding of the cycle's records.
 
+pub mod carry;
 mod codec;
 mod ops;
 mod report;
@@ -50,6 +51,7 @@ pub(crate) use codec::{
     get_activity, get_entity_row, get_entity_row_v1, get_rows, put_activity, put_entity_row,
 };
 pub use ops::check_force_reason;
+pub(crate) use ops::open_year;
 pub use report::{csv_field, totals_csv};
 
 /// Why a compliance-cycle operation was refused beyond a bad field: its stable reason code
@@ -68,16 +70,32 @@ pub enum CycleCode {
     Inconsistent,
     /// A year closed on or before its surrender deadline without a forcing reason.
     BeforeDeadline,
+    /// Carry-over limits fixed on or before the holdings date, or an application after
+    /// the last day.
+    CarryOverWindow,
+    /// Carry-over limits into the year are fixed already.
+    CarryOverFixed,
+    /// An application before the limits are fixed.
+    CarryOverNotFixed,
+    /// An entity that missed an earlier year's compliance may not carry over.
+    CarryOverBarred,
+    /// Applications past the entity's limit.
+    CarryOverLimit,
 }
 
 impl CycleCode {
-    pub const ALL: [CycleCode; 6] = [
+    pub const ALL: [CycleCode; 11] = [
         CycleCode::PlanMismatch,
         CycleCode::AlreadyTruedUp,
         CycleCode::ActivityMissing,
         CycleCode::YearNotAdministered,
         CycleCode::Inconsistent,
         CycleCode::BeforeDeadline,
+        CycleCode::CarryOverWindow,
+        CycleCode::CarryOverFixed,
+        CycleCode::CarryOverNotFixed,
+        CycleCode::CarryOverBarred,
+        CycleCode::CarryOverLimit,
     ];
 
     pub fn code(self) -> &'static str {
@@ -88,6 +106,11 @@ impl CycleCode {
             CycleCode::YearNotAdministered => "YEAR_NOT_ADMINISTERED",
             CycleCode::Inconsistent => "CORRUPT",
             CycleCode::BeforeDeadline => "BEFORE_DEADLINE",
+            CycleCode::CarryOverWindow => "CARRY_OVER_WINDOW",
+            CycleCode::CarryOverFixed => "CARRY_OVER_FIXED",
+            CycleCode::CarryOverNotFixed => "CARRY_OVER_NOT_FIXED",
+            CycleCode::CarryOverBarred => "CARRY_OVER_BARRED",
+            CycleCode::CarryOverLimit => "CARRY_OVER_LIMIT",
         }
     }
 }
@@ -328,6 +351,12 @@ pub struct Cycle {
     /// Deductions owed (unpaid shortfalls, over-allocations not given back), netted at the
     /// next issuance.
     pub deductions: BTreeMap<AccountId, u64>,
+    /// CEA sold minus bought at the exchange, by (account, vintage, trade year).
+    pub net_sales: carry::NetSales,
+    /// Carry-over limits by (year carried into, account).
+    pub quotas: BTreeMap<(u16, AccountId), carry::Quota>,
+    /// Carry-over applications by id.
+    pub applications: BTreeMap<u64, carry::Application>,
 }
 
 /// Cycle records changed by the current transaction.
@@ -338,6 +367,9 @@ pub struct CycleDirty {
     pub years: BTreeSet<u16>,
     pub standing: BTreeSet<(u16, AccountId)>,
     pub deductions: BTreeSet<AccountId>,
+    pub net_sales: BTreeSet<(AccountId, u16, u16)>,
+    pub quotas: BTreeSet<(u16, AccountId)>,
+    pub applications: BTreeSet<u64>,
 }
 
 impl Cycle {

@@ -152,7 +152,7 @@ fn check_process_activity(
     Ok(())
 }
 
-fn open_year(cycle: &Cycle, year: u16) -> Result<Option<&Year>, RegistryError> {
+pub(crate) fn open_year(cycle: &Cycle, year: u16) -> Result<Option<&Year>, RegistryError> {
     let y = cycle.years.get(&year);
     if y.is_some_and(|y| y.closed.is_some()) {
         return Err(RegistryError::Surrender(

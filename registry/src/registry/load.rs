@@ -171,6 +171,38 @@ impl Registry {
                 .insert(AccountId(be_u64(&k[1..])?), u64::from_le_bytes(owed));
             Ok::<_, RegistryError>(true)
         })?;
+        self.load_carry_over()
+    }
+
+    fn load_carry_over(&mut self) -> Result<(), RegistryError> {
+        let c = &mut self.ledger.cycle;
+        let bad = || RegistryError::Corrupt("carry-over record key".into());
+        self.store.scan(b"N", b"N", |k, v| {
+            if k.len() != 13 {
+                return Err(bad());
+            }
+            let n: [u8; 8] = v.try_into().map_err(|_| bad())?;
+            let key = (
+                AccountId(be_u64(&k[1..9])?),
+                u16::from_be_bytes([k[9], k[10]]),
+                u16::from_be_bytes([k[11], k[12]]),
+            );
+            c.net_sales.insert(key, i64::from_le_bytes(n));
+            Ok(true)
+        })?;
+        self.store.scan(b"Q", b"Q", |k, v| {
+            if k.len() != 11 {
+                return Err(bad());
+            }
+            let key = (u16::from_be_bytes([k[1], k[2]]), AccountId(be_u64(&k[3..11])?));
+            c.quotas.insert(key, cycle::carry::decode_quota(v)?);
+            Ok(true)
+        })?;
+        self.store.scan(b"A", b"A", |k, v| {
+            c.applications
+                .insert(be_u64(&k[1..])?, cycle::carry::decode_application(v)?);
+            Ok::<_, RegistryError>(true)
+        })?;
         Ok(())
     }
 

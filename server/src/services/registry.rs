@@ -418,6 +418,7 @@ impl RegistryService for RegistryApi {
                                         FreezeReason::Pledge(p) => ("PLEDGE", *p),
                                         FreezeReason::Judicial(o) => ("JUDICIAL", *o),
                                         FreezeReason::Pending(p) => ("PENDING_TRANSFER", *p),
+                                        FreezeReason::CarryOver(a) => ("CARRY_OVER", *a),
                                     };
                                     pb::FrozenQuantity {
                                         reason: reason.into(),
