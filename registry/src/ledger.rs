@@ -190,7 +190,13 @@ impl Ledger {
         self.holding_mut(to, unit).registry_available_t += quantity_t;
     }
 
-    pub(crate) fn freeze(&mut self, id: AccountId, unit: UnitId, reason: FreezeReason, quantity_t: u64) {
+    pub(crate) fn freeze(
+        &mut self,
+        id: AccountId,
+        unit: UnitId,
+        reason: FreezeReason,
+        quantity_t: u64,
+    ) {
         let holding = self.holding_mut(id, unit);
         holding.registry_available_t -= quantity_t;
         *holding.frozen.entry(reason).or_default() += quantity_t;

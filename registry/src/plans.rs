@@ -497,7 +497,10 @@ impl Plan {
             b.heat_gas,
             load_correction_toml(&self.power.load_correction),
             industry_toml(&self.industry),
-        ) + &self.carry_over.as_ref().map_or(String::new(), CarryOverRule::to_toml)
+        ) + &self
+            .carry_over
+            .as_ref()
+            .map_or(String::new(), CarryOverRule::to_toml)
     }
 }
 

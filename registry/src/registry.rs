@@ -118,7 +118,11 @@ fn deduction_key(id: AccountId) -> Vec<u8> {
 fn net_sales_key(id: AccountId, vintage: u16, year: u16) -> Vec<u8> {
     key(
         b'N',
-        &[&id.0.to_be_bytes(), &vintage.to_be_bytes(), &year.to_be_bytes()],
+        &[
+            &id.0.to_be_bytes(),
+            &vintage.to_be_bytes(),
+            &year.to_be_bytes(),
+        ],
     )
 }
 fn quota_key(year: u16, id: AccountId) -> Vec<u8> {

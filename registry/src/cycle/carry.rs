@@ -58,16 +58,25 @@ impl CarryOverRule {
             return Err(("carry_over.sales_multiple", "must be from 0 to 10"));
         }
         if self.vintage_from < 2013 || self.vintage_from > self.vintage_to {
-            return Err(("carry_over.vintage_from", "must be 2013 or later, at most vintage_to"));
+            return Err((
+                "carry_over.vintage_from",
+                "must be 2013 or later, at most vintage_to",
+            ));
         }
         if self.vintage_to >= plan_year {
             return Err(("carry_over.vintage_to", "must be before the plan's year"));
         }
         if self.sales_year_from < 2013 || self.sales_year_from > self.sales_year_to {
-            return Err(("carry_over.sales_year_from", "must be 2013 or later, at most sales_year_to"));
+            return Err((
+                "carry_over.sales_year_from",
+                "must be 2013 or later, at most sales_year_to",
+            ));
         }
         if self.sales_year_to > plan_year + 1 {
-            return Err(("carry_over.sales_year_to", "must be at most the year after the plan's"));
+            return Err((
+                "carry_over.sales_year_to",
+                "must be at most the year after the plan's",
+            ));
         }
         if !crate::plans::valid_date(self.holdings_date) {
             return Err(("carry_over.holdings_date", "must be a date YYYYMMDD"));
@@ -75,11 +84,17 @@ impl CarryOverRule {
         if !crate::plans::valid_date(self.applications_until)
             || self.applications_until <= self.holdings_date
         {
-            return Err(("carry_over.applications_until", "must be a date after holdings_date"));
+            return Err((
+                "carry_over.applications_until",
+                "must be a date after holdings_date",
+            ));
         }
         if self.barred_if_missed.len() > 10 || self.barred_if_missed.iter().any(|y| *y >= plan_year)
         {
-            return Err(("carry_over.barred_if_missed", "at most 10 years before the plan's"));
+            return Err((
+                "carry_over.barred_if_missed",
+                "at most 10 years before the plan's",
+            ));
         }
         Ok(())
     }
@@ -240,7 +255,8 @@ impl Ledger {
             .range((account, UnitId(0))..=(account, UnitId(u32::MAX)))
             .filter(|((_, unit), _)| {
                 self.units.get(unit).is_some_and(|d| {
-                    d.kind == UnitKind::Cea && (rule.vintage_from..=rule.vintage_to).contains(&d.vintage)
+                    d.kind == UnitKind::Cea
+                        && (rule.vintage_from..=rule.vintage_to).contains(&d.vintage)
                 })
             })
             .map(|(_, h)| {
@@ -267,8 +283,8 @@ impl Ledger {
             })
             .map(|(_, n)| *n)
             .fold(0i64, i64::saturating_add);
-        let formula = Decimal::from(rule.base_t)
-            + rule.sales_multiple * Decimal::from(net_sales_t.max(0));
+        let formula =
+            Decimal::from(rule.base_t) + rule.sales_multiple * Decimal::from(net_sales_t.max(0));
         let formula_t = formula.floor().to_u64().unwrap_or(u64::MAX);
         let holdings_t = self.old_holdings_t(account, rule);
         let barred = rule.barred_if_missed.iter().any(|y| {
@@ -300,7 +316,10 @@ impl Ledger {
         if date <= rule.holdings_date {
             return Err(code(
                 CycleCode::CarryOverWindow,
-                format!("limits are fixed after the holdings date {}", rule.holdings_date),
+                format!(
+                    "limits are fixed after the holdings date {}",
+                    rule.holdings_date
+                ),
             ));
         }
         if self.cycle.quotas.keys().any(|(y, _)| *y == year) {
@@ -331,12 +350,17 @@ impl Ledger {
         quantity_t: u64,
         date: u32,
     ) -> Result<Outcome, RegistryError> {
-        let mut quota = self.cycle.quotas.get(&(year, account)).cloned().ok_or_else(|| {
-            code(
-                CycleCode::CarryOverNotFixed,
-                format!("no carry-over limit into {year} for account {}", account.0),
-            )
-        })?;
+        let mut quota = self
+            .cycle
+            .quotas
+            .get(&(year, account))
+            .cloned()
+            .ok_or_else(|| {
+                code(
+                    CycleCode::CarryOverNotFixed,
+                    format!("no carry-over limit into {year} for account {}", account.0),
+                )
+            })?;
         let rule = self.carry_rule(year, &quota.plan_version)?;
         if date > rule.applications_until {
             return Err(code(
@@ -351,7 +375,8 @@ impl Ledger {
             ));
         }
         let def = self.unit(unit)?;
-        if def.kind != UnitKind::Cea || !(rule.vintage_from..=rule.vintage_to).contains(&def.vintage)
+        if def.kind != UnitKind::Cea
+            || !(rule.vintage_from..=rule.vintage_to).contains(&def.vintage)
         {
             return Err(RegistryError::InvalidField {
                 field: "unit",
@@ -372,7 +397,12 @@ impl Ledger {
             ));
         }
         self.check_available(account, unit, quantity_t)?;
-        let id = self.cycle.applications.keys().next_back().map_or(1, |k| k + 1);
+        let id = self
+            .cycle
+            .applications
+            .keys()
+            .next_back()
+            .map_or(1, |k| k + 1);
         self.freeze(account, unit, FreezeReason::CarryOver(id), quantity_t);
         self.cycle.applications.insert(
             id,

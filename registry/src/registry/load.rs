@@ -194,7 +194,10 @@ impl Registry {
             if k.len() != 11 {
                 return Err(bad());
             }
-            let key = (u16::from_be_bytes([k[1], k[2]]), AccountId(be_u64(&k[3..11])?));
+            let key = (
+                u16::from_be_bytes([k[1], k[2]]),
+                AccountId(be_u64(&k[3..11])?),
+            );
             c.quotas.insert(key, cycle::carry::decode_quota(v)?);
             Ok(true)
         })?;
