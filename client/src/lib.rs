@@ -19,6 +19,7 @@ use tonic::{Request, Status};
 
 pub use pb::admin_service_client::AdminServiceClient;
 pub use pb::auction_service_client::AuctionServiceClient;
+pub use pb::carry_over_service_client::CarryOverServiceClient;
 pub use pb::compliance_service_client::ComplianceServiceClient;
 pub use pb::market_data_service_client::MarketDataServiceClient;
 pub use pb::registry_service_client::RegistryServiceClient;
@@ -51,6 +52,7 @@ pub struct Clients {
     pub admin: AdminServiceClient<Authed>,
     pub auction: AuctionServiceClient<Authed>,
     pub compliance: ComplianceServiceClient<Authed>,
+    pub carry_over: CarryOverServiceClient<Authed>,
 }
 
 impl Clients {
@@ -62,7 +64,8 @@ impl Clients {
             registry: RegistryServiceClient::with_interceptor(channel.clone(), b.clone()),
             admin: AdminServiceClient::with_interceptor(channel.clone(), b.clone()),
             auction: AuctionServiceClient::with_interceptor(channel.clone(), b.clone()),
-            compliance: ComplianceServiceClient::with_interceptor(channel, b),
+            compliance: ComplianceServiceClient::with_interceptor(channel.clone(), b.clone()),
+            carry_over: CarryOverServiceClient::with_interceptor(channel, b),
         }
     }
 

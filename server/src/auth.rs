@@ -361,6 +361,11 @@ pub enum Rpc {
     GetTotals,
     CloseYear,
     ExportReport,
+    // Carry-over
+    FixCarryOver,
+    ApplyCarryOver,
+    ConvertCarryOver,
+    GetCarryOver,
     // Admin
     Instruments,
     TradingDay,
@@ -475,6 +480,9 @@ pub fn rule(rpc: Rpc) -> &'static [(Role, Scope)] {
         | Rpc::CloseYear => &[(Authority, Any)],
         // Verifiers record verified emissions; the ministry also loads past years' figures.
         Rpc::RecordVerified => &[(Verifier, Any), (Authority, Any)],
+        Rpc::FixCarryOver | Rpc::ConvertCarryOver => &[(Authority, Any)],
+        Rpc::ApplyCarryOver => &[(Entity, Own)],
+        Rpc::GetCarryOver => &[(Entity, Own), (Authority, Any), (Auditor, Any)],
         Rpc::Surrender => &[(Entity, Own)],
         // Plans are public.
         Rpc::GetPlan => &[

@@ -4,6 +4,7 @@
 use engine::Reject;
 use prost::Message;
 use registry::RegistryError;
+use registry::cycle::CycleCode;
 use tonic::{Code, Status};
 
 /// A refused request, before it becomes a `tonic::Status`.
@@ -250,7 +251,14 @@ fn registry_code(e: &RegistryError) -> (Code, &'static str) {
         RegistryError::PlanExists { .. } => (AlreadyExists, "plan_toml"),
         RegistryError::NotCovered(_) => (FailedPrecondition, "account_id"),
         RegistryError::Allocation(_) => (FailedPrecondition, "plan_version"),
-        RegistryError::Cycle { .. } => (FailedPrecondition, "year"),
+        RegistryError::Cycle { code, .. } => (
+            FailedPrecondition,
+            match code {
+                CycleCode::CarryOverLimit => "quantity_t",
+                CycleCode::CarryOverBarred => "account_id",
+                _ => "year",
+            },
+        ),
         RegistryError::Storage(_) => (Unavailable, ""),
         RegistryError::Corrupt(_) => (DataLoss, ""),
         RegistryError::Poisoned => (Internal, ""),

@@ -351,6 +351,10 @@ struct Replay<'a> {
     tally: BTreeMap<&'static str, u64>,
     settle_legs: usize,
     refused: Vec<String>,
+    /// The latest time stamp replayed: the settlement point journaled for the legs left
+    /// over carries it (their trades' time, not the restart's; the registry dates net
+    /// sales by it).
+    last_ts: u64,
 }
 
 impl<'a> Replay<'a> {
@@ -373,6 +377,7 @@ impl<'a> Replay<'a> {
             tally: BTreeMap::new(),
             settle_legs: 0,
             refused: Vec::new(),
+            last_ts: 0,
         }
     }
 
@@ -380,6 +385,7 @@ impl<'a> Replay<'a> {
         let applied = self.registry.journal_seq();
         match record {
             Record::Engine(command) => {
+                self.last_ts = self.last_ts.max(command.timestamp_ns);
                 self.events.clear();
                 engine
                     .apply(command, &mut self.events)
@@ -462,7 +468,7 @@ impl<'a> Replay<'a> {
             return Ok(());
         }
         let through_seq = engine.last_seq();
-        let timestamp_ns = crate::core::now_ns();
+        let timestamp_ns = self.last_ts;
         let seq = journal.append_settle(timestamp_ns, through_seq);
         journal
             .commit(true)

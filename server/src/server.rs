@@ -87,7 +87,7 @@ pub async fn serve_with_clock(
     stop: Option<tokio::sync::oneshot::Receiver<()>>,
 ) -> Result<(), String> {
     let started = Instant::now();
-    let (mut pipeline, tokens, metrics) = start_up(&config).await?;
+    let (mut pipeline, tokens, metrics) = start_up(&config, &clock).await?;
     let core = pipeline.core.clone();
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let ctx = Ctx {
@@ -133,7 +133,10 @@ pub async fn serve_with_clock(
 
 /// Recovery, the threads started, the engine caught up with the registry and the two
 /// ledgers reconciled: what is served is known right.
-async fn start_up(config: &Config) -> Result<(Pipeline, Arc<Tokens>, Arc<Metrics>), String> {
+async fn start_up(
+    config: &Config,
+    clock: &Clock,
+) -> Result<(Pipeline, Arc<Tokens>, Arc<Metrics>), String> {
     std::fs::create_dir_all(&config.data_dir)
         .map_err(|e| format!("{}: {e}", config.data_dir.display()))?;
     let tokens = Arc::new(load_tokens(config)?);
@@ -146,7 +149,7 @@ async fn start_up(config: &Config) -> Result<(Pipeline, Arc<Tokens>, Arc<Metrics
     ));
     crate::disk::check(&config.data_dir, config.limits.disk_reserve_bytes, &metrics);
     let state = crate::recovery::recover(config, config.read_only, &catalog, &hub, &metrics)?;
-    let pipeline = start_pipeline(config, state, &metrics, hub, catalog)?;
+    let pipeline = start_pipeline(config, state, &metrics, (hub, catalog), clock)?;
     if !config.read_only {
         let t = Instant::now();
         let (opened, deposits) = catchup::repair(&pipeline.core).await?;
@@ -209,8 +212,8 @@ fn start_pipeline(
     config: &Config,
     state: crate::recovery::State,
     metrics: &Arc<Metrics>,
-    hub: Arc<Hub>,
-    catalog: Arc<Catalog>,
+    (hub, catalog): (Arc<Hub>, Arc<Catalog>),
+    clock: &Clock,
 ) -> Result<Pipeline, String> {
     let copy_buffer = crate::snapshot::CopyBuffer::default();
     let (registry_handle, settled, registry_thread) = crate::regworker::start(
@@ -263,6 +266,7 @@ fn start_pipeline(
         snapshot_every: config.snapshot_every,
         copy_buffer,
         read_only: config.read_only,
+        clock: clock.clone(),
     })
     .map_err(|e| e.to_string())?;
     Ok(Pipeline {
@@ -369,6 +373,12 @@ fn router(
         .add_service(
             pb::auction_service_server::AuctionServiceServer::new(Auctions { ctx: ctx.clone() })
                 .max_decoding_message_size(max),
+        )
+        .add_service(
+            pb::carry_over_service_server::CarryOverServiceServer::new(
+                crate::services::carry_over::CarryOverApi { ctx: ctx.clone() },
+            )
+            .max_decoding_message_size(max),
         )
         .add_service(
             pb::compliance_service_server::ComplianceServiceServer::new(

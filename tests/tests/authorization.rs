@@ -80,6 +80,10 @@ const RPCS: &[(&str, Rpc, u64)] = &[
     ("GetTotals", Rpc::GetTotals, 0),
     ("CloseYear", Rpc::CloseYear, 0),
     ("ExportReport", Rpc::ExportReport, 0),
+    ("FixCarryOver", Rpc::FixCarryOver, 0),
+    ("ApplyCarryOver", Rpc::ApplyCarryOver, E1),
+    ("ConvertCarryOver", Rpc::ConvertCarryOver, 0),
+    ("GetCarryOver", Rpc::GetCarryOver, E1),
     // Last: it ends the trading day.
     ("CloseTradingDay", Rpc::TradingDay, 0),
 ];
@@ -715,6 +719,42 @@ async fn invoke(c: &mut Clients, name: &str, n: &mut u64) -> Result<(), Status> 
             .export_report(pb::ExportReportRequest {
                 year: 2024,
                 report: pb::Report::Status as i32,
+            })
+            .await
+            .map(drop),
+        "FixCarryOver" => c
+            .carry_over
+            .fix_carry_over(pb::FixCarryOverRequest {
+                idempotency_key: key(n),
+                year: 2025,
+                plan_version: "no-such-plan".into(),
+            })
+            .await
+            .map(drop),
+        "ApplyCarryOver" => c
+            .carry_over
+            .apply_carry_over(pb::ApplyCarryOverRequest {
+                idempotency_key: key(n),
+                year: 2025,
+                account_id: E1,
+                unit: unit(),
+                quantity_t: 1,
+            })
+            .await
+            .map(drop),
+        "ConvertCarryOver" => c
+            .carry_over
+            .convert_carry_over(pb::ConvertCarryOverRequest {
+                idempotency_key: key(n),
+                year: 2025,
+            })
+            .await
+            .map(drop),
+        "GetCarryOver" => c
+            .carry_over
+            .get_carry_over(pb::GetCarryOverRequest {
+                year: 2025,
+                account_id: E1,
             })
             .await
             .map(drop),

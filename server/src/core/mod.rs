@@ -171,6 +171,9 @@ pub struct CoreParts {
     pub copy_buffer: crate::snapshot::CopyBuffer,
     /// Refuse every change (the operator inspects a state the server would not serve).
     pub read_only: bool,
+    /// The time stamped on commands and settlement points (the registry dates trades by
+    /// it; tests move it by hand).
+    pub clock: crate::scheduler::Clock,
 }
 
 pub fn now_ns() -> u64 {

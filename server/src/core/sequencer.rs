@@ -19,7 +19,7 @@ use registry::tx::Tx;
 use tokio::sync::oneshot;
 
 use super::pipeline::{Applier, Dispatcher, Pipeline};
-use super::{CoreParts, EngineQuery, RegistryReply, Reply, Submission, now_ns};
+use super::{CoreParts, EngineQuery, RegistryReply, Reply, Submission};
 use crate::config::Durability;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -79,12 +79,14 @@ pub(super) fn run(parts: CoreParts, rx: Receiver<Submission>, stop: &AtomicBool)
         parts.batch_max,
         parts.snapshot_every,
         metrics,
+        parts.clock,
     );
     let durable = sequencer.run(&rx, &mut pipeline, stop);
     pipeline.dispatcher.stop(durable);
 }
 
 pub(super) struct Sequencer {
+    clock: crate::scheduler::Clock,
     journal: Journal,
     durability: Durability,
     async_flush: Duration,
@@ -118,8 +120,10 @@ impl Sequencer {
         batch_max: usize,
         snapshot_every: u64,
         metrics: Arc<Metrics>,
+        clock: crate::scheduler::Clock,
     ) -> Sequencer {
         Sequencer {
+            clock,
             journal,
             durability,
             async_flush,
@@ -190,7 +194,7 @@ impl Sequencer {
         rx: &Receiver<Submission>,
         pipeline: &mut Pipeline,
     ) -> usize {
-        let now = now_ns();
+        let now = self.clock.now_ns();
         self.before_batch = (self.unsettled, self.since_snapshot);
         let mut taken = 1;
         let mut next = Some(first);
@@ -371,7 +375,7 @@ impl Sequencer {
             && !self.metrics.disk_full.load(Ordering::Acquire)
         {
             self.before_batch = (self.unsettled, self.since_snapshot);
-            self.settle_point(now_ns(), &mut pipeline.batch);
+            self.settle_point(self.clock.now_ns(), &mut pipeline.batch);
             self.commit_and_apply(pipeline);
         } else {
             pipeline.dispatcher.release(self.durable);
@@ -486,6 +490,7 @@ mod tests {
             4_096,
             0,
             metrics.clone(),
+            crate::scheduler::Clock::from_fn(|| 1_700_000_000_000_000_000),
         );
         let durable = sequencer.run(&rx, &mut pipeline, &stop);
 

@@ -38,7 +38,7 @@ pub struct ComplianceApi {
     pub ctx: Ctx,
 }
 
-fn year(v: u32) -> Result<u16, ApiError> {
+pub(crate) fn year(v: u32) -> Result<u16, ApiError> {
     u16::try_from(v)
         .ok()
         .filter(|y| (2013..=2100).contains(y))
@@ -386,21 +386,9 @@ impl ComplianceApi {
         accounts: &[u64],
         build: impl FnOnce() -> Result<(String, Op), ApiError>,
     ) -> Result<Response<pb::Receipt>, Status> {
-        let call = self.ctx.begin(request, m, rpc, accounts)?;
-        let (key, op) = build().map_err(|e| self.ctx.refuse(m, e))?;
-        let r = self
-            .ctx
-            .registry_tx(&call.principal, key, op)
+        self.ctx
+            .registry_receipt(request, m, rpc, accounts, build)
             .await
-            .map_err(|e| self.ctx.refuse(m, e))?;
-        Ok(Response::new(pb::Receipt {
-            journal_sequence: if r.outcome == Outcome::Unchanged {
-                0
-            } else {
-                r.seq
-            },
-            ..pb::Receipt::default()
-        }))
     }
 
     async fn read<T: Send + 'static>(

@@ -3,6 +3,7 @@
 
 pub mod admin;
 pub mod auction;
+pub mod carry_over;
 pub mod compliance;
 pub mod convert;
 pub mod entry;
@@ -160,6 +161,32 @@ impl Ctx {
             Some(receipt) => Ok(receipt),
             None => self.core.registry_tx(tx).await,
         }
+    }
+
+    /// A registry transaction RPC: authorize, build the operation (its errors name their
+    /// field), journal it; the receipt (journal sequence 0 when nothing changed).
+    pub async fn registry_receipt<T>(
+        &self,
+        request: &Request<T>,
+        m: &'static str,
+        rpc: Rpc,
+        accounts: &[u64],
+        build: impl FnOnce() -> Result<(String, ::registry::tx::Op), ApiError>,
+    ) -> Result<tonic::Response<proto::v1::Receipt>, Status> {
+        let call = self.begin(request, m, rpc, accounts)?;
+        let (key, op) = build().map_err(|e| self.refuse(m, e))?;
+        let r = self
+            .registry_tx(&call.principal, key, op)
+            .await
+            .map_err(|e| self.refuse(m, e))?;
+        Ok(tonic::Response::new(proto::v1::Receipt {
+            journal_sequence: if r.outcome == ::registry::tx::Outcome::Unchanged {
+                0
+            } else {
+                r.seq
+            },
+            ..proto::v1::Receipt::default()
+        }))
     }
 
     /// A member's command to the engine, from whichever service it came (an order, an
