@@ -273,4 +273,46 @@ async fn a_power_plant_carries_2024_allowances_into_2025() {
     let h = holding(&mut plant, "CEA2025").await;
     assert_eq!(h.registry_available_t, before_2025 + 70_000);
     assert_reconciled(&mut audit).await;
+
+    // The same from the command line.
+    let as_ = |principal: &str| gateway::ctl::Connection {
+        addr: format!("http://{}", server.addr),
+        token: token(principal).to_string(),
+    };
+    let ctl = |principal, command| {
+        let connection = as_(principal);
+        async move { gateway::ctl::run(&connection, &command).await }
+    };
+    let out = ctl(
+        "e1",
+        gateway::ctl::Ctl::CarryOver {
+            account: E1,
+            year: 2025,
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        out,
+        "account 201 into 2025 (plan 2025.draft): net sales 40000 t, formula 70000 t, holdings 110000 t, limit 70000 t, applied 70000 t\n"
+    );
+    let out = ctl(
+        "ministry",
+        gateway::ctl::Ctl::ConvertCarryOver { year: 2025 },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(out, "no open carry-over applications into 2025\n");
+    let err = ctl(
+        "e1",
+        gateway::ctl::Ctl::ApplyCarryOver {
+            account: E1,
+            unit: "CEA2024".into(),
+            quantity: 1,
+            year: 2025,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(err.contains("CARRY_OVER_LIMIT"), "{err}");
 }

@@ -4,6 +4,7 @@
 //! the text it prints, so tests run it against a real server: the trading day's in
 //! `market.rs`, the compliance year's in `compliance.rs`.
 
+mod carry_over;
 mod compliance;
 mod market;
 mod risk;
@@ -146,6 +147,34 @@ pub enum Ctl {
         #[arg(long)]
         force_reason: Option<String>,
     },
+    /// Fix every covered entity's carry-over limit into a year (the authority, after the
+    /// plan's holdings date).
+    FixCarryOver {
+        #[arg(long)]
+        year: u32,
+        #[arg(long)]
+        plan: String,
+    },
+    /// Apply to carry old-vintage units into a year (the covered entity; units in its
+    /// registry position).
+    ApplyCarryOver {
+        account: u64,
+        unit: String,
+        quantity: u64,
+        #[arg(long)]
+        year: u32,
+    },
+    /// Convert the open carry-over applications into a year's vintage (the authority).
+    ConvertCarryOver {
+        #[arg(long)]
+        year: u32,
+    },
+    /// An entity's carry-over limit and what it applied for.
+    CarryOver {
+        account: u64,
+        #[arg(long)]
+        year: u32,
+    },
     /// Export a report as CSV: allocation, status, sectors or provinces.
     Report {
         #[arg(long)]
@@ -258,6 +287,23 @@ async fn dispatch(c: &mut Clients, command: &Ctl) -> Result<String, String> {
         Ctl::CloseYear { year, force_reason } => {
             compliance::close_year(c, *year, force_reason.as_deref()).await
         }
+        Ctl::FixCarryOver { year, plan } => carry_over::fix(c, *year, plan).await,
+        Ctl::ApplyCarryOver {
+            account,
+            unit,
+            quantity,
+            year,
+        } => {
+            let a = carry_over::Application {
+                year: *year,
+                account: *account,
+                unit,
+                quantity_t: *quantity,
+            };
+            carry_over::apply(c, &a).await
+        }
+        Ctl::ConvertCarryOver { year } => carry_over::convert(c, *year).await,
+        Ctl::CarryOver { account, year } => carry_over::show(c, *year, *account).await,
         Ctl::Report { year, kind, out } => compliance::report(c, *year, kind, out.as_deref()).await,
     }
 }
