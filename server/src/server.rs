@@ -325,10 +325,16 @@ fn router(
         impl tonic_health::pb::health_server::Health,
     >,
 ) -> Result<tonic::transport::server::Router, String> {
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-        .build_v1()
+    // Both reflection versions: grpcurl and grpcio's client read v1, older grpcurl,
+    // grpcio-reflection's client and Postman v1alpha.
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder().build_v1().map_err(|e| e.to_string())?;
+    let reflection_v1alpha = reflection_builder()
+        .build_v1alpha()
         .map_err(|e| e.to_string())?;
     let max = config.limits.message_bytes_max;
     let mut builder = tonic::transport::Server::builder()
@@ -350,6 +356,7 @@ fn router(
     Ok(builder
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_v1alpha)
         .add_service(
             pb::trading_service_server::TradingServiceServer::new(Trading { ctx: ctx.clone() })
                 .max_decoding_message_size(max),

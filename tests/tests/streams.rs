@@ -529,3 +529,61 @@ async fn shutdown_ends_open_streams_after_answering_what_they_took() {
     assert_eq!(ids, (40_000..40_020).collect::<Vec<_>>());
     drop(kept);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reflection_v1alpha_answers_for_older_clients() {
+    use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
+    use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
+    use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
+    let server = TestServer::start();
+    let mut reflection = ServerReflectionClient::new(server.channel().await);
+    let requests = vec![
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::ListServices(String::new())),
+        },
+        ServerReflectionRequest {
+            host: String::new(),
+            message_request: Some(MessageRequest::FileContainingSymbol(
+                "carbonx.v1.CarryOverService".into(),
+            )),
+        },
+    ];
+    let mut responses = reflection
+        .server_reflection_info(tokio_stream::iter(requests))
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .into_inner();
+    let first = responses
+        .message()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no response"));
+    let Some(MessageResponse::ListServicesResponse(list)) = first.message_response else {
+        panic!("unexpected {first:?}");
+    };
+    let names: Vec<String> = list.service.into_iter().map(|s| s.name).collect();
+    for wanted in [
+        "carbonx.v1.CarryOverService",
+        "carbonx.v1.ComplianceService",
+        "grpc.reflection.v1alpha.ServerReflection",
+    ] {
+        assert!(
+            names.iter().any(|n| n == wanted),
+            "{wanted} missing from {names:?}"
+        );
+    }
+    let second = responses
+        .message()
+        .await
+        .unwrap_or_else(|e| panic!("{e}"))
+        .unwrap_or_else(|| panic!("no second response"));
+    let Some(MessageResponse::FileDescriptorResponse(files)) = second.message_response else {
+        panic!("unexpected {second:?}");
+    };
+    assert!(
+        !files.file_descriptor_proto.is_empty(),
+        "the file of the service"
+    );
+}

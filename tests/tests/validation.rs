@@ -130,6 +130,27 @@ async fn malformed_fields_are_refused_naming_the_field_and_change_nothing() {
         "price_fen"
     );
     case!(
+        "place: FOK post-only",
+        t.place_order(place(|r| {
+            r.time_in_force = pb::TimeInForce::Fok as i32;
+            r.post_only = true;
+        })),
+        IA,
+        "INVALID_FIELD",
+        "post_only"
+    );
+    case!(
+        "place: market GTC",
+        t.place_order(place(|r| {
+            r.order_type = pb::OrderType::Market as i32;
+            r.price_fen = 0;
+            r.time_in_force = pb::TimeInForce::Gtc as i32;
+        })),
+        IA,
+        "INVALID_FIELD",
+        "time_in_force"
+    );
+    case!(
         "place: market with price",
         t.place_order(place(|r| {
             r.order_type = pb::OrderType::Market as i32;
@@ -686,6 +707,29 @@ async fn malformed_fields_are_refused_naming_the_field_and_change_nothing() {
         Code::AlreadyExists,
         "DUPLICATE_TRANSFER_ID",
         "transfer_id"
+    );
+    case!(
+        "funds: debit 2^63-1 (more than any balance may hold)",
+        a.debit_funds(pb::FundsRequest {
+            transfer_id: 7,
+            account_id: M1,
+            amount_fen: i64::MAX
+        }),
+        IA,
+        "INVALID_FIELD",
+        "amount_fen"
+    );
+    let e = a
+        .debit_funds(pb::FundsRequest {
+            transfer_id: 7,
+            account_id: M1,
+            amount_fen: i64::MAX,
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        e.message().contains("too large"),
+        "says what is wrong: {e:?}"
     );
     case!(
         "funds: debit too much",

@@ -370,10 +370,16 @@ fn funds(r: &pb::FundsRequest) -> Result<(engine::TransferId, AccountId, i64), A
         return Err(ApiError::field("transfer_id", "must be below 2^62"));
     }
     let account = id(r.account_id, "account_id")?;
-    if r.amount_fen <= 0 || r.amount_fen > engine::FUNDS_FEN_MAX {
+    if r.amount_fen <= 0 {
         return Err(ApiError::field(
             "amount_fen",
             "must be a positive amount of fen",
+        ));
+    }
+    if r.amount_fen > engine::FUNDS_FEN_MAX {
+        return Err(ApiError::field(
+            "amount_fen",
+            format!("too large: at most {} fen", engine::FUNDS_FEN_MAX),
         ));
     }
     Ok((

@@ -127,6 +127,22 @@ fn new_order_fields(r: &pb::PlaceOrderRequest, catalog: &Catalog) -> Result<NewO
         Ok(pb::TimeInForce::Fok) => TimeInForce::Fok,
         Err(_) => return Err(ApiError::field("time_in_force", "unknown value")),
     };
+    // A post-only order is one that rests: never with IOC or FOK, never at market.
+    if r.post_only
+        && (kind == OrderKind::Market
+            || matches!(time_in_force, TimeInForce::Ioc | TimeInForce::Fok))
+    {
+        return Err(ApiError::field(
+            "post_only",
+            "a post-only order must rest: a limit DAY or GTC order, not IOC, FOK or market",
+        ));
+    }
+    if kind == OrderKind::Market && time_in_force == TimeInForce::Gtc {
+        return Err(ApiError::field(
+            "time_in_force",
+            "a market order cannot rest: DAY, IOC or FOK",
+        ));
+    }
     let price_fen = match kind {
         OrderKind::Limit => price(r.price_fen, "price_fen")?,
         OrderKind::Market => {
