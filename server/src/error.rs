@@ -7,6 +7,23 @@ use registry::RegistryError;
 use registry::cycle::CycleCode;
 use tonic::{Code, Status};
 
+/// Longest message or field path a refusal carries, bytes: whatever a request echoes in
+/// it (an instrument name of 20,000 characters) is cut here, so the status stays far
+/// below clients' 8-16 KiB header limits and every refusal stays readable.
+pub const REFUSAL_TEXT_BYTES_MAX: usize = 512;
+
+/// `text` cut to [`REFUSAL_TEXT_BYTES_MAX`] bytes on a character boundary, marked as cut.
+fn bounded(text: &str) -> String {
+    if text.len() <= REFUSAL_TEXT_BYTES_MAX {
+        return text.to_string();
+    }
+    let mut end = REFUSAL_TEXT_BYTES_MAX - 3;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}...", &text[..end])
+}
+
 /// A refused request, before it becomes a `tonic::Status`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ApiError {
@@ -91,8 +108,8 @@ impl ApiError {
     pub fn rejection(&self) -> proto::v1::Rejection {
         proto::v1::Rejection {
             reason: self.reason.to_string(),
-            field: self.field.clone(),
-            message: self.message.clone(),
+            field: bounded(&self.field),
+            message: bounded(&self.message),
         }
     }
 
@@ -119,14 +136,15 @@ impl ApiError {
 
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Status {
-        let details = e.rejection().encode_to_vec();
-        let mut status = Status::with_details(e.code, e.message.clone(), details.into());
+        let rejection = e.rejection();
+        let details = rejection.encode_to_vec();
+        let mut status = Status::with_details(e.code, rejection.message, details.into());
         let metadata = status.metadata_mut();
         if let Ok(v) = e.reason.parse() {
             metadata.insert("x-carbonx-reason", v);
         }
-        if !e.field.is_empty()
-            && let Ok(v) = e.field.parse()
+        if !rejection.field.is_empty()
+            && let Ok(v) = rejection.field.parse()
         {
             metadata.insert("x-carbonx-field", v);
         }
@@ -268,6 +286,17 @@ fn registry_code(e: &RegistryError) -> (Code, &'static str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoed_text_is_cut_on_a_character_boundary() {
+        assert_eq!(bounded("short"), "short");
+        // 300 two-byte characters = 600 bytes: cut to at most 509 bytes + "...".
+        let long = "é".repeat(300);
+        let cut = bounded(&long);
+        assert!(cut.len() <= REFUSAL_TEXT_BYTES_MAX, "{}", cut.len());
+        assert!(cut.ends_with("..."));
+        assert_eq!(cut.len(), 508 + 3, "254 whole characters");
+    }
 
     #[test]
     fn every_engine_rejection_maps_to_a_non_ok_code_with_its_reason() {

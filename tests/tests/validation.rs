@@ -80,6 +80,15 @@ async fn malformed_fields_are_refused_naming_the_field_and_change_nothing() {
         "UNKNOWN_INSTRUMENT",
         "instrument"
     );
+    // An echoed 20,000-character name is cut: the refusal is still the instrument's, not
+    // RESOURCE_EXHAUSTED for oversized metadata.
+    case!(
+        "place: a 20,000-character instrument",
+        t.place_order(place(|r| r.instrument = "X".repeat(20_000))),
+        NF,
+        "UNKNOWN_INSTRUMENT",
+        "instrument"
+    );
     case!(
         "place: side unspecified",
         t.place_order(place(|r| r.side = 0)),
