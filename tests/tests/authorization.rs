@@ -846,6 +846,20 @@ fn the_table_says_what_a_national_registry_needs() {
         roles(Rpc::Issue),
         vec![("Authority".to_string(), Scope::Any)]
     );
+    // Verified emissions: the verifier, or the authority that confirms them (README and
+    // proto say the same).
+    assert_eq!(
+        roles(Rpc::RecordVerified),
+        vec![
+            ("Verifier".to_string(), Scope::Any),
+            ("Authority".to_string(), Scope::Any)
+        ]
+    );
+    // Carry-over: the authority fixes and converts; each entity applies for itself.
+    assert_eq!(
+        roles(Rpc::ApplyCarryOver),
+        vec![("Entity".to_string(), Scope::Own)]
+    );
     // Pledges belong to the pledgee bank.
     assert_eq!(
         roles(Rpc::EnforcePledge),
