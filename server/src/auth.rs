@@ -592,6 +592,25 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_readme_example_of_principals_parses() {
+        let readme = include_str!("../../README.md");
+        let block = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .find(|b| b.contains("[[principal]]"))
+            .unwrap_or_else(|| panic!("no [[principal]] example in the README"));
+        let tokens = Tokens::parse(block).unwrap_or_else(|e| panic!("README example: {e}"));
+        let roles: Vec<(u64, &str)> = tokens
+            .principals()
+            .iter()
+            .map(|p| (p.id, p.role.name()))
+            .collect();
+        assert!(roles.contains(&(8, "member")) && roles.contains(&(9, "member")));
+        assert!(roles.contains(&(10, "authority")), "{roles:?}");
+    }
+
+    #[test]
     fn tokens_parse_and_authorize() {
         let tokens = Tokens::parse(
             "[[principal]]\nid = 1\nname = \"m1\"\nrole = \"member\"\ntoken = \"0123456789abcdef\"\naccounts = [7]\n",
