@@ -294,7 +294,7 @@ async fn a_power_plant_carries_2024_allowances_into_2025() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(
         out,
-        "account 201 into 2025 (plan 2025.draft): net sales 40000 t, formula 70000 t, holdings 110000 t, limit 70000 t, applied 70000 t\n"
+        "account 201 into 2025 (plan 2025.draft): net sales 40,000 t, formula 70,000 t, holdings 110,000 t, limit 70,000 t, applied 70,000 t\n"
     );
     let out = ctl(
         "ministry",

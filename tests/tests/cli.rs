@@ -390,10 +390,10 @@ async fn an_operator_sets_position_limits_and_reads_the_large_holders() {
     .unwrap_or_else(|e| panic!("{e}"));
     // The four trading accounts each hold exactly 50,000 t: all at the threshold.
     assert!(
-        out.contains("CEA2025: position limit 1000000 t, large holders from 50000 t\n"),
+        out.contains("CEA2025: position limit 1,000,000 t, large holders from 50,000 t\n"),
         "{out}"
     );
-    assert_eq!(out.matches("holds        50000 t").count(), 4, "{out}");
+    assert_eq!(out.matches("holds         50,000 t").count(), 4, "{out}");
     let out = run(
         &ops,
         &Ctl::PositionLimit {
@@ -419,7 +419,7 @@ async fn an_operator_sets_position_limits_and_reads_the_large_holders() {
     .unwrap_or_else(|e| panic!("{e}"));
     assert!(
         out.contains(
-            "account      101  holds        50000 t  open buys          0 t  limit none (own)"
+            "account      101  holds         50,000 t  open buys            0 t  limit none (own)"
         ),
         "{out}"
     );

@@ -1,6 +1,7 @@
 //! Carry-over of old vintages: the ministry fixes the limits and converts, an entity
 //! applies and reads its limit.
 
+use client::money::grouped;
 use client::{Clients, failed};
 use proto::v1 as pb;
 
@@ -46,7 +47,10 @@ pub(super) async fn apply(c: &mut Clients, a: &Application<'_>) -> Result<String
     let limit = show(c, a.year, a.account).await?;
     Ok(format!(
         "{} t of {} applied for carry-over into {} (journal entry {})\n{limit}",
-        a.quantity_t, a.unit, a.year, r.journal_sequence
+        grouped(a.quantity_t),
+        a.unit,
+        a.year,
+        r.journal_sequence
     ))
 }
 
@@ -81,8 +85,16 @@ pub(super) async fn show(c: &mut Clients, year: u32, account: u64) -> Result<Str
     } else {
         ""
     };
+    let net_sales = match q.net_sales_t {
+        n if n < 0 => format!("-{}", grouped(n.unsigned_abs())),
+        n => grouped(n.unsigned_abs()),
+    };
     Ok(format!(
-        "account {account} into {year} (plan {}): net sales {} t, formula {} t, holdings {} t, limit {} t, applied {} t{barred}\n",
-        q.plan_version, q.net_sales_t, q.formula_t, q.holdings_t, q.limit_t, q.applied_t
+        "account {account} into {year} (plan {}): net sales {net_sales} t, formula {} t, holdings {} t, limit {} t, applied {} t{barred}\n",
+        q.plan_version,
+        grouped(q.formula_t),
+        grouped(q.holdings_t),
+        grouped(q.limit_t),
+        grouped(q.applied_t)
     ))
 }

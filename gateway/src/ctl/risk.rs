@@ -3,6 +3,7 @@
 
 use std::fmt::Write;
 
+use client::money::grouped;
 use client::{Clients, failed};
 use proto::v1 as pb;
 
@@ -53,7 +54,7 @@ pub(super) async fn position_limit(
         .await
         .map_err(|s| failed(&s))?
         .into_inner();
-    let limit = limit_t.map_or("none".to_string(), |t| format!("{t} t"));
+    let limit = limit_t.map_or("none".to_string(), |t| format!("{} t", grouped(t)));
     Ok(format!(
         "account {account} {instrument}: position limit {limit} (sequence {})\n",
         r.sequence
@@ -64,7 +65,7 @@ fn tonnes_or_none(t: u64) -> String {
     if t == 0 {
         "none".to_string()
     } else {
-        format!("{t} t")
+        format!("{} t", grouped(t))
     }
 }
 
@@ -86,10 +87,10 @@ pub(super) async fn large_holders(c: &mut Clients, instrument: &str) -> Result<S
     for h in r.holders {
         let _ = writeln!(
             out,
-            "  account {:>8}  holds {:>12} t  open buys {:>10} t  limit {}{}",
+            "  account {:>8}  holds {:>14} t  open buys {:>12} t  limit {}{}",
             h.account_id,
-            h.holding_t,
-            h.open_buy_t,
+            grouped(h.holding_t),
+            grouped(h.open_buy_t),
             tonnes_or_none(h.limit_t),
             if h.own_limit { " (own)" } else { "" }
         );
