@@ -37,6 +37,7 @@ const RPCS: &[(&str, Rpc, u64)] = &[
     ("SetAccountStatus", Rpc::SetAccountStatus, 0),
     ("GetHoldings", Rpc::GetHoldings, M1),
     ("Issue", Rpc::Issue, 0),
+    ("RegisterCcer", Rpc::Issue, 0),
     ("Allocate", Rpc::Allocate, AUTHORITY),
     ("ProposeTransfer", Rpc::ProposeTransfer, M1),
     ("ApproveTransfer", Rpc::ApproveTransfer, 0),
@@ -755,6 +756,18 @@ async fn invoke(c: &mut Clients, name: &str, n: &mut u64) -> Result<(), Status> 
             .get_carry_over(pb::GetCarryOverRequest {
                 year: 2025,
                 account_id: E1,
+            })
+            .await
+            .map(drop),
+        "RegisterCcer" => c
+            .registry
+            .register_ccer(pb::RegisterCcerRequest {
+                idempotency_key: key(n),
+                authority_account_id: AUTHORITY,
+                project_id: 4_242,
+                registered: 20_240_301,
+                vintage: 2024,
+                quantity_t: 1,
             })
             .await
             .map(drop),

@@ -2,7 +2,8 @@
 //! engine exactly once (transfer ids derived from the registry entry or the idempotency key).
 
 use ::registry::model::{
-    AccountId, AccountStatus, AccountType, FreezeReason, PledgeState, ProposalState, UnitId,
+    AccountId, AccountStatus, AccountType, FreezeReason, PledgeState, ProposalState, UnitDef,
+    UnitId, UnitKind,
 };
 use ::registry::tx::{Enforcement, Op, Receipt};
 use engine::{AccountId as EngineAccount, CommandKind, TransferId};
@@ -12,6 +13,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::auth::Rpc;
+use crate::catalog::unit_name;
 use crate::error::ApiError;
 use crate::regworker::outcome_ids;
 use crate::services::Ctx;
@@ -59,6 +61,33 @@ pub fn disposal_deposit(
         // At most PLEDGE_FEN_MAX (10^15), well inside i64.
         claim_fen: claim_fen as i64,
     }
+}
+
+/// A RegisterCcer request's fields: key, authority, the unit's definition, quantity.
+fn ccer_issuance(
+    r: &pb::RegisterCcerRequest,
+) -> Result<(String, AccountId, UnitDef, u64), ApiError> {
+    let key = idempotency_key(&r.idempotency_key, "idempotency_key")?;
+    let authority = AccountId(id(r.authority_account_id, "authority_account_id")?);
+    let project_id = id(r.project_id, "project_id")?;
+    let (y, md) = (r.registered / 10_000, r.registered % 10_000);
+    if !(2012..=2100).contains(&y)
+        || !(1..=12).contains(&(md / 100))
+        || !(1..=31).contains(&(md % 100))
+    {
+        return Err(ApiError::field("registered", "must be a date YYYYMMDD"));
+    }
+    let vintage = u16::try_from(r.vintage)
+        .ok()
+        .filter(|v| (2012..=2100).contains(v))
+        .ok_or_else(|| ApiError::field("vintage", "must be a year from 2012 to 2100"))?;
+    let def = UnitDef {
+        kind: UnitKind::Ccer,
+        vintage,
+        project_id,
+        registered: r.registered,
+    };
+    Ok((key, authority, def, quantity(r.quantity_t, "quantity_t")?))
 }
 
 /// A pledge's secured amount or claim, fen: 1 to RMB 10 trillion.
@@ -183,6 +212,38 @@ impl RegistryApi {
     }
 
     /// Credits the engine with a registry move into trading (idempotent by entry).
+    /// The registry unit of a CCER project's vintage, created on its first issuance; a
+    /// registration date other than the one on record is refused.
+    async fn ccer_unit(
+        &self,
+        principal: &crate::auth::Principal,
+        def: &UnitDef,
+    ) -> Result<UnitId, ApiError> {
+        let catalog = self.ctx.core.catalog.clone();
+        if let Some(unit) = catalog.unit(&unit_name(def)) {
+            let on_record = self
+                .ctx
+                .core
+                .registry
+                .read(move |r| r.ledger().units.get(&unit).copied())
+                .await?;
+            if on_record.is_some_and(|d| d.registered != def.registered) {
+                return Err(ApiError::field(
+                    "registered",
+                    "differs from the project's registration date on record",
+                ));
+            }
+            return Ok(unit);
+        }
+        let unit = catalog.next_unit_id();
+        let op = Op::CreateUnit { unit, def: *def };
+        self.ctx
+            .registry_tx(principal, format!("unit:{}", unit_name(def)), op)
+            .await?;
+        catalog.add_unit(unit, def);
+        Ok(unit)
+    }
+
     /// The instrument that trades a unit.
     fn traded(&self, unit: UnitId) -> Result<engine::InstrumentId, ApiError> {
         self.ctx
@@ -461,6 +522,35 @@ impl RegistryService for RegistryApi {
             ))
         })
         .await
+    }
+
+    async fn register_ccer(
+        &self,
+        request: Request<pb::RegisterCcerRequest>,
+    ) -> Result<Response<pb::RegisterCcerReply>, Status> {
+        let m = "RegisterCcer";
+        let call = self.ctx.begin(&request, m, Rpc::Issue, &[])?;
+        let r = request.into_inner();
+        let (key, authority, def, quantity_t) =
+            ccer_issuance(&r).map_err(|e| self.ctx.refuse(m, e))?;
+        let unit = self
+            .ccer_unit(&call.principal, &def)
+            .await
+            .map_err(|e| self.ctx.refuse(m, e))?;
+        let op = Op::Issue {
+            authority,
+            unit,
+            quantity_t,
+        };
+        let rec = self
+            .ctx
+            .registry_tx(&call.principal, key, op)
+            .await
+            .map_err(|e| self.ctx.refuse(m, e))?;
+        Ok(Response::new(pb::RegisterCcerReply {
+            journal_sequence: rec.seq,
+            unit: unit_name(&def),
+        }))
     }
 
     async fn allocate(
