@@ -22,6 +22,14 @@ pub fn phase(p: i32) -> &'static str {
         .map_or("unknown", |(_, word)| word)
 }
 
+/// A `YYYYMMDD` date as people read it, `2026-11-30`; `-` for none (0).
+pub fn date(yyyymmdd: u32) -> String {
+    match yyyymmdd {
+        0 => "-".to_string(),
+        d => format!("{:04}-{:02}-{:02}", d / 10_000, d / 100 % 100, d % 100),
+    }
+}
+
 /// A trading phase by its word.
 pub fn phase_of(word: &str) -> Option<pb::Phase> {
     PHASES.iter().find(|(_, w)| *w == word).map(|(p, _)| *p)
@@ -101,4 +109,16 @@ pub fn word_of<E: Copy + Into<i32>>(
 /// The wire enum value of a word in one of the tables above.
 pub fn value_of<E: Copy>(table: &[(E, &str)], word: &str) -> Option<E> {
     table.iter().find(|(_, w)| *w == word).map(|(e, _)| *e)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_print_with_dashes() {
+        assert_eq!(date(20_261_130), "2026-11-30");
+        assert_eq!(date(20_250_105), "2025-01-05");
+        assert_eq!(date(0), "-");
+    }
 }

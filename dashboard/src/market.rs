@@ -118,6 +118,8 @@ struct MarketBody {
     symbol: String,
     symbols: Vec<SymbolLink>,
     date: u32,
+    /// `date` as 2026-11-30.
+    date_text: String,
     phase: &'static str,
     reference_fen: i64,
     reference: String,
@@ -141,6 +143,7 @@ struct MarketBody {
 
 struct BarRow {
     date: u32,
+    date_text: String,
     open: String,
     high: String,
     low: String,
@@ -230,6 +233,7 @@ fn market_body(
             .collect(),
         symbol,
         date: b.date,
+        date_text: client::names::date(b.date),
         phase: phase_name(b.phase),
         reference_fen: b.reference_fen,
         reference: yuan(b.reference_fen),
@@ -270,7 +274,10 @@ fn price_chart(ctx: &Ctx, trades: &[TradeRecord]) -> (String, usize, String) {
     // At most 2,000 points on the chart (the newest).
     let today: Vec<_> = today[today.len().saturating_sub(2_000)..].to_vec();
     let (recent, chart_title) = if opened_date > 0 && !today.is_empty() {
-        (today, format!("trading day {opened_date}"))
+        (
+            today,
+            format!("trading day {}", client::names::date(opened_date)),
+        )
     } else {
         (
             trades.iter().rev().take(500).rev().collect(),
@@ -311,6 +318,7 @@ fn bar_points(bars: &[&DailyBar]) -> String {
 fn bar_row(bar: &DailyBar) -> BarRow {
     BarRow {
         date: bar.date,
+        date_text: client::names::date(bar.date),
         open: yuan(bar.open_fen),
         high: yuan(bar.high_fen),
         low: yuan(bar.low_fen),

@@ -24,6 +24,8 @@ const OPERATIONS_RELOAD_MS: u64 = 5_000;
 struct OperationsPage {
     shell: Shell,
     date: u32,
+    /// `date` as 2026-11-30.
+    date_text: String,
     phase: &'static str,
     sequence: u64,
     durable: u64,
@@ -72,6 +74,7 @@ pub(crate) async fn page(
     let m = &ctx.core.metrics;
     let mut page = figures(m, Shell::page("Operations", "/operations", &v));
     (page.date, page.phase, page.sequence) = (date, phase_name(phase), sequence);
+    page.date_text = client::names::date(date);
     render(&page)
 }
 
@@ -83,6 +86,7 @@ fn figures(m: &Metrics, shell: Shell) -> OperationsPage {
     OperationsPage {
         shell,
         date: 0,
+        date_text: String::new(),
         phase: "",
         sequence: 0,
         durable: load(&m.journal_durable_seq),

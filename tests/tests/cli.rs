@@ -23,7 +23,7 @@ async fn an_operator_runs_a_day_from_the_command_line() {
         .await
         .unwrap_or_else(|e| panic!("{e}"));
     assert!(
-        status.contains("trading date 20261130  phase continuous"),
+        status.contains("trading date 2026-11-30  phase continuous"),
         "{status}"
     );
     assert!(

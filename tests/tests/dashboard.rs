@@ -365,6 +365,10 @@ fn every_page_in_a_real_browser_shows_the_figures_the_api_answers() {
     let operator = Browser::login(web, &token(SEED, OPERATOR));
     let operations = operator.dom(&url("/operations"));
     assert_eq!(value(&operations, "trading-date"), 20_251_201);
+    assert!(
+        operations.contains(">2025-12-01<"),
+        "dates read as 2025-12-01"
+    );
     // With sync durability the journal is durable through every command the engine has
     // applied (read after the engine's sequence, so at least that), and settlement never
     // passes it.

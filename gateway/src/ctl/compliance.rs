@@ -372,7 +372,8 @@ pub(super) async fn close_year(
         let _ = writeln!(
             out,
             "  closed on {} before the deadline: {}",
-            r.close_date, r.force_reason
+            client::names::date(r.close_date),
+            r.force_reason
         );
     }
     Ok(out)

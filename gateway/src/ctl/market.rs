@@ -22,7 +22,7 @@ pub(super) async fn status(c: &mut Clients) -> Result<String, String> {
     let _ = writeln!(
         out,
         "trading date {}  phase {}  sequence {}",
-        s.trading_date,
+        names::date(s.trading_date),
         names::phase(s.phase),
         s.sequence
     );
