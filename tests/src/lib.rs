@@ -454,6 +454,27 @@ pub fn limit(
     }
 }
 
+/// E1 as a covered entity: "Power Plant One", one 600 MW coal unit (facility 1), Hebei,
+/// no credit code.
+pub fn power_plant_row() -> pb::EntityRow {
+    pb::EntityRow {
+        account_id: E1,
+        name: "Power Plant One".into(),
+        sector: pb::Sector::Power as i32,
+        province: "Hebei".into(),
+        differentiated: false,
+        facilities: vec![pb::Facility {
+            facility_id: 1,
+            kind: pb::FacilityKind::GeneratingUnit as i32,
+            fuel: pb::Fuel::Coal as i32,
+            capacity_mw: 600,
+            product_line: String::new(),
+            process: 0,
+        }],
+        credit_code: String::new(),
+    }
+}
+
 /// SplitMix64: small, seeded, deterministic; seeds print on failure.
 #[derive(Clone, Debug)]
 pub struct Rng(pub u64);

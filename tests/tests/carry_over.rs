@@ -14,25 +14,6 @@ use tonic::Code;
 const JUNE_2025_S: u64 = 1_748_829_600;
 const JAN_2026_S: u64 = 1_767_578_400;
 
-fn power_plant() -> pb::EntityRow {
-    pb::EntityRow {
-        account_id: E1,
-        name: "Power Plant One".into(),
-        sector: pb::Sector::Power as i32,
-        province: "Hebei".into(),
-        differentiated: false,
-        facilities: vec![pb::Facility {
-            facility_id: 1,
-            kind: pb::FacilityKind::GeneratingUnit as i32,
-            fuel: pb::Fuel::Coal as i32,
-            capacity_mw: 600,
-            product_line: String::new(),
-            process: 0,
-        }],
-        credit_code: String::new(),
-    }
-}
-
 async fn limit_of(c: &mut Clients) -> pb::CarryOverQuota {
     c.carry_over
         .get_carry_over(pb::GetCarryOverRequest {
@@ -61,7 +42,7 @@ async fn set_up(ministry: &mut Clients, ops: &mut Clients) {
         .compliance
         .load_entities(pb::LoadEntitiesRequest {
             idempotency_key: "entities".into(),
-            rows: vec![power_plant()],
+            rows: vec![power_plant_row()],
         })
         .await
         .unwrap_or_else(|e| panic!("entities: {e}"));

@@ -49,22 +49,7 @@ async fn ccers_registered_after_the_cut_off_cover_up_to_five_percent() {
         .compliance
         .load_entities(pb::LoadEntitiesRequest {
             idempotency_key: "entities".into(),
-            rows: vec![pb::EntityRow {
-                account_id: E1,
-                name: "Power Plant One".into(),
-                sector: pb::Sector::Power as i32,
-                province: "Hebei".into(),
-                differentiated: false,
-                facilities: vec![pb::Facility {
-                    facility_id: 1,
-                    kind: pb::FacilityKind::GeneratingUnit as i32,
-                    fuel: pb::Fuel::Coal as i32,
-                    capacity_mw: 600,
-                    product_line: String::new(),
-                    process: 0,
-                }],
-                credit_code: String::new(),
-            }],
+            rows: vec![power_plant_row()],
         })
         .await
         .unwrap_or_else(|e| panic!("entities: {e}"));

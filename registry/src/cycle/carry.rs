@@ -350,52 +350,14 @@ impl Ledger {
         quantity_t: u64,
         date: u32,
     ) -> Result<Outcome, RegistryError> {
-        let mut quota = self
-            .cycle
-            .quotas
-            .get(&(year, account))
-            .cloned()
-            .ok_or_else(|| {
-                code(
-                    CycleCode::CarryOverNotFixed,
-                    format!("no carry-over limit into {year} for account {}", account.0),
-                )
-            })?;
-        let rule = self.carry_rule(year, &quota.plan_version)?;
-        if date > rule.applications_until {
-            return Err(code(
-                CycleCode::CarryOverWindow,
-                format!("applications closed on {}", rule.applications_until),
-            ));
-        }
-        if quota.barred {
-            return Err(code(
-                CycleCode::CarryOverBarred,
-                format!("account {} missed an earlier year's compliance", account.0),
-            ));
-        }
-        let def = self.unit(unit)?;
-        if def.kind != UnitKind::Cea
-            || !(rule.vintage_from..=rule.vintage_to).contains(&def.vintage)
-        {
-            return Err(RegistryError::InvalidField {
-                field: "unit",
-                why: "must be CEA of a vintage the plan carries over",
-            });
-        }
-        if quantity_t == 0 {
-            return Err(RegistryError::InvalidQuantity);
-        }
-        let total = quota.applied_t.saturating_add(quantity_t);
-        if total > quota.limit_t {
-            return Err(code(
-                CycleCode::CarryOverLimit,
-                format!(
-                    "{} t applied + {quantity_t} t is over the limit of {} t",
-                    quota.applied_t, quota.limit_t
-                ),
-            ));
-        }
+        let a = Application {
+            year,
+            account,
+            unit,
+            quantity_t,
+            converted: false,
+        };
+        let mut quota = self.check_application(&a, date)?;
         self.check_available(account, unit, quantity_t)?;
         let id = self
             .cycle
@@ -404,21 +366,61 @@ impl Ledger {
             .next_back()
             .map_or(1, |k| k + 1);
         self.freeze(account, unit, FreezeReason::CarryOver(id), quantity_t);
-        self.cycle.applications.insert(
-            id,
-            Application {
-                year,
-                account,
-                unit,
-                quantity_t,
-                converted: false,
-            },
-        );
+        self.cycle.applications.insert(id, a);
         self.dirty.cycle.applications.insert(id);
-        quota.applied_t = total;
+        quota.applied_t += quantity_t;
         self.cycle.quotas.insert((year, account), quota);
         self.dirty.cycle.quotas.insert((year, account));
         Ok(Outcome::Done)
+    }
+
+    /// An application's rules: a fixed limit, in time, not barred, an old vintage the
+    /// plan carries, within the limit; the entity's quota as it stands.
+    fn check_application(&self, a: &Application, date: u32) -> Result<Quota, RegistryError> {
+        let quota = self
+            .cycle
+            .quotas
+            .get(&(a.year, a.account))
+            .cloned()
+            .ok_or_else(|| {
+                let why = format!(
+                    "no carry-over limit into {} for account {}",
+                    a.year, a.account.0
+                );
+                code(CycleCode::CarryOverNotFixed, why)
+            })?;
+        let rule = self.carry_rule(a.year, &quota.plan_version)?;
+        if date > rule.applications_until {
+            let why = format!("applications closed on {}", rule.applications_until);
+            return Err(code(CycleCode::CarryOverWindow, why));
+        }
+        if quota.barred {
+            let why = format!(
+                "account {} missed an earlier year's compliance",
+                a.account.0
+            );
+            return Err(code(CycleCode::CarryOverBarred, why));
+        }
+        let def = self.unit(a.unit)?;
+        if def.kind != UnitKind::Cea
+            || !(rule.vintage_from..=rule.vintage_to).contains(&def.vintage)
+        {
+            return Err(RegistryError::InvalidField {
+                field: "unit",
+                why: "must be CEA of a vintage the plan carries over",
+            });
+        }
+        if a.quantity_t == 0 {
+            return Err(RegistryError::InvalidQuantity);
+        }
+        if quota.applied_t.saturating_add(a.quantity_t) > quota.limit_t {
+            let why = format!(
+                "{} t applied + {} t is over the limit of {} t",
+                quota.applied_t, a.quantity_t, quota.limit_t
+            );
+            return Err(code(CycleCode::CarryOverLimit, why));
+        }
+        Ok(quota)
     }
 
     /// Converts every open application into `year`: the old units are cancelled and as
