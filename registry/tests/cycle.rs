@@ -396,6 +396,21 @@ fn a_compliance_year_through_the_registry_journal_accounts_for_every_tonne() {
         e => panic!("{e}"),
     }
     activity[1] = power_activity(GAS, dec!(1000000), dec!(0), dec!(0.5), dec!(400000));
+    // Plausibility: the 600 MW coal unit can make at most 600 x 8,784 h = 5,270,400 MWh.
+    let mut implausible = activity.clone();
+    implausible[0] = power_activity(COAL, dec!(5270401), dec!(0), dec!(0.55), dec!(2700000));
+    match b.refused(
+        Op::LoadActivity {
+            year: 2024,
+            rows: implausible,
+        },
+        "INVALID_ROW",
+    ) {
+        RegistryError::InvalidRow { row, field, .. } => {
+            assert_eq!((row, field), (0, "electricity_mwh"))
+        }
+        e => panic!("{e}"),
+    }
     // What a process does not have is refused, naming the field: PFCs on a clinker line,
     // a hydrogen-rich blast furnace declared for a clinker line.
     for (activity_of_cement, field) in [

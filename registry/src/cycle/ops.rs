@@ -31,6 +31,23 @@ fn check_figure(row: usize, field: &'static str, v: Decimal) -> Result<(), Regis
     Ok(())
 }
 
+/// Hours in the longest year: no unit generates more than its capacity for all of them.
+const HOURS_PER_YEAR_MAX: u32 = 366 * 24;
+
+/// A generating unit's electricity is physically possible: at most its capacity for every
+/// hour of the year (a plausibility bound, so a typo of a few zeros is caught at entry).
+fn check_generation(row: usize, capacity_mw: u32, mwh: Decimal) -> Result<(), RegistryError> {
+    let most = Decimal::from(capacity_mw) * Decimal::from(HOURS_PER_YEAR_MAX);
+    if mwh > most {
+        return Err(row_err(
+            row,
+            "electricity_mwh",
+            format!("more than a {capacity_mw} MW unit can generate in a year ({most} MWh)"),
+        ));
+    }
+    Ok(())
+}
+
 fn check_label(row: usize, field: &'static str, v: &str, max: usize) -> Result<(), RegistryError> {
     if v.is_empty() || v.len() > max || v.chars().any(char::is_control) {
         return Err(row_err(
@@ -360,7 +377,7 @@ impl Ledger {
             }
             match (facility, row.activity) {
                 (
-                    FacilityKind::Power { .. },
+                    FacilityKind::Power { capacity_mw, .. },
                     Activity::Power {
                         electricity_mwh,
                         heat_gj,
@@ -369,6 +386,7 @@ impl Ledger {
                     },
                 ) => {
                     check_figure(i, "electricity_mwh", electricity_mwh)?;
+                    check_generation(i, *capacity_mw, electricity_mwh)?;
                     check_figure(i, "heat_gj", heat_gj)?;
                     check_figure(i, "emissions_t", emissions_t)?;
                     check_figure(i, "load_factor", load_factor)?;
@@ -1063,5 +1081,19 @@ fn check_close_date(
             ),
         )),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rust_decimal_macros::dec;
+
+    #[test]
+    fn a_unit_generates_at_most_its_capacity_every_hour_of_a_leap_year() {
+        // 600 MW x 366 x 24 h = 5,270,400 MWh.
+        assert!(check_generation(0, 600, dec!(5270400)).is_ok());
+        assert!(check_generation(0, 600, dec!(5270400.000001)).is_err());
+        assert!(check_generation(3, 1, dec!(10000000000)).is_err());
     }
 }
