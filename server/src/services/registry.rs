@@ -1113,6 +1113,12 @@ impl RegistryApi {
             } => claim_fen,
             _ => None,
         };
+        if claim_fen.is_some() {
+            // Refused before the registry commits: units the registry put at the exchange
+            // must reach it.
+            self.traded(pledge.unit)
+                .map_err(|e| self.ctx.refuse(m, e))?;
+        }
         let rec = self
             .ctx
             .registry_tx(&call.principal, key, op)
