@@ -12,7 +12,7 @@ use registry::model::{PledgeState, ProposalState, UnitId};
 use server::auth::Rpc;
 
 use crate::Shared;
-use crate::html::{Shell, grouped, render};
+use crate::html::{Shell, grouped, money, render};
 use crate::session::{refused, viewer};
 
 /// Accounts one page lists (search to narrow).
@@ -42,6 +42,13 @@ struct Movement {
     quantity: String,
 }
 
+/// An outstanding pledge: its movement and the loan it secures.
+struct PledgeRow {
+    pledge: Movement,
+    /// What the pledge secures, yuan (`-` for pledges registered before amounts were).
+    secured: String,
+}
+
 struct PledgeeRow {
     pledgee: u64,
     pledges: u64,
@@ -59,7 +66,7 @@ struct RegistryPage {
     accounts_total: String,
     shown_max: usize,
     by_pledgee: Vec<PledgeeRow>,
-    pledges: Vec<Movement>,
+    pledges: Vec<PledgeRow>,
     proposals: Vec<Movement>,
 }
 
@@ -112,13 +119,18 @@ async fn registry_now(ctx: &Shared, shell: Shell, search: String) -> Option<Regi
                 let (id, from, to, unit) =
                     (p.id, p.pledgor.0, p.pledgee.0, catalog.unit_name(p.unit));
                 let quantity = grouped(p.quantity_t);
-                pledges.push(Movement {
+                let secured = match p.secured_fen {
+                    0 => "-".to_string(),
+                    fen => money(i64::try_from(fen).unwrap_or(i64::MAX)),
+                };
+                let pledge = Movement {
                     id,
                     from,
                     to,
                     unit,
                     quantity,
-                });
+                };
+                pledges.push(PledgeRow { pledge, secured });
             }
             let proposals = l
                 .proposals

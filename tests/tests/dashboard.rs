@@ -264,7 +264,7 @@ fn every_page_in_a_real_browser_shows_the_figures_the_api_answers() {
             .await
             .unwrap_or_else(|e| panic!("{e}"))
             .into_inner();
-        let pledged: u64 = clients(&channel, BANK_PRINCIPAL)
+        let outstanding: Vec<pb::Pledge> = clients(&channel, BANK_PRINCIPAL)
             .registry
             .list_pledges(pb::ListPledgesRequest {
                 pledgee_account_id: 900,
@@ -273,10 +273,13 @@ fn every_page_in_a_real_browser_shows_the_figures_the_api_answers() {
             .unwrap_or_else(|e| panic!("{e}"))
             .into_inner()
             .pledges
-            .iter()
+            .into_iter()
             .filter(|p| p.state == "REGISTERED")
-            .map(|p| p.quantity_t)
-            .sum();
+            .collect();
+        let pledged = (
+            outstanding.iter().map(|p| p.quantity_t).sum::<u64>(),
+            outstanding.first().map(|p| (p.pledge_id, p.secured_fen)),
+        );
         let status = auditor
             .market
             .get_market_status(pb::GetMarketStatusRequest {})
@@ -358,7 +361,16 @@ fn every_page_in_a_real_browser_shows_the_figures_the_api_answers() {
     // Registry: pledges outstanding by pledgee.
     let auditor = Browser::login(web, &token(SEED, AUDITOR));
     let registry = auditor.dom(&url("/registry"));
-    assert_eq!(value(&registry, "pledged-900"), i128::from(pledged));
+    assert_eq!(value(&registry, "pledged-900"), i128::from(pledged.0));
+    // Each outstanding pledge shows the loan it secures, in yuan.
+    let (first, secured_fen) = pledged
+        .1
+        .unwrap_or_else(|| panic!("the demo keeps pledges"));
+    let shown = format!(
+        "data-key=\"secured-{first}\">{}</td>",
+        client::money::money(secured_fen as i64)
+    );
+    assert!(registry.contains(&shown), "{shown} missing");
     auditor.screenshot(&url("/registry?q=power"), &shots.join("registry.png"), 1280);
 
     // Operations: the trading day the engine reports.
