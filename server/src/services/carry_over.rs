@@ -2,55 +2,21 @@
 //! `cycle::carry`): the authority fixes the limits and converts, each entity applies and
 //! reads its limit. Dates are the exchange's local date from the server's clock.
 
-use ::registry::model::{AccountId, AccountType, UnitId};
+use ::registry::model::{AccountId, AccountType};
 use ::registry::tx::Op;
 use proto::v1 as pb;
 use proto::v1::carry_over_service_server::CarryOverService;
-use tonic::{Code, Request, Response, Status};
+use tonic::{Request, Response, Status};
 
 use crate::auth::Rpc;
 use crate::error::ApiError;
 use crate::services::Ctx;
 use crate::services::compliance::year;
-use crate::services::convert::{id, idempotency_key, quantity};
+use crate::services::convert::{self, id, idempotency_key, quantity};
 
 #[derive(Clone, Debug)]
 pub struct CarryOverApi {
     pub ctx: Ctx,
-}
-
-impl CarryOverApi {
-    fn unit(&self, name: &str) -> Result<UnitId, ApiError> {
-        if name.is_empty() {
-            return Err(ApiError::field("unit", "must name a unit such as CEA2024"));
-        }
-        self.ctx.core.catalog.unit(name).ok_or_else(|| {
-            ApiError::not_found("UNKNOWN_UNIT", "unit", format!("unit: no unit {name:?}"))
-        })
-    }
-
-    /// The registry's one account of `kind` (the cancellation account).
-    async fn account_of_kind(&self, kind: AccountType) -> Result<AccountId, ApiError> {
-        self.ctx
-            .core
-            .registry
-            .read(move |r| {
-                r.ledger()
-                    .accounts
-                    .values()
-                    .find(|a| a.kind == kind)
-                    .map(|a| a.id)
-            })
-            .await?
-            .ok_or_else(|| {
-                ApiError::new(
-                    Code::FailedPrecondition,
-                    "NO_CANCELLATION_ACCOUNT",
-                    "",
-                    format!("the registry has no {kind:?} account"),
-                )
-            })
-    }
 }
 
 #[tonic::async_trait]
@@ -100,7 +66,7 @@ impl CarryOverService for CarryOverApi {
                         Op::ApplyCarryOver {
                             year: year(r.year)?,
                             account: AccountId(id(r.account_id, "account_id")?),
-                            unit: self.unit(&r.unit)?,
+                            unit: convert::unit(&self.ctx.core.catalog, &r.unit, "unit")?,
                             quantity_t: quantity(r.quantity_t, "quantity_t")?,
                             date,
                         },
@@ -117,7 +83,8 @@ impl CarryOverService for CarryOverApi {
         let m = "ConvertCarryOver";
         let r = request.get_ref();
         let cancellation = self
-            .account_of_kind(AccountType::Cancellation)
+            .ctx
+            .account_of_kind(AccountType::Cancellation, "NO_CANCELLATION_ACCOUNT")
             .await
             .map_err(|e| self.ctx.refuse(m, e))?;
         let catalog = self.ctx.core.catalog.clone();

@@ -471,25 +471,10 @@ impl ComplianceApi {
         kind: AccountType,
         reason: &'static str,
     ) -> Result<AccountId, Status> {
-        self.read(m, move |r| {
-            r.ledger()
-                .accounts
-                .values()
-                .find(|a| a.kind == kind)
-                .map(|a| a.id)
-        })
-        .await?
-        .ok_or_else(|| {
-            self.ctx.refuse(
-                m,
-                ApiError::new(
-                    Code::FailedPrecondition,
-                    reason,
-                    "",
-                    format!("the registry has no {kind:?} account"),
-                ),
-            )
-        })
+        self.ctx
+            .account_of_kind(kind, reason)
+            .await
+            .map_err(|e| self.ctx.refuse(m, e))
     }
 }
 

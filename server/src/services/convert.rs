@@ -79,6 +79,20 @@ pub fn kind_out(kind: OrderKind) -> i32 {
 }
 
 /// The instrument named by a symbol, or NOT_FOUND naming the field.
+/// A registry unit by its name (`CEA2025`, `CCER2024-1001`).
+pub fn unit(
+    catalog: &Catalog,
+    name: &str,
+    field: &str,
+) -> Result<registry::model::UnitId, ApiError> {
+    if name.is_empty() {
+        return Err(ApiError::field(field, "must name a unit such as CEA2025"));
+    }
+    catalog.unit(name).ok_or_else(|| {
+        ApiError::not_found("UNKNOWN_UNIT", field, format!("{field}: no unit {name:?}"))
+    })
+}
+
 pub fn instrument(catalog: &Catalog, symbol: &str, field: &str) -> Result<InstrumentId, ApiError> {
     if symbol.is_empty() {
         return Err(ApiError::field(

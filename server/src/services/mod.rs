@@ -163,6 +163,33 @@ impl Ctx {
         }
     }
 
+    /// The registry's one account of `kind` (the national authority, the retirement or the
+    /// cancellation account); FAILED_PRECONDITION `reason` when there is none.
+    pub async fn account_of_kind(
+        &self,
+        kind: ::registry::model::AccountType,
+        reason: &'static str,
+    ) -> Result<::registry::model::AccountId, ApiError> {
+        self.core
+            .registry
+            .read(move |r| {
+                r.ledger()
+                    .accounts
+                    .values()
+                    .find(|a| a.kind == kind)
+                    .map(|a| a.id)
+            })
+            .await?
+            .ok_or_else(|| {
+                ApiError::new(
+                    tonic::Code::FailedPrecondition,
+                    reason,
+                    "",
+                    format!("the registry has no {kind:?} account"),
+                )
+            })
+    }
+
     /// A registry transaction RPC: authorize, build the operation (its errors name their
     /// field), journal it; the receipt (journal sequence 0 when nothing changed).
     pub async fn registry_receipt<T>(

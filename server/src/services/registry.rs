@@ -184,12 +184,7 @@ fn op_kind(op: &Op) -> String {
 
 impl RegistryApi {
     fn unit(&self, name: &str, field: &str) -> Result<UnitId, ApiError> {
-        if name.is_empty() {
-            return Err(ApiError::field(field, "must name a unit such as CEA2025"));
-        }
-        self.ctx.core.catalog.unit(name).ok_or_else(|| {
-            ApiError::not_found("UNKNOWN_UNIT", field, format!("{field}: no unit {name:?}"))
-        })
+        crate::services::convert::unit(&self.ctx.core.catalog, name, field)
     }
 
     /// Runs a simple registry transaction RPC.
