@@ -11,7 +11,6 @@ pub mod csv;
 pub mod money;
 pub mod names;
 
-use prost::Message;
 use proto::v1 as pb;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
@@ -80,9 +79,11 @@ impl Clients {
     }
 }
 
-/// The refusal a status carries (`carbonx.v1.Rejection` in its details), if any.
+/// The refusal a status carries, if any: the `carbonx.v1.Rejection` among the details of
+/// its `google.rpc.Status` (gRPC's richer error model; the same status also holds a
+/// `google.rpc.ErrorInfo` with the reason, and a `BadRequest` for an invalid field).
 pub fn rejection_of(status: &Status) -> Option<pb::Rejection> {
-    pb::Rejection::decode(status.details()).ok()
+    proto::status::rejection_of(status)
 }
 
 /// A refused call as one line: `refused: REASON (field F): message`.

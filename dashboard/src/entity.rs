@@ -27,12 +27,24 @@ struct EntityNow {
     year: u16,
     compliance: pb::EntityCompliance,
     holdings: Vec<(String, Holding)>,
-    /// (journal sequence, the operation as text), oldest first.
-    entries: Vec<(u64, String)>,
+    /// The journal entries naming the entity, oldest first.
+    entries: Vec<Entry>,
+}
+
+/// One journal entry as the page shows it: who did what, when.
+struct Entry {
+    seq: u64,
+    /// UTC, `2025-12-01 09:30:00`.
+    when: String,
+    /// The actor's principal: its name when the tokens file still has it, else its id.
+    who: String,
+    /// The operation in words (`registry::describe`), a settlement's legs of this entity.
+    what: String,
 }
 
 async fn entity_now(ctx: &Shared, id: u64, year: Option<u16>) -> Option<EntityNow> {
     let catalog = ctx.core.catalog.clone();
+    let tokens = ctx.tokens.clone();
     ctx.core
         .registry
         .read(move |reg| {
@@ -45,14 +57,19 @@ async fn entity_now(ctx: &Shared, id: u64, year: Option<u16>) -> Option<EntityNo
                 .map(|((_, u), h)| (catalog.unit_name(*u), h.clone()))
                 .collect();
             let from = reg.seq().saturating_sub(DASHBOARD_JOURNAL_SCAN as u64) + 1;
-            let needle = format!("AccountId({id})");
+            let unit = |u: UnitId| catalog.unit_name(u);
             let entries = reg
                 .journal(from, DASHBOARD_JOURNAL_SCAN)
                 .unwrap_or_default()
                 .into_iter()
-                .filter_map(|e| {
-                    let text = format!("{:?}", e.tx.op);
-                    text.contains(&needle).then_some((e.seq, text))
+                .filter(|e| registry::describe::accounts(&e.tx.op).contains(&AccountId(id)))
+                .map(|e| Entry {
+                    seq: e.seq,
+                    when: crate::html::utc_time(e.tx.timestamp_ns),
+                    who: tokens
+                        .name_of(e.tx.actor)
+                        .unwrap_or_else(|| format!("principal {}", e.tx.actor)),
+                    what: registry::describe::describe(&e.tx.op, &unit, Some(AccountId(id))),
                 })
                 .collect();
             Some(EntityNow {
@@ -109,8 +126,8 @@ struct EntityPage {
     deduction_owed: Option<String>,
     explanation: String,
     holdings: Vec<HoldingRow>,
-    /// (journal sequence, the operation cut to `ENTRY_TEXT_CHARS`), newest first.
-    entries: Vec<(u64, String)>,
+    /// Newest first, each operation cut to `ENTRY_TEXT_CHARS`.
+    entries: Vec<Entry>,
 }
 
 struct HoldingRow {
@@ -154,7 +171,10 @@ impl EntityPage {
                 .into_iter()
                 .rev()
                 .take(ENTITY_ENTRIES_SHOWN)
-                .map(|(seq, text)| (seq, text.chars().take(ENTRY_TEXT_CHARS).collect()))
+                .map(|e| Entry {
+                    what: e.what.chars().take(ENTRY_TEXT_CHARS).collect(),
+                    ..e
+                })
                 .collect(),
             c,
         }

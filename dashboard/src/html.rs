@@ -110,3 +110,28 @@ pub(crate) fn kind_name(k: TradeKind) -> &'static str {
         TradeKind::Bidding => "bidding auction",
     }
 }
+
+/// UTC nanoseconds as `2025-12-01 09:30:00` (UTC).
+pub(crate) fn utc_time(ns: u64) -> String {
+    let secs = ns / 1_000_000_000;
+    let (y, m, d) = server::calendar::civil_from_days((secs / 86_400) as i64);
+    let s = secs % 86_400;
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        s / 3_600,
+        s / 60 % 60,
+        s % 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn journal_times_read_as_utc_date_and_time() {
+        // 1,797,300,000 s after the epoch: 20,802 days (2026-12-15) and 7,200 s (02:00).
+        assert_eq!(
+            super::utc_time(1_797_300_000 * 1_000_000_000),
+            "2026-12-15 02:00:00"
+        );
+    }
+}

@@ -311,7 +311,7 @@ impl Engine {
         );
         for (slot, fill) in [(bid_slot, buy), (ask_slot, sell)] {
             if fill.leaves_t == 0 {
-                self.unlink(slot);
+                self.close_resting(slot);
             }
         }
     }

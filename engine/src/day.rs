@@ -28,6 +28,7 @@ impl Engine {
         }
         self.state.date = date;
         self.state.phase = Phase::PreOpen;
+        self.state.closed.day_opened(self.state.next_order_id);
         self.emit(out, EventKind::DayOpened { date });
         self.release_pending();
         for index in 0..self.state.instruments.len() {

@@ -9,6 +9,7 @@
 //! Integers throughout: prices and money in fen (RMB 0.01), quantities in tonnes.
 
 mod call;
+mod closed;
 mod day;
 mod disposal;
 mod engine;
@@ -30,6 +31,7 @@ mod state;
 pub mod types;
 
 pub use call::{Uncross, uncross_price};
+pub use closed::CLOSED_ORDER_IDS_MAX;
 pub use codec::{COMMAND_BYTES_MAX, CodecError, decode_command, encode_command};
 pub use command::{Command, CommandKind, InstrumentSpec, NewOrder, Pricing, ReserveRule};
 pub use disposal::DISPOSALS_MAX;
@@ -39,8 +41,8 @@ pub use funds::{ALLOWANCES_T_MAX, FUNDS_FEN_MAX, TransferSeen};
 pub use invariants::InvariantViolation;
 pub use orders::{NOTIONAL_FEN_MAX, buy_required_fen, fee_fen};
 pub use query::{
-    AccountView, BookLevel, BookView, HolderView, InstrumentView, LargeHoldersView, OrderView,
-    PositionView,
+    AccountView, BookLevel, BookView, ClosedView, HolderView, InstrumentView, LargeHoldersView,
+    OrderView, PositionView,
 };
 pub use reason::Reject;
 pub use snapshot::{SnapshotError, seal_snapshot};

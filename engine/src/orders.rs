@@ -37,6 +37,29 @@ impl Incoming {
     fn leaves_t(&self) -> Tonnes {
         self.quantity_t - self.filled_t
     }
+
+    /// Its record for the closed-order store, having never rested.
+    fn closed(&self) -> Order {
+        let mut order = Order {
+            id: self.id,
+            client_order_id: self.client_order_id,
+            price_fen: if self.kind == OrderKind::Market {
+                0
+            } else {
+                self.limit_fen
+            },
+            quantity_t: self.quantity_t,
+            filled_t: self.filled_t,
+            account: self.account,
+            instrument: self.instrument as u16,
+            ..Order::FREE
+        };
+        order.set_flags(self.side, self.tif, self.post_only);
+        if self.kind == OrderKind::Market {
+            order.set_market();
+        }
+        order
+    }
 }
 
 /// Funds a buy of `leaves` at `price` must hold: notional plus the highest fee it may pay.
@@ -365,6 +388,7 @@ impl Engine {
             !self.in_call(incoming.instrument) && self.match_incoming(&mut incoming, out);
         let leaves_t = incoming.leaves_t();
         if leaves_t == 0 {
+            self.state.closed.record(incoming.closed());
             return;
         }
         let reason = if stopped_by_stp {
@@ -393,6 +417,7 @@ impl Engine {
                         reason,
                     },
                 );
+                self.state.closed.record(incoming.closed());
             }
             None => self.rest(&incoming),
         }
@@ -495,7 +520,7 @@ impl Engine {
             }),
         );
         if resting_after.leaves_t() == 0 {
-            self.unlink(slot);
+            self.close_resting(slot);
         }
     }
 
@@ -664,6 +689,14 @@ impl Engine {
         debug_assert!(inserted, "index sized to the arena");
     }
 
+    /// A resting order leaves the book for good (filled or cancelled): unlinked, and kept
+    /// in the closed-order store for queries.
+    pub(crate) fn close_resting(&mut self, slot: u32) {
+        let order = self.state.orders[slot as usize];
+        self.unlink(slot);
+        self.state.closed.record(order);
+    }
+
     /// Removes the order at `slot` from its level, its account and the indexes, and frees it.
     pub(crate) fn unlink(&mut self, slot: u32) {
         let order = self.state.orders[slot as usize];
@@ -742,7 +775,7 @@ impl Engine {
                 reason,
             },
         );
-        self.unlink(slot);
+        self.close_resting(slot);
     }
 
     /// The slot of a live order owned by `account`.

@@ -65,6 +65,17 @@ pub struct OrderView {
     pub leaves_t: Tonnes,
 }
 
+/// An order that left the book (see `closed.rs` for how long it is kept).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClosedView {
+    /// As it left: `leaves_t` 0; `price_fen` 0 for a market order.
+    pub view: OrderView,
+    pub market: bool,
+    /// Filled in full (else cancelled: `quantity_t - filled_t` was cancelled).
+    pub filled: bool,
+    pub cancelled_t: Tonnes,
+}
+
 /// One account's holding of an instrument against its limit.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HolderView {
@@ -192,6 +203,49 @@ impl Engine {
             filled_t: o.filled_t,
             leaves_t: o.leaves_t(),
         })
+    }
+
+    /// A closed order still kept: filled or cancelled since the previous trading day
+    /// opened, within the newest `CLOSED_ORDER_IDS_MAX` order ids.
+    pub fn closed_order(&self, order: OrderId) -> Option<ClosedView> {
+        self.state.closed.get(order.0).map(|o| self.closed_view(o))
+    }
+
+    /// An account's closed orders still kept, in order-id order: the `max` most recently
+    /// closed.
+    pub fn closed_orders_of(&self, account: AccountId, max: usize) -> Vec<ClosedView> {
+        let Some(slot) = self.state.account_slot(account) else {
+            return Vec::new();
+        };
+        let mut views: Vec<ClosedView> = self
+            .state
+            .closed
+            .of_account(slot, max)
+            .iter()
+            .map(|o| self.closed_view(o))
+            .collect();
+        views.sort_by_key(|v| v.view.order);
+        views
+    }
+
+    fn closed_view(&self, o: &crate::state::Order) -> ClosedView {
+        ClosedView {
+            view: OrderView {
+                order: OrderId(o.id),
+                client_order_id: ClientOrderId(o.client_order_id),
+                account: self.state.accounts[o.account as usize].id,
+                instrument: InstrumentId(u32::from(o.instrument)),
+                side: o.side(),
+                time_in_force: o.time_in_force(),
+                price_fen: o.price_fen,
+                quantity_t: o.quantity_t,
+                filled_t: o.filled_t,
+                leaves_t: 0,
+            },
+            market: o.is_market(),
+            filled: o.filled_t == o.quantity_t,
+            cancelled_t: o.quantity_t - o.filled_t,
+        }
     }
 
     /// Live orders of an account, in order-id order.

@@ -18,8 +18,10 @@ use crate::types::{
     AccountId, ClosingPriceMethod, Phase, Side, StpMode, Symbol, TimeInForce, TransferId,
 };
 
+/// Version 4: the closed orders kept for queries.
+const MAGIC: &[u8; 8] = b"CBXSNAP4";
 /// Version 3: pledge disposals, and the disposal an auction sells.
-const MAGIC: &[u8; 8] = b"CBXSNAP3";
+const MAGIC_V3: &[u8; 8] = b"CBXSNAP3";
 /// Version 2: each transfer record carries the command that applied it.
 const MAGIC_V2: &[u8; 8] = b"CBXSNAP2";
 /// Snapshots written before transfer records had their sequence (read as 0).
@@ -356,6 +358,7 @@ impl Engine {
                 w.u64(a);
             }
         }
+        crate::closed::write(w, &s.closed);
     }
 
     fn write_side(&self, w: &mut Writer, levels: &SideLevels) {
@@ -454,7 +457,8 @@ impl Engine {
             return Err(SnapshotError::BadMagic);
         }
         let version = match &bytes[..MAGIC.len()] {
-            m if m == MAGIC => 3,
+            m if m == MAGIC => 4,
+            m if m == MAGIC_V3 => 3,
             m if m == MAGIC_V2 => 2,
             m if m == MAGIC_V1 => 1,
             _ => return Err(SnapshotError::BadMagic),
@@ -653,6 +657,9 @@ fn read_body(r: &mut Reader<'_>, version: u8) -> Result<Engine, SnapshotError> {
     read_negotiated(r, &mut engine, version)?;
     if version >= 3 {
         read_disposals(r, &mut engine)?;
+    }
+    if version >= 4 {
+        crate::closed::read(r, &mut engine.state)?;
     }
     engine.seq = engine.state.last_seq;
     Ok(engine)

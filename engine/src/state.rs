@@ -227,6 +227,8 @@ pub struct Order {
 const FLAG_SELL: u8 = 1;
 const FLAG_POST_ONLY: u8 = 1 << 1;
 const TIF_SHIFT: u8 = 2;
+/// Set only on a closed market order's record (a market order never rests).
+const FLAG_MARKET: u8 = 1 << 4;
 
 impl Order {
     pub const FREE: Order = Order {
@@ -262,6 +264,14 @@ impl Order {
         } else {
             Side::Buy
         }
+    }
+
+    pub(crate) fn set_market(&mut self) {
+        self.flags |= FLAG_MARKET;
+    }
+
+    pub fn is_market(&self) -> bool {
+        self.flags & FLAG_MARKET != 0
     }
 
     pub fn post_only(&self) -> bool {
@@ -338,6 +348,8 @@ pub struct State {
     pub auctions: Vec<Bidding>,
     /// Pledged units locked for their pledgee's sale, by pledge id.
     pub disposals: Vec<Disposal>,
+    /// Orders that left the book, kept for queries (`closed.rs`).
+    pub(crate) closed: crate::closed::ClosedOrders,
 }
 
 /// Units of a pledge enforced for auction, locked in the pledgor's position until sold.
@@ -426,6 +438,7 @@ impl State {
             blocks: Vec::new(),
             auctions: Vec::new(),
             disposals: Vec::new(),
+            closed: crate::closed::ClosedOrders::default(),
         };
         state.insert_account(Account::new(config.fee_account, StpMode::default(), 0));
         state

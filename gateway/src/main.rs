@@ -44,11 +44,22 @@ enum Command {
         #[command(subcommand)]
         command: gateway::ctl::Ctl,
     },
+    /// Print generated documentation: `docs api` is the API reference (docs/API.md).
+    Docs {
+        #[command(subcommand)]
+        which: DocsWhich,
+    },
     /// Inspect the engine journal of a data directory.
     Journal {
         #[command(subcommand)]
         action: JournalAction,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum DocsWhich {
+    /// The API reference from the code's tables and the protos' comments (docs/API.md).
+    Api,
 }
 
 #[derive(Debug, clap::Args)]
@@ -240,6 +251,18 @@ fn main() -> ExitCode {
             }
         }
         Command::Journal { action } => journal(action),
+        Command::Docs {
+            which: DocsWhich::Api,
+        } => match gateway::apidoc::api_reference() {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("carbonx docs: {e}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Ctl {
             connection,
             command,

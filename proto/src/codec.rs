@@ -1,7 +1,7 @@
 //! The codec of every carbonx service: prost's, except that a request that does not decode
 //! (random bytes, invalid UTF-8 in a string, nesting past the limit) is the client's error,
 //! INVALID_ARGUMENT with reason `MALFORMED_REQUEST`, in the same form as every other
-//! refusal (a `Rejection` in the details, `x-carbonx-reason` in the metadata), not prost's
+//! refusal (`crate::status`: the richer error model, `x-carbonx-reason`), not prost's
 //! INTERNAL.
 
 use std::marker::PhantomData;
@@ -80,15 +80,10 @@ pub fn malformed(why: &str) -> Status {
         "the request does not decode as its message: {}",
         &why[..cut]
     );
-    let details = crate::v1::Rejection {
+    let rejection = crate::v1::Rejection {
         reason: MALFORMED_REQUEST.into(),
         field: String::new(),
-        message: message.clone(),
-    }
-    .encode_to_vec();
-    let mut status = Status::with_details(tonic::Code::InvalidArgument, message, details.into());
-    if let Ok(v) = MALFORMED_REQUEST.parse() {
-        status.metadata_mut().insert("x-carbonx-reason", v);
-    }
-    status
+        message,
+    };
+    crate::status::refusal(tonic::Code::InvalidArgument, &rejection)
 }

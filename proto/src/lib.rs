@@ -6,6 +6,7 @@
 #![allow(missing_debug_implementations, clippy::large_enum_variant)]
 
 pub mod codec;
+pub mod status;
 
 /// Package `carbonx.v1`.
 pub mod v1 {

@@ -15,6 +15,7 @@ pub mod allocation;
 pub mod codec;
 pub mod compliance;
 pub mod cycle;
+pub mod describe;
 pub mod error;
 pub mod industry;
 pub mod ledger;

@@ -214,6 +214,14 @@ impl Tokens {
         all
     }
 
+    /// The name of the principal with `id` (journal entries record the actor's id).
+    pub fn name_of(&self, id: u64) -> Option<String> {
+        self.by_token
+            .values()
+            .find(|p| p.id == id)
+            .map(|p| p.name.clone())
+    }
+
     pub fn authenticate(&self, token: &str) -> Option<Arc<Principal>> {
         self.by_token.get(token).cloned()
     }

@@ -109,6 +109,106 @@ impl Default for Limits {
     }
 }
 
+impl Limits {
+    /// Every limit as the `[limits]` key, its value and what it bounds: the table the API
+    /// reference prints (a test holds it to the struct's fields and TOML names).
+    pub fn table(&self) -> [(&'static str, u64, &'static str); 18] {
+        let n = |v: usize| v as u64;
+        [
+            (
+                "message_bytes_max",
+                n(self.message_bytes_max),
+                "largest gRPC request message, bytes",
+            ),
+            (
+                "bulk_message_bytes_max",
+                n(self.bulk_message_bytes_max),
+                "largest ComplianceService request (bulk loads, plan files), bytes",
+            ),
+            (
+                "queue_depth",
+                n(self.queue_depth),
+                "commands waiting for the sequencer (then RESOURCE_EXHAUSTED QUEUE_FULL)",
+            ),
+            (
+                "batch_max",
+                n(self.batch_max),
+                "commands journaled with one fsync",
+            ),
+            (
+                "in_flight_per_connection",
+                n(self.in_flight_per_connection),
+                "concurrent requests on one HTTP/2 connection",
+            ),
+            (
+                "in_flight_per_principal",
+                n(self.in_flight_per_principal),
+                "concurrent trading requests of one principal",
+            ),
+            (
+                "streams_per_principal",
+                n(self.streams_per_principal),
+                "open streams of one principal",
+            ),
+            (
+                "stream_buffer",
+                n(self.stream_buffer),
+                "items buffered for one stream consumer",
+            ),
+            (
+                "slow_consumer_ms",
+                self.slow_consumer_ms,
+                "a consumer not taking an item this long is dropped (UNAVAILABLE)",
+            ),
+            (
+                "history_events",
+                n(self.history_events),
+                "stream items kept for resuming",
+            ),
+            (
+                "trades_retained",
+                n(self.trades_retained),
+                "trades kept per instrument for GetTrades",
+            ),
+            (
+                "registry_queue_depth",
+                n(self.registry_queue_depth),
+                "registry requests waiting for the registry writer",
+            ),
+            (
+                "registry_batch_max",
+                n(self.registry_batch_max),
+                "registry transactions committed with one fsync",
+            ),
+            (
+                "journal_segment_bytes",
+                self.journal_segment_bytes,
+                "journal segment size, bytes",
+            ),
+            (
+                "orders_max",
+                u64::from(self.orders_max),
+                "resting orders in the engine",
+            ),
+            (
+                "orders_per_account_max",
+                u64::from(self.orders_per_account_max),
+                "resting orders of one account",
+            ),
+            (
+                "accounts_max",
+                u64::from(self.accounts_max),
+                "trading accounts",
+            ),
+            (
+                "disk_reserve_bytes",
+                self.disk_reserve_bytes,
+                "changes refused (DISK_FULL) while less is free, bytes",
+            ),
+        ]
+    }
+}
+
 /// The trading calendar. When enabled the server opens the day, moves through the
 /// sessions and closes the day on the wall clock; operators can always drive it by hand.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -437,6 +537,28 @@ pub fn engine_config(config: &Config) -> engine::EngineConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_limits_table_names_every_limit_by_its_key() {
+        // Each key given a value one more than its default: deserialized, every field moved,
+        // so every field is in the table under its TOML name.
+        let defaults = Limits::default();
+        let text: String = defaults
+            .table()
+            .iter()
+            .map(|(key, value, _)| format!("{key} = {}\n", value + 1))
+            .collect();
+        let moved: Limits = toml::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
+        let back: Vec<u64> = moved.table().iter().map(|(_, v, _)| *v).collect();
+        let want: Vec<u64> = defaults.table().iter().map(|(_, v, _)| v + 1).collect();
+        assert_eq!(back, want);
+        let fields = format!("{defaults:?}").matches(": ").count();
+        assert_eq!(
+            fields,
+            defaults.table().len(),
+            "a field missing from the table"
+        );
+    }
 
     #[test]
     fn unknown_keys_are_errors_and_layers_apply_in_order() {

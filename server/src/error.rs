@@ -2,7 +2,6 @@
 //! message. One exhaustive mapping from each domain error (engine, registry) to a code.
 
 use engine::Reject;
-use prost::Message;
 use registry::RegistryError;
 use registry::cycle::CycleCode;
 use tonic::{Code, Status};
@@ -134,27 +133,12 @@ impl ApiError {
     }
 }
 
+pub use proto::status::ERROR_DOMAIN;
+
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Status {
-        let rejection = e.rejection();
-        let details = rejection.encode_to_vec();
-        let mut status = Status::with_details(e.code, rejection.message, details.into());
-        let metadata = status.metadata_mut();
-        if let Ok(v) = e.reason.parse() {
-            metadata.insert("x-carbonx-reason", v);
-        }
-        if !rejection.field.is_empty()
-            && let Ok(v) = rejection.field.parse()
-        {
-            metadata.insert("x-carbonx-field", v);
-        }
-        status
+        proto::status::refusal(e.code, &e.rejection())
     }
-}
-
-/// The rejection a client finds in a status (None when the status carries none).
-pub fn rejection_of(status: &Status) -> Option<proto::v1::Rejection> {
-    proto::v1::Rejection::decode(status.details()).ok()
 }
 
 fn engine_code(r: Reject) -> (Code, &'static str) {
@@ -299,14 +283,41 @@ mod tests {
     }
 
     #[test]
+    fn an_invalid_field_is_also_a_bad_request_violation() {
+        let status = Status::from(ApiError::field("quantity_t", "must be positive"));
+        let bad = tonic_types::StatusExt::get_details_bad_request(&status).expect("BadRequest");
+        assert_eq!(bad.field_violations.len(), 1);
+        assert_eq!(bad.field_violations[0].field, "quantity_t");
+        assert_eq!(
+            bad.field_violations[0].description,
+            "quantity_t: must be positive"
+        );
+        let info = tonic_types::StatusExt::get_details_error_info(&status).expect("ErrorInfo");
+        assert_eq!(info.reason, "INVALID_FIELD");
+        assert_eq!(
+            info.metadata.get("field").map(String::as_str),
+            Some("quantity_t")
+        );
+        // A refusal that is not about a field's syntax carries no BadRequest.
+        let status = Status::from(ApiError::engine(Reject::InsufficientFunds));
+        assert!(tonic_types::StatusExt::get_details_bad_request(&status).is_none());
+    }
+
+    #[test]
     fn every_engine_rejection_maps_to_a_non_ok_code_with_its_reason() {
         for r in Reject::ALL {
             let e = ApiError::engine(r);
             assert_ne!(e.code, Code::Ok);
             assert_eq!(e.reason, r.code());
             let status = Status::from(e.clone());
-            let back = rejection_of(&status).unwrap_or_else(|| panic!("{r:?}: no details"));
+            let back = client::rejection_of(&status).unwrap_or_else(|| panic!("{r:?}: no details"));
             assert_eq!(back.reason, r.code());
+            let info = tonic_types::StatusExt::get_details_error_info(&status)
+                .unwrap_or_else(|| panic!("{r:?}: no ErrorInfo"));
+            assert_eq!(
+                (info.reason.as_str(), info.domain.as_str()),
+                (r.code(), ERROR_DOMAIN)
+            );
             assert_eq!(
                 status
                     .metadata()

@@ -7,7 +7,8 @@
 //!
 //! - [`config`]: defaults < TOML < environment < flags; every limit named.
 //! - [`auth`]: bearer tokens to principals; the one authorization table.
-//! - [`error`]: every refusal as a gRPC status with a stable reason code.
+//! - [`error`]: every refusal as a gRPC status with a stable reason code ([`oversize`]:
+//!   also tonic's own refusal of an over-size message).
 //! - the journal is its own crate (`journal`): the one record of every state change.
 //! - [`core`]: the core thread (journal + fsync, engine, dispatch) behind one bounded queue.
 //! - [`regworker`]: the registry's single writer (journal order, settlement, checkpoints,
@@ -29,7 +30,9 @@ pub mod disk;
 pub mod error;
 pub mod http;
 pub mod hub;
+pub mod methods;
 pub mod metrics;
+pub mod oversize;
 pub mod recovery;
 pub mod regworker;
 pub mod scheduler;

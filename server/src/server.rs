@@ -318,13 +318,18 @@ fn watch_health(
 }
 
 /// The gRPC services with their limits, TLS and tracing.
+/// The services behind the layer that words tonic's own over-size refusal as the API's.
+type Router = tonic::transport::server::Router<
+    tower_layer::Stack<crate::oversize::OversizeLayer, tower_layer::Identity>,
+>;
+
 fn router(
     config: &Config,
     ctx: &Ctx,
     health_service: tonic_health::pb::health_server::HealthServer<
         impl tonic_health::pb::health_server::Health,
     >,
-) -> Result<tonic::transport::server::Router, String> {
+) -> Result<Router, String> {
     // Both reflection versions: grpcurl and grpcio's client read v1, older grpcurl,
     // grpcio-reflection's client and Postman v1alpha.
     let reflection_builder = || {
@@ -354,6 +359,7 @@ fn router(
         builder = builder.tls_config(tls).map_err(|e| e.to_string())?;
     }
     Ok(builder
+        .layer(crate::oversize::OversizeLayer)
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_v1alpha)
@@ -398,7 +404,7 @@ fn router(
 /// Serves until the stop signal, then stops gracefully: streams end at once, calls in
 /// flight get `SHUTDOWN_GRACE`.
 async fn run_until_stopped(
-    router: tonic::transport::server::Router,
+    router: Router,
     listener: tokio::net::TcpListener,
     stop: Option<tokio::sync::oneshot::Receiver<()>>,
     shutdown_tx: watch::Sender<bool>,

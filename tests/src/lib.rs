@@ -587,6 +587,7 @@ pub async fn live_orders(c: &mut Clients, account: u64) -> Vec<pb::Order> {
         .list_orders(pb::ListOrdersRequest {
             account_id: account,
             instrument: String::new(),
+            include_closed: false,
         })
         .await
         .unwrap_or_else(|e| panic!("{e}"))

@@ -141,6 +141,7 @@ async fn invoke(c: &mut Clients, name: &str, n: &mut u64) -> Result<(), Status> 
             .list_orders(pb::ListOrdersRequest {
                 account_id: M1,
                 instrument: String::new(),
+                include_closed: false,
             })
             .await
             .map(drop),
@@ -171,12 +172,16 @@ async fn invoke(c: &mut Clients, name: &str, n: &mut u64) -> Result<(), Status> 
                     Some(r)
                         if r.reason == "ACCOUNT_NOT_ALLOWED" || r.reason == "ROLE_NOT_ALLOWED" =>
                     {
-                        use prost::Message;
-                        Err(Status::with_details(
-                            Code::PermissionDenied,
+                        // The in-band refusal as the status a unary call would have given.
+                        let reason = if r.reason == "ACCOUNT_NOT_ALLOWED" {
+                            "ACCOUNT_NOT_ALLOWED"
+                        } else {
+                            "ROLE_NOT_ALLOWED"
+                        };
+                        Err(Status::from(server::error::ApiError::permission(
+                            reason,
                             r.message.clone(),
-                            r.encode_to_vec().into(),
-                        ))
+                        )))
                     }
                     _ => Ok(()),
                 },

@@ -3,7 +3,8 @@
 
 use std::fmt::Write;
 
-use client::money::yuan;
+use client::money::{grouped as g, money};
+use client::names;
 use proto::v1 as pb;
 
 use super::year::Year;
@@ -75,12 +76,15 @@ impl Year<'_> {
         let _ = writeln!(
             report,
             "  pre-allocation (70% of 2023 emissions): {} t to {} entities",
-            pre.allocated_t, pre.entities
+            g(pre.allocated_t),
+            g(pre.entities)
         );
         let _ = writeln!(
             report,
             "  true-up on verified 2024 emissions: {} t final allocation, {} t held for differentiated entities; {} t issued in all\n",
-            trued.allocated_t, trued.held_t, trued.issued_t
+            g(trued.allocated_t),
+            g(trued.held_t),
+            g(trued.issued_t)
         );
         report
     }
@@ -106,7 +110,7 @@ impl Year<'_> {
         );
         let _ = writeln!(
             report,
-            "  {:<10} {:>7} {:>12} {:>16} {:>9} {:>9} {:>9} {:>9}",
+            "  {:<10} {:>7} {:>12} {:>18} {:>9} {:>9} {:>9} {:>9}",
             "day", "trades", "volume t", "turnover yuan", "VWAP", "high", "low", "close"
         );
         let (mut volume, mut turnover) = (0u64, 0i64);
@@ -115,23 +119,24 @@ impl Year<'_> {
             turnover += b.turnover_fen;
             let _ = writeln!(
                 report,
-                "  {:<10} {:>7} {:>12} {:>16} {:>9} {:>9} {:>9} {:>9}",
-                b.trading_date,
-                b.trade_count,
-                b.volume_t,
-                yuan(b.turnover_fen),
-                yuan(b.turnover_fen / b.volume_t.max(1) as i64),
-                yuan(b.high_fen),
-                yuan(b.low_fen),
-                yuan(b.close_fen)
+                "  {:<10} {:>7} {:>12} {:>18} {:>9} {:>9} {:>9} {:>9}",
+                names::date(b.trading_date),
+                g(b.trade_count),
+                g(b.volume_t),
+                money(b.turnover_fen),
+                money(b.turnover_fen / b.volume_t.max(1) as i64),
+                money(b.high_fen),
+                money(b.low_fen),
+                money(b.close_fen)
             );
         }
         let _ = writeln!(
             report,
-            "  all days: {volume} t, {} yuan, VWAP {} yuan; {} orders",
-            yuan(turnover),
-            yuan(turnover / volume.max(1) as i64),
-            self.market.orders_sent
+            "  all days: {} t, {} yuan, VWAP {} yuan; {} orders",
+            g(volume),
+            money(turnover),
+            money(turnover / volume.max(1) as i64),
+            g(self.market.orders_sent)
         );
         for line in [&self.market.auction_line, &self.market.block_line] {
             if !line.is_empty() {
@@ -160,7 +165,7 @@ impl Year<'_> {
             "\nCompliance 2024 (closed at the deadline; penalties at {}x the {} average price of {} yuan)",
             5,
             closed.price_month,
-            yuan(closed.average_price_fen)
+            money(closed.average_price_fen)
         );
         let _ = writeln!(
             report,
@@ -180,24 +185,24 @@ impl Year<'_> {
                 report,
                 "  {:<10} {:>8} {:>14} {:>14} {:>14} {:>9} {:>6} {:>12} {:>18}",
                 t.key,
-                t.entities,
-                t.obligation_t,
-                t.allocated_t,
-                t.surrendered_t,
-                t.compliant,
-                t.short,
-                t.shortfall_t,
-                yuan(t.penalty_fen)
+                g(t.entities),
+                g(t.obligation_t),
+                g(t.allocated_t),
+                g(t.surrendered_t),
+                g(t.compliant),
+                g(t.short),
+                g(t.shortfall_t),
+                money(t.penalty_fen)
             );
         }
         let _ = writeln!(
             report,
             "  all: {} compliant, {} short ({} t, carried as deductions from the 2025 allocation), penalties {} yuan; {} t surrendered by force for differentiated entities",
-            closed.compliant,
-            closed.short,
-            closed.shortfall_t,
-            yuan(closed.penalty_fen),
-            closed.forced_t
+            g(closed.compliant),
+            g(closed.short),
+            g(closed.shortfall_t),
+            money(closed.penalty_fen),
+            g(closed.forced_t)
         );
         Ok(report)
     }
@@ -221,15 +226,16 @@ impl Year<'_> {
             report,
             "  {} registered ({} t), {} released on repayment, {} outstanding ({} t)",
             self.pledges.len(),
-            self.pledges.iter().map(|p| p.2).sum::<u64>(),
+            g(self.pledges.iter().map(|p| p.2).sum::<u64>()),
             self.released,
             outstanding.len(),
-            outstanding.iter().map(|p| p.quantity_t).sum::<u64>()
+            g(outstanding.iter().map(|p| p.quantity_t).sum::<u64>())
         );
         if let Some((pledgor, q)) = self.enforced {
             let _ = writeln!(
                 report,
-                "  1 enforced on default: {q} t of entity {pledgor} transferred to the bank"
+                "  1 enforced on default: {} t of entity {pledgor} transferred to the bank",
+                g(q)
             );
         }
         Ok(report)

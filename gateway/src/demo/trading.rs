@@ -4,7 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use client::money::yuan;
+use client::money::{grouped as g, money};
+use client::names;
 use proto::v1 as pb;
 
 use super::year::{Year, read_positions};
@@ -170,11 +171,12 @@ impl Year<'_> {
             .into_inner();
         let _ = write!(
             self.market.auction_line,
-            "paid allocation auction ({date}): {} t offered by the ministry, {bidders} member bidders, {} t sold at a uniform {} yuan, {} t unsold",
-            self.paid_t,
-            result.sold_t,
-            yuan(result.clearing_fen),
-            result.unsold_t
+            "paid allocation auction ({}): {} t offered by the ministry, {bidders} member bidders, {} t sold at a uniform {} yuan, {} t unsold",
+            names::date(date),
+            g(self.paid_t),
+            g(result.sold_t),
+            money(result.clearing_fen),
+            g(result.unsold_t)
         );
         Ok(())
     }
@@ -266,8 +268,10 @@ impl Year<'_> {
         }
         let _ = write!(
             self.market.block_line,
-            "block trade ({date}): {block_q} t from entity {seller} to member {buyer} at {} yuan",
-            yuan(block_price)
+            "block trade ({}): {} t from entity {seller} to member {buyer} at {} yuan",
+            names::date(date),
+            g(block_q),
+            money(block_price)
         );
         Ok(())
     }
@@ -383,9 +387,10 @@ impl Year<'_> {
             self.market.reference = b.close_fen;
         }
         self.progress.step(&format!(
-            "trading day {date}: {} orders so far; close {} yuan",
-            self.market.orders_sent,
-            yuan(self.market.reference)
+            "trading day {}: {} orders so far; close {} yuan",
+            names::date(date),
+            g(self.market.orders_sent),
+            money(self.market.reference)
         ));
         Ok(())
     }

@@ -225,6 +225,23 @@ pub fn view_out(v: &engine::OrderView, catalog: &Catalog) -> pb::Order {
     }
 }
 
+/// A closed order as the API shows it: FILLED, or CANCELLED with its fills (leaves 0).
+pub fn closed_out(c: &engine::ClosedView, catalog: &Catalog) -> pb::Order {
+    pb::Order {
+        order_type: if c.market {
+            pb::OrderType::Market
+        } else {
+            pb::OrderType::Limit
+        } as i32,
+        status: if c.filled {
+            pb::OrderStatus::Filled
+        } else {
+            pb::OrderStatus::Cancelled
+        } as i32,
+        ..view_out(&c.view, catalog)
+    }
+}
+
 pub fn cancel_reason(reason: CancelReason) -> String {
     reason.code().to_string()
 }

@@ -974,13 +974,15 @@ impl RegistryService for RegistryApi {
             .map_err(|e| self.ctx.refuse(m, e))?
             .map_err(|e| self.ctx.refuse(m, ApiError::registry(&e)))?;
         let (tx, rx) = tokio::sync::mpsc::channel(entries.len().max(1));
+        let catalog = &self.ctx.core.catalog;
+        let unit = |u: registry::model::UnitId| catalog.unit_name(u);
         for e in entries {
             let _ = tx.try_send(Ok(pb::JournalEntry {
                 sequence: e.seq,
                 kind: op_kind(&e.tx.op),
                 hash: e.hash.to_vec(),
                 prev_hash: e.prev_hash.to_vec(),
-                detail: format!("{:?}", e.tx.op),
+                detail: registry::describe::describe(&e.tx.op, &unit, None),
                 actor: e.tx.actor,
                 timestamp_ns: e.tx.timestamp_ns,
                 idempotency_key: e.tx.key,

@@ -121,6 +121,10 @@ impl Trading {
     }
 }
 
+/// Closed orders one ListOrders returns at most (the most recently closed), so a busy
+/// account's reply stays far below the message-size limits.
+pub const CLOSED_ORDERS_LISTED_MAX: usize = 1_000;
+
 fn execution_keep(account: u64) -> impl Fn(&Item) -> bool + Send + 'static {
     move |item: &Item| match &item.event.kind {
         EventKind::Accepted(r) => r.account.0 == account,
@@ -357,22 +361,26 @@ impl TradingService for Trading {
             .begin(&request, m, Rpc::GetOrder, &[r.account_id])?;
         let account = id(r.account_id, "account_id").map_err(|e| self.ctx.refuse(m, e))?;
         let order = id(r.order_id, "order_id").map_err(|e| self.ctx.refuse(m, e))?;
-        let view = self
+        let (live, closed) = self
             .ctx
             .core
-            .query(move |e| e.order(OrderId(order)))
+            .query(move |e| (e.order(OrderId(order)), e.closed_order(OrderId(order))))
             .await
             .map_err(|e| self.ctx.refuse(m, e))?;
-        match view {
-            Some(v) if v.account.0 == account => {
-                Ok(Response::new(convert::view_out(&v, &self.ctx.core.catalog)))
+        let catalog = &self.ctx.core.catalog;
+        match (live, closed) {
+            (Some(v), _) if v.account.0 == account => {
+                Ok(Response::new(convert::view_out(&v, catalog)))
+            }
+            (None, Some(c)) if c.view.account.0 == account => {
+                Ok(Response::new(convert::closed_out(&c, catalog)))
             }
             _ => Err(self.ctx.refuse(
                 m,
                 ApiError::not_found(
                     "UNKNOWN_ORDER",
                     "order_id",
-                    format!("account {account} has no live order {order} (closed orders are reported on StreamExecutions)"),
+                    format!("account {account} has no order {order} live or closed since the previous trading day (older ones are on StreamExecutions)"),
                 ),
             )),
         }
@@ -396,17 +404,31 @@ impl TradingService for Trading {
                     .map_err(|e| self.ctx.refuse(m, e))?,
             )
         };
-        let views = self
+        let include_closed = r.include_closed;
+        let (views, closed) = self
             .ctx
             .core
-            .query(move |e| e.orders_of(AccountId(account)))
+            .query(move |e| {
+                let closed = if include_closed {
+                    e.closed_orders_of(AccountId(account), CLOSED_ORDERS_LISTED_MAX)
+                } else {
+                    Vec::new()
+                };
+                (e.orders_of(AccountId(account)), closed)
+            })
             .await
             .map_err(|e| self.ctx.refuse(m, e))?;
-        let orders = views
+        let catalog = &self.ctx.core.catalog;
+        let wanted = |i: engine::InstrumentId| filter.is_none_or(|f| i == f);
+        let live = views
             .iter()
-            .filter(|v| filter.is_none_or(|i| v.instrument == i))
-            .map(|v| convert::view_out(v, &self.ctx.core.catalog))
-            .collect();
+            .filter(|v| wanted(v.instrument))
+            .map(|v| convert::view_out(v, catalog));
+        let closed = closed
+            .iter()
+            .filter(|c| wanted(c.view.instrument))
+            .map(|c| convert::closed_out(c, catalog));
+        let orders = live.chain(closed).collect();
         Ok(Response::new(pb::ListOrdersReply { orders }))
     }
 
@@ -494,6 +516,8 @@ impl TradingService for Trading {
                         reader.push(pending);
                     }
                     Some(Err(status)) => {
+                        // An over-size message on the stream is refused as a unary call's.
+                        let status = crate::oversize::refusal(&status).map_or(status, Status::from);
                         reader.push(Pending::Failed(status));
                         break;
                     }
