@@ -31,6 +31,16 @@ pub(crate) struct ClosedOrders {
 }
 
 impl ClosedOrders {
+    /// An empty store with its whole window reserved up front: growing a 64 MiB deque by
+    /// doubling would copy it on the core thread (milliseconds at the p99.9). The pages are
+    /// only touched, hence resident, as orders close.
+    pub fn with_window() -> ClosedOrders {
+        ClosedOrders {
+            slots: VecDeque::with_capacity(CLOSED_ORDER_IDS_MAX),
+            ..ClosedOrders::default()
+        }
+    }
+
     /// Keeps `order` (its leaves no longer count: filled_t == quantity_t means filled).
     pub fn record(&mut self, mut order: Order) {
         if order.id == 0 || order.id < self.base_id {
@@ -166,7 +176,7 @@ pub(crate) fn read(
     let mut c = ClosedOrders {
         base_id: r.u64()?,
         day_first_id: [r.u64()?, r.u64()?],
-        ..ClosedOrders::default()
+        ..ClosedOrders::with_window()
     };
     let count = r.len(53)?;
     if count > CLOSED_ORDER_IDS_MAX {

@@ -438,7 +438,7 @@ impl State {
             blocks: Vec::new(),
             auctions: Vec::new(),
             disposals: Vec::new(),
-            closed: crate::closed::ClosedOrders::default(),
+            closed: crate::closed::ClosedOrders::with_window(),
         };
         state.insert_account(Account::new(config.fee_account, StpMode::default(), 0));
         state
