@@ -38,16 +38,12 @@ impl Incoming {
         self.quantity_t - self.filled_t
     }
 
-    /// Its record for the closed-order store, having never rested.
-    fn closed(&self) -> Order {
+    /// The order as the book holds it (unlinked), at its limit price.
+    fn as_order(&self) -> Order {
         let mut order = Order {
             id: self.id,
             client_order_id: self.client_order_id,
-            price_fen: if self.kind == OrderKind::Market {
-                0
-            } else {
-                self.limit_fen
-            },
+            price_fen: self.limit_fen,
             quantity_t: self.quantity_t,
             filled_t: self.filled_t,
             account: self.account,
@@ -55,7 +51,15 @@ impl Incoming {
             ..Order::FREE
         };
         order.set_flags(self.side, self.tif, self.post_only);
+        order
+    }
+
+    /// Its record for the closed-order store, having never rested (a market order: price 0,
+    /// not its protection price).
+    fn closed(&self) -> Order {
+        let mut order = self.as_order();
         if self.kind == OrderKind::Market {
+            order.price_fen = 0;
             order.set_market();
         }
         order
@@ -634,19 +638,8 @@ impl Engine {
     fn rest(&mut self, incoming: &Incoming) {
         let slot = self.state.free_order;
         debug_assert_ne!(slot, NIL, "checked at entry");
-        let price_fen = incoming.limit_fen;
-        self.touch_level(incoming.instrument, incoming.side, price_fen);
-        let mut order = Order {
-            id: incoming.id,
-            client_order_id: incoming.client_order_id,
-            price_fen,
-            quantity_t: incoming.quantity_t,
-            filled_t: incoming.filled_t,
-            account: incoming.account,
-            instrument: incoming.instrument as u16,
-            ..Order::FREE
-        };
-        order.set_flags(incoming.side, incoming.tif, incoming.post_only);
+        self.touch_level(incoming.instrument, incoming.side, incoming.limit_fen);
+        let order = incoming.as_order();
         self.state.free_order = self.state.orders[slot as usize].next;
         self.link(slot, order);
     }

@@ -190,9 +190,13 @@ impl Engine {
     /// A live (resting) order.
     pub fn order(&self, order: OrderId) -> Option<OrderView> {
         let slot = self.state.order_slot(order.0)?;
-        let o = &self.state.orders[slot as usize];
-        Some(OrderView {
-            order,
+        Some(self.view_of(&self.state.orders[slot as usize]))
+    }
+
+    /// The view of an order record (a closed one's caller sets its leaves to 0).
+    fn view_of(&self, o: &crate::state::Order) -> OrderView {
+        OrderView {
+            order: OrderId(o.id),
             client_order_id: ClientOrderId(o.client_order_id),
             account: self.state.accounts[o.account as usize].id,
             instrument: InstrumentId(u32::from(o.instrument)),
@@ -202,7 +206,7 @@ impl Engine {
             quantity_t: o.quantity_t,
             filled_t: o.filled_t,
             leaves_t: o.leaves_t(),
-        })
+        }
     }
 
     /// A closed order still kept: filled or cancelled since the previous trading day
@@ -231,16 +235,8 @@ impl Engine {
     fn closed_view(&self, o: &crate::state::Order) -> ClosedView {
         ClosedView {
             view: OrderView {
-                order: OrderId(o.id),
-                client_order_id: ClientOrderId(o.client_order_id),
-                account: self.state.accounts[o.account as usize].id,
-                instrument: InstrumentId(u32::from(o.instrument)),
-                side: o.side(),
-                time_in_force: o.time_in_force(),
-                price_fen: o.price_fen,
-                quantity_t: o.quantity_t,
-                filled_t: o.filled_t,
                 leaves_t: 0,
+                ..self.view_of(o)
             },
             market: o.is_market(),
             filled: o.filled_t == o.quantity_t,

@@ -73,7 +73,14 @@ fn calling(out: &mut String) {
     for (key, value, what) in limits.table() {
         let _ = writeln!(out, "| `limits.{key}` | {} | {what} |", thousands(value));
     }
-    let fixed: [(&str, u64, &str); 14] = [
+    for (what, value, unit) in fixed_limits() {
+        let _ = writeln!(out, "| {what} | {} | {unit} |", thousands(value));
+    }
+}
+
+/// The limits that are constants of the code, not `[limits]` keys: (what, value, unit).
+fn fixed_limits() -> [(&'static str, u64, &'static str); 14] {
+    [
         (
             "name, reason and free text",
             registry::tx::TEXT_BYTES_MAX as u64,
@@ -144,10 +151,7 @@ fn calling(out: &mut String) {
             u64::from(server::services::compliance::COMPLIANCE_PAGE_MAX),
             "entities",
         ),
-    ];
-    for (what, value, unit) in fixed {
-        let _ = writeln!(out, "| {what} | {} | {unit} |", thousands(value));
-    }
+    ]
 }
 
 fn rules(out: &mut String) {
