@@ -346,3 +346,39 @@ impl Dqcp {
         self.meters.iter().filter(|m| m.calibrated < due).collect()
     }
 }
+
+/// Days the guideline gives for a month's deposit after the month ends (§10.2).
+pub const DEPOSIT_DAYS_AFTER_MONTH: u32 = 40;
+
+/// The last day (`YYYYMMDD`) a month's data is on time: 40 calendar days after its end.
+pub fn deposit_deadline(year: u16, month: u8) -> u32 {
+    let (mut y, mut m) = (u32::from(year), u32::from(month.clamp(1, 12)));
+    let mut day = days_in(y, m) + DEPOSIT_DAYS_AFTER_MONTH;
+    while day > days_in(y, m) {
+        day -= days_in(y, m);
+        (y, m) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    }
+    y * 10_000 + m * 100 + day
+}
+
+/// The last day of a month, `YYYYMMDD`.
+pub fn month_end(year: u16, month: u8) -> u32 {
+    let (y, m) = (u32::from(year), u32::from(month.clamp(1, 12)));
+    y * 10_000 + m * 100 + days_in(y, m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deposit_deadline_is_forty_days_after_the_month() {
+        // January ends on the 31st: + 28 days of February 2025 + 12 = 12 March.
+        assert_eq!(deposit_deadline(2025, 1), 20250312);
+        // February 2024 (leap) ends on the 29th: + 31 days of March + 9 = 9 April.
+        assert_eq!(deposit_deadline(2024, 2), 20240409);
+        // December's runs into the next year: 31 days of January + 9 = 9 February.
+        assert_eq!(deposit_deadline(2025, 12), 20260209);
+        assert_eq!(month_end(2025, 2), 20250228);
+    }
+}

@@ -69,6 +69,10 @@ pub fn accounts(op: &Op) -> Vec<AccountId> {
         Op::LoadEntities { rows } => rows.iter().map(|r| r.account).collect(),
         Op::LoadActivity { rows, .. } => rows.iter().map(|r| r.account).collect(),
         Op::RecordVerified { rows, .. } => rows.iter().map(|r| r.account).collect(),
+        Op::SetMonitoringPlan { account, .. }
+        | Op::DepositMonth { account, .. }
+        | Op::SubmitReport { account, .. }
+        | Op::ConfirmReport { account, .. } => vec![*account],
         _ => Vec::new(),
     };
     out.sort_unstable();
@@ -277,6 +281,40 @@ fn describe_cycle(op: &Op, unit: &dyn Fn(UnitId) -> String) -> String {
             )
         }
         Op::RegisterPlan { plan } => format!("register plan {} for {}", plan.version, plan.year),
+        Op::RegisterFactors { year, text } => match mrv::factors::Factors::from_toml(text) {
+            Ok(f) => format!(
+                "register {} factors {} ({}) for {year}",
+                f.sector.name(),
+                f.version,
+                f.guideline
+            ),
+            Err(_) => format!("register emission factors for {year}"),
+        },
+        Op::SetMonitoringPlan { plan, .. } => format!(
+            "set the {} monitoring plan: {} facilities, {} meters, {} measured parameters",
+            plan.year,
+            plan.facilities.len(),
+            plan.meters.len(),
+            plan.measured.len()
+        ),
+        Op::DepositMonth {
+            month,
+            evidence,
+            correction,
+            ..
+        } => format!(
+            "{} {}-{:02} emissions data: {} rows, {} readings, {} evidence documents",
+            if *correction { "correct" } else { "deposit" },
+            month.year,
+            month.month,
+            month.rows.len(),
+            month.readings.len(),
+            evidence.len()
+        ),
+        Op::SubmitReport { year, .. } => format!("submit the {year} emissions report"),
+        Op::ConfirmReport { year, .. } => {
+            format!("confirm the {year} emissions report into the compliance cycle")
+        }
         Op::LoadEntities { rows } => {
             format!("load {} covered entities", thousands(rows.len() as u64))
         }

@@ -79,6 +79,13 @@ pub enum RegistryError {
         code: crate::cycle::CycleCode,
         why: String,
     },
+    /// An emissions-accounting refusal: its code, the field at fault, and why.
+    #[error("{field}: {why}")]
+    Emissions {
+        code: crate::emissions::EmissionsCode,
+        field: String,
+        why: String,
+    },
     #[error("storage: {0}")]
     Storage(#[from] StoreError),
     #[error("corrupt record: {0}")]
@@ -120,6 +127,7 @@ impl RegistryError {
             RegistryError::NotCovered(_) => "NOT_COVERED",
             RegistryError::Allocation(_) => "ALLOCATION_FAILED",
             RegistryError::Cycle { code, .. } => code.code(),
+            RegistryError::Emissions { code, .. } => code.code(),
             RegistryError::Storage(_) => "STORAGE",
             RegistryError::Corrupt(_) => "CORRUPT",
             RegistryError::Poisoned => "UNAVAILABLE",

@@ -31,6 +31,7 @@ pub struct Dirty {
     pub proposals: BTreeSet<u64>,
     pub movements: BTreeSet<u64>,
     pub cycle: crate::cycle::CycleDirty,
+    pub emissions: crate::emissions::EmissionsDirty,
 }
 
 /// Everything the registry knows, in memory.
@@ -50,6 +51,8 @@ pub struct Ledger {
     pub settled_seq: u64,
     /// The compliance cycle: entities, activity, plans, runs, standings, deductions.
     pub cycle: crate::cycle::Cycle,
+    /// Emissions accounting: factors, monitoring plans, monthly deposits, reports.
+    pub emissions: crate::emissions::Emissions,
     #[doc(hidden)]
     pub dirty: Dirty,
 }
@@ -357,6 +360,25 @@ impl Ledger {
                 cancellation,
             } => self.convert_carry_over(*year, *unit, *cancellation),
             Op::RegisterPlan { plan } => self.register_plan(plan),
+            Op::RegisterFactors { year, text } => self.register_factors(seq, *year, text),
+            Op::SetMonitoringPlan {
+                account,
+                plan,
+                date,
+            } => self.set_monitoring_plan(seq, *account, plan, *date),
+            Op::DepositMonth {
+                account,
+                month,
+                evidence,
+                correction,
+                date,
+            } => self.deposit_month(seq, *account, month, evidence, *correction, *date),
+            Op::SubmitReport {
+                account,
+                year,
+                date,
+            } => self.submit_report(seq, *account, *year, *date),
+            Op::ConfirmReport { account, year } => self.confirm_report(seq, *account, *year),
             Op::LoadEntities { rows } => self.load_entities(rows),
             Op::LoadActivity { year, rows } => self.load_activity(seq, *year, rows),
             Op::RecordVerified { year, rows } => self.record_verified(seq, *year, rows),

@@ -9,6 +9,8 @@
 //! - [`ledger`]: pure in-memory execution with check-before-mutate, and `check_invariants`.
 //! - [`registry`]: [`Registry`], which commits each transaction (or group) in one synced
 //!   RocksDB WriteBatch with its hash-chained journal entry and idempotency record.
+//! - [`emissions`]: factors, monitoring plans, monthly deposits and annual reports (the
+//!   formulas are the pure `mrv` crate's).
 //! - [`store`]: the narrow RocksDB interface.
 
 pub mod allocation;
@@ -16,6 +18,7 @@ pub mod codec;
 pub mod compliance;
 pub mod cycle;
 pub mod describe;
+pub mod emissions;
 pub mod error;
 pub mod industry;
 pub mod ledger;

@@ -131,6 +131,18 @@ fn quota_key(year: u16, id: AccountId) -> Vec<u8> {
 fn application_key(id: u64) -> Vec<u8> {
     key(b'A', &[&id.to_be_bytes()])
 }
+fn factors_key(year: u16, sector: mrv::factors::Sector) -> Vec<u8> {
+    key(b'G', &[&year.to_be_bytes(), sector.name().as_bytes()])
+}
+fn monitoring_plan_key(year: u16, id: AccountId) -> Vec<u8> {
+    key(b'V', &[&year.to_be_bytes(), &id.0.to_be_bytes()])
+}
+fn deposit_key(year: u16, id: AccountId, month: u8) -> Vec<u8> {
+    key(b'W', &[&year.to_be_bytes(), &id.0.to_be_bytes(), &[month]])
+}
+fn report_key(year: u16, id: AccountId) -> Vec<u8> {
+    key(b'R', &[&year.to_be_bytes(), &id.0.to_be_bytes()])
+}
 
 /// The chained hash of entry `seq`.
 pub fn entry_hash(prev: &[u8; 32], seq: u64, payload: &[u8]) -> [u8; 32] {
@@ -631,6 +643,33 @@ impl Registry {
             }
         }
         self.put_carry_over(batch);
+        self.put_emissions(batch);
+    }
+
+    fn put_emissions(&self, batch: &mut Batch) {
+        use crate::emissions::codec;
+        let e = &self.ledger.emissions;
+        let d = &self.ledger.dirty.emissions;
+        for &(year, sector) in &d.factors {
+            if let Some(v) = e.factors.get(&(year, sector)) {
+                batch.put(&factors_key(year, sector), &codec::encode_factors(v));
+            }
+        }
+        for &(year, id) in &d.plans {
+            if let Some(v) = e.plans.get(&(year, id)) {
+                batch.put(&monitoring_plan_key(year, id), &codec::encode_plans(v));
+            }
+        }
+        for &(year, id, month) in &d.months {
+            if let Some(v) = e.months.get(&(year, id, month)) {
+                batch.put(&deposit_key(year, id, month), &codec::encode_deposits(v));
+            }
+        }
+        for &(year, id) in &d.reports {
+            if let Some(v) = e.reports.get(&(year, id)) {
+                batch.put(&report_key(year, id), &codec::encode_reports(v));
+            }
+        }
     }
 
     fn put_carry_over(&self, batch: &mut Batch) {

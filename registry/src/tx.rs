@@ -6,6 +6,7 @@ use crate::cycle::{
     ActivityRow, DATA_ROWS_MAX, ENTITY_ROWS_MAX, EntityRow, VerifiedRow, get_activity,
     get_entity_row, get_entity_row_v1, get_rows, put_activity, put_entity_row,
 };
+use crate::emissions;
 use crate::error::RegistryError;
 use crate::model::{AccountId, AccountStatus, AccountType, Sector, UnitDef, UnitId, UnitKind};
 use crate::plans::{decode_plan, encode_plan};
@@ -171,6 +172,39 @@ pub enum Op {
     /// Registers an allocation plan version for its compliance year.
     RegisterPlan {
         plan: Box<Plan>,
+    },
+    /// Registers a guideline's factors file (its TOML text) for a compliance year.
+    RegisterFactors {
+        year: u16,
+        text: String,
+    },
+    /// Sets or revises a covered entity's data-quality control plan for its year.
+    SetMonitoringPlan {
+        account: AccountId,
+        plan: Box<mrv::plan::Dqcp>,
+        date: u32,
+    },
+    /// A month of an entity's accounting data, with its evidence's hashes; `correction`
+    /// deposits a new version of a month deposited before. `date` is the registry's local
+    /// date (a deposit after the 40 days is accepted and flagged late).
+    DepositMonth {
+        account: AccountId,
+        month: Box<mrv::month::Month>,
+        evidence: Vec<crate::emissions::Evidence>,
+        correction: bool,
+        date: u32,
+    },
+    /// Assembles an entity's annual report from its twelve months and submits it.
+    SubmitReport {
+        account: AccountId,
+        year: u16,
+        date: u32,
+    },
+    /// Takes the latest submitted report's figures into the compliance cycle as the year's
+    /// verified emissions and allocation data.
+    ConfirmReport {
+        account: AccountId,
+        year: u16,
     },
     /// Registers (or updates) covered entities and their facilities, opening missing
     /// accounts; all rows or none.
@@ -537,6 +571,38 @@ fn encode_op(w: &mut Writer, op: &Op) {
             w.u8(21);
             encode_plan(w, plan);
         }
+        Op::RegisterFactors { year, text } => {
+            w.u8(40).u16(*year).str(text);
+        }
+        Op::SetMonitoringPlan {
+            account,
+            plan,
+            date,
+        } => {
+            w.u8(41).u64(account.0).u32(*date);
+            emissions::codec::put_plan(w, plan);
+        }
+        Op::DepositMonth {
+            account,
+            month,
+            evidence,
+            correction,
+            date,
+        } => {
+            w.u8(42).u64(account.0).u32(*date).bool(*correction);
+            emissions::codec::put_month(w, month);
+            emissions::codec::put_evidence(w, evidence);
+        }
+        Op::SubmitReport {
+            account,
+            year,
+            date,
+        } => {
+            w.u8(43).u64(account.0).u16(*year).u32(*date);
+        }
+        Op::ConfirmReport { account, year } => {
+            w.u8(44).u64(account.0).u16(*year);
+        }
         Op::LoadEntities { rows } => {
             w.u8(29).u32(rows.len() as u32);
             for row in rows {
@@ -775,6 +841,31 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, RegistryError> {
         }
         21 => Op::RegisterPlan {
             plan: Box::new(decode_plan(r)?),
+        },
+        40 => Op::RegisterFactors {
+            year: r.u16()?,
+            text: r.str()?,
+        },
+        41 => Op::SetMonitoringPlan {
+            account: AccountId(r.u64()?),
+            date: r.u32()?,
+            plan: Box::new(emissions::codec::get_plan(r)?),
+        },
+        42 => Op::DepositMonth {
+            account: AccountId(r.u64()?),
+            date: r.u32()?,
+            correction: r.bool()?,
+            month: Box::new(emissions::codec::get_month(r)?),
+            evidence: emissions::codec::get_evidence(r)?,
+        },
+        43 => Op::SubmitReport {
+            account: AccountId(r.u64()?),
+            year: r.u16()?,
+            date: r.u32()?,
+        },
+        44 => Op::ConfirmReport {
+            account: AccountId(r.u64()?),
+            year: r.u16()?,
         },
         // Entity rows journaled before credit codes were kept.
         22 => Op::LoadEntities {

@@ -4,6 +4,7 @@
 use engine::Reject;
 use registry::RegistryError;
 use registry::cycle::CycleCode;
+use registry::emissions::EmissionsCode;
 use tonic::{Code, Status};
 
 /// Longest message or field path a refusal carries, bytes: whatever a request echoes in
@@ -127,6 +128,7 @@ impl ApiError {
             RegistryError::InvalidField { field, .. } => (*field).to_string(),
             RegistryError::InvalidRow { row, field, .. } => format!("rows[{row}].{field}"),
             RegistryError::CreditCodeTaken { row, .. } => format!("rows[{row}].credit_code"),
+            RegistryError::Emissions { field, .. } => field.clone(),
             _ => field.to_string(),
         };
         ApiError::new(code, e.code(), &field, e.to_string())
@@ -260,6 +262,16 @@ fn registry_code(e: &RegistryError) -> (Code, &'static str) {
                 CycleCode::CarryOverBarred => "account_id",
                 _ => "year",
             },
+        ),
+        RegistryError::Emissions { code, .. } => (
+            match code {
+                EmissionsCode::InvalidData => InvalidArgument,
+                EmissionsCode::FactorsMissing | EmissionsCode::ReportMissing => NotFound,
+                EmissionsCode::MonthDeposited => AlreadyExists,
+                EmissionsCode::TooManyVersions => Code::ResourceExhausted,
+                _ => FailedPrecondition,
+            },
+            "",
         ),
         RegistryError::Storage(_) => (Unavailable, ""),
         RegistryError::Corrupt(_) => (DataLoss, ""),

@@ -171,7 +171,54 @@ impl Registry {
                 .insert(AccountId(be_u64(&k[1..])?), u64::from_le_bytes(owed));
             Ok::<_, RegistryError>(true)
         })?;
-        self.load_carry_over()
+        self.load_carry_over()?;
+        self.load_emissions()
+    }
+
+    fn load_emissions(&mut self) -> Result<(), RegistryError> {
+        use crate::emissions::codec;
+        let e = &mut self.ledger.emissions;
+        let bad = || RegistryError::Corrupt("emissions record key".into());
+        let year_of = |k: &[u8]| u16::from_be_bytes([k[1], k[2]]);
+        self.store.scan(b"G", b"G", |k, v| {
+            if k.len() < 4 {
+                return Err(bad());
+            }
+            let sector = std::str::from_utf8(&k[3..]).ok();
+            let sector = sector
+                .and_then(mrv::factors::Sector::parse)
+                .ok_or_else(bad)?;
+            e.factors
+                .insert((year_of(k), sector), codec::decode_factors(v)?);
+            Ok::<_, RegistryError>(true)
+        })?;
+        self.store.scan(b"V", b"V", |k, v| {
+            if k.len() != 11 {
+                return Err(bad());
+            }
+            let id = AccountId(be_u64(&k[3..11])?);
+            e.plans.insert((year_of(k), id), codec::decode_plans(v)?);
+            Ok(true)
+        })?;
+        self.store.scan(b"W", b"W", |k, v| {
+            if k.len() != 12 {
+                return Err(bad());
+            }
+            let id = AccountId(be_u64(&k[3..11])?);
+            e.months
+                .insert((year_of(k), id, k[11]), codec::decode_deposits(v)?);
+            Ok(true)
+        })?;
+        self.store.scan(b"R", b"R", |k, v| {
+            if k.len() != 11 {
+                return Err(bad());
+            }
+            let id = AccountId(be_u64(&k[3..11])?);
+            e.reports
+                .insert((year_of(k), id), codec::decode_reports(v)?);
+            Ok(true)
+        })?;
+        Ok(())
     }
 
     fn load_carry_over(&mut self) -> Result<(), RegistryError> {
