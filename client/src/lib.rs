@@ -20,6 +20,7 @@ pub use pb::admin_service_client::AdminServiceClient;
 pub use pb::auction_service_client::AuctionServiceClient;
 pub use pb::carry_over_service_client::CarryOverServiceClient;
 pub use pb::compliance_service_client::ComplianceServiceClient;
+pub use pb::emissions_service_client::EmissionsServiceClient;
 pub use pb::market_data_service_client::MarketDataServiceClient;
 pub use pb::registry_service_client::RegistryServiceClient;
 pub use pb::trading_service_client::TradingServiceClient;
@@ -52,6 +53,7 @@ pub struct Clients {
     pub auction: AuctionServiceClient<Authed>,
     pub compliance: ComplianceServiceClient<Authed>,
     pub carry_over: CarryOverServiceClient<Authed>,
+    pub emissions: EmissionsServiceClient<Authed>,
 }
 
 impl Clients {
@@ -64,7 +66,8 @@ impl Clients {
             admin: AdminServiceClient::with_interceptor(channel.clone(), b.clone()),
             auction: AuctionServiceClient::with_interceptor(channel.clone(), b.clone()),
             compliance: ComplianceServiceClient::with_interceptor(channel.clone(), b.clone()),
-            carry_over: CarryOverServiceClient::with_interceptor(channel, b),
+            carry_over: CarryOverServiceClient::with_interceptor(channel.clone(), b.clone()),
+            emissions: EmissionsServiceClient::with_interceptor(channel, b),
         }
     }
 

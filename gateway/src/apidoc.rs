@@ -78,9 +78,52 @@ fn calling(out: &mut String) {
     }
 }
 
+/// `mrv::month::QUANTITY_MAX`, whole.
+const QUANTITY_MAX_T: u64 = 100_000_000;
+
 /// The limits that are constants of the code, not `[limits]` keys: (what, value, unit).
-fn fixed_limits() -> [(&'static str, u64, &'static str); 14] {
+fn fixed_limits() -> [(&'static str, u64, &'static str); 22] {
     [
+        (
+            "factors file",
+            mrv::factors::FACTORS_TOML_BYTES_MAX as u64,
+            "bytes",
+        ),
+        (
+            "facilities per monitoring plan",
+            mrv::plan::FACILITIES_MAX as u64,
+            "facilities",
+        ),
+        (
+            "meters per monitoring plan",
+            mrv::plan::METERS_MAX as u64,
+            "meters",
+        ),
+        (
+            "rows per month's deposit",
+            mrv::month::MONTH_ROWS_MAX as u64,
+            "rows",
+        ),
+        (
+            "readings per month's deposit",
+            mrv::month::MONTH_READINGS_MAX as u64,
+            "readings",
+        ),
+        (
+            "quantity of one row",
+            QUANTITY_MAX_T,
+            "t (or 10^4 Nm3, MWh, GJ), at most 2 decimal places",
+        ),
+        (
+            "evidence documents per month",
+            registry::emissions::EVIDENCE_PER_MONTH_MAX as u64,
+            "documents (hash, size and name only)",
+        ),
+        (
+            "versions of one month",
+            registry::emissions::MONTH_VERSIONS_MAX as u64,
+            "the deposit and its corrections",
+        ),
         (
             "name, reason and free text",
             registry::tx::TEXT_BYTES_MAX as u64,
@@ -393,11 +436,33 @@ fn reasons(out: &mut String) {
     for code in registry::cycle::CycleCode::ALL {
         let _ = writeln!(out, "| `{}` |", code.code());
     }
+    out.push_str(
+        "\n## Reason codes of emissions accounting\n\n\
+         With the field at fault (`rows[3].quantity`) where there is one.\n\n\
+         | reason | gRPC code |\n|---|---|\n",
+    );
+    for code in registry::emissions::EmissionsCode::ALL {
+        let e = registry::RegistryError::Emissions {
+            code,
+            field: String::new(),
+            why: String::new(),
+        };
+        let api = server::error::ApiError::registry(&e);
+        let _ = writeln!(out, "| `{}` | {:?} |", api.reason, api.code);
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_quantity_limit_is_the_accountings() {
+        assert_eq!(
+            rust_decimal::Decimal::from(QUANTITY_MAX_T),
+            mrv::month::QUANTITY_MAX
+        );
+    }
 
     #[test]
     fn every_method_of_the_protos_has_its_authorization_row() {

@@ -188,7 +188,7 @@ impl Month {
         for (i, s) in self.stoppages.iter().enumerate() {
             if plan.facility(s.facility).is_none() || !seen.insert(s.facility) {
                 let why = format!("facility {} unknown or given twice", s.facility);
-                return Err(refuse(format!("stoppages[{i}].facility"), why));
+                return Err(refuse(format!("stoppages[{i}].facility_id"), why));
             }
             if u32::from(s.days) > days {
                 return Err(refuse(
@@ -224,7 +224,7 @@ fn check_row(factors: &Factors, plan: &Dqcp, row: &Row) -> Result<(), Fault> {
         Scope::Enterprise => None,
         Scope::Facility(id) => match plan.facility(id) {
             Some(f) => Some(f),
-            None => return Err(("facility", format!("facility {id} is not in the plan"))),
+            None => return Err(("facility_id", format!("facility {id} is not in the plan"))),
         },
     };
     let item = item_of(factors, row.role, &row.item)?;
@@ -328,14 +328,14 @@ fn check_reading(factors: &Factors, plan: &Dqcp, r: &Reading) -> Result<(), Faul
     }
     if !plan.is_measured(r.param, &r.subject) {
         return Err((
-            "param",
+            "parameter",
             format!("the plan takes the default {} here", r.param.name()),
         ));
     }
     match (r.param, &r.subject) {
         (Param::Ncv, Subject::Fuel(code)) => {
             let Some(fuel) = factors.fuel(code) else {
-                return Err(("subject", format!("unknown fuel {code:?}")));
+                return Err(("fuel", format!("unknown fuel {code:?}")));
             };
             let (low, high) = factors.ncv_range(fuel);
             if r.value < low || r.value > high {
@@ -360,7 +360,7 @@ fn check_reading(factors: &Factors, plan: &Dqcp, r: &Reading) -> Result<(), Faul
             }
         }
         (Param::Ncv, Subject::Facility(_)) => {
-            return Err(("subject", "an NCV is of a fuel".into()));
+            return Err(("fuel", "an NCV is of a fuel".into()));
         }
     }
     Ok(())

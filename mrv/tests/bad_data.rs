@@ -66,7 +66,7 @@ fn unknown_items_facilities_and_roles() {
     );
     check(
         vec![row(at(9), C, "coke", "1.00")],
-        "rows[0].facility",
+        "rows[0].facility_id",
         "facility 9 is not in the plan",
     );
     check(
@@ -126,7 +126,10 @@ fn measured_ncvs_plausible_and_required() {
     );
     assert_eq!(
         (field.as_str(), why.as_str()),
-        ("readings[1].param", "the plan takes the default ncv here")
+        (
+            "readings[1].parameter",
+            "the plan takes the default ncv here"
+        )
     );
 }
 

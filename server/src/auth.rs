@@ -369,6 +369,14 @@ pub enum Rpc {
     GetTotals,
     CloseYear,
     ExportReport,
+    // Emissions accounting
+    RegisterFactors,
+    SetMonitoringPlan,
+    DepositMonth,
+    SubmitReport,
+    ConfirmReport,
+    GetMonth,
+    GetEmissionsReport,
     // Carry-over
     FixCarryOver,
     ApplyCarryOver,
@@ -489,6 +497,17 @@ pub fn rule(rpc: Rpc) -> &'static [(Role, Scope)] {
         // Verifiers record verified emissions; the ministry also loads past years' figures.
         Rpc::RecordVerified => &[(Verifier, Any), (Authority, Any)],
         Rpc::FixCarryOver | Rpc::ConvertCarryOver => &[(Authority, Any)],
+        // The ministry registers the guidelines' factors; each entity keeps its own plan,
+        // deposits and report; verifiers (and the authority) confirm reports.
+        Rpc::RegisterFactors => &[(Authority, Any)],
+        Rpc::SetMonitoringPlan | Rpc::DepositMonth | Rpc::SubmitReport => &[(Entity, Own)],
+        Rpc::ConfirmReport => &[(Verifier, Any), (Authority, Any)],
+        Rpc::GetMonth | Rpc::GetEmissionsReport => &[
+            (Entity, Own),
+            (Verifier, Any),
+            (Authority, Any),
+            (Auditor, Any),
+        ],
         Rpc::ApplyCarryOver => &[(Entity, Own)],
         Rpc::GetCarryOver => &[(Entity, Own), (Authority, Any), (Auditor, Any)],
         Rpc::Surrender => &[(Entity, Own)],

@@ -5,7 +5,7 @@
 use crate::auth::Rpc;
 
 /// (`package.Service/Method`, its authorization row), in the protos' order.
-pub const METHODS: [(&str, Rpc); 77] = [
+pub const METHODS: [(&str, Rpc); 84] = [
     ("carbonx.v1.AdminService/CreateInstrument", Rpc::Instruments),
     ("carbonx.v1.AdminService/HaltInstrument", Rpc::Instruments),
     ("carbonx.v1.AdminService/ResumeInstrument", Rpc::Instruments),
@@ -60,6 +60,31 @@ pub const METHODS: [(&str, Rpc); 77] = [
     (
         "carbonx.v1.ComplianceService/RegisterPlan",
         Rpc::RegisterPlan,
+    ),
+    (
+        "carbonx.v1.EmissionsService/RegisterFactors",
+        Rpc::RegisterFactors,
+    ),
+    (
+        "carbonx.v1.EmissionsService/SetMonitoringPlan",
+        Rpc::SetMonitoringPlan,
+    ),
+    (
+        "carbonx.v1.EmissionsService/DepositMonth",
+        Rpc::DepositMonth,
+    ),
+    (
+        "carbonx.v1.EmissionsService/SubmitReport",
+        Rpc::SubmitReport,
+    ),
+    (
+        "carbonx.v1.EmissionsService/ConfirmReport",
+        Rpc::ConfirmReport,
+    ),
+    ("carbonx.v1.EmissionsService/GetMonth", Rpc::GetMonth),
+    (
+        "carbonx.v1.EmissionsService/GetEmissionsReport",
+        Rpc::GetEmissionsReport,
     ),
     ("carbonx.v1.ComplianceService/GetPlan", Rpc::GetPlan),
     (

@@ -394,6 +394,12 @@ fn router(
             .max_decoding_message_size(max),
         )
         .add_service(
+            pb::emissions_service_server::EmissionsServiceServer::new(
+                crate::services::emissions::EmissionsApi { ctx: ctx.clone() },
+            )
+            .max_decoding_message_size(config.limits.bulk_message_bytes_max),
+        )
+        .add_service(
             pb::compliance_service_server::ComplianceServiceServer::new(
                 crate::services::compliance::ComplianceApi { ctx: ctx.clone() },
             )

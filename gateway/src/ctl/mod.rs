@@ -6,6 +6,7 @@
 
 mod carry_over;
 mod compliance;
+pub mod emissions;
 mod market;
 mod risk;
 
@@ -175,6 +176,11 @@ pub enum Ctl {
         #[arg(long)]
         year: u32,
     },
+    /// Emissions accounting: factors, monitoring plans, monthly deposits, annual reports.
+    Emissions {
+        #[command(subcommand)]
+        command: emissions::EmissionsCmd,
+    },
     /// Export a report as CSV: allocation, status, sectors or provinces.
     Report {
         #[arg(long)]
@@ -305,6 +311,7 @@ async fn dispatch(c: &mut Clients, command: &Ctl) -> Result<String, String> {
         Ctl::ConvertCarryOver { year } => carry_over::convert(c, *year).await,
         Ctl::CarryOver { account, year } => carry_over::show(c, *year, *account).await,
         Ctl::Report { year, kind, out } => compliance::report(c, *year, kind, out.as_deref()).await,
+        Ctl::Emissions { command } => emissions::run(c, command).await,
     }
 }
 

@@ -6,6 +6,8 @@ pub mod auction;
 pub mod carry_over;
 pub mod compliance;
 pub mod convert;
+pub mod emissions;
+pub mod emissions_convert;
 pub mod entry;
 pub mod market;
 pub mod registry;
