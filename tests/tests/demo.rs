@@ -28,6 +28,7 @@ fn the_demo_plays_a_year_and_the_same_seed_gives_the_same_report() {
         "Compliance 2024 (closed at the deadline",
         "1 enforced on default",
         "registry vs exchange: clean",
+        "monthly deposits",
         "hash chain verified",
     ] {
         assert!(first.contains(part), "missing {part:?} in:\n{first}");

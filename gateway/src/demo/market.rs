@@ -3,6 +3,7 @@
 
 use proto::v1 as pb;
 
+use super::accounting::{Accounting, PlantLine, accounting, computed};
 use super::{FIRST_ENTITY, Rng};
 
 const PROVINCES: &[&str] = &[
@@ -34,6 +35,9 @@ pub(super) struct Entity {
     pub pfc_2024: u64,
     /// Buys only part of what it lacks (ends the year short).
     pub careless: bool,
+    /// Industry: its monitoring plan and twelve months of 2024 data; its 2024 emissions
+    /// are what they compute to.
+    pub accounting: Option<Accounting>,
 }
 
 impl Entity {
@@ -49,10 +53,12 @@ struct Plant {
     activity: Vec<pb::ActivityRow>,
     co2_t: u64,
     pfc_t: u64,
+    lines: Vec<PlantLine>,
+    accounting: Option<Accounting>,
 }
 
 /// ~2,200 power companies and ~1,500 steel, cement and aluminium companies per 3,700.
-pub(super) fn market(seed: u64, entities: usize) -> Vec<Entity> {
+pub(super) fn market(seed: u64, entities: usize) -> Result<Vec<Entity>, String> {
     let mut rng = Rng(seed);
     let power = entities * 22 / 37;
     let steel = entities * 6 / 37;
@@ -75,9 +81,16 @@ pub(super) fn market(seed: u64, entities: usize) -> Vec<Entity> {
             let plant = if sector == pb::Sector::Power {
                 power_plant(&mut rng, id)
             } else {
-                industrial_plant(&mut rng, id, sector)
+                let mut plant = industrial_plant(&mut rng, id, sector);
+                let a = accounting(&mut rng, id, sector, &plant.lines);
+                // The year's emissions are what the deposits compute to (the generator's
+                // own figures only shaped the plant).
+                (plant.co2_t, plant.pfc_t) =
+                    computed(sector, &a).map_err(|e| format!("the demo's {name}: {e}"))?;
+                plant.accounting = Some(a);
+                plant
             };
-            entity(&mut rng, id, name, sector, province, plant)
+            Ok(entity(&mut rng, id, name, sector, province, plant))
         })
         .collect()
 }
@@ -108,6 +121,7 @@ fn entity(
         verified_2023,
         co2_2024: plant.co2_t,
         pfc_2024: plant.pfc_t,
+        accounting: plant.accounting,
         careless: rng.chance(3),
     }
 }
@@ -194,6 +208,11 @@ struct Line {
 impl Plant {
     fn add(&mut self, id: u64, line: Line) {
         let facility_id = self.facilities.len() as u32 + 1;
+        self.lines.push(PlantLine {
+            facility_id,
+            process: line.process,
+            output_t: line.output,
+        });
         self.co2_t += line.co2;
         self.pfc_t += line.pfc;
         self.facilities.push(pb::Facility {

@@ -17,6 +17,7 @@
 //! cannot change their result (funds, deposits, surrenders of different accounts) run
 //! concurrently.
 
+mod accounting;
 mod market;
 mod report;
 mod trading;
@@ -271,7 +272,7 @@ pub fn run(options: &DemoOptions, quiet: bool) -> Result<String, String> {
         quiet,
     };
     let (data, temporary) = data_dir(options)?;
-    let entities = market::market(options.seed, options.entities);
+    let entities = market::market(options.seed, options.entities)?;
     let members: Vec<u64> = (0..options.members as u64)
         .map(|n| FIRST_MEMBER + n)
         .collect();

@@ -195,6 +195,18 @@ impl Year<'_> {
                 money(t.penalty_fen)
             );
         }
+        let accounted: Vec<_> = self
+            .entities
+            .iter()
+            .filter(|e| e.accounting.is_some())
+            .collect();
+        let _ = writeln!(
+            report,
+            "  industry's verified emissions computed from {} entities' monthly deposits ({} months) by CETS-AG-03.01/02.01/04.01-V01-2024 and confirmed by the verifier; PFCs {} t CO2e",
+            g(accounted.len() as u64),
+            g(accounted.len() as u64 * 12),
+            g(accounted.iter().map(|e| e.pfc_2024).sum::<u64>())
+        );
         let _ = writeln!(
             report,
             "  all: {} compliant, {} short ({} t, carried as deductions from the 2025 allocation), penalties {} yuan; {} t surrendered by force for differentiated entities",

@@ -228,13 +228,13 @@ impl Year<'_> {
         Ok(())
     }
 
-    /// The 2024 activity data (the ministry) and verified emissions (the verifier).
+    /// The 2024 activity data (the ministry) and verified emissions (the verifier) of the
+    /// power plants; the industrial entities' from their own monthly deposits, computed
+    /// and confirmed (`accounting.rs`).
     async fn record_2024(&mut self) -> Result<(), String> {
-        let activity: Vec<pb::ActivityRow> = self
-            .entities
-            .iter()
-            .flat_map(|e| e.activity.clone())
-            .collect();
+        super::accounting::account_for_2024(&self.who, self.entities).await?;
+        let power = || self.entities.iter().filter(|e| e.accounting.is_none());
+        let activity: Vec<pb::ActivityRow> = power().flat_map(|e| e.activity.clone()).collect();
         for (n, chunk) in activity.chunks(10_000).enumerate() {
             self.who
                 .ministry
@@ -247,9 +247,7 @@ impl Year<'_> {
                 .await
                 .map_err(fail("activity"))?;
         }
-        let rows = self
-            .entities
-            .iter()
+        let rows = power()
             .map(|e| pb::VerifiedRow {
                 account_id: e.id,
                 co2_t: e.co2_2024,
