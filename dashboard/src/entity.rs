@@ -29,6 +29,7 @@ struct EntityNow {
     holdings: Vec<(String, Holding)>,
     /// The journal entries naming the entity, oldest first.
     entries: Vec<Entry>,
+    emissions: Option<crate::emissions::EmissionsView>,
 }
 
 /// One journal entry as the page shows it: who did what, when.
@@ -77,6 +78,7 @@ async fn entity_now(ctx: &Shared, id: u64, year: Option<u16>) -> Option<EntityNo
                 compliance,
                 holdings,
                 entries,
+                emissions: crate::emissions::view(ledger, year, AccountId(id)),
             })
         })
         .await
@@ -128,6 +130,7 @@ struct EntityPage {
     holdings: Vec<HoldingRow>,
     /// Newest first, each operation cut to `ENTRY_TEXT_CHARS`.
     entries: Vec<Entry>,
+    emissions: Option<crate::emissions::EmissionsView>,
 }
 
 struct HoldingRow {
@@ -166,6 +169,7 @@ impl EntityPage {
                 steps
             },
             holdings: e.holdings.iter().map(|(u, h)| holding_row(u, h)).collect(),
+            emissions: e.emissions,
             entries: e
                 .entries
                 .into_iter()

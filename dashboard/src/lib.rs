@@ -28,6 +28,7 @@
 //! streams).
 
 mod compliance;
+mod emissions;
 mod entity;
 mod html;
 mod market;

@@ -25,6 +25,10 @@ fn yuan(fen: u64) -> String {
 }
 
 /// 20251201 -> "2025-12-01".
+pub fn iso_date(yyyymmdd: u32) -> String {
+    date(yyyymmdd)
+}
+
 fn date(yyyymmdd: u32) -> String {
     format!(
         "{:04}-{:02}-{:02}",

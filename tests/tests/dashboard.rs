@@ -349,6 +349,22 @@ fn every_page_in_a_real_browser_shows_the_figures_the_api_answers() {
         &shots.join("entity.png"),
         1280,
     );
+    // A steel works (the first after the 118 power companies of 200): how its emissions
+    // were computed from its deposits, next to its allocation; the total is its obligation.
+    let steel = ministry.dom(&url("/entity/10119?year=2024"));
+    assert!(steel.contains("How the emissions were computed"), "{steel}");
+    assert!(
+        steel.contains("CETS-AG-03.01-V01-2024 / steel-2024.1"),
+        "{steel}"
+    );
+    assert!(steel.contains("confirmed by the verifier"), "{steel}");
+    assert!(steel.contains("ironmaking 1 (ironmaking)"), "{steel}");
+    assert!(steel.contains("tC/GJ x 44/12 = "), "{steel}");
+    ministry.screenshot(
+        &url("/entity/10119?year=2024"),
+        &shots.join("entity-steel.png"),
+        1280,
+    );
     // The entity itself may see its own page, not another's, nor the sector table.
     let own = token(SEED, ENTITY);
     assert_eq!(
