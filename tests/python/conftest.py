@@ -48,7 +48,8 @@ def pb():
         pass
 
     modules = Modules()
-    for name in ["common", "trading", "admin", "registry", "compliance", "market_data", "auction"]:
+    for name in ["common", "trading", "admin", "registry", "compliance", "market_data", "auction",
+                 "emissions"]:
         setattr(modules, name, importlib.import_module(f"carbonx.v1.{name}_pb2"))
         setattr(modules, name + "_grpc", importlib.import_module(f"carbonx.v1.{name}_pb2_grpc"))
     return modules

@@ -269,7 +269,30 @@ pub fn entity_compliance(
         penalty_fen: closing.map_or(0, |c| c.penalty_fen),
         deduction_owed_t: ledger.cycle.deductions.get(&account).copied().unwrap_or(0),
         credit_code: e.credit_code.clone(),
+        emissions_source: emissions_source(ledger, year, account, &s).into(),
     })
+}
+
+/// "report" when the verified figures are a confirmed report's, "loaded" when they were
+/// typed in (historic years, or a figure recorded over the report), "" before either.
+fn emissions_source(
+    ledger: &Ledger,
+    year: u16,
+    account: AccountId,
+    s: &registry::cycle::Standing,
+) -> &'static str {
+    let Some(co2_t) = s.verified_co2_t else {
+        return "";
+    };
+    match ledger.emissions.report_of(year, account) {
+        Some(r)
+            if r.confirmed_seq.is_some()
+                && (r.co2_t, r.pfc_co2e_t) == (co2_t, s.verified_pfc_t) =>
+        {
+            "report"
+        }
+        _ => "loaded",
+    }
 }
 
 /// Totals of a year by sector or province, from the registry's state.
