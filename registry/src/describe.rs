@@ -77,7 +77,7 @@ pub fn accounts(op: &Op) -> Vec<AccountId> {
         | Op::DepositMonth { account, .. }
         | Op::SubmitReport { account, .. }
         | Op::ConfirmReport { account, .. } => vec![*account],
-        _ => Vec::new(),
+        op => crate::verification::account_of(op).into_iter().collect(),
     };
     out.sort_unstable();
     out.dedup();
@@ -362,7 +362,7 @@ fn describe_cycle(op: &Op, unit: &dyn Fn(UnitId) -> String) -> String {
                 .map(|r| format!(" (before the deadline: {r})"))
                 .unwrap_or_default()
         ),
-        other => format!("{other:?}"),
+        other => crate::verification::describe(other).unwrap_or_else(|| format!("{other:?}")),
     }
 }
 

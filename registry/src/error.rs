@@ -86,6 +86,13 @@ pub enum RegistryError {
         field: String,
         why: String,
     },
+    /// A verification refusal: its code, the field at fault, and why.
+    #[error("{field}: {why}")]
+    Verification {
+        code: crate::verification::VerificationCode,
+        field: String,
+        why: String,
+    },
     #[error("storage: {0}")]
     Storage(#[from] StoreError),
     #[error("corrupt record: {0}")]
@@ -128,6 +135,7 @@ impl RegistryError {
             RegistryError::Allocation(_) => "ALLOCATION_FAILED",
             RegistryError::Cycle { code, .. } => code.code(),
             RegistryError::Emissions { code, .. } => code.code(),
+            RegistryError::Verification { code, .. } => code.code(),
             RegistryError::Storage(_) => "STORAGE",
             RegistryError::Corrupt(_) => "CORRUPT",
             RegistryError::Poisoned => "UNAVAILABLE",

@@ -32,6 +32,7 @@ pub struct Dirty {
     pub movements: BTreeSet<u64>,
     pub cycle: crate::cycle::CycleDirty,
     pub emissions: crate::emissions::EmissionsDirty,
+    pub verification: crate::verification::VerificationDirty,
 }
 
 /// Everything the registry knows, in memory.
@@ -53,6 +54,8 @@ pub struct Ledger {
     pub cycle: crate::cycle::Cycle,
     /// Emissions accounting: factors, monitoring plans, monthly deposits, reports.
     pub emissions: crate::emissions::Emissions,
+    /// Verification: the year's rules, bodies, engagements, each entity-year's file.
+    pub verification: crate::verification::Verification,
     #[doc(hidden)]
     pub dirty: Dirty,
 }
@@ -379,6 +382,17 @@ impl Ledger {
                 date,
             } => self.submit_report(seq, *account, *year, *date),
             Op::ConfirmReport { account, year } => self.confirm_report(seq, *account, *year),
+            Op::RegisterVerificationRules { .. }
+            | Op::RegisterBody { .. }
+            | Op::RecordEngagement { .. }
+            | Op::AssignBody { .. }
+            | Op::ReviewStep { .. }
+            | Op::RaiseFinding { .. }
+            | Op::ResolveFinding { .. }
+            | Op::Conclude { .. }
+            | Op::Notify { .. }
+            | Op::Object { .. }
+            | Op::DecideObjection { .. } => self.verification_op(seq, tx),
             Op::LoadEntities { rows } => self.load_entities(rows),
             Op::LoadActivity { year, rows } => self.load_activity(seq, *year, rows),
             Op::RecordVerified { year, rows } => self.record_verified(seq, *year, rows),

@@ -28,6 +28,7 @@ pub mod registry;
 pub mod store;
 pub mod tx;
 pub mod uscc;
+pub mod verification;
 
 pub use error::RegistryError;
 pub use registry::{GROUP_TXS_MAX, JournalEntry, JournalReport, Registry, RegistryOptions};

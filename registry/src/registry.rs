@@ -144,6 +144,29 @@ fn report_key(year: u16, id: AccountId) -> Vec<u8> {
     key(b'R', &[&year.to_be_bytes(), &id.0.to_be_bytes()])
 }
 
+fn verification_rules_key(year: u16) -> Vec<u8> {
+    key(b'L', &[&year.to_be_bytes()])
+}
+
+fn body_key(body: u32) -> Vec<u8> {
+    key(b'B', &[&body.to_be_bytes()])
+}
+
+fn engagement_key(year: u16, id: AccountId, body: u32) -> Vec<u8> {
+    key(
+        b'C',
+        &[
+            &year.to_be_bytes(),
+            &id.0.to_be_bytes(),
+            &body.to_be_bytes(),
+        ],
+    )
+}
+
+fn verification_file_key(year: u16, id: AccountId) -> Vec<u8> {
+    key(b'K', &[&year.to_be_bytes(), &id.0.to_be_bytes()])
+}
+
 /// The chained hash of entry `seq`.
 pub fn entry_hash(prev: &[u8; 32], seq: u64, payload: &[u8]) -> [u8; 32] {
     let mut hasher = Sha256::new();
@@ -644,6 +667,31 @@ impl Registry {
         }
         self.put_carry_over(batch);
         self.put_emissions(batch);
+        self.put_verification(batch);
+    }
+
+    fn put_verification(&self, batch: &mut Batch) {
+        use crate::verification::codec;
+        let v = &self.ledger.verification;
+        let d = &self.ledger.dirty.verification;
+        for &year in &d.rules {
+            if let Some(r) = v.rules.get(&year) {
+                batch.put(&verification_rules_key(year), &codec::encode_rules(r));
+            }
+        }
+        for &body in &d.bodies {
+            if let Some(b) = v.bodies.get(&body) {
+                batch.put(&body_key(body), &codec::encode_body(b));
+            }
+        }
+        for &(year, id, body) in &d.engagements {
+            batch.put(&engagement_key(year, id, body), &[]);
+        }
+        for &(year, id) in &d.files {
+            if let Some(f) = v.files.get(&(year, id)) {
+                batch.put(&verification_file_key(year, id), &codec::encode_file(f));
+            }
+        }
     }
 
     fn put_emissions(&self, batch: &mut Batch) {

@@ -206,6 +206,92 @@ pub enum Op {
         account: AccountId,
         year: u16,
     },
+    /// Registers a year's verification rules (deadlines, objection windows: TOML text).
+    RegisterVerificationRules {
+        text: String,
+    },
+    /// Registers (or renames) a verification body.
+    RegisterBody {
+        body: u32,
+        name: String,
+        credit_code: String,
+    },
+    /// `body` served `account` as its technical service body (consultant) in `year`.
+    /// `province` is the acting province (empty: the ministry).
+    RecordEngagement {
+        year: u16,
+        account: AccountId,
+        body: u32,
+        province: String,
+    },
+    /// The province assigns a body to verify an entity's year.
+    AssignBody {
+        year: u16,
+        account: AccountId,
+        body: u32,
+        province: String,
+        date: u32,
+    },
+    /// The assigned body (`body`: the acting staff's) starts its document review or
+    /// records its on-site check.
+    ReviewStep {
+        year: u16,
+        account: AccountId,
+        body: u32,
+        stage: crate::verification::Stage,
+        date: u32,
+    },
+    /// The assigned body records a non-conformity of a month's parameter.
+    RaiseFinding {
+        year: u16,
+        account: AccountId,
+        body: u32,
+        month: u8,
+        target: crate::verification::Target,
+        text: String,
+        date: u32,
+    },
+    /// The assigned body closes a finding: corrected (`estimate` none) or estimated.
+    ResolveFinding {
+        year: u16,
+        account: AccountId,
+        body: u32,
+        finding: u32,
+        estimate: Option<rust_decimal::Decimal>,
+        date: u32,
+    },
+    /// The assigned body's conclusion.
+    Conclude {
+        year: u16,
+        account: AccountId,
+        body: u32,
+        date: u32,
+    },
+    /// The province notifies the conclusion: the year's verified emissions.
+    Notify {
+        year: u16,
+        account: AccountId,
+        province: String,
+        date: u32,
+        objection_until: u32,
+    },
+    /// The entity objects to the notified conclusion.
+    Object {
+        year: u16,
+        account: AccountId,
+        reason: String,
+        date: u32,
+        decide_by: u32,
+    },
+    /// The province decides the objection.
+    DecideObjection {
+        year: u16,
+        account: AccountId,
+        province: String,
+        upheld: bool,
+        reason: String,
+        date: u32,
+    },
     /// Registers (or updates) covered entities and their facilities, opening missing
     /// accounts; all rows or none.
     LoadEntities {
@@ -603,6 +689,17 @@ fn encode_op(w: &mut Writer, op: &Op) {
         Op::ConfirmReport { account, year } => {
             w.u8(44).u64(account.0).u16(*year);
         }
+        Op::RegisterVerificationRules { .. }
+        | Op::RegisterBody { .. }
+        | Op::RecordEngagement { .. }
+        | Op::AssignBody { .. }
+        | Op::ReviewStep { .. }
+        | Op::RaiseFinding { .. }
+        | Op::ResolveFinding { .. }
+        | Op::Conclude { .. }
+        | Op::Notify { .. }
+        | Op::Object { .. }
+        | Op::DecideObjection { .. } => crate::verification::codec::put_op(w, op),
         Op::LoadEntities { rows } => {
             w.u8(29).u32(rows.len() as u32);
             for row in rows {
@@ -867,6 +964,7 @@ fn decode_op(r: &mut Reader<'_>) -> Result<Op, RegistryError> {
             account: AccountId(r.u64()?),
             year: r.u16()?,
         },
+        45..=55 => crate::verification::codec::get_op(tag, r)?,
         // Entity rows journaled before credit codes were kept.
         22 => Op::LoadEntities {
             rows: get_rows(r, ENTITY_ROWS_MAX, get_entity_row_v1)?,

@@ -5,6 +5,7 @@ use engine::Reject;
 use registry::RegistryError;
 use registry::cycle::CycleCode;
 use registry::emissions::EmissionsCode;
+use registry::verification::VerificationCode;
 use tonic::{Code, Status};
 
 /// Longest message or field path a refusal carries, bytes: whatever a request echoes in
@@ -129,6 +130,7 @@ impl ApiError {
             RegistryError::InvalidRow { row, field, .. } => format!("rows[{row}].{field}"),
             RegistryError::CreditCodeTaken { row, .. } => format!("rows[{row}].credit_code"),
             RegistryError::Emissions { field, .. } => field.clone(),
+            RegistryError::Verification { field, .. } => field.clone(),
             _ => field.to_string(),
         };
         ApiError::new(code, e.code(), &field, e.to_string())
@@ -269,6 +271,21 @@ fn registry_code(e: &RegistryError) -> (Code, &'static str) {
                 EmissionsCode::FactorsMissing | EmissionsCode::ReportMissing => NotFound,
                 EmissionsCode::MonthDeposited => AlreadyExists,
                 EmissionsCode::TooManyVersions => Code::ResourceExhausted,
+                _ => FailedPrecondition,
+            },
+            "",
+        ),
+        RegistryError::Verification { code, .. } => (
+            match code {
+                VerificationCode::InvalidData => InvalidArgument,
+                VerificationCode::BodyUnknown
+                | VerificationCode::FindingUnknown
+                | VerificationCode::FileMissing
+                | VerificationCode::RulesMissing => NotFound,
+                VerificationCode::NotAssigned | VerificationCode::OutsideJurisdiction => {
+                    PermissionDenied
+                }
+                VerificationCode::TooMany => Code::ResourceExhausted,
                 _ => FailedPrecondition,
             },
             "",

@@ -233,6 +233,15 @@ impl Year<'_> {
     /// and confirmed (`accounting.rs`).
     async fn record_2024(&mut self) -> Result<(), String> {
         super::accounting::account_for_2024(&self.who, self.entities).await?;
+        let industrial = self
+            .entities
+            .iter()
+            .filter(|e| e.accounting.is_some())
+            .count();
+        self.progress.step(&format!(
+            "emissions accounting: {industrial} industrial entities' plans, 12 months each \
+             deposited, reports computed and confirmed"
+        ));
         let power = || self.entities.iter().filter(|e| e.accounting.is_none());
         let activity: Vec<pb::ActivityRow> = power().flat_map(|e| e.activity.clone()).collect();
         for (n, chunk) in activity.chunks(10_000).enumerate() {

@@ -18,7 +18,7 @@ fn corrupt(what: &str) -> RegistryError {
 /// Bounds of decoded lists (a record never holds more than its operation accepted).
 const LIST_MAX: usize = 1 << 16;
 
-fn named<T>(
+pub(crate) fn named<T>(
     r: &mut Reader<'_>,
     what: &str,
     parse: impl Fn(&str) -> Option<T>,
@@ -34,14 +34,14 @@ pub(crate) fn get_sector(r: &mut Reader<'_>) -> Result<Sector, RegistryError> {
     named(r, "sector", Sector::parse)
 }
 
-fn put_scope(w: &mut Writer, s: Scope) {
+pub(crate) fn put_scope(w: &mut Writer, s: Scope) {
     match s {
         Scope::Enterprise => w.u8(0),
         Scope::Facility(id) => w.u8(1).u32(id),
     };
 }
 
-fn get_scope(r: &mut Reader<'_>) -> Result<Scope, RegistryError> {
+pub(crate) fn get_scope(r: &mut Reader<'_>) -> Result<Scope, RegistryError> {
     match r.u8()? {
         0 => Ok(Scope::Enterprise),
         1 => Ok(Scope::Facility(r.u32()?)),
@@ -49,14 +49,14 @@ fn get_scope(r: &mut Reader<'_>) -> Result<Scope, RegistryError> {
     }
 }
 
-fn put_subject(w: &mut Writer, s: &Subject) {
+pub(crate) fn put_subject(w: &mut Writer, s: &Subject) {
     match s {
         Subject::Fuel(code) => w.u8(0).str(code),
         Subject::Facility(id) => w.u8(1).u32(*id),
     };
 }
 
-fn get_subject(r: &mut Reader<'_>) -> Result<Subject, RegistryError> {
+pub(crate) fn get_subject(r: &mut Reader<'_>) -> Result<Subject, RegistryError> {
     match r.u8()? {
         0 => Ok(Subject::Fuel(r.str()?)),
         1 => Ok(Subject::Facility(r.u32()?)),

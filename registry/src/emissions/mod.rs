@@ -204,10 +204,22 @@ impl Emissions {
     /// Recomputes the latest submission's report (lines and working) from what it used.
     pub fn recompute(&self, year: u16, account: AccountId) -> Option<mrv::report::Report> {
         let s = self.report_of(year, account)?;
+        let (factors, plan, months) = self.inputs_of(year, account, s)?;
+        mrv::compute(factors, plan, &months).ok()
+    }
+
+    /// What a submission was computed from: the factors and plan versions it used and the
+    /// versions of the twelve months.
+    pub fn inputs_of(
+        &self,
+        year: u16,
+        account: AccountId,
+        s: &Submission,
+    ) -> Option<(&Factors, &Dqcp, Vec<Month>)> {
         let plan = self
             .plans
             .get(&(year, account))?
-            .get(s.plan_version as usize - 1)?;
+            .get((s.plan_version as usize).checked_sub(1)?)?;
         let factors = self
             .factors
             .get(&(year, plan.plan.sector))?
@@ -220,6 +232,6 @@ impl Emissions {
                 versions.get(v.checked_sub(1)?).map(|d| d.month.clone())
             })
             .collect();
-        mrv::compute(&factors.factors, &plan.plan, &months?).ok()
+        Some((&factors.factors, &plan.plan, months?))
     }
 }

@@ -311,31 +311,13 @@ impl Ledger {
             return Ok(Outcome::Unchanged);
         }
         let (_, plan) = self.plan_for(year, account)?;
-        let activity = self.activity_of(account, year, &plan.plan, &submission);
-        let saved_dirty = self.dirty.cycle.clone();
-        let old: Vec<_> = activity
-            .iter()
-            .map(|(k, _)| (*k, self.cycle.activity.get(k).copied()))
-            .collect();
-        for (k, a) in &activity {
-            self.cycle.activity.insert(*k, *a);
-            self.dirty.cycle.activity.insert(*k);
-        }
-        let row = VerifiedRow {
-            account,
+        let plan = plan.plan.clone();
+        let figures = Figures {
             co2_t: submission.co2_t,
             pfc_co2e_t: submission.pfc_co2e_t,
+            facilities: &submission.facilities,
         };
-        if let Err(e) = self.record_verified(seq, year, &[row]) {
-            for (k, a) in old {
-                match a {
-                    Some(a) => self.cycle.activity.insert(k, a),
-                    None => self.cycle.activity.remove(&k),
-                };
-            }
-            self.dirty.cycle = saved_dirty;
-            return Err(e);
-        }
+        self.take_into_cycle(seq, account, year, &plan, &figures)?;
         if let Some(s) = self
             .emissions
             .reports
@@ -348,6 +330,46 @@ impl Ledger {
         Ok(Outcome::Done)
     }
 
+    /// Takes verified figures into the compliance cycle: the facilities' activity (each
+    /// registered facility whose process matches the plan's kind) and the year's verified
+    /// emissions, in a year already trued up recomputing the allocation. Nothing changes
+    /// if it is refused.
+    pub(crate) fn take_into_cycle(
+        &mut self,
+        seq: u64,
+        account: AccountId,
+        year: u16,
+        plan: &Dqcp,
+        figures: &Figures<'_>,
+    ) -> Result<(), RegistryError> {
+        let activity = self.activity_of(account, year, plan, figures.facilities);
+        let saved_dirty = self.dirty.cycle.clone();
+        let old: Vec<_> = activity
+            .iter()
+            .map(|(k, _)| (*k, self.cycle.activity.get(k).copied()))
+            .collect();
+        for (k, a) in &activity {
+            self.cycle.activity.insert(*k, *a);
+            self.dirty.cycle.activity.insert(*k);
+        }
+        let row = VerifiedRow {
+            account,
+            co2_t: figures.co2_t,
+            pfc_co2e_t: figures.pfc_co2e_t,
+        };
+        if let Err(e) = self.record_verified(seq, year, &[row]) {
+            for (k, a) in old {
+                match a {
+                    Some(a) => self.cycle.activity.insert(k, a),
+                    None => self.cycle.activity.remove(&k),
+                };
+            }
+            self.dirty.cycle = saved_dirty;
+            return Err(e);
+        }
+        Ok(())
+    }
+
     /// The cycle's activity rows from a report: each facility the entity registered with
     /// the cycle, by id, whose process matches the plan's kind.
     fn activity_of(
@@ -355,13 +377,13 @@ impl Ledger {
         account: AccountId,
         year: u16,
         plan: &Dqcp,
-        s: &Submission,
+        facilities: &[FacilityFigures],
     ) -> Vec<((u16, AccountId, u32), Activity)> {
         let Some(entity) = self.cycle.entities.get(&account) else {
             return Vec::new();
         };
         let mut rows = Vec::new();
-        for f in &s.facilities {
+        for f in facilities {
             let Some(FacilityKind::Industry { process, .. }) = entity.facilities.get(&f.id) else {
                 continue;
             };
@@ -384,6 +406,14 @@ impl Ledger {
         }
         rows
     }
+}
+
+/// Verified figures on their way into the cycle: a confirmed report's or a conclusion's.
+#[derive(Debug)]
+pub(crate) struct Figures<'a> {
+    pub co2_t: u64,
+    pub pfc_co2e_t: u64,
+    pub facilities: &'a [FacilityFigures],
 }
 
 fn matches_process(kind: Option<ProcessKind>, process: Process) -> bool {

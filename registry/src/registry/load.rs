@@ -172,7 +172,46 @@ impl Registry {
             Ok::<_, RegistryError>(true)
         })?;
         self.load_carry_over()?;
-        self.load_emissions()
+        self.load_emissions()?;
+        self.load_verification()
+    }
+
+    fn load_verification(&mut self) -> Result<(), RegistryError> {
+        use crate::verification::codec;
+        let v = &mut self.ledger.verification;
+        let bad = || RegistryError::Corrupt("verification record key".into());
+        let year_of = |k: &[u8]| u16::from_be_bytes([k[1], k[2]]);
+        self.store.scan(b"L", b"L", |k, val| {
+            if k.len() != 3 {
+                return Err(bad());
+            }
+            v.rules.insert(year_of(k), codec::decode_rules(val)?);
+            Ok::<_, RegistryError>(true)
+        })?;
+        self.store.scan(b"B", b"B", |k, val| {
+            let id: [u8; 4] = k.get(1..).and_then(|b| b.try_into().ok()).ok_or_else(bad)?;
+            v.bodies
+                .insert(u32::from_be_bytes(id), codec::decode_body(val)?);
+            Ok::<_, RegistryError>(true)
+        })?;
+        self.store.scan(b"C", b"C", |k, _| {
+            if k.len() != 15 {
+                return Err(bad());
+            }
+            let id = AccountId(be_u64(&k[3..11])?);
+            let body = u32::from_be_bytes([k[11], k[12], k[13], k[14]]);
+            v.engagements.insert((year_of(k), id, body));
+            Ok(true)
+        })?;
+        self.store.scan(b"K", b"K", |k, val| {
+            if k.len() != 11 {
+                return Err(bad());
+            }
+            let id = AccountId(be_u64(&k[3..11])?);
+            v.files.insert((year_of(k), id), codec::decode_file(val)?);
+            Ok(true)
+        })?;
+        Ok(())
     }
 
     fn load_emissions(&mut self) -> Result<(), RegistryError> {

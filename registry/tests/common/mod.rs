@@ -179,3 +179,4 @@ impl Rng {
         items[self.below(items.len() as u64) as usize]
     }
 }
+pub mod steel;
