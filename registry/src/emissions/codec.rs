@@ -191,27 +191,14 @@ pub(crate) fn get_evidence(r: &mut Reader<'_>) -> Result<Vec<Evidence>, Registry
 }
 
 pub(crate) fn encode_factors(versions: &[FactorsRecord]) -> Vec<u8> {
-    let mut w = Writer::default();
-    w.u32(versions.len() as u32);
-    for f in versions {
-        w.str(&f.text).u64(f.seq);
-    }
-    w.0
+    encode_texts(versions.iter().map(|f| (f.text.as_str(), f.seq)))
 }
 
 pub(crate) fn decode_factors(bytes: &[u8]) -> Result<Vec<FactorsRecord>, RegistryError> {
-    let mut r = Reader::new(bytes);
-    let versions = get_rows(&mut r, LIST_MAX, |r| {
-        let text = r.str()?;
-        let factors = Factors::from_toml(&text).map_err(|e| corrupt(&e.to_string()))?;
-        Ok(FactorsRecord {
-            factors,
-            text,
-            seq: r.u64()?,
-        })
-    })?;
-    r.done()?;
-    Ok(versions)
+    decode_texts(bytes, |text, seq| {
+        let factors = Factors::from_toml(&text).map_err(|e| e.to_string())?;
+        Ok(FactorsRecord { factors, text, seq })
+    })
 }
 
 pub(crate) fn encode_plans(versions: &[PlanRecord]) -> Vec<u8> {
@@ -269,6 +256,50 @@ pub(crate) fn decode_deposits(bytes: &[u8]) -> Result<Vec<Deposit>, RegistryErro
     Ok(versions)
 }
 
+pub(crate) fn put_facilities(w: &mut Writer, facilities: &[FacilityFigures]) {
+    w.u32(facilities.len() as u32);
+    for f in facilities {
+        w.u32(f.id).dec(f.output_t).dec(f.emissions_t);
+        w.dec(f.pfc_co2e_t).dec(f.carbide_slag_rate);
+    }
+}
+
+pub(crate) fn get_facilities(r: &mut Reader<'_>) -> Result<Vec<FacilityFigures>, RegistryError> {
+    get_rows(r, LIST_MAX, |r| {
+        Ok(FacilityFigures {
+            id: r.u32()?,
+            output_t: r.dec()?,
+            emissions_t: r.dec()?,
+            pfc_co2e_t: r.dec()?,
+            carbide_slag_rate: r.dec()?,
+        })
+    })
+}
+
+/// Versions of a data file as the journal keeps them: each one's text and entry seq.
+pub(crate) fn encode_texts<'a>(versions: impl ExactSizeIterator<Item = (&'a str, u64)>) -> Vec<u8> {
+    let mut w = Writer::default();
+    w.u32(versions.len() as u32);
+    for (text, seq) in versions {
+        w.str(text).u64(seq);
+    }
+    w.0
+}
+
+/// Decodes [`encode_texts`], parsing each text with `parse` (its error: the record is corrupt).
+pub(crate) fn decode_texts<T>(
+    bytes: &[u8],
+    parse: impl Fn(String, u64) -> Result<T, String>,
+) -> Result<Vec<T>, RegistryError> {
+    let mut r = Reader::new(bytes);
+    let versions = get_rows(&mut r, LIST_MAX, |r| {
+        let text = r.str()?;
+        parse(text, r.u64()?).map_err(|e| corrupt(&e))
+    })?;
+    r.done()?;
+    Ok(versions)
+}
+
 pub(crate) fn encode_reports(versions: &[Submission]) -> Vec<u8> {
     let mut w = Writer::default();
     w.u32(versions.len() as u32);
@@ -281,14 +312,7 @@ pub(crate) fn encode_reports(versions: &[Submission]) -> Vec<u8> {
             w.u32(v);
         }
         w.u64(s.total_t).u64(s.co2_t).u64(s.pfc_co2e_t);
-        w.u32(s.facilities.len() as u32);
-        for f in &s.facilities {
-            w.u32(f.id)
-                .dec(f.output_t)
-                .dec(f.emissions_t)
-                .dec(f.pfc_co2e_t);
-            w.dec(f.carbide_slag_rate);
-        }
+        put_facilities(&mut w, &s.facilities);
         w.u64(s.confirmed_seq.unwrap_or(0));
     }
     w.0
@@ -303,15 +327,7 @@ pub(crate) fn decode_reports(bytes: &[u8]) -> Result<Vec<Submission>, RegistryEr
             *v = r.u32()?;
         }
         let (total_t, co2_t, pfc_co2e_t) = (r.u64()?, r.u64()?, r.u64()?);
-        let facilities = get_rows(r, LIST_MAX, |r| {
-            Ok(FacilityFigures {
-                id: r.u32()?,
-                output_t: r.dec()?,
-                emissions_t: r.dec()?,
-                pfc_co2e_t: r.dec()?,
-                carbide_slag_rate: r.dec()?,
-            })
-        })?;
+        let facilities = get_facilities(r)?;
         let confirmed = r.u64()?;
         Ok(Submission {
             seq,

@@ -144,6 +144,23 @@ pub struct FacilityFigures {
     pub carbide_slag_rate: Decimal,
 }
 
+impl FacilityFigures {
+    /// The allocation units' figures of a computed report, one per facility.
+    pub fn of(report: &mrv::report::Report) -> Vec<FacilityFigures> {
+        report
+            .facilities
+            .iter()
+            .map(|f| FacilityFigures {
+                id: f.id,
+                output_t: f.output_t,
+                emissions_t: f.emissions_t,
+                pfc_co2e_t: f.pfc_co2e_t,
+                carbide_slag_rate: f.carbide_slag_rate.unwrap_or_default(),
+            })
+            .collect()
+    }
+}
+
 /// A submitted annual report: what it was computed from and what it computed. The lines
 /// are recomputed from the same deposits, plan and factors whenever they are shown.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -208,6 +225,17 @@ impl Emissions {
         mrv::compute(factors, plan, &months).ok()
     }
 
+    /// The plan version a submission was computed under.
+    pub fn plan_of_submission(
+        &self,
+        year: u16,
+        account: AccountId,
+        s: &Submission,
+    ) -> Option<&PlanRecord> {
+        let versions = self.plans.get(&(year, account))?;
+        versions.get((s.plan_version as usize).checked_sub(1)?)
+    }
+
     /// What a submission was computed from: the factors and plan versions it used and the
     /// versions of the twelve months.
     pub fn inputs_of(
@@ -216,10 +244,7 @@ impl Emissions {
         account: AccountId,
         s: &Submission,
     ) -> Option<(&Factors, &Dqcp, Vec<Month>)> {
-        let plan = self
-            .plans
-            .get(&(year, account))?
-            .get((s.plan_version as usize).checked_sub(1)?)?;
+        let plan = self.plan_of_submission(year, account, s)?;
         let factors = self
             .factors
             .get(&(year, plan.plan.sector))?

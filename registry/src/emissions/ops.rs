@@ -261,17 +261,7 @@ impl Ledger {
         if self.emissions.reports.get(&key).map_or(0, Vec::len) >= REPORT_VERSIONS_MAX {
             return Err(too_many("report", REPORT_VERSIONS_MAX));
         }
-        let facilities = report
-            .facilities
-            .iter()
-            .map(|f| FacilityFigures {
-                id: f.id,
-                output_t: f.output_t,
-                emissions_t: f.emissions_t,
-                pfc_co2e_t: f.pfc_co2e_t,
-                carbide_slag_rate: f.carbide_slag_rate.unwrap_or_default(),
-            })
-            .collect();
+        let facilities = FacilityFigures::of(&report);
         let submission = Submission {
             seq,
             date,

@@ -10,8 +10,10 @@ use super::{
 };
 use crate::codec::{Reader, Writer};
 use crate::cycle::get_rows;
-use crate::emissions::FacilityFigures;
-use crate::emissions::codec::{get_scope, get_subject, named, put_scope, put_subject};
+use crate::emissions::codec::{
+    decode_texts, encode_texts, get_facilities, get_scope, get_subject, named, put_facilities,
+    put_scope, put_subject,
+};
 use crate::error::RegistryError;
 use crate::model::AccountId;
 use crate::tx::Op;
@@ -61,27 +63,14 @@ pub(crate) fn get_stage(r: &mut Reader<'_>) -> Result<Stage, RegistryError> {
 }
 
 pub(crate) fn encode_rules(versions: &[RulesRecord]) -> Vec<u8> {
-    let mut w = Writer::default();
-    w.u32(versions.len() as u32);
-    for v in versions {
-        w.str(&v.text).u64(v.seq);
-    }
-    w.0
+    encode_texts(versions.iter().map(|v| (v.text.as_str(), v.seq)))
 }
 
 pub(crate) fn decode_rules(bytes: &[u8]) -> Result<Vec<RulesRecord>, RegistryError> {
-    let mut r = Reader::new(bytes);
-    let versions = get_rows(&mut r, LIST_MAX, |r| {
-        let text = r.str()?;
-        let rules = Rules::from_toml(&text).map_err(|e| corrupt(&e.to_string()))?;
-        Ok(RulesRecord {
-            rules,
-            text,
-            seq: r.u64()?,
-        })
-    })?;
-    r.done()?;
-    Ok(versions)
+    decode_texts(bytes, |text, seq| {
+        let rules = Rules::from_toml(&text).map_err(|e| e.to_string())?;
+        Ok(RulesRecord { rules, text, seq })
+    })
 }
 
 pub(crate) fn encode_body(b: &Body) -> Vec<u8> {
@@ -148,25 +137,13 @@ fn put_conclusion(w: &mut Writer, c: &Conclusion) {
         .u64(c.co2_t)
         .u64(c.pfc_co2e_t)
         .u64(c.reported_t);
-    w.u32(c.facilities.len() as u32);
-    for f in &c.facilities {
-        w.u32(f.id).dec(f.output_t).dec(f.emissions_t);
-        w.dec(f.pfc_co2e_t).dec(f.carbide_slag_rate);
-    }
+    put_facilities(w, &c.facilities);
 }
 
 fn get_conclusion(r: &mut Reader<'_>) -> Result<Conclusion, RegistryError> {
     let (round, seq, date, report_version) = (r.u32()?, r.u64()?, r.u32()?, r.u32()?);
     let (total_t, co2_t, pfc_co2e_t, reported_t) = (r.u64()?, r.u64()?, r.u64()?, r.u64()?);
-    let facilities = get_rows(r, LIST_MAX, |r| {
-        Ok(FacilityFigures {
-            id: r.u32()?,
-            output_t: r.dec()?,
-            emissions_t: r.dec()?,
-            pfc_co2e_t: r.dec()?,
-            carbide_slag_rate: r.dec()?,
-        })
-    })?;
+    let facilities = get_facilities(r)?;
     Ok(Conclusion {
         round,
         seq,

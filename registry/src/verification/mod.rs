@@ -202,13 +202,14 @@ impl Target {
                 });
             }
             Target::Reading { param, subject } => {
-                let found = month
-                    .readings
-                    .iter_mut()
-                    .filter(|r| r.param == *param && r.subject == *subject)
-                    .map(|r| r.value = value)
-                    .count();
-                if found == 0 {
+                let mut found = false;
+                for r in &mut month.readings {
+                    if r.param == *param && r.subject == *subject {
+                        r.value = value;
+                        found = true;
+                    }
+                }
+                if !found {
                     month.readings.push(Reading {
                         param: *param,
                         subject: subject.clone(),

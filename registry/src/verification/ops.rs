@@ -55,6 +55,14 @@ fn stage_err(file: &File, wants: &str) -> RegistryError {
     verification_err(Code::WrongStage, "account_id", why)
 }
 
+/// A submission, and the factors, plan and months it was computed from.
+type ReportInputs<'a> = (
+    &'a crate::emissions::Submission,
+    &'a mrv::factors::Factors,
+    &'a mrv::plan::Dqcp,
+    Vec<mrv::month::Month>,
+);
+
 /// Who takes a step, for the file's history.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct By {
@@ -299,12 +307,18 @@ impl Ledger {
         Ok(Outcome::Done)
     }
 
-    /// The assigned body's file, or why not.
-    fn body_file(&self, year: u16, account: AccountId, body: u32) -> Result<File, RegistryError> {
+    /// The entity's file for the year (a copy, to change and save), or why not.
+    fn file(&self, year: u16, account: AccountId) -> Result<File, RegistryError> {
         let Some(file) = self.verification.file_of(year, account) else {
             let why = format!("no body is assigned to account {} for {year}", account.0);
             return Err(verification_err(Code::FileMissing, "account_id", why));
         };
+        Ok(file.clone())
+    }
+
+    /// The assigned body's file, or why not.
+    fn body_file(&self, year: u16, account: AccountId, body: u32) -> Result<File, RegistryError> {
+        let file = self.file(year, account)?;
         if file.body != body {
             let why = format!(
                 "account {}'s {year} verification is assigned to body {}, not {body}",
@@ -312,7 +326,7 @@ impl Ledger {
             );
             return Err(verification_err(Code::NotAssigned, "account_id", why));
         }
-        Ok(file.clone())
+        Ok(file)
     }
 
     /// The body starts its document review, or records its on-site check.
@@ -471,12 +485,7 @@ impl Ledger {
             let why = "0 to 100,000,000 with at most 4 places";
             return Err(verification_err(Code::InvalidData, "estimate", why));
         }
-        let report = self.emissions.report_of(year, account);
-        let inputs = report.and_then(|s| self.emissions.inputs_of(year, account, s));
-        let Some((factors, plan, mut months)) = inputs else {
-            let why = "the report's inputs are missing";
-            return Err(verification_err(Code::InvalidData, "estimate", why));
-        };
+        let (_, factors, plan, mut months) = self.report_inputs(year, account)?;
         let month = &mut months[usize::from(finding.month - 1)];
         finding.target.apply(month, value);
         month.validate_shape(factors, plan).map_err(|e| {
@@ -523,6 +532,22 @@ impl Ledger {
         Ok(Outcome::Done)
     }
 
+    /// The latest submission and what it was computed from.
+    fn report_inputs(
+        &self,
+        year: u16,
+        account: AccountId,
+    ) -> Result<ReportInputs<'_>, RegistryError> {
+        let submission = self.emissions.report_of(year, account);
+        let inputs =
+            submission.and_then(|s| Some((s, self.emissions.inputs_of(year, account, s)?)));
+        let Some((s, (factors, plan, months))) = inputs else {
+            let why = format!("account {} submitted no report for {year}", account.0);
+            return Err(verification_err(Code::InvalidData, "year", why));
+        };
+        Ok((s, factors, plan, months))
+    }
+
     /// The verified report: the latest submission's inputs with every estimate applied.
     pub fn verified_report(
         &self,
@@ -532,12 +557,7 @@ impl Ledger {
     ) -> Result<(u32, u64, mrv::report::Report), RegistryError> {
         let reports = self.emissions.reports.get(&(year, account));
         let version = reports.map_or(0, Vec::len) as u32;
-        let submission = self.emissions.report_of(year, account);
-        let inputs = submission.and_then(|s| self.emissions.inputs_of(year, account, s));
-        let (Some(s), Some((factors, plan, mut months))) = (submission, inputs) else {
-            let why = format!("account {} submitted no report for {year}", account.0);
-            return Err(verification_err(Code::InvalidData, "year", why));
-        };
+        let (s, factors, plan, mut months) = self.report_inputs(year, account)?;
         for (month, target, value) in file.estimates() {
             target.apply(&mut months[usize::from(month - 1)], value);
         }
@@ -556,17 +576,7 @@ impl Ledger {
         by: By,
     ) -> Result<Conclusion, RegistryError> {
         let (report_version, reported_t, report) = self.verified_report(year, account, file)?;
-        let facilities = report
-            .facilities
-            .iter()
-            .map(|f| FacilityFigures {
-                id: f.id,
-                output_t: f.output_t,
-                emissions_t: f.emissions_t,
-                pfc_co2e_t: f.pfc_co2e_t,
-                carbide_slag_rate: f.carbide_slag_rate.unwrap_or_default(),
-            })
-            .collect();
+        let facilities = FacilityFigures::of(&report);
         Ok(Conclusion {
             round: file.round,
             seq: by.seq,
@@ -598,10 +608,7 @@ impl Ledger {
             return Err(verification_err(Code::InvalidData, "objection_until", why));
         }
         self.in_jurisdiction(account, province)?;
-        let Some(mut file) = self.verification.file_of(year, account).cloned() else {
-            let why = format!("no verification file for account {} in {year}", account.0);
-            return Err(verification_err(Code::FileMissing, "account_id", why));
-        };
+        let mut file = self.file(year, account)?;
         if file.stage != Stage::Concluded {
             return Err(stage_err(&file, Stage::Concluded.name()));
         }
@@ -635,11 +642,7 @@ impl Ledger {
             .reports
             .get(&(year, account))
             .and_then(|v| v.get((version as usize).checked_sub(1)?));
-        let plan = s.and_then(|s| {
-            let plans = self.emissions.plans.get(&(year, account))?;
-            plans.get((s.plan_version as usize).checked_sub(1)?)
-        });
-        match plan {
+        match s.and_then(|s| self.emissions.plan_of_submission(year, account, s)) {
             Some(p) => Ok(p.plan.clone()),
             None => {
                 let why = "the report's plan is missing";
@@ -660,10 +663,7 @@ impl Ledger {
         date("date", by.date)?;
         date("decide_by", decide_by)?;
         text("reason", reason)?;
-        let Some(mut file) = self.verification.file_of(year, account).cloned() else {
-            let why = format!("no verification file for account {} in {year}", account.0);
-            return Err(verification_err(Code::FileMissing, "account_id", why));
-        };
+        let mut file = self.file(year, account)?;
         if file.stage != Stage::Notified {
             return Err(stage_err(&file, Stage::Notified.name()));
         }
@@ -703,10 +703,7 @@ impl Ledger {
         date("date", by.date)?;
         text("reason", reason)?;
         self.in_jurisdiction(account, province)?;
-        let Some(mut file) = self.verification.file_of(year, account).cloned() else {
-            let why = format!("no verification file for account {} in {year}", account.0);
-            return Err(verification_err(Code::FileMissing, "account_id", why));
-        };
+        let mut file = self.file(year, account)?;
         if file.stage != Stage::Objected {
             return Err(stage_err(&file, Stage::Objected.name()));
         }
