@@ -24,6 +24,7 @@ pub use pb::emissions_service_client::EmissionsServiceClient;
 pub use pb::market_data_service_client::MarketDataServiceClient;
 pub use pb::registry_service_client::RegistryServiceClient;
 pub use pb::trading_service_client::TradingServiceClient;
+pub use pb::verification_service_client::VerificationServiceClient;
 
 /// Adds `authorization: Bearer <token>` to every request (nothing without a token).
 #[derive(Clone, Debug)]
@@ -54,6 +55,7 @@ pub struct Clients {
     pub compliance: ComplianceServiceClient<Authed>,
     pub carry_over: CarryOverServiceClient<Authed>,
     pub emissions: EmissionsServiceClient<Authed>,
+    pub verification: VerificationServiceClient<Authed>,
 }
 
 impl Clients {
@@ -67,7 +69,8 @@ impl Clients {
             auction: AuctionServiceClient::with_interceptor(channel.clone(), b.clone()),
             compliance: ComplianceServiceClient::with_interceptor(channel.clone(), b.clone()),
             carry_over: CarryOverServiceClient::with_interceptor(channel.clone(), b.clone()),
-            emissions: EmissionsServiceClient::with_interceptor(channel, b),
+            emissions: EmissionsServiceClient::with_interceptor(channel.clone(), b.clone()),
+            verification: VerificationServiceClient::with_interceptor(channel, b),
         }
     }
 

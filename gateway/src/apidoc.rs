@@ -82,7 +82,7 @@ fn calling(out: &mut String) {
 const QUANTITY_MAX_T: u64 = 100_000_000;
 
 /// The limits that are constants of the code, not `[limits]` keys: (what, value, unit).
-fn fixed_limits() -> [(&'static str, u64, &'static str); 22] {
+fn fixed_limits() -> [(&'static str, u64, &'static str); 29] {
     [
         (
             "factors file",
@@ -194,6 +194,41 @@ fn fixed_limits() -> [(&'static str, u64, &'static str); 22] {
             u64::from(server::services::compliance::COMPLIANCE_PAGE_MAX),
             "entities",
         ),
+        (
+            "verification queue page",
+            u64::from(server::services::verification::QUEUE_PAGE_MAX),
+            "entities",
+        ),
+        (
+            "verification bodies",
+            registry::verification::BODIES_MAX as u64,
+            "bodies",
+        ),
+        (
+            "findings of one verification file",
+            registry::verification::FINDINGS_MAX as u64,
+            "findings, over its rounds",
+        ),
+        (
+            "steps of one verification file",
+            registry::verification::STEPS_MAX as u64,
+            "steps",
+        ),
+        (
+            "review rounds of one file",
+            u64::from(registry::verification::ROUNDS_MAX),
+            "rounds (the first, and a re-review after an upheld objection)",
+        ),
+        (
+            "finding, objection and decision text",
+            registry::verification::VERIFICATION_TEXT_BYTES_MAX as u64,
+            "bytes",
+        ),
+        (
+            "technical-service engagements per year",
+            registry::verification::ENGAGEMENTS_PER_YEAR_MAX as u64,
+            "engagements",
+        ),
     ]
 }
 
@@ -246,6 +281,8 @@ fn who(rpc: Rpc) -> String {
         .map(|(role, scope)| match scope {
             Scope::Own => format!("{} (own accounts)", role.name()),
             Scope::Any => role.name().to_string(),
+            Scope::Jurisdiction => format!("{} (entities of its province)", role.name()),
+            Scope::Assigned => format!("{} (files assigned to its body)", role.name()),
         })
         .collect();
     let mut text = rows.join(", ");
@@ -260,7 +297,9 @@ fn roles(out: &mut String) {
         "\n## Who does what\n\n\
          A role absent from a method's row is refused PERMISSION_DENIED `ROLE_NOT_ALLOWED`; \
          \"own accounts\" means every account the request names must be bound to the \
-         principal (else `ACCOUNT_NOT_ALLOWED`).\n\n| role | may call |\n|---|---|\n",
+         principal (else `ACCOUNT_NOT_ALLOWED`); \"its province\" the entities of the \
+         province principal's province (else `OUTSIDE_JURISDICTION`); \"assigned\" the \
+         files assigned to the verifier's body (else `BODY_NOT_ASSIGNED`).\n\n| role | may call |\n|---|---|\n",
     );
     for role in Role::ALL {
         let methods: Vec<String> = METHODS
@@ -271,6 +310,8 @@ fn roles(out: &mut String) {
                 Some(match scope {
                     Scope::Own => format!("{name} (own)"),
                     Scope::Any => name.to_string(),
+                    Scope::Jurisdiction => format!("{name} (its province)"),
+                    Scope::Assigned => format!("{name} (assigned)"),
                 })
             })
             .collect();
@@ -443,6 +484,20 @@ fn reasons(out: &mut String) {
     );
     for code in registry::emissions::EmissionsCode::ALL {
         let e = registry::RegistryError::Emissions {
+            code,
+            field: String::new(),
+            why: String::new(),
+        };
+        let api = server::error::ApiError::registry(&e);
+        let _ = writeln!(out, "| `{}` | {:?} |", api.reason, api.code);
+    }
+    out.push_str(
+        "\n## Reason codes of verification\n\n\
+         With the field at fault where there is one.\n\n\
+         | reason | gRPC code |\n|---|---|\n",
+    );
+    for code in registry::verification::VerificationCode::ALL {
+        let e = registry::RegistryError::Verification {
             code,
             field: String::new(),
             why: String::new(),

@@ -14,6 +14,8 @@ use crate::error::ApiError;
 #[serde(rename_all = "lowercase")]
 pub enum Role {
     Authority,
+    /// A provincial environment authority: the verification of its entities.
+    Province,
     Verifier,
     Member,
     Entity,
@@ -23,7 +25,7 @@ pub enum Role {
 }
 
 impl Role {
-    pub const ALL: [Role; 7] = [
+    pub const ALL: [Role; 8] = [
         Role::Authority,
         Role::Verifier,
         Role::Member,
@@ -31,11 +33,14 @@ impl Role {
         Role::Pledgee,
         Role::Operator,
         Role::Auditor,
+        // Last: generated tokens files number principals in this order.
+        Role::Province,
     ];
 
     pub fn name(self) -> &'static str {
         match self {
             Role::Authority => "authority",
+            Role::Province => "province",
             Role::Verifier => "verifier",
             Role::Member => "member",
             Role::Entity => "entity",
@@ -56,6 +61,10 @@ pub struct Principal {
     pub accounts: Vec<u64>,
     /// Staff of the exchange, the registry or the authority: barred from trading.
     pub staff_of: Option<StaffOf>,
+    /// A province principal's province (as the entities' `province` names it).
+    pub province: Option<String>,
+    /// A verifier's verification body (its registry id): the files it may act on.
+    pub body: Option<u32>,
     /// Trading requests of this principal in flight now.
     pub in_flight: AtomicUsize,
     /// Open streams of this principal now.
@@ -113,6 +122,12 @@ struct PrincipalEntry {
     /// `exchange`, `registry` or `authority` for their staff.
     #[serde(default)]
     staff_of: Option<StaffOf>,
+    /// Required of a `province` principal, refused on any other.
+    #[serde(default)]
+    province: Option<String>,
+    /// A `verifier` principal's body (staff of one verification body).
+    #[serde(default)]
+    body: Option<u32>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -120,6 +135,37 @@ struct PrincipalEntry {
 struct TokensFile {
     #[serde(default)]
     principal: Vec<PrincipalEntry>,
+}
+
+/// A province principal names its province and nothing else does; only a verifier names
+/// a body.
+fn check_scoping(p: &PrincipalEntry) -> Result<(), String> {
+    match (&p.province, p.role) {
+        (None, Role::Province) => {
+            return Err(format!(
+                "principal {:?}: a province principal needs `province = \"...\"`",
+                p.name
+            ));
+        }
+        (Some(name), Role::Province) if name.trim().is_empty() => {
+            return Err(format!("principal {:?}: an empty province", p.name));
+        }
+        (Some(_), role) if role != Role::Province => {
+            return Err(format!(
+                "principal {:?}: only a province principal has a province",
+                p.name
+            ));
+        }
+        _ => {}
+    }
+    match (p.body, p.role) {
+        (Some(0), _) => Err(format!("principal {:?}: body ids start at 1", p.name)),
+        (Some(_), role) if role != Role::Verifier => Err(format!(
+            "principal {:?}: only a verifier principal has a body",
+            p.name
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// Every principal by token.
@@ -156,12 +202,15 @@ impl Tokens {
                     p.name
                 ));
             }
+            check_scoping(&p)?;
             let principal = Arc::new(Principal {
                 id,
                 name: p.name,
                 role: p.role,
                 accounts: p.accounts,
                 staff_of: p.staff_of,
+                province: p.province,
+                body: p.body,
                 in_flight: AtomicUsize::new(0),
                 streams: AtomicUsize::new(0),
             });
@@ -180,14 +229,15 @@ impl Tokens {
 
     /// Writes a tokens file with one random token per role (first start without one).
     pub fn generate(path: &Path) -> Result<(), String> {
-        let mut random = [0u8; 16 * 7];
+        let mut random = [0u8; 16 * Role::ALL.len()];
         std::fs::File::open("/dev/urandom")
             .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut random))
             .map_err(|e| format!("cannot read /dev/urandom: {e}"))?;
         let mut text = String::from(
             "# carbonx principals: one bearer token each. Generated on first start; edit freely.\n\
-             # role: authority | verifier | member | entity | pledgee | operator | auditor\n\
-             # accounts: the registry/trading account ids the principal acts for.\n",
+             # role: authority | province | verifier | member | entity | pledgee | operator | auditor\n\
+             # accounts: the registry/trading account ids the principal acts for.\n\
+             # province: a province principal's province; body: a verifier's body id.\n",
         );
         for (n, role) in Role::ALL.iter().enumerate() {
             let token: String = random[n * 16..(n + 1) * 16]
@@ -200,6 +250,9 @@ impl Tokens {
                 token,
                 n + 1
             ));
+            if *role == Role::Province {
+                text.push_str("province = \"Beijing\"\n");
+            }
         }
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(|e| e.to_string())?;
@@ -306,6 +359,11 @@ pub enum Scope {
     Own,
     /// Any account.
     Any,
+    /// A province's: the entities of its province (the handler or the registry checks,
+    /// OUTSIDE_JURISDICTION).
+    Jurisdiction,
+    /// A verifier's: the files assigned to its body (BODY_NOT_ASSIGNED).
+    Assigned,
 }
 
 /// Every RPC of the API, for the authorization table.
@@ -377,6 +435,19 @@ pub enum Rpc {
     ConfirmReport,
     GetMonth,
     GetEmissionsReport,
+    // Verification
+    RegisterVerificationRules,
+    RegisterBody,
+    /// RecordEngagement, AssignBody.
+    Assign,
+    /// ReviewStep, RaiseFinding, ResolveFinding, Conclude: the body's work.
+    Review,
+    /// Notify and DecideObjection: the province's decisions.
+    Notify,
+    Object,
+    GetVerificationFile,
+    ListVerificationQueue,
+    ListBodies,
     // Carry-over
     FixCarryOver,
     ApplyCarryOver,
@@ -393,8 +464,8 @@ pub enum Rpc {
     Reconcile,
 }
 
-use Role::{Auditor, Authority, Entity, Member, Operator, Pledgee, Verifier};
-use Scope::{Any, Own};
+use Role::{Auditor, Authority, Entity, Member, Operator, Pledgee, Province, Verifier};
+use Scope::{Any, Assigned, Jurisdiction, Own};
 
 /// THE authorization table: who may call what, for which accounts. A role absent from a
 /// row is refused (PERMISSION_DENIED, reason ROLE_NOT_ALLOWED); a role with `Own` naming an
@@ -426,8 +497,9 @@ pub fn rule(rpc: Rpc) -> &'static [(Role, Scope)] {
             (Operator, Any),
             (Auditor, Any),
         ],
-        Rpc::MarketData => &[
+        Rpc::MarketData | Rpc::GetPlan | Rpc::ListBodies => &[
             (Authority, Any),
+            (Province, Any),
             (Verifier, Any),
             (Member, Any),
             (Entity, Any),
@@ -504,6 +576,7 @@ pub fn rule(rpc: Rpc) -> &'static [(Role, Scope)] {
         Rpc::ConfirmReport => &[(Verifier, Any), (Authority, Any)],
         Rpc::GetMonth | Rpc::GetEmissionsReport => &[
             (Entity, Own),
+            (Province, Jurisdiction),
             (Verifier, Any),
             (Authority, Any),
             (Auditor, Any),
@@ -511,21 +584,33 @@ pub fn rule(rpc: Rpc) -> &'static [(Role, Scope)] {
         Rpc::ApplyCarryOver => &[(Entity, Own)],
         Rpc::GetCarryOver => &[(Entity, Own), (Authority, Any), (Auditor, Any)],
         Rpc::Surrender => &[(Entity, Own)],
-        // Plans are public.
-        Rpc::GetPlan => &[
-            (Authority, Any),
-            (Verifier, Any),
-            (Member, Any),
-            (Entity, Any),
-            (Pledgee, Any),
-            (Operator, Any),
-            (Auditor, Any),
-        ],
         Rpc::GetCompliance => &[
             (Authority, Any),
+            (Province, Jurisdiction),
             (Verifier, Any),
             (Auditor, Any),
             (Entity, Own),
+        ],
+        // The ministry sets the year's rules; it and the provinces register bodies; each
+        // province organises its entities' verification (the ministry may for any); the
+        // assigned body's staff do the review; the entity objects for itself.
+        Rpc::RegisterVerificationRules => &[(Authority, Any)],
+        Rpc::RegisterBody => &[(Authority, Any), (Province, Any)],
+        Rpc::Assign | Rpc::Notify => &[(Authority, Any), (Province, Jurisdiction)],
+        Rpc::Review => &[(Verifier, Assigned)],
+        Rpc::Object => &[(Entity, Own)],
+        Rpc::GetVerificationFile => &[
+            (Authority, Any),
+            (Province, Jurisdiction),
+            (Verifier, Assigned),
+            (Auditor, Any),
+            (Entity, Own),
+        ],
+        Rpc::ListVerificationQueue => &[
+            (Authority, Any),
+            (Province, Jurisdiction),
+            (Verifier, Assigned),
+            (Auditor, Any),
         ],
         Rpc::ListCompliance | Rpc::GetTotals | Rpc::ExportReport => {
             &[(Authority, Any), (Auditor, Any), (Verifier, Any)]
@@ -635,6 +720,43 @@ mod tests {
             .collect();
         assert!(roles.contains(&(8, "member")) && roles.contains(&(9, "member")));
         assert!(roles.contains(&(10, "authority")), "{roles:?}");
+        let scoped = readme
+            .split("```toml\n")
+            .skip(1)
+            .filter_map(|b| b.split("```").next())
+            .find(|b| b.contains("role = \"province\""))
+            .unwrap_or_else(|| panic!("no province example in the README"));
+        let tokens = Tokens::parse(scoped).unwrap_or_else(|e| panic!("README example: {e}"));
+        let p = tokens.principals();
+        assert_eq!(p[0].province.as_deref(), Some("Hebei"));
+        assert_eq!((p[1].role, p[1].body), (Role::Verifier, Some(1)));
+    }
+
+    #[test]
+    fn a_province_names_its_province_and_only_a_verifier_a_body() {
+        let entry = |role: &str, extra: &str| {
+            Tokens::parse(&format!(
+                "[[principal]]\nid = 1\nname = \"x\"\nrole = \"{role}\"\ntoken = \"0123456789abcdef\"\n{extra}\n"
+            ))
+            .map(|_| ())
+        };
+        assert_eq!(entry("province", "province = \"Hebei\""), Ok(()));
+        assert_eq!(entry("verifier", "body = 4"), Ok(()));
+        assert_eq!(entry("verifier", ""), Ok(()));
+        for (role, extra, says) in [
+            ("province", "", "needs `province"),
+            ("province", "province = \" \"", "an empty province"),
+            (
+                "authority",
+                "province = \"Hebei\"",
+                "only a province principal",
+            ),
+            ("member", "body = 4", "only a verifier principal"),
+            ("verifier", "body = 0", "body ids start at 1"),
+        ] {
+            let e = entry(role, extra).unwrap_err();
+            assert!(e.contains(says), "{role} {extra}: {e}");
+        }
     }
 
     #[test]

@@ -54,6 +54,38 @@ pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (y, m, d)
 }
 
+/// (year, month, day) to days since 1970-01-01, proleptic Gregorian: the inverse of
+/// [`civil_from_days`].
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The `n`th working day after `date` (`YYYYMMDD`): weekends and `holidays` do not count.
+/// A window of "7 working days from notification" ends on `working_days_after(d, 7)`.
+pub fn working_days_after(date: u32, n: u32, holidays: &[u32]) -> u32 {
+    let mut days = days_from_civil(i64::from(date / 10_000), date / 100 % 100, date % 100);
+    let mut left = n;
+    // A year of holidays cannot hold more than 366 days, so this ends.
+    while left > 0 {
+        days += 1;
+        let (y, m, d) = civil_from_days(days);
+        let ymd = (y * 10_000 + i64::from(m) * 100 + i64::from(d)) as u32;
+        // 1970-01-01 was a Thursday: 0 = Monday ... 6 = Sunday.
+        let weekday = (days + 3).rem_euclid(7);
+        if weekday < 5 && !holidays.contains(&ymd) {
+            left -= 1;
+        }
+    }
+    let (y, m, d) = civil_from_days(days);
+    (y * 10_000 + i64::from(m) * 100 + i64::from(d)) as u32
+}
+
 /// The local date (`YYYYMMDD`) at `utc_ns` for a local time `offset_minutes` from UTC.
 pub fn local_date(utc_ns: u64, offset_minutes: i64) -> u32 {
     let local_minutes = (utc_ns / 60_000_000_000) as i64 + offset_minutes;
@@ -166,6 +198,24 @@ mod tests {
         assert_eq!(t(15, 30).phase, Phase::Closed);
         // Saturday.
         assert_eq!(s.target(local(10, 0) - at(2 * 86_400)).phase, Phase::Closed);
+    }
+
+    #[test]
+    fn working_days_skip_weekends_and_holidays() {
+        assert_eq!(days_from_civil(2026, 11, 30), 1_795_996_800 / 86_400);
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        // Notified Friday 2025-09-26; National Day week 1-8 October closed. Working days:
+        // Mon 29, Tue 30 Sep (2), then Thu 9, Fri 10 Oct (4), Mon 13, Tue 14, Wed 15 (7).
+        let golden_week = [20251001, 20251002, 20251003, 20251006, 20251007, 20251008];
+        assert_eq!(working_days_after(20250926, 7, &golden_week), 20251015);
+        // Without the holidays: Mon 29 .. Fri 3 Oct is 5, Mon 6 = 6, Tue 7 = 7.
+        assert_eq!(working_days_after(20250926, 7, &[]), 20251007);
+        // Ten working days from Tuesday 2025-07-01: 2, 3, 4, 7..11, 14, 15.
+        assert_eq!(working_days_after(20250701, 10, &[]), 20250715);
+        assert_eq!(working_days_after(20250701, 0, &[]), 20250701);
+        // Across a year end and a leap day.
+        assert_eq!(working_days_after(20231229, 1, &[20240101]), 20240102);
+        assert_eq!(working_days_after(20240228, 1, &[]), 20240229);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use crate::auth::Rpc;
 
 /// (`package.Service/Method`, its authorization row), in the protos' order.
-pub const METHODS: [(&str, Rpc); 84] = [
+pub const METHODS: [(&str, Rpc); 98] = [
     ("carbonx.v1.AdminService/CreateInstrument", Rpc::Instruments),
     ("carbonx.v1.AdminService/HaltInstrument", Rpc::Instruments),
     ("carbonx.v1.AdminService/ResumeInstrument", Rpc::Instruments),
@@ -210,4 +210,36 @@ pub const METHODS: [(&str, Rpc); 84] = [
     ("carbonx.v1.TradingService/AcceptBlock", Rpc::AcceptBlock),
     ("carbonx.v1.TradingService/RejectBlock", Rpc::RejectBlock),
     ("carbonx.v1.TradingService/CancelBlock", Rpc::CancelBlock),
+    (
+        "carbonx.v1.VerificationService/RegisterVerificationRules",
+        Rpc::RegisterVerificationRules,
+    ),
+    (
+        "carbonx.v1.VerificationService/RegisterBody",
+        Rpc::RegisterBody,
+    ),
+    (
+        "carbonx.v1.VerificationService/RecordEngagement",
+        Rpc::Assign,
+    ),
+    ("carbonx.v1.VerificationService/AssignBody", Rpc::Assign),
+    ("carbonx.v1.VerificationService/ReviewStep", Rpc::Review),
+    ("carbonx.v1.VerificationService/RaiseFinding", Rpc::Review),
+    ("carbonx.v1.VerificationService/ResolveFinding", Rpc::Review),
+    ("carbonx.v1.VerificationService/Conclude", Rpc::Review),
+    ("carbonx.v1.VerificationService/Notify", Rpc::Notify),
+    ("carbonx.v1.VerificationService/Object", Rpc::Object),
+    (
+        "carbonx.v1.VerificationService/DecideObjection",
+        Rpc::Notify,
+    ),
+    (
+        "carbonx.v1.VerificationService/GetVerificationFile",
+        Rpc::GetVerificationFile,
+    ),
+    (
+        "carbonx.v1.VerificationService/ListVerificationQueue",
+        Rpc::ListVerificationQueue,
+    ),
+    ("carbonx.v1.VerificationService/ListBodies", Rpc::ListBodies),
 ];

@@ -99,6 +99,7 @@ pub async fn serve_with_clock(
         clock: clock.clone(),
         utc_offset_minutes: config.calendar.utc_offset_minutes,
         market: config.market.clone(),
+        holidays: Arc::new(config.calendar.holidays.clone()),
     };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
@@ -398,6 +399,12 @@ fn router(
                 crate::services::emissions::EmissionsApi { ctx: ctx.clone() },
             )
             .max_decoding_message_size(config.limits.bulk_message_bytes_max),
+        )
+        .add_service(
+            pb::verification_service_server::VerificationServiceServer::new(
+                crate::services::verification::VerificationApi { ctx: ctx.clone() },
+            )
+            .max_decoding_message_size(max),
         )
         .add_service(
             pb::compliance_service_server::ComplianceServiceServer::new(

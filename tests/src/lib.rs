@@ -3,6 +3,8 @@
 //! listening on 127.0.0.1:0 with a temporary data directory) and talk to it with the
 //! generated tonic clients.
 
+pub mod steel;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::thread::JoinHandle;
@@ -43,6 +45,24 @@ pub const PRINCIPALS: &[(&str, &str, &str, &[u64])] = &[
     ("bank", "pledgee", "token-pledgee-0001", &[BANK]),
     ("ops", "operator", "token-operator-0001", &[]),
     ("audit", "auditor", "token-auditor-0001", &[]),
+    // Provinces and verification bodies' staff: their province or body is in
+    // `SCOPING`.
+    ("hebei", "province", "token-province-hebei-01", &[]),
+    ("shanxi", "province", "token-province-shanxi-01", &[]),
+    ("cec", "verifier", "token-verifier-cec-0001", &[]),
+    ("cbd", "verifier", "token-verifier-cbd-0001", &[]),
+];
+
+/// Verification bodies of the test market (the ids the `SCOPING` lines name).
+pub const CEC_BODY: u32 = 1;
+pub const CBD_BODY: u32 = 3;
+
+/// The province or body line of the principals that have one.
+pub const SCOPING: &[(&str, &str)] = &[
+    ("hebei", "province = \"Hebei\""),
+    ("shanxi", "province = \"Shanxi\""),
+    ("cec", "body = 1"),
+    ("cbd", "body = 3"),
 ];
 
 pub fn token(name: &str) -> &'static str {
@@ -72,8 +92,13 @@ pub fn write_tokens(path: &Path) {
     for (n, (name, role, token, accounts)) in PRINCIPALS.iter().enumerate() {
         let id = n + 1;
         text.push_str(&format!(
-            "[[principal]]\nid = {id}\nname = \"{name}\"\nrole = \"{role}\"\ntoken = \"{token}\"\naccounts = {accounts:?}\n\n"
+            "[[principal]]\nid = {id}\nname = \"{name}\"\nrole = \"{role}\"\ntoken = \"{token}\"\naccounts = {accounts:?}\n"
         ));
+        if let Some((_, line)) = SCOPING.iter().find(|(who, _)| who == name) {
+            text.push_str(line);
+            text.push('\n');
+        }
+        text.push('\n');
     }
     std::fs::write(path, text).unwrap_or_else(|e| panic!("tokens: {e}"));
 }

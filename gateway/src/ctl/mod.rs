@@ -9,6 +9,7 @@ mod compliance;
 pub mod emissions;
 mod market;
 mod risk;
+pub mod verify;
 
 use client::Clients;
 
@@ -181,6 +182,12 @@ pub enum Ctl {
         #[command(subcommand)]
         command: emissions::EmissionsCmd,
     },
+    /// Verification of annual reports: rules, bodies, assignment, review, findings,
+    /// conclusion, notification, objection; the file and the queue.
+    Verify {
+        #[command(subcommand)]
+        command: verify::VerifyCmd,
+    },
     /// Export a report as CSV: allocation, status, sectors or provinces.
     Report {
         #[arg(long)]
@@ -312,6 +319,7 @@ async fn dispatch(c: &mut Clients, command: &Ctl) -> Result<String, String> {
         Ctl::CarryOver { account, year } => carry_over::show(c, *year, *account).await,
         Ctl::Report { year, kind, out } => compliance::report(c, *year, kind, out.as_deref()).await,
         Ctl::Emissions { command } => emissions::run(c, command).await,
+        Ctl::Verify { command } => verify::run(c, command).await,
     }
 }
 

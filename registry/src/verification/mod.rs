@@ -17,11 +17,12 @@
 //!
 //! - `mod.rs`: the model and the reason codes; `rules.rs`: the year's rules file;
 //!   `ops.rs`: the operations, `dispatch.rs` from the journal's `Op` and in words;
-//!   `codec.rs`: their encoding.
+//!   `codec.rs`: their encoding; `queue.rs`: where each entity's year stands.
 
 pub mod codec;
 mod dispatch;
 pub mod ops;
+pub mod queue;
 pub mod rules;
 
 pub use dispatch::{account_of, describe};
@@ -126,8 +127,8 @@ pub struct Body {
     pub seq: u64,
 }
 
-/// Where a file stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+/// Where a file stands (declared, and so ordered, along the path).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Stage {
     /// The province assigned a body; the review has not started.
     Assigned,

@@ -765,7 +765,8 @@ impl ComplianceService for ComplianceApi {
         let account = request.get_ref().account_id;
         let _call = self
             .ctx
-            .begin(&request, m, Rpc::GetCompliance, &[account])?;
+            .begin_scoped(&request, m, Rpc::GetCompliance, &[account], 0)
+            .await?;
         let y = year(request.get_ref().year).map_err(|e| self.ctx.refuse(m, e))?;
         self.read(m, move |reg| {
             entity_compliance(reg.ledger(), y, AccountId(account))

@@ -177,7 +177,8 @@ impl EmissionsService for EmissionsApi {
         let r = request.get_ref();
         let _call = self
             .ctx
-            .begin(&request, m, Rpc::GetMonth, &[r.account_id])?;
+            .begin_scoped(&request, m, Rpc::GetMonth, &[r.account_id], 0)
+            .await?;
         let (account, y, month) = (|| {
             Ok::<_, ApiError>((
                 id(r.account_id, "account_id")?,
@@ -206,7 +207,8 @@ impl EmissionsService for EmissionsApi {
         let r = request.get_ref();
         let _call = self
             .ctx
-            .begin(&request, m, Rpc::GetEmissionsReport, &[r.account_id])?;
+            .begin_scoped(&request, m, Rpc::GetEmissionsReport, &[r.account_id], 0)
+            .await?;
         let (account, y) =
             (|| Ok::<_, ApiError>((id(r.account_id, "account_id")?, year(r.year)?)))()
                 .map_err(|e| self.ctx.refuse(m, e))?;

@@ -14,6 +14,8 @@ pub mod registry;
 pub mod risk;
 pub mod stream;
 pub mod trading;
+pub mod verification;
+pub mod verification_convert;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,6 +30,52 @@ use crate::core::{Applied, Core};
 use crate::error::ApiError;
 use crate::metrics::Histogram;
 use crate::scheduler::Clock;
+
+/// Why a province or body principal may not read `accounts`' records of `year`.
+fn scope_refusal(
+    ledger: &::registry::ledger::Ledger,
+    principal: &Principal,
+    scope: Scope,
+    year: u16,
+    accounts: &[u64],
+) -> Option<ApiError> {
+    use ::registry::model::AccountId;
+    accounts.iter().find_map(|&a| match scope {
+        Scope::Jurisdiction => {
+            let province = ledger
+                .cycle
+                .entities
+                .get(&AccountId(a))
+                .map(|e| &e.province);
+            (province != principal.province.as_ref()).then(|| {
+                ApiError::new(
+                    tonic::Code::PermissionDenied,
+                    "OUTSIDE_JURISDICTION",
+                    "account_id",
+                    format!(
+                        "account {a} is not an entity of {}'s province",
+                        principal.name
+                    ),
+                )
+            })
+        }
+        Scope::Assigned => {
+            let file = ledger.verification.file_of(year, AccountId(a));
+            (principal.body.is_none() || file.map(|f| f.body) != principal.body).then(|| {
+                ApiError::new(
+                    tonic::Code::PermissionDenied,
+                    "BODY_NOT_ASSIGNED",
+                    "account_id",
+                    format!(
+                        "{}'s body is not assigned to account {a} for {year}",
+                        principal.name
+                    ),
+                )
+            })
+        }
+        Scope::Own | Scope::Any => None,
+    })
+}
 
 /// What every service shares.
 #[derive(Clone, Debug)]
@@ -44,6 +92,8 @@ pub struct Ctx {
     pub utc_offset_minutes: i32,
     /// Market-wide risk limits for instruments created without their own.
     pub market: MarketSection,
+    /// The trading calendar's holidays (`YYYYMMDD`): working-day windows skip them.
+    pub holidays: Arc<Vec<u32>>,
 }
 
 /// A request in progress: who asked, and the latency timer.
@@ -118,6 +168,34 @@ impl Ctx {
         rpc: Rpc,
         accounts: &[u64],
     ) -> Result<Call, Status> {
+        let call = self.begin_unscoped(request, method, rpc, accounts)?;
+        // A province's or a body's row needs its check against the registry: reads take
+        // `begin_scoped`; these operations are checked by the registry itself (the acting
+        // province and body travel in the operation), and the queue is filtered by the
+        // principal's province or body.
+        let checked_elsewhere = matches!(
+            rpc,
+            Rpc::Assign | Rpc::Notify | Rpc::Review | Rpc::ListVerificationQueue
+        );
+        if matches!(call.scope, Scope::Jurisdiction | Scope::Assigned) && !checked_elsewhere {
+            let e = ApiError::new(
+                tonic::Code::Internal,
+                "INTERNAL",
+                "",
+                format!("{method}: a scoped row read without its check"),
+            );
+            return Err(self.refuse(method, e));
+        }
+        Ok(call)
+    }
+
+    fn begin_unscoped<T>(
+        &self,
+        request: &Request<T>,
+        method: &'static str,
+        rpc: Rpc,
+        accounts: &[u64],
+    ) -> Result<Call, Status> {
         let histogram = self.core.metrics.request(method);
         let started = Instant::now();
         let principal = self
@@ -134,6 +212,34 @@ impl Ctx {
             started,
             histogram,
         })
+    }
+
+    /// [`Ctx::begin`] for a read whose row of the table may scope the caller to a
+    /// province's entities or a body's files of `year`: those are checked against the
+    /// registry here (OUTSIDE_JURISDICTION, BODY_NOT_ASSIGNED), before anything is read.
+    pub async fn begin_scoped<T>(
+        &self,
+        request: &Request<T>,
+        method: &'static str,
+        rpc: Rpc,
+        accounts: &[u64],
+        year: u16,
+    ) -> Result<Call, Status> {
+        let call = self.begin_unscoped(request, method, rpc, accounts)?;
+        if matches!(call.scope, Scope::Own | Scope::Any) {
+            return Ok(call);
+        }
+        let (principal, scope, accounts) = (call.principal.clone(), call.scope, accounts.to_vec());
+        let refusal = self
+            .core
+            .registry
+            .read(move |r| scope_refusal(r.ledger(), &principal, scope, year, &accounts))
+            .await
+            .map_err(|e| self.refuse(method, e))?;
+        match refusal {
+            Some(e) => Err(self.refuse(method, e)),
+            None => Ok(call),
+        }
     }
 
     /// Applies a registry transaction for `principal` (its id is the actor four-eyes checks;
