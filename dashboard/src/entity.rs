@@ -14,7 +14,7 @@ use server::services::compliance::entity_compliance;
 
 use crate::compliance::latest_year;
 use crate::html::{Shell, grouped, money, render};
-use crate::session::{refused, viewer};
+use crate::session::{refused, viewer_scoped};
 use crate::{DASHBOARD_JOURNAL_SCAN, Shared};
 
 /// Journal entries the page lists (the newest of those scanned).
@@ -92,11 +92,12 @@ pub(crate) async fn page(
     Path(id): Path<u64>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
-    let v = match viewer(&ctx, &headers, &query, Rpc::GetCompliance, &[id]) {
+    let year = query.get("year").and_then(|y| y.parse().ok());
+    let scoped = viewer_scoped(&ctx, &headers, &query, Rpc::GetCompliance, &[id], 0).await;
+    let v = match scoped {
         Ok(v) => v,
         Err(r) => return *r,
     };
-    let year = query.get("year").and_then(|y| y.parse().ok());
     let Some(e) = entity_now(&ctx, id, year).await else {
         return refused(
             StatusCode::NOT_FOUND,

@@ -15,9 +15,10 @@ const CSS: &str = include_str!("../static/carbonx.css");
 const SCRIPT: &str = include_str!("../static/carbonx.js");
 
 /// The pages the navigation links, in its order.
-const NAV: [(&str, &str); 4] = [
+const NAV: [(&str, &str); 5] = [
     ("/market", "Market"),
     ("/compliance", "Compliance"),
+    ("/verification", "Verification"),
     ("/registry", "Registry"),
     ("/operations", "Operations"),
 ];

@@ -9,7 +9,8 @@
 //! list_compliance, entity_compliance}` for compliance, the registry ledger for holdings,
 //! pledges and proposals, `Metrics` for operations. One module per page (its data, then
 //! the rows its template prints): `market.rs`, `compliance.rs`, `entity.rs`, `registry.rs`,
-//! `operations.rs`; `session.rs` the login and who is asking; `html.rs` the page shell,
+//! `operations.rs`, `verification.rs` (a province's queue, a body's assignments, an entity's
+//! file); `session.rs` the login and who is asking; `html.rs` the page shell,
 //! rendering and formats. The HTML is in `templates/` (askama: compiled in, every value
 //! escaped), the CSS and the one script in `static/` (included at build time): charts
 //! are drawn as SVG in the browser from data embedded in the page, the market page updates
@@ -35,6 +36,7 @@ mod market;
 mod operations;
 mod registry;
 mod session;
+mod verification;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -92,6 +94,8 @@ fn router(ctx: Ctx) -> Router {
         .route("/market/stream", get(market::stream))
         .route("/compliance", get(compliance::page))
         .route("/entity/{id}", get(entity::page))
+        .route("/verification", get(verification::queue_page))
+        .route("/verification/{id}", get(verification::file_page))
         .route("/registry", get(registry::page))
         .route("/operations", get(operations::page))
         .layer(axum::middleware::map_response(session::security_headers))

@@ -8,7 +8,7 @@ use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
-use server::auth::{Principal, Rpc, authorize};
+use server::auth::{Principal, Rpc, Scope, authorize};
 use server::services::Ctx;
 
 use crate::Shared;
@@ -28,6 +28,8 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsa
 /// Who is asking: the principal of the cookie (or of the bearer header).
 pub(crate) struct Viewer {
     pub principal: Arc<Principal>,
+    /// The row of the table that let it in.
+    pub scope: Scope,
 }
 
 /// What every response of the dashboard carries; pages (HTML, the market stream) are
@@ -150,6 +152,25 @@ pub(crate) fn viewer(
     rpc: Rpc,
     accounts: &[u64],
 ) -> Result<Viewer, Box<Response>> {
+    let v = unscoped_viewer(ctx, headers, query, rpc, accounts)?;
+    // A province's or a body's row needs its check: such pages call `viewer_scoped`.
+    if matches!(v.scope, Scope::Jurisdiction | Scope::Assigned) {
+        return Err(Box::new(refused(
+            StatusCode::FORBIDDEN,
+            "ROLE_NOT_ALLOWED",
+            "this page is not scoped to a province or a body",
+        )));
+    }
+    Ok(v)
+}
+
+fn unscoped_viewer(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    rpc: Rpc,
+    accounts: &[u64],
+) -> Result<Viewer, Box<Response>> {
     let _ = query;
     let from_header = headers
         .get(header::AUTHORIZATION)
@@ -179,7 +200,24 @@ pub(crate) fn viewer(
             "unknown token",
         )));
     };
-    authorize(&principal, rpc, accounts)
+    let scope = authorize(&principal, rpc, accounts)
         .map_err(|e| Box::new(refused(StatusCode::FORBIDDEN, e.reason, &e.message)))?;
-    Ok(Viewer { principal })
+    Ok(Viewer { principal, scope })
+}
+
+/// [`viewer`] for a page whose row may scope the caller to a province's entities or a
+/// body's files of `year`: checked against the registry like the API's reads.
+pub(crate) async fn viewer_scoped(
+    ctx: &Ctx,
+    headers: &HeaderMap,
+    query: &HashMap<String, String>,
+    rpc: Rpc,
+    accounts: &[u64],
+    year: u16,
+) -> Result<Viewer, Box<Response>> {
+    let v = unscoped_viewer(ctx, headers, query, rpc, accounts)?;
+    ctx.check_scope(&v.principal, v.scope, year, accounts)
+        .await
+        .map_err(|e| Box::new(refused(StatusCode::FORBIDDEN, e.reason, &e.message)))?;
+    Ok(v)
 }

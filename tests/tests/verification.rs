@@ -83,6 +83,7 @@ async fn set_up() -> Market {
     let dir = tempfile::tempdir().expect("dir");
     let mut config = test_config(dir.path());
     config.calendar.holidays = vec![20260519];
+    config.dashboard_listen = Some(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     let now = Arc::new(AtomicU64::new(at(20250110)));
     let clock = {
         let now = now.clone();
@@ -600,7 +601,80 @@ async fn a_steel_works_verified_through_its_province_and_body_with_an_upheld_obj
         "{steps:?}"
     );
     queues(&m).await;
+    pages(&m);
     m.server.stop().expect("stop");
+}
+
+/// A GET of the dashboard with a bearer token: the status and the body.
+fn get(m: &Market, path: &str, who: &str) -> (u16, String) {
+    use std::io::{Read, Write};
+    let web = m.server.dashboard.expect("dashboard");
+    let mut s = std::net::TcpStream::connect(web).expect("connect");
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\nConnection: close\r\n\r\n",
+        token(who)
+    );
+    s.write_all(request.as_bytes()).expect("write");
+    let mut response = String::new();
+    let _ = s.read_to_string(&mut response);
+    let status = response
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, response)
+}
+
+/// The dashboard's verification pages show what the API answers, to the same parties: a
+/// province its own entities only (the entity page too), a body its own files.
+fn pages(m: &Market) {
+    let (status, page) = get(m, "/verification?year=2025", "hebei");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("data-key=queue-total data-value=\"2\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("data-key=\"late-no_report\" data-value=\"1\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("data-key=\"verified-201\" data-value=\"1732556\""),
+        "{page}"
+    );
+    let (status, page) = get(m, "/verification/201?year=2025", "hebei");
+    assert_eq!(status, 200);
+    assert!(
+        page.contains("data-key=\"verified-round-1\" data-value=\"1734090\""),
+        "{page}"
+    );
+    assert!(
+        page.contains("data-key=\"verified-round-2\" data-value=\"1732556\""),
+        "{page}"
+    );
+    assert!(page.contains("estimated 40500.00"), "{page}");
+    assert_eq!(get(m, "/verification/201?year=2025", "cec").0, 200);
+    assert_eq!(get(m, "/verification/201?year=2025", "e1").0, 200);
+    for (path, who, reason) in [
+        (
+            "/verification/201?year=2025",
+            "shanxi",
+            "OUTSIDE_JURISDICTION",
+        ),
+        ("/verification/201?year=2025", "cbd", "BODY_NOT_ASSIGNED"),
+        ("/entity/201?year=2025", "shanxi", "OUTSIDE_JURISDICTION"),
+        ("/verification?year=2025", "m1", "ROLE_NOT_ALLOWED"),
+    ] {
+        let (status, page) = get(m, path, who);
+        assert_eq!(status, 403, "{path} as {who}");
+        assert!(page.contains(reason), "{path} as {who}: {page}");
+    }
+    assert_eq!(get(m, "/entity/201?year=2025", "hebei").0, 200);
+    let (_, shanxi) = get(m, "/verification?year=2025", "shanxi");
+    assert!(
+        shanxi.contains("data-key=queue-total data-value=\"1\""),
+        "{shanxi}"
+    );
 }
 
 /// Each principal's queue on 3 June 2026: Hebei sees its two entities (the smelter that

@@ -226,20 +226,32 @@ impl Ctx {
         year: u16,
     ) -> Result<Call, Status> {
         let call = self.begin_unscoped(request, method, rpc, accounts)?;
-        if matches!(call.scope, Scope::Own | Scope::Any) {
-            return Ok(call);
+        self.check_scope(&call.principal, call.scope, year, accounts)
+            .await
+            .map_err(|e| self.refuse(method, e))?;
+        Ok(call)
+    }
+
+    /// Whether `principal`, authorized with `scope`, may read `accounts`' records of
+    /// `year`: a province only its province's entities, a body only its files (the API's
+    /// reads and the dashboard's pages both ask here).
+    pub async fn check_scope(
+        &self,
+        principal: &Arc<Principal>,
+        scope: Scope,
+        year: u16,
+        accounts: &[u64],
+    ) -> Result<(), ApiError> {
+        if matches!(scope, Scope::Own | Scope::Any) {
+            return Ok(());
         }
-        let (principal, scope, accounts) = (call.principal.clone(), call.scope, accounts.to_vec());
+        let (principal, accounts) = (principal.clone(), accounts.to_vec());
         let refusal = self
             .core
             .registry
             .read(move |r| scope_refusal(r.ledger(), &principal, scope, year, &accounts))
-            .await
-            .map_err(|e| self.refuse(method, e))?;
-        match refusal {
-            Some(e) => Err(self.refuse(method, e)),
-            None => Ok(call),
-        }
+            .await?;
+        refusal.map_or(Ok(()), Err)
     }
 
     /// Applies a registry transaction for `principal` (its id is the actor four-eyes checks;

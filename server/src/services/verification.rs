@@ -8,6 +8,7 @@ use ::registry::model::AccountId;
 use ::registry::tx::Op;
 use ::registry::verification::Stage;
 use ::registry::verification::queue::{Filter, queue};
+
 use proto::v1 as pb;
 use proto::v1::verification_service_server::VerificationService;
 use tonic::{Code, Request, Response, Status};
@@ -49,6 +50,29 @@ fn body_of(p: &Principal) -> Result<u32, ApiError> {
         );
         ApiError::new(Code::PermissionDenied, "BODY_NOT_ASSIGNED", "", why)
     })
+}
+
+/// Whose queue `p` sees: a province its entities, a body its assignments; the ministry
+/// and auditors all, or the `province` and `body` they ask for (0: any).
+pub fn queue_filter(p: &Principal, province: &str, body: u32) -> Result<Filter, ApiError> {
+    let mut filter = Filter {
+        province: (!province.is_empty()).then(|| province.to_string()),
+        body: (body != 0).then_some(body),
+    };
+    match p.role {
+        Role::Province if !province.is_empty() => {
+            let why = "a province sees its own queue; leave province empty";
+            return Err(ApiError::field("province", why));
+        }
+        Role::Province => filter.province = p.province.clone(),
+        Role::Verifier if !province.is_empty() || body != 0 => {
+            let why = "a body sees its own assignments; leave province and body empty";
+            return Err(ApiError::field("province", why));
+        }
+        Role::Verifier => filter.body = Some(body_of(p)?),
+        _ => {}
+    }
+    Ok(filter)
 }
 
 fn body_id(v: u32) -> Result<u32, ApiError> {
@@ -479,18 +503,7 @@ impl VerificationService for VerificationApi {
             if r.page_size > QUEUE_PAGE_MAX {
                 return Err(ApiError::field("page_size", "at most 1,000"));
             }
-            let mut filter = Filter::default();
-            match p.role {
-                Role::Province => filter.province = p.province.clone(),
-                Role::Verifier => filter.body = Some(body_of(p)?),
-                _ if !r.province.is_empty() => filter.province = Some(r.province.clone()),
-                _ => {}
-            }
-            if matches!(p.role, Role::Province | Role::Verifier) && !r.province.is_empty() {
-                let why = "a province or body sees its own queue; leave province empty";
-                return Err(ApiError::field("province", why));
-            }
-            Ok((year(r.year)?, filter))
+            Ok((year(r.year)?, queue_filter(p, &r.province, 0)?))
         })()
         .map_err(|e| self.ctx.refuse(m, e))?;
         let today = self.ctx.today();
