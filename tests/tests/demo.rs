@@ -30,6 +30,10 @@ fn the_demo_plays_a_year_and_the_same_seed_gives_the_same_report() {
         "registry vs exchange: clean",
         "monthly deposits",
         "hash chain verified",
+        "Verification 2024 (industry; rules 2024.1: notified by 31 July",
+        "(CONSULTANT_CONFLICT), another body assigned",
+        "to its estimate, upheld; the re-review's conclusion",
+        "verified through the provinces",
     ] {
         assert!(first.contains(part), "missing {part:?} in:\n{first}");
     }
@@ -37,6 +41,24 @@ fn the_demo_plays_a_year_and_the_same_seed_gives_the_same_report() {
         assert!(
             first.lines().any(|l| l.trim_start().starts_with(sector)),
             "no {sector} line in:\n{first}"
+        );
+    }
+    let verification = section(&first, "Verification 2024");
+    for sector in ["steel", "cement", "aluminium"] {
+        let row = verification
+            .iter()
+            .find(|l| l.trim_start().starts_with(sector))
+            .unwrap_or_else(|| panic!("no {sector} file row in:\n{first}"));
+        let cells: Vec<&str> = row.split_whitespace().collect();
+        // Every file is notified; only the files with a finding are late.
+        assert_eq!(cells[1], cells[2], "all {sector} files notified: {row}");
+        let late: u32 = cells[3].parse().unwrap_or(u32::MAX);
+        let corrected: u32 = cells[4].parse().unwrap_or(0);
+        let estimated: u32 = cells[5].parse().unwrap_or(0);
+        assert_eq!(
+            late,
+            corrected + estimated,
+            "late = files with findings: {row}"
         );
     }
     let other = run(&small(12), true).unwrap_or_else(|e| panic!("{e}"));
@@ -56,4 +78,13 @@ fn the_demo_refuses_bad_sizes_and_a_used_data_directory() {
         .err()
         .unwrap_or_else(|| panic!("ran over an existing market"));
     assert!(e.contains("holds a carbonx market already"), "{e}");
+}
+
+/// The lines of the report's section that starts with `title`, up to the next blank line.
+fn section<'a>(report: &'a str, title: &str) -> Vec<&'a str> {
+    report
+        .lines()
+        .skip_while(|l| !l.starts_with(title))
+        .take_while(|l| !l.is_empty())
+        .collect()
 }

@@ -281,17 +281,19 @@ async fn holding_2025(c: &mut Clients) -> u64 {
         .sum()
 }
 
-async fn verified_t(c: &mut Clients) -> u64 {
+/// The year's verified emissions, and where the figure comes from.
+async fn verified_t(c: &mut Clients) -> (u64, String) {
     let r = pb::GetComplianceRequest {
         year: YEAR,
         account_id: E1,
     };
-    c.compliance
+    let c = c
+        .compliance
         .get_compliance(r)
         .await
         .expect("compliance")
-        .into_inner()
-        .obligation_t
+        .into_inner();
+    (c.obligation_t, c.emissions_source)
 }
 
 /// Hebei registers the bodies and the consultancy, and assigns CEC: a consultant, another
@@ -513,7 +515,10 @@ async fn a_steel_works_verified_through_its_province_and_body_with_an_upheld_obj
         (f.stage.as_str(), f.notified, f.objection_until),
         ("notified", 20260515, 20260527)
     );
-    assert_eq!(verified_t(&mut ministry).await, 1_734_090);
+    assert_eq!(
+        verified_t(&mut ministry).await,
+        (1_734_090, "verification".to_string())
+    );
     let run = pb::RunAllocationRequest {
         idempotency_key: "true-up".into(),
         year: YEAR,
@@ -583,7 +588,10 @@ async fn a_steel_works_verified_through_its_province_and_body_with_an_upheld_obj
         .expect("notify 2");
     // After allocation: the true-up re-ran in the same transaction and clawed back
     // 1,734,090 - 1,732,556 = 1,534 t.
-    assert_eq!(verified_t(&mut ministry).await, 1_732_556);
+    assert_eq!(
+        verified_t(&mut ministry).await,
+        (1_732_556, "verification".to_string())
+    );
     assert_eq!(holding_2025(&mut works).await, 1_732_556);
     let f = file(&mut works).await;
     assert_eq!(

@@ -6,7 +6,7 @@ use proto::v1 as pb;
 use super::accounting::{Accounting, PlantLine, accounting, computed};
 use super::{FIRST_ENTITY, Rng};
 
-const PROVINCES: &[&str] = &[
+pub(super) const PROVINCES: &[&str] = &[
     "Shandong",
     "Jiangsu",
     "Inner Mongolia",

@@ -5,8 +5,11 @@
 //! The market (`market.rs`): ~3,700 covered entities (power, steel, cement, aluminium)
 //! with generating units and product lines, plausible activity data and emissions, the 2024
 //! allocation plan (`registry/plans/2024.toml`). The year (`year.rs`, one method per
-//! phase): the ministry pre-allocates on 2023 emissions, verifiers record 2024 emissions,
-//! the year is trued up; dozens of members and the entities trade for a few days
+//! phase, each on its date of the cycle, `calendar.rs`): the ministry pre-allocates on 2023
+//! emissions; the industrial entities deposit their months and submit their reports
+//! (`accounting.rs`), which their provinces have verified by bodies, with a few findings
+//! and one objection (`verification.rs`); the power plants' verified emissions are typed
+//! in; the year is trued up; dozens of members and the entities trade for a few days
 //! (`trading.rs`: continuous trading, a block trade, a one-way bidding auction of paid
 //! allocation); a bank takes pledges, releases most and enforces one default; entities
 //! surrender; the ministry closes the year at the November average price. The report on
@@ -18,9 +21,12 @@
 //! concurrently.
 
 mod accounting;
+mod calendar;
 mod market;
 mod report;
+mod report_verification;
 mod trading;
+mod verification;
 mod year;
 
 use std::fmt::Write;
@@ -65,6 +71,10 @@ const CANCELLATION: u64 = 3;
 const BANK: u64 = 900;
 const FIRST_MEMBER: u64 = 5_001;
 const FIRST_ENTITY: u64 = 10_001;
+/// Principal numbers of the provinces' authorities (one per province of `market.rs`).
+pub const PROVINCE_TOKENS: u64 = 10;
+/// Principal numbers of the verification bodies' staff (body 1 is `BODY_TOKENS + 1`).
+pub const BODY_TOKENS: u64 = 50;
 const INSTRUMENT: &str = "CEA2024";
 const REFERENCE_FEN: i64 = 8_500;
 const PLAN_2024: &str = include_str!("../../../registry/plans/2024.toml");
@@ -102,7 +112,9 @@ impl Rng {
 }
 
 /// The bearer token the demo gives principal `n` (1 ministry, 2 verifier, 3 operator,
-/// 4 bank, 5 auditor; members and entities by account id) for `seed`.
+/// 4 bank, 5 auditor; [`PROVINCE_TOKENS`] + i the i-th province's authority,
+/// [`BODY_TOKENS`] + b the staff of verification body b; members and entities by account
+/// id) for `seed`.
 pub fn token(seed: u64, n: u64) -> String {
     let mut r = Rng(seed ^ 0x5eed_0000 ^ n.wrapping_mul(0x1000_0001));
     format!("demo-{:016x}{:016x}", r.next(), r.next())
@@ -183,8 +195,9 @@ fn data_dir(options: &DemoOptions) -> Result<(PathBuf, bool), String> {
     Ok((data, temporary))
 }
 
-/// Principals: the ministry, a verifier, the operator, the bank, an auditor, every member
-/// and every covered entity with its own token. Returns the tokens file's path.
+/// Principals: the ministry, a verifier, the operator, the bank, an auditor, every
+/// province's authority, every verification body's staff, every member and every covered
+/// entity with its own token. Returns the tokens file's path.
 fn write_tokens(
     data: &Path,
     seed: u64,
@@ -193,24 +206,69 @@ fn write_tokens(
 ) -> Result<PathBuf, String> {
     let mut tokens = String::from("# carbonx demo principals\n");
     let mut next_id = 0u64;
-    let mut principal = |name: String, role: &str, token: String, accounts: &[u64]| {
+    let mut principal = |name: String,
+                         role: &str,
+                         token: String,
+                         accounts: &[u64],
+                         scope: String| {
         next_id += 1;
         let _ = write!(
             tokens,
-            "[[principal]]\nid = {next_id}\nname = \"{name}\"\nrole = \"{role}\"\ntoken = \"{token}\"\naccounts = {accounts:?}\n\n"
+            "[[principal]]\nid = {next_id}\nname = \"{name}\"\nrole = \"{role}\"\ntoken = \"{token}\"\naccounts = {accounts:?}\n{scope}\n"
         );
     };
-    principal("ministry".into(), "authority", token(seed, 1), &[AUTHORITY]);
-    principal("verifier".into(), "verifier", token(seed, 2), &[]);
-    principal("operator".into(), "operator", token(seed, 3), &[]);
-    principal("bank".into(), "pledgee", token(seed, 4), &[BANK]);
-    principal("auditor".into(), "auditor", token(seed, 5), &[]);
+    let none = String::new;
+    principal(
+        "ministry".into(),
+        "authority",
+        token(seed, 1),
+        &[AUTHORITY],
+        none(),
+    );
+    principal("verifier".into(), "verifier", token(seed, 2), &[], none());
+    principal("operator".into(), "operator", token(seed, 3), &[], none());
+    principal("bank".into(), "pledgee", token(seed, 4), &[BANK], none());
+    principal("auditor".into(), "auditor", token(seed, 5), &[], none());
     for m in members {
-        principal(format!("member-{m}"), "member", token(seed, *m), &[*m]);
+        principal(
+            format!("member-{m}"),
+            "member",
+            token(seed, *m),
+            &[*m],
+            none(),
+        );
     }
     for e in entities {
         let id = e.id;
-        principal(format!("entity-{id}"), "entity", token(seed, id), &[id]);
+        principal(
+            format!("entity-{id}"),
+            "entity",
+            token(seed, id),
+            &[id],
+            none(),
+        );
+    }
+    for (i, province) in market::PROVINCES.iter().enumerate() {
+        let n = PROVINCE_TOKENS + i as u64;
+        let scope = format!("province = \"{province}\"\n");
+        principal(
+            format!("{province} DEE"),
+            "province",
+            token(seed, n),
+            &[],
+            scope,
+        );
+    }
+    for (body, name) in verification::BODIES {
+        let n = BODY_TOKENS + u64::from(*body);
+        let scope = format!("body = {body}\n");
+        principal(
+            format!("{name} staff"),
+            "verifier",
+            token(seed, n),
+            &[],
+            scope,
+        );
     }
     let path = data.join("demo-tokens.toml");
     std::fs::write(&path, tokens).map_err(|e| format!("{}: {e}", path.display()))?;
@@ -224,7 +282,11 @@ struct Embedded {
     stop: tokio::sync::oneshot::Sender<()>,
 }
 
-fn start_server(data: &Path, tokens_file: PathBuf) -> Result<Embedded, String> {
+fn start_server(
+    data: &Path,
+    tokens_file: PathBuf,
+    clock: server::scheduler::Clock,
+) -> Result<Embedded, String> {
     let config = Config {
         data_dir: data.to_path_buf(),
         listen: std::net::SocketAddr::from(([127, 0, 0, 1], 0)),
@@ -243,8 +305,9 @@ fn start_server(data: &Path, tokens_file: PathBuf) -> Result<Embedded, String> {
                 .enable_all()
                 .build()
                 .map_err(|e| e.to_string())?;
-            runtime.block_on(server::server::serve(
+            runtime.block_on(server::server::serve_with_clock(
                 config,
+                clock,
                 move |running| {
                     let _ = ready_tx.send(running.addr);
                 },
@@ -277,7 +340,8 @@ pub fn run(options: &DemoOptions, quiet: bool) -> Result<String, String> {
         .map(|n| FIRST_MEMBER + n)
         .collect();
     let tokens_file = write_tokens(&data, options.seed, &members, &entities)?;
-    let server = start_server(&data, tokens_file)?;
+    let clock = calendar::DemoClock::new();
+    let server = start_server(&data, tokens_file, clock.server_clock())?;
     progress.step(&format!(
         "embedded carbonx server on {}, data in {}",
         server.addr,
@@ -294,6 +358,7 @@ pub fn run(options: &DemoOptions, quiet: bool) -> Result<String, String> {
         &entities,
         &members,
         &progress,
+        clock,
     ));
     let _ = server.stop.send(());
     let stopped = server

@@ -1,5 +1,6 @@
-//! The year close and the report: allocation, the market by day, compliance by sector with
-//! penalties, pledges, reconciliation. The report depends on the seed only.
+//! The year close and the report: allocation, verification by sector, the market by day,
+//! compliance by sector with penalties, pledges, reconciliation. The report depends on the
+//! seed only.
 
 use std::fmt::Write;
 
@@ -13,6 +14,7 @@ use super::{BANK, INSTRUMENT, fail};
 impl Year<'_> {
     /// Closes the year, checks the books, and writes the report.
     pub(super) async fn close_and_report(&mut self) -> Result<String, String> {
+        self.clock.set(super::calendar::dates::CLOSE);
         let closed = self
             .who
             .ministry
@@ -43,6 +45,7 @@ impl Year<'_> {
             .into_inner();
         self.progress.step("year closed, books reconciled");
         let mut report = self.allocation_section();
+        report.push_str(&self.verification_section().await?);
         report.push_str(&self.market_section().await?);
         report.push_str(&self.compliance_section(&closed).await?);
         report.push_str(&self.pledges_section().await?);
@@ -202,7 +205,7 @@ impl Year<'_> {
             .collect();
         let _ = writeln!(
             report,
-            "  industry's verified emissions computed from {} entities' monthly deposits ({} months) by CETS-AG-03.01/02.01/04.01-V01-2024 and confirmed by the verifier; PFCs {} t CO2e",
+            "  industry's verified emissions computed from {} entities' monthly deposits ({} months) by CETS-AG-03.01/02.01/04.01-V01-2024 and verified through the provinces; PFCs {} t CO2e",
             g(accounted.len() as u64),
             g(accounted.len() as u64 * 12),
             g(accounted.iter().map(|e| e.pfc_2024).sum::<u64>())

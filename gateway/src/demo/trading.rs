@@ -108,6 +108,7 @@ impl Year<'_> {
             self.market.left_to_buy = self.buy.clone();
         }
         let date = trading_date(FIRST_DAY, day);
+        self.clock.set(date);
         let admin = &mut self.who.operator.admin;
         admin
             .open_trading_day(pb::OpenTradingDayRequest { trading_date: date })
@@ -398,6 +399,7 @@ impl Year<'_> {
     /// T+1 purchases become free; everyone withdraws to the registry.
     pub(super) async fn settlement_day(&mut self) -> Result<(), String> {
         let settle_date = trading_date(FIRST_DAY, self.options.days);
+        self.clock.set(settle_date);
         self.who
             .operator
             .admin

@@ -54,6 +54,10 @@ pub(super) struct Year<'a> {
     pub released: usize,
     pub enforced: Option<(u64, u64)>,
     pub surrendered_t: u64,
+    pub clock: super::calendar::DemoClock,
+    pub verification: super::verification::Outcome,
+    /// The file whose entity will object to its estimate after the true-up.
+    pub objector: Option<super::verification::File>,
 }
 
 /// Plays the year against the server at `addr`; returns the report.
@@ -63,6 +67,7 @@ pub(super) async fn play(
     entities: &[Entity],
     members: &[u64],
     progress: &Progress,
+    clock: super::calendar::DemoClock,
 ) -> Result<String, String> {
     let channel = Channel::from_shared(format!("http://{addr}"))
         .map_err(|e| e.to_string())?
@@ -99,6 +104,9 @@ pub(super) async fn play(
         released: 0,
         enforced: None,
         surrendered_t: 0,
+        clock,
+        verification: Default::default(),
+        objector: None,
     };
     year.set_up_registry().await?;
     year.allocate().await?;
@@ -217,6 +225,7 @@ impl Year<'_> {
             self.pre.allocated_t, self.pre.entities
         ));
         self.record_2024().await?;
+        self.clock.set(super::calendar::dates::TRUE_UP);
         let compliance = &mut self.who.ministry.compliance;
         self.trued = run_allocation(compliance, "true-up-2024", pb::RunKind::TrueUp)
             .await
@@ -225,14 +234,15 @@ impl Year<'_> {
             "verified emissions recorded; true-up: {} t allocated to {} entities ({} t held for differentiated entities)",
             self.trued.allocated_t, self.trued.entities, self.trued.held_t
         ));
-        Ok(())
+        self.objection().await
     }
 
-    /// The 2024 activity data (the ministry) and verified emissions (the verifier) of the
-    /// power plants; the industrial entities' from their own monthly deposits, computed
-    /// and confirmed (`accounting.rs`).
+    /// The industrial entities' 2024 emissions from their own monthly deposits, computed
+    /// and submitted (`accounting.rs`); the power plants' activity data (the ministry) and
+    /// verified emissions (the verifier); the industrial reports verified through their
+    /// provinces and bodies (`verification.rs`).
     async fn record_2024(&mut self) -> Result<(), String> {
-        super::accounting::account_for_2024(&self.who, self.entities).await?;
+        super::accounting::account_for_2024(&self.who, self.entities, &self.clock).await?;
         let industrial = self
             .entities
             .iter()
@@ -240,8 +250,9 @@ impl Year<'_> {
             .count();
         self.progress.step(&format!(
             "emissions accounting: {industrial} industrial entities' plans, 12 months each \
-             deposited, reports computed and confirmed"
+             deposited, reports computed and submitted"
         ));
+        self.clock.set(super::calendar::dates::POWER_VERIFIED);
         let power = || self.entities.iter().filter(|e| e.accounting.is_none());
         let activity: Vec<pb::ActivityRow> = power().flat_map(|e| e.activity.clone()).collect();
         for (n, chunk) in activity.chunks(10_000).enumerate() {
@@ -273,12 +284,13 @@ impl Year<'_> {
             })
             .await
             .map_err(fail("2024 emissions"))?;
-        Ok(())
+        self.verify().await
     }
 
     /// Each entity's position after the true-up; the authority's paid-allocation reserve,
     /// issued and moved to the exchange for auction.
     async fn issue_paid_allocation(&mut self) -> Result<(), String> {
+        self.clock.set(super::calendar::dates::FUNDS);
         self.standing = read_standings(&self.who, self.entities).await?;
         self.paid_t = (self.trued.allocated_t / 2_000).clamp(100_000, 5_000_000);
         let registry = &mut self.who.ministry.registry;
@@ -503,7 +515,8 @@ async fn run_allocation(
         .map(tonic::Response::into_inner)
 }
 
-/// Registry-available CEA2024 and the obligation (verified emissions) of each entity.
+/// Registry-available CEA2024 and the obligation (the verified emissions the registry
+/// holds) of each entity.
 pub(super) async fn read_standings(
     who: &Who,
     entities: &[Entity],
@@ -511,9 +524,9 @@ pub(super) async fn read_standings(
     let out = std::sync::Arc::new(parking_lot::Mutex::new(BTreeMap::new()));
     let auditor = who.auditor.clone();
     let sink = out.clone();
-    let verified: Vec<(u64, u64)> = entities.iter().map(|e| (e.id, e.verified())).collect();
-    concurrently(verified, move |(account, owed)| {
-        let mut registry = auditor.registry.clone();
+    let accounts: Vec<u64> = entities.iter().map(|e| e.id).collect();
+    concurrently(accounts, move |account| {
+        let (mut registry, mut compliance) = (auditor.registry.clone(), auditor.compliance.clone());
         let sink = sink.clone();
         async move {
             let holdings = registry
@@ -528,6 +541,15 @@ pub(super) async fn read_standings(
                 .iter()
                 .find(|h| h.unit == INSTRUMENT)
                 .map_or(0, |h| h.registry_available_t);
+            let owed = compliance
+                .get_compliance(pb::GetComplianceRequest {
+                    year: 2024,
+                    account_id: account,
+                })
+                .await
+                .map_err(fail("compliance"))?
+                .into_inner()
+                .obligation_t;
             sink.lock().insert(account, (available, owed));
             Ok(())
         }

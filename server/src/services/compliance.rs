@@ -273,8 +273,9 @@ pub fn entity_compliance(
     })
 }
 
-/// "report" when the verified figures are a confirmed report's, "loaded" when they were
-/// typed in (historic years, or a figure recorded over the report), "" before either.
+/// "verification" when the verified figures are a notified verification conclusion's,
+/// "report" when they are a confirmed report's, "loaded" when they were typed in
+/// (historic years, or a figure recorded over the report), "" before either.
 fn emissions_source(
     ledger: &Ledger,
     year: u16,
@@ -284,13 +285,17 @@ fn emissions_source(
     let Some(co2_t) = s.verified_co2_t else {
         return "";
     };
+    let figures = (co2_t, s.verified_pfc_t);
+    let file = ledger.verification.files.get(&(year, account));
+    let notified = file
+        .filter(|f| f.notified.is_some())
+        .and_then(|f| f.conclusion())
+        .is_some_and(|c| (c.co2_t, c.pfc_co2e_t) == figures);
+    if notified {
+        return "verification";
+    }
     match ledger.emissions.report_of(year, account) {
-        Some(r)
-            if r.confirmed_seq.is_some()
-                && (r.co2_t, r.pfc_co2e_t) == (co2_t, s.verified_pfc_t) =>
-        {
-            "report"
-        }
+        Some(r) if r.confirmed_seq.is_some() && (r.co2_t, r.pfc_co2e_t) == figures => "report",
         _ => "loaded",
     }
 }
