@@ -248,31 +248,28 @@ fn write_tokens(
             none(),
         );
     }
-    for (i, province) in market::PROVINCES.iter().enumerate() {
-        let n = PROVINCE_TOKENS + i as u64;
-        let scope = format!("province = \"{province}\"\n");
-        principal(
-            format!("{province} DEE"),
-            "province",
-            token(seed, n),
-            &[],
-            scope,
-        );
-    }
-    for (body, name) in verification::BODIES {
-        let n = BODY_TOKENS + u64::from(*body);
-        let scope = format!("body = {body}\n");
-        principal(
-            format!("{name} staff"),
-            "verifier",
-            token(seed, n),
-            &[],
-            scope,
-        );
+    for (name, role, token, scope) in scoped_principals(seed) {
+        principal(name, role, token, &[], scope);
     }
     let path = data.join("demo-tokens.toml");
     std::fs::write(&path, tokens).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
+}
+
+/// Every province's authority and every verification body's staff: (name, role, token,
+/// the scope line of the tokens file).
+fn scoped_principals(seed: u64) -> Vec<(String, &'static str, String, String)> {
+    let provinces = market::PROVINCES.iter().enumerate().map(|(i, province)| {
+        let n = PROVINCE_TOKENS + i as u64;
+        let scope = format!("province = \"{province}\"\n");
+        (format!("{province} DEE"), "province", token(seed, n), scope)
+    });
+    let bodies = verification::BODIES.iter().map(|(body, name)| {
+        let n = BODY_TOKENS + u64::from(*body);
+        let scope = format!("body = {body}\n");
+        (format!("{name} staff"), "verifier", token(seed, n), scope)
+    });
+    provinces.chain(bodies).collect()
 }
 
 /// The embedded server: its thread, address and stop signal.
